@@ -1,0 +1,21 @@
+//! Architecture-free memory management for the kernel.
+//!
+//! Layers only look down:
+//!
+//! ```text
+//!   memblock  ->  page tables (generic walker over arch's descriptors)
+//!             ->  (later issues) struct page, zones/buddy, pcp, slub, vmalloc, fault, cma
+//! ```
+//!
+//! Everything here builds and is unit-tested on the host (`cargo test -p mm`);
+//! the hardware is reached only through small traits that `arch` implements.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod addr;
+pub mod error;
+pub mod memblock;
+pub mod pgtable;
+
+pub use addr::{PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
+pub use error::Error;

@@ -1,0 +1,541 @@
+//! Page tables: a generic four-level walker.
+//!
+//! The kernel translates with the 4 KiB granule and 48-bit virtual addresses,
+//! so a walk has four levels, named as Linux names them:
+//!
+//! ```text
+//!   VA bits  47..39   38..30   29..21   20..12   11..0
+//!   level    L0 pgd   L1 pud   L2 pmd   L3 pte   offset
+//!   leaf     -        1 GiB    2 MiB    4 KiB
+//! ```
+//!
+//! Each table is one 4 KiB page of 512 eight-byte descriptors. This module
+//! knows the shape of the tree but not a single descriptor bit: encoding and
+//! decoding belong to `arch`, which implements [`PteFormat`]. Where tables live
+//! and how they are reached belongs to the caller, which implements
+//! [`PgtableMem`]: before the MMU is on the head reaches a table by its
+//! physical address; afterwards the kernel reaches it through a virtual alias.
+//! The same code therefore builds the first page tables in the head, the
+//! fixmap, and (from the next issue on) the linear map.
+//!
+//! Mapping walks down from the root, allocating missing tables, and writes a
+//! block descriptor at L1 or L2 when the virtual address, the physical address
+//! and the remaining length are all aligned to the block size and the caller
+//! allows blocks; otherwise it goes down to L3 pages. An entry that is already
+//! valid is never silently replaced: mapping over the same translation is a
+//! no-op, anything else is [`Error::Busy`] (changing a live entry needs
+//! break-before-make, which the page-table API of the next issue adds).
+//!
+//! Locking is the caller's: a `PageTable` is used through `&mut self`, so the
+//! kernel keeps it behind a lock and the type system carries the precondition.
+
+use crate::{Error, PAGE_SIZE, PhysAddr, VirtAddr};
+use bitflags::bitflags;
+use core::marker::PhantomData;
+
+/// Descriptors per table.
+pub const PTRS_PER_TABLE: usize = 512;
+/// Number of translation levels (L0..L3).
+pub const LEVELS: usize = 4;
+/// The level of the last table (pages).
+pub const LAST_LEVEL: usize = LEVELS - 1;
+
+/// log2 of the span of one entry at `level` (39, 30, 21, 12).
+#[inline]
+pub const fn level_shift(level: usize) -> u32 {
+    12 + 9 * (LAST_LEVEL - level) as u32
+}
+
+/// Bytes covered by one entry at `level`.
+#[inline]
+pub const fn level_size(level: usize) -> u64 {
+    1 << level_shift(level)
+}
+
+/// Index of `va` in the table at `level`.
+#[inline]
+pub const fn level_index(va: VirtAddr, level: usize) -> usize {
+    ((va.0 >> level_shift(level)) as usize) & (PTRS_PER_TABLE - 1)
+}
+
+bitflags! {
+    /// Architecture-neutral protection of a mapping (Linux's pgprot).
+    ///
+    /// `arch` turns it into descriptor attributes. Normal cacheable memory is
+    /// the default; `DEVICE` and `NONCACHED` pick the other memory types.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct PageProt: u32 {
+        /// Readable (every valid mapping is; kept for clarity in callers).
+        const READ = 1 << 0;
+        /// Writable.
+        const WRITE = 1 << 1;
+        /// Executable at the privilege level that owns the mapping.
+        const EXEC = 1 << 2;
+        /// Accessible from user space (EL0).
+        const USER = 1 << 3;
+        /// Device memory (nGnRE): MMIO registers.
+        const DEVICE = 1 << 4;
+        /// Normal, non-cacheable memory.
+        const NONCACHED = 1 << 5;
+    }
+}
+
+impl PageProt {
+    /// Kernel text: read-only, executable.
+    pub const KERNEL_ROX: Self = Self::READ.union(Self::EXEC);
+    /// Kernel read-only data.
+    pub const KERNEL_RO: Self = Self::READ;
+    /// Kernel data: read-write, never executable.
+    pub const KERNEL_RW: Self = Self::READ.union(Self::WRITE);
+    /// MMIO registers.
+    pub const KERNEL_DEVICE: Self = Self::READ.union(Self::WRITE).union(Self::DEVICE);
+}
+
+bitflags! {
+    /// How a range may be mapped.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct MapFlags: u32 {
+        /// Only 4 KiB pages: no L1/L2 block descriptors (per-page permissions,
+        /// or ranges whose edges must stay exact).
+        const NO_BLOCKS = 1 << 0;
+    }
+}
+
+/// The descriptor format, implemented by `arch`.
+pub trait PteFormat {
+    /// The descriptor is valid (a table, block or page).
+    fn is_valid(raw: u64) -> bool;
+    /// The valid descriptor at `level` points to a next-level table.
+    fn is_table(raw: u64, level: usize) -> bool;
+    /// The output address of a table, block or page descriptor.
+    fn output_addr(raw: u64) -> PhysAddr;
+    /// A descriptor pointing to the next-level table at `table`.
+    fn mk_table(table: PhysAddr) -> u64;
+    /// A leaf at `level` (a page at L3, a block at L1/L2) mapping `pa` with `prot`.
+    fn mk_leaf(pa: PhysAddr, prot: PageProt, level: usize) -> u64;
+    /// The protection a leaf descriptor grants.
+    fn leaf_prot(raw: u64) -> PageProt;
+}
+
+/// Where page tables live and how to reach them.
+///
+/// # Safety
+/// Implementors promise:
+/// 1. for every table address returned by `alloc_table`, and for the root
+///    the `PageTable` was created with, `table_ptr` returns a pointer valid
+///    for volatile reads and writes of `PTRS_PER_TABLE` `u64`s, for as long as
+///    the `PageTable` lives;
+/// 2. `alloc_table` returns a page-aligned, zero-filled page that nothing
+///    else uses.
+pub unsafe trait PgtableMem {
+    /// A fresh zeroed table page.
+    fn alloc_table(&mut self) -> Result<PhysAddr, Error>;
+    /// How the walker reaches the table at `pa`.
+    fn table_ptr(&self, pa: PhysAddr) -> *mut u64;
+    /// Make the descriptor writes so far visible to the table walker before
+    /// the new translations are used (on arm64: `dsb ishst; isb`).
+    fn publish(&mut self) {}
+}
+
+/// A translation found by a software walk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// The physical address `va` translates to.
+    pub pa: PhysAddr,
+    /// The level of the leaf (1, 2 or 3).
+    pub level: usize,
+    /// The protection of the leaf.
+    pub prot: PageProt,
+    /// The raw leaf descriptor.
+    pub raw: u64,
+}
+
+/// A tree of page tables rooted at one L0 table.
+///
+/// # Invariants
+/// `root` is a table that `mem` can reach (the `PgtableMem` contract).
+pub struct PageTable<F: PteFormat, M: PgtableMem> {
+    root: PhysAddr,
+    mem: M,
+    _format: PhantomData<F>,
+}
+
+impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
+    /// Adopt the tree rooted at `root` (an existing or zeroed L0 table).
+    ///
+    /// # Safety
+    /// 1. `root` is a page-table page reachable through `mem.table_ptr`.
+    /// 2. Nothing else writes the tree while this `PageTable` lives.
+    pub unsafe fn from_root(root: PhysAddr, mem: M) -> Self {
+        Self {
+            root,
+            mem,
+            _format: PhantomData,
+        }
+    }
+
+    /// A new tree with a fresh root from `mem`.
+    pub fn new(mut mem: M) -> Result<Self, Error> {
+        let root = mem.alloc_table()?;
+        Ok(Self {
+            root,
+            mem,
+            _format: PhantomData,
+        })
+    }
+
+    /// Physical address of the L0 table (what goes into a TTBR).
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// The table memory (for example to ask how many pages it used).
+    pub fn mem(&self) -> &M {
+        &self.mem
+    }
+
+    fn read(&self, table: PhysAddr, idx: usize) -> u64 {
+        debug_assert!(idx < PTRS_PER_TABLE);
+        // SAFETY: `table` is the root or was returned by `alloc_table`
+        // (PgtableMem obligation 1), so the pointer is valid for 512 entries
+        // and idx < 512.
+        unsafe { self.mem.table_ptr(table).add(idx).read_volatile() }
+    }
+
+    fn write(&mut self, table: PhysAddr, idx: usize, raw: u64) {
+        debug_assert!(idx < PTRS_PER_TABLE);
+        // SAFETY: as in `read`; `&mut self` makes this the only writer
+        // (from_root obligation 2).
+        unsafe { self.mem.table_ptr(table).add(idx).write_volatile(raw) }
+    }
+
+    /// Map `[va, va + size)` to `[pa, pa + size)` with `prot`.
+    ///
+    /// All three must be page-aligned. Fails with `Busy` if any page of the
+    /// range is already mapped differently; on failure the pages mapped
+    /// before the conflict stay mapped.
+    pub fn map_range(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        size: u64,
+        prot: PageProt,
+        flags: MapFlags,
+    ) -> Result<(), Error> {
+        if !va.is_aligned(PAGE_SIZE) || !pa.is_aligned(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
+            return Err(Error::InvalidArgument);
+        }
+        if size == 0 {
+            return Ok(());
+        }
+        va.checked_add(size - 1).ok_or(Error::InvalidArgument)?;
+        pa.checked_add(size - 1).ok_or(Error::InvalidArgument)?;
+        let root = self.root;
+        let res = self.map_level(root, 0, va, pa, size, prot, flags);
+        self.mem.publish();
+        res
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn map_level(
+        &mut self,
+        table: PhysAddr,
+        level: usize,
+        mut va: VirtAddr,
+        mut pa: PhysAddr,
+        mut size: u64,
+        prot: PageProt,
+        flags: MapFlags,
+    ) -> Result<(), Error> {
+        let span = level_size(level);
+        while size > 0 {
+            let idx = level_index(va, level);
+            // Bytes from va to the end of this entry's span.
+            let in_entry = span - (va.0 & (span - 1));
+            let chunk = in_entry.min(size);
+            let old = self.read(table, idx);
+            let block_ok = level == LAST_LEVEL
+                || (level >= 1 && !flags.contains(MapFlags::NO_BLOCKS) && chunk == span && pa.is_aligned(span));
+            if block_ok {
+                let new = F::mk_leaf(pa, prot, level);
+                if F::is_valid(old) && old != new {
+                    return Err(Error::Busy);
+                }
+                if old != new {
+                    self.write(table, idx, new);
+                }
+            } else {
+                let next = if F::is_valid(old) {
+                    if !F::is_table(old, level) {
+                        return Err(Error::Busy);
+                    }
+                    F::output_addr(old)
+                } else {
+                    let t = self.mem.alloc_table()?;
+                    self.write(table, idx, F::mk_table(t));
+                    t
+                };
+                self.map_level(next, level + 1, va, pa, chunk, prot, flags)?;
+            }
+            va = VirtAddr(va.0.wrapping_add(chunk));
+            pa = PhysAddr(pa.0.wrapping_add(chunk));
+            size -= chunk;
+        }
+        Ok(())
+    }
+
+    /// Walk the tables in software, as the hardware would for `va`.
+    pub fn translate(&self, va: VirtAddr) -> Option<Translation> {
+        let mut table = self.root;
+        for level in 0..LEVELS {
+            let raw = self.read(table, level_index(va, level));
+            if !F::is_valid(raw) {
+                return None;
+            }
+            if level < LAST_LEVEL && F::is_table(raw, level) {
+                table = F::output_addr(raw);
+                continue;
+            }
+            let offset = va.0 & (level_size(level) - 1);
+            return Some(Translation {
+                pa: F::output_addr(raw) + offset,
+                level,
+                prot: F::leaf_prot(raw),
+                raw,
+            });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    /// A toy descriptor format: bit 0 valid, bit 1 table (or page at L3),
+    /// bits 2..8 the protection, the address in 12..48.
+    struct Toy;
+    impl PteFormat for Toy {
+        fn is_valid(raw: u64) -> bool {
+            raw & 1 != 0
+        }
+        fn is_table(raw: u64, level: usize) -> bool {
+            level < LAST_LEVEL && raw & 2 != 0
+        }
+        fn output_addr(raw: u64) -> PhysAddr {
+            PhysAddr(raw & 0x0000_ffff_ffff_f000)
+        }
+        fn mk_table(t: PhysAddr) -> u64 {
+            t.0 | 3
+        }
+        fn mk_leaf(pa: PhysAddr, prot: PageProt, level: usize) -> u64 {
+            pa.0 | 1 | if level == LAST_LEVEL { 2 } else { 0 } | ((prot.bits() as u64) << 2)
+        }
+        fn leaf_prot(raw: u64) -> PageProt {
+            PageProt::from_bits_truncate(((raw >> 2) & 0x3f) as u32)
+        }
+    }
+
+    /// Tables in a Vec; "physical" address = 0x1000 * (index + 1).
+    struct Arena {
+        pages: RefCell<Vec<Box<[u64; 512]>>>,
+        limit: usize,
+    }
+    impl Arena {
+        fn new(limit: usize) -> Self {
+            Self {
+                pages: RefCell::new(Vec::new()),
+                limit,
+            }
+        }
+    }
+    // SAFETY: every address handed out indexes a live boxed page of 512 u64;
+    // boxes never move while the Vec grows; pages are zeroed and unique.
+    unsafe impl PgtableMem for &Arena {
+        fn alloc_table(&mut self) -> Result<PhysAddr, Error> {
+            let mut p = self.pages.borrow_mut();
+            if p.len() >= self.limit {
+                return Err(Error::NoMemory);
+            }
+            p.push(Box::new([0; 512]));
+            Ok(PhysAddr(0x1000 * p.len() as u64))
+        }
+        fn table_ptr(&self, pa: PhysAddr) -> *mut u64 {
+            let idx = (pa.0 / 0x1000 - 1) as usize;
+            self.pages.borrow_mut()[idx].as_mut_ptr()
+        }
+    }
+
+    const KVA: u64 = 0xffff_8000_8000_0000;
+
+    #[test]
+    fn level_geometry() {
+        assert_eq!(level_shift(0), 39);
+        assert_eq!(level_shift(3), 12);
+        assert_eq!(level_size(1), 1 << 30);
+        let va = VirtAddr(KVA + (3 << 21) + (5 << 12));
+        assert_eq!(level_index(va, 0), 256);
+        assert_eq!(level_index(va, 1), 2);
+        assert_eq!(level_index(va, 2), 3);
+        assert_eq!(level_index(va, 3), 5);
+    }
+
+    #[test]
+    fn pages_translate_and_unmapped_is_none() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        pt.map_range(
+            VirtAddr(KVA),
+            PhysAddr(0x4020_0000),
+            3 * PAGE_SIZE,
+            PageProt::KERNEL_RO,
+            MapFlags::empty(),
+        )
+        .unwrap();
+        let t = pt.translate(VirtAddr(KVA + 0x1234)).unwrap();
+        assert_eq!(t.pa, PhysAddr(0x4020_1234));
+        assert_eq!(t.level, 3);
+        assert_eq!(t.prot, PageProt::KERNEL_RO);
+        assert!(pt.translate(VirtAddr(KVA + 3 * PAGE_SIZE)).is_none());
+        assert!(pt.translate(VirtAddr(KVA - PAGE_SIZE)).is_none());
+        // root + L1 + L2 + L3
+        assert_eq!(a.pages.borrow().len(), 4);
+    }
+
+    #[test]
+    fn blocks_used_when_aligned_and_allowed() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        // 1 GiB + 2 MiB + 4 KiB starting at a 1 GiB-aligned pair.
+        let size = (1 << 30) + (2 << 20) + PAGE_SIZE;
+        pt.map_range(
+            VirtAddr(0xffff_0000_4000_0000),
+            PhysAddr(0x4000_0000),
+            size,
+            PageProt::KERNEL_RW,
+            MapFlags::empty(),
+        )
+        .unwrap();
+        assert_eq!(pt.translate(VirtAddr(0xffff_0000_4000_0000)).unwrap().level, 1);
+        assert_eq!(pt.translate(VirtAddr(0xffff_0000_8000_0000)).unwrap().level, 2);
+        let last = pt.translate(VirtAddr(0xffff_0000_8020_0000)).unwrap();
+        assert_eq!((last.level, last.pa), (3, PhysAddr(0x8020_0000)));
+        // Misaligned physical address: no blocks possible.
+        let b = Arena::new(64);
+        let mut pt2 = PageTable::<Toy, _>::new(&b).unwrap();
+        pt2.map_range(
+            VirtAddr(0xffff_0000_4000_0000),
+            PhysAddr(0x4000_1000),
+            2 << 20,
+            PageProt::KERNEL_RW,
+            MapFlags::empty(),
+        )
+        .unwrap();
+        assert_eq!(pt2.translate(VirtAddr(0xffff_0000_4000_0000)).unwrap().level, 3);
+        // NO_BLOCKS forces pages even when aligned.
+        let c = Arena::new(64);
+        let mut pt3 = PageTable::<Toy, _>::new(&c).unwrap();
+        pt3.map_range(
+            VirtAddr(KVA),
+            PhysAddr(0x4000_0000),
+            2 << 20,
+            PageProt::KERNEL_RW,
+            MapFlags::NO_BLOCKS,
+        )
+        .unwrap();
+        assert_eq!(pt3.translate(VirtAddr(KVA + 0x1f_f000)).unwrap().level, 3);
+    }
+
+    #[test]
+    fn remap_same_is_ok_conflict_is_busy() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        let va = VirtAddr(KVA);
+        pt.map_range(
+            va,
+            PhysAddr(0x1000_0000),
+            PAGE_SIZE,
+            PageProt::KERNEL_RW,
+            MapFlags::empty(),
+        )
+        .unwrap();
+        pt.map_range(
+            va,
+            PhysAddr(0x1000_0000),
+            PAGE_SIZE,
+            PageProt::KERNEL_RW,
+            MapFlags::empty(),
+        )
+        .unwrap();
+        assert_eq!(
+            pt.map_range(
+                va,
+                PhysAddr(0x2000_0000),
+                PAGE_SIZE,
+                PageProt::KERNEL_RW,
+                MapFlags::empty()
+            ),
+            Err(Error::Busy)
+        );
+        assert_eq!(
+            pt.map_range(
+                va,
+                PhysAddr(0x1000_0000),
+                PAGE_SIZE,
+                PageProt::KERNEL_RO,
+                MapFlags::empty()
+            ),
+            Err(Error::Busy)
+        );
+        // A block in the way of a page mapping is Busy too, not split.
+        pt.map_range(
+            VirtAddr(KVA + (2 << 20)),
+            PhysAddr(0x4000_0000),
+            2 << 20,
+            PageProt::KERNEL_RW,
+            MapFlags::empty(),
+        )
+        .unwrap();
+        assert_eq!(
+            pt.map_range(
+                VirtAddr(KVA + (2 << 20)),
+                PhysAddr(0x4000_0000),
+                PAGE_SIZE,
+                PageProt::KERNEL_RW,
+                MapFlags::empty()
+            ),
+            Err(Error::Busy)
+        );
+    }
+
+    #[test]
+    fn bad_arguments_and_exhaustion() {
+        let a = Arena::new(3);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        let rw = PageProt::KERNEL_RW;
+        assert_eq!(
+            pt.map_range(VirtAddr(KVA + 1), PhysAddr(0), PAGE_SIZE, rw, MapFlags::empty()),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            pt.map_range(VirtAddr(KVA), PhysAddr(0), 100, rw, MapFlags::empty()),
+            Err(Error::InvalidArgument)
+        );
+        assert_eq!(
+            pt.map_range(
+                VirtAddr(u64::MAX - 0xfff),
+                PhysAddr(0),
+                2 * PAGE_SIZE,
+                rw,
+                MapFlags::empty()
+            ),
+            Err(Error::InvalidArgument)
+        );
+        // root + 2 more tables allowed: the L3 table cannot be had.
+        assert_eq!(
+            pt.map_range(VirtAddr(KVA), PhysAddr(0), PAGE_SIZE, rw, MapFlags::empty()),
+            Err(Error::NoMemory)
+        );
+    }
+}
