@@ -1,0 +1,67 @@
+//! Cache maintenance by virtual address to the Point of Coherency.
+//!
+//! Used by the head around page tables written with the MMU (and so the data
+//! cache) off: hardware may hold stale lines for the same addresses from the
+//! loader, and those must neither be written back over the tables nor hit by
+//! the table walker once the MMU is on (Linux: dcache_inval_poc in head.S).
+
+use core::arch::asm;
+
+/// Smallest data cache line in bytes (CTR_EL0.DminLine).
+#[inline(always)]
+pub fn dcache_line_size() -> u64 {
+    let ctr: u64;
+    // SAFETY: reading CTR_EL0 has no side effect (aarch64-cpu does not name it).
+    unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
+    4 << ((ctr >> 16) & 0xf)
+}
+
+/// Invalidate `[start, end)` to the PoC. Lines only partly inside the range are
+/// cleaned and invalidated, so bytes outside the range are never lost.
+///
+/// # Safety
+/// 1. `[start, end)` is mapped (or the MMU is off and it is RAM).
+/// 2. Data inside the range that is only in the cache may be discarded: the
+///    caller does not need it.
+#[inline(always)]
+pub unsafe fn dcache_inval_poc(start: u64, end: u64) {
+    let line = dcache_line_size();
+    let mut addr = start & !(line - 1);
+    while addr < end {
+        let partial = addr < start || addr + line > end;
+        // SAFETY: obligation 1 makes the address valid for maintenance; obligation 2
+        // allows discarding whole lines inside the range; partial lines are cleaned first.
+        unsafe {
+            if partial {
+                asm!("dc civac, {a}", a = in(reg) addr, options(nostack, preserves_flags));
+            } else {
+                asm!("dc ivac, {a}", a = in(reg) addr, options(nostack, preserves_flags));
+            }
+        }
+        addr += line;
+    }
+    // SAFETY: a barrier only orders the maintenance above.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}
+
+/// Clean and invalidate `[start, end)` to the PoC.
+///
+/// # Safety
+/// `[start, end)` is mapped (or the MMU is off and it is RAM).
+pub unsafe fn dcache_clean_inval_poc(start: u64, end: u64) {
+    let line = dcache_line_size();
+    let mut addr = start & !(line - 1);
+    while addr < end {
+        // SAFETY: the caller guarantees the range is valid for maintenance.
+        unsafe { asm!("dc civac, {a}", a = in(reg) addr, options(nostack, preserves_flags)) };
+        addr += line;
+    }
+    // SAFETY: a barrier only orders the maintenance above.
+    unsafe { asm!("dsb sy", options(nostack, preserves_flags)) };
+}
+
+/// Invalidate this CPU's instruction cache.
+pub fn icache_inval_all_local() {
+    // SAFETY: instruction cache invalidation cannot affect memory safety.
+    unsafe { asm!("ic iallu", "dsb nsh", "isb", options(nostack, preserves_flags)) };
+}

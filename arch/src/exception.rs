@@ -1,0 +1,475 @@
+//! Exception vectors, the trap frame, and fixups for expected faults.
+//!
+//! # The vector table
+//! Sixteen entries of 128 bytes (Arm ARM D1.10.2): {current EL with SP_EL0,
+//! current EL with SP_ELx, lower EL AArch64, lower EL AArch32} x {synchronous,
+//! IRQ, FIQ, SError}. Every entry saves the general registers, ELR, SPSR, ESR
+//! and FAR in a [`TrapFrame`] on the stack and calls [`arch_trap`].
+//!
+//! # Stack overflow
+//! Kernel stacks are `STACK_SIZE` bytes, aligned to twice that, with an
+//! unmapped guard below. So bit `STACK_SHIFT` of any address inside a stack
+//! is 0 and of any address in the guard below it is 1. Each vector entry
+//! tests that bit of the new frame's address before storing anything (Linux's
+//! kernel_ventry does the same with no spare register: it juggles x0 and sp).
+//! On overflow it switches to a small overflow stack and reports; a fault on
+//! the guard page that the entry did not catch (a store far below sp) is
+//! recognised from FAR by the kernel's handler.
+//!
+//! # Fixups
+//! Some faults are expected and recovered here, before the kernel's handler
+//! sees them:
+//! - the semihosting `HLT` when no host is attached (undefined instruction at
+//!   exactly that address): skipped, the call returns -1;
+//! - a probe armed with [`probe_write`] / [`probe_exec`] / [`probe_fp`] by a
+//!   self-test: the fault is recorded and execution resumes after the probe.
+//!
+//! Anything else goes to the handler the kernel installed with
+//! [`set_handler`], which prints an oops and ends the run.
+
+use crate::semihosting;
+use core::arch::global_asm;
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// log2 of the kernel stack size.
+pub const STACK_SHIFT: u32 = 16;
+/// Kernel stack size in bytes (64 KiB).
+pub const STACK_SIZE: u64 = 1 << STACK_SHIFT;
+/// Size of [`TrapFrame`] in bytes.
+pub const FRAME_SIZE: usize = 288;
+/// Bit set in the vector argument when the entry found the stack overflowed.
+pub const VECTOR_OVERFLOW: u64 = 1 << 8;
+
+/// The registers saved on exception entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TrapFrame {
+    /// x0..x30 (x29 = frame pointer, x30 = link register).
+    pub x: [u64; 31],
+    /// The stack pointer at the time of the exception.
+    pub sp: u64,
+    /// ELR_EL1: where the exception was taken (and where `eret` resumes).
+    pub elr: u64,
+    /// SPSR_EL1: the saved PSTATE.
+    pub spsr: u64,
+    /// ESR_EL1: the syndrome.
+    pub esr: u64,
+    /// FAR_EL1: the faulting virtual address (aborts only).
+    pub far: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == FRAME_SIZE);
+
+/// Which of the sixteen vector entries was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Vector(pub u64);
+
+impl Vector {
+    /// The entry index 0..16.
+    pub fn index(self) -> u64 {
+        self.0 & 0xf
+    }
+    /// The entry found the kernel stack overflowed.
+    pub fn stack_overflowed(self) -> bool {
+        self.0 & VECTOR_OVERFLOW != 0
+    }
+    /// Linux's name for the entry (el1h_64_sync, el0t_64_irq, ...).
+    pub fn name(self) -> &'static str {
+        const NAMES: [&str; 16] = [
+            "el1t_64_sync",
+            "el1t_64_irq",
+            "el1t_64_fiq",
+            "el1t_64_error",
+            "el1h_64_sync",
+            "el1h_64_irq",
+            "el1h_64_fiq",
+            "el1h_64_error",
+            "el0t_64_sync",
+            "el0t_64_irq",
+            "el0t_64_fiq",
+            "el0t_64_error",
+            "el0t_32_sync",
+            "el0t_32_irq",
+            "el0t_32_fiq",
+            "el0t_32_error",
+        ];
+        NAMES[self.index() as usize]
+    }
+    /// A synchronous exception (as opposed to IRQ, FIQ, SError).
+    pub fn is_sync(self) -> bool {
+        self.index().is_multiple_of(4)
+    }
+}
+
+/// ESR_EL1.EC values the kernel distinguishes.
+pub mod ec {
+    /// Unknown reason: undefined instruction among others.
+    pub const UNKNOWN: u64 = 0x00;
+    /// SVE, Advanced SIMD or floating point access trapped by CPACR_EL1.
+    pub const FP_ASIMD: u64 = 0x07;
+    /// Instruction abort from the current EL.
+    pub const IABT_CUR: u64 = 0x21;
+    /// Data abort from the current EL.
+    pub const DABT_CUR: u64 = 0x25;
+    /// BRK instruction (AArch64).
+    pub const BRK64: u64 = 0x3c;
+}
+
+/// The exception class field of an ESR.
+pub fn esr_ec(esr: u64) -> u64 {
+    (esr >> 26) & 0x3f
+}
+
+/// Linux's name for an exception class (arch/arm64/kernel/traps.c esr_class_str).
+pub fn ec_name(ec: u64) -> &'static str {
+    match ec {
+        0x00 => "Unknown/Uncategorized",
+        0x01 => "WFI/WFE",
+        0x03 => "CP15 MCR/MRC",
+        0x04 => "CP15 MCRR/MRRC",
+        0x05 => "CP14 MCR/MRC",
+        0x06 => "CP14 LDC/STC",
+        0x07 => "ASIMD",
+        0x0c => "CP14 MCRR/MRRC",
+        0x0d => "BTI",
+        0x0e => "PSTATE.IL",
+        0x11 => "SVC (AArch32)",
+        0x15 => "SVC (AArch64)",
+        0x16 => "HVC (AArch64)",
+        0x17 => "SMC (AArch64)",
+        0x18 => "MSR/MRS (AArch64)",
+        0x19 => "SVE",
+        0x1c => "FPAC",
+        0x20 => "IABT (lower EL)",
+        0x21 => "IABT (current EL)",
+        0x22 => "PC Alignment",
+        0x24 => "DABT (lower EL)",
+        0x25 => "DABT (current EL)",
+        0x26 => "SP Alignment",
+        0x28 => "FP (AArch32)",
+        0x2c => "FP (AArch64)",
+        0x2f => "SError",
+        0x30 => "Breakpoint (lower EL)",
+        0x31 => "Breakpoint (current EL)",
+        0x32 => "Software Step (lower EL)",
+        0x33 => "Software Step (current EL)",
+        0x34 => "Watchpoint (lower EL)",
+        0x35 => "Watchpoint (current EL)",
+        0x38 => "BKPT (AArch32)",
+        0x3c => "BRK (AArch64)",
+        _ => "UNRECOGNIZED EC",
+    }
+}
+
+/// Linux's name for an abort's fault status code (arch/arm64/mm/fault.c fault_info).
+pub fn fsc_name(fsc: u64) -> &'static str {
+    match fsc & 0x3f {
+        0x00..=0x03 => "address size fault",
+        0x04..=0x07 => "translation fault",
+        0x09..=0x0b => "access flag fault",
+        0x0d..=0x0f => "permission fault",
+        0x10 => "synchronous external abort",
+        0x11 => "synchronous tag check fault",
+        0x21 => "alignment fault",
+        0x30 => "TLB conflict abort",
+        _ => "unknown fault",
+    }
+}
+
+/// What the kernel's handler is called with.
+pub type TrapHandler = fn(&mut TrapFrame, Vector);
+
+static HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// Install the kernel's handler for every exception the fixups do not take.
+pub fn set_handler(h: TrapHandler) {
+    HANDLER.store(h as usize, Ordering::Release);
+}
+
+global_asm!(
+    r#"
+.set FRAME_SIZE, {frame}
+.set STACK_SHIFT, {shift}
+.set VECTOR_OVERFLOW, {overflow}
+
+.macro kernel_ventry idx
+    .balign 0x80
+    // Test bit STACK_SHIFT of (sp - FRAME_SIZE) without a free register.
+    sub     sp, sp, #FRAME_SIZE
+    add     sp, sp, x0              // sp = frame + x0
+    sub     x0, sp, x0              // x0 = frame
+    tbnz    x0, #STACK_SHIFT, 1f
+    sub     x0, sp, x0              // x0 = original x0
+    sub     sp, sp, x0              // sp = frame
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\idx
+    b       __trap_common
+1:  msr     tpidr_el0, x0           // stash the overflowing frame address
+    sub     x0, sp, x0              // original x0
+    msr     tpidrro_el0, x0
+    adrp    x0, __overflow_stack_top
+    add     x0, x0, :lo12:__overflow_stack_top
+    mov     sp, x0
+    sub     sp, sp, #FRAME_SIZE
+    mrs     x0, tpidrro_el0
+    stp     x0, x1, [sp, #0]
+    mov     x0, #(\idx | VECTOR_OVERFLOW)
+    b       __trap_common
+.endm
+
+.section .text.vectors, "ax"
+.balign 0x800
+.global __vectors
+__vectors:
+    kernel_ventry 0
+    kernel_ventry 1
+    kernel_ventry 2
+    kernel_ventry 3
+    kernel_ventry 4
+    kernel_ventry 5
+    kernel_ventry 6
+    kernel_ventry 7
+    kernel_ventry 8
+    kernel_ventry 9
+    kernel_ventry 10
+    kernel_ventry 11
+    kernel_ventry 12
+    kernel_ventry 13
+    kernel_ventry 14
+    kernel_ventry 15
+
+__trap_common:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    str     x30, [sp, #240]
+    add     x20, sp, #FRAME_SIZE    // sp before the exception...
+    tbz     x0, #8, 2f
+    mrs     x20, tpidr_el0          // ...or, on overflow, the stashed one
+    add     x20, x20, #FRAME_SIZE
+2:  mrs     x21, elr_el1
+    mrs     x22, spsr_el1
+    mrs     x23, esr_el1
+    mrs     x24, far_el1
+    stp     x20, x21, [sp, #248]
+    stp     x22, x23, [sp, #264]
+    str     x24, [sp, #280]
+    mov     x1, x0
+    mov     x0, sp
+    // A frame record linking to the interrupted code, so backtraces pass through.
+    stp     x29, x21, [sp, #-16]!
+    mov     x29, sp
+    bl      arch_trap
+    add     sp, sp, #16
+    ldp     x21, x22, [sp, #256]
+    msr     elr_el1, x21
+    msr     spsr_el1, x22
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    ldr     x30, [sp, #240]
+    add     sp, sp, #FRAME_SIZE
+    eret
+
+// Probes for self-tests: a single faulting instruction at a known address.
+.section .text.probes, "ax"
+.global __probe_write
+.global __probe_write_insn
+__probe_write:                      // x0 = address, x1 = value
+__probe_write_insn:
+    str     x1, [x0]
+    ret
+
+.global __probe_exec
+__probe_exec:                       // x0 = address to branch to
+    stp     x29, x30, [sp, #-16]!
+    mov     x29, sp
+    blr     x0
+    ldp     x29, x30, [sp], #16
+    ret
+
+.global __probe_fp
+.global __probe_fp_insn
+__probe_fp:
+__probe_fp_insn:
+    .inst   0x1e2703e0              // fmov s0, wzr: traps while CPACR_EL1.FPEN = 0
+    ret
+
+.section .bss.overflow_stack, "aw", @nobits
+.balign 16
+__overflow_stack:
+    .space 8192
+__overflow_stack_top:
+"#,
+    frame = const FRAME_SIZE,
+    shift = const STACK_SHIFT,
+    overflow = const VECTOR_OVERFLOW,
+);
+
+unsafe extern "C" {
+    static __vectors: u8;
+    static __probe_write_insn: u8;
+    static __probe_fp_insn: u8;
+    fn __probe_write(addr: u64, val: u64);
+    fn __probe_exec(addr: u64);
+    fn __probe_fp();
+}
+
+/// Point VBAR_EL1 at the vector table.
+pub fn install() {
+    let v = core::ptr::addr_of!(__vectors) as u64;
+    // SAFETY: `__vectors` is a complete, 2 KiB-aligned table in kernel text;
+    // the isb makes later exceptions use it.
+    unsafe { core::arch::asm!("msr vbar_el1, {v}", "isb", v = in(reg) v, options(nostack, preserves_flags)) };
+}
+
+/// A fault recorded by a probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeFault {
+    /// ESR_EL1 of the fault.
+    pub esr: u64,
+    /// FAR_EL1 of the fault.
+    pub far: u64,
+}
+
+const PROBE_NONE: u64 = 0;
+const PROBE_WRITE: u64 = 1;
+const PROBE_EXEC: u64 = 2;
+const PROBE_FP: u64 = 3;
+
+// The armed probe (one at a time: self-tests run on the boot CPU with
+// interrupts masked), and what it caught.
+static PROBE_KIND: AtomicU64 = AtomicU64::new(PROBE_NONE);
+static PROBE_TARGET: AtomicU64 = AtomicU64::new(0);
+static PROBE_HIT: AtomicBool = AtomicBool::new(false);
+static PROBE_ESR: AtomicU64 = AtomicU64::new(0);
+static PROBE_FAR: AtomicU64 = AtomicU64::new(0);
+
+fn arm(kind: u64, target: u64) {
+    PROBE_HIT.store(false, Ordering::Relaxed);
+    PROBE_TARGET.store(target, Ordering::Relaxed);
+    PROBE_KIND.store(kind, Ordering::SeqCst);
+}
+
+fn disarm() -> Result<(), ProbeFault> {
+    PROBE_KIND.store(PROBE_NONE, Ordering::SeqCst);
+    if PROBE_HIT.load(Ordering::Relaxed) {
+        Err(ProbeFault {
+            esr: PROBE_ESR.load(Ordering::Relaxed),
+            far: PROBE_FAR.load(Ordering::Relaxed),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Store `val` at `addr`, recovering from a data abort.
+///
+/// # Safety
+/// 1. If the store succeeds, writing 8 bytes at `addr` must be harmless to the
+///    program (the caller is testing that it faults, or owns the memory).
+pub unsafe fn probe_write(addr: u64, val: u64) -> Result<(), ProbeFault> {
+    arm(PROBE_WRITE, addr);
+    // SAFETY: obligation 1; a fault at the store is fixed up by arch_trap.
+    unsafe { __probe_write(addr, val) };
+    disarm()
+}
+
+/// Branch to `addr`, recovering from an instruction abort there.
+///
+/// # Safety
+/// 1. If `addr` is executable, the code there must be a function that returns
+///    and is harmless to run (the caller is testing that it faults).
+pub unsafe fn probe_exec(addr: u64) -> Result<(), ProbeFault> {
+    arm(PROBE_EXEC, addr);
+    // SAFETY: obligation 1; an instruction abort at `addr` is fixed up by
+    // returning to the probe's caller.
+    unsafe { __probe_exec(addr) };
+    disarm()
+}
+
+/// Execute one floating-point instruction, recovering from the trap.
+pub fn probe_fp() -> Result<(), ProbeFault> {
+    arm(PROBE_FP, 0);
+    // SAFETY: the instruction writes only s0, which the kernel never uses
+    // (softfloat ABI); if it traps, arch_trap skips it.
+    unsafe { __probe_fp() };
+    disarm()
+}
+
+/// Take the expected faults; return true if `frame` was fixed up.
+fn fixup(frame: &mut TrapFrame, vector: Vector) -> bool {
+    if !vector.is_sync() || vector.stack_overflowed() {
+        return false;
+    }
+    let ec = esr_ec(frame.esr);
+    if ec == ec::UNKNOWN && frame.elr == semihosting::hlt_address() {
+        semihosting::mark_absent();
+        frame.x[0] = u64::MAX;
+        frame.elr += 4;
+        return true;
+    }
+    let kind = PROBE_KIND.load(Ordering::SeqCst);
+    let hit = match kind {
+        PROBE_WRITE => ec == ec::DABT_CUR && frame.elr == core::ptr::addr_of!(__probe_write_insn) as u64,
+        PROBE_EXEC => ec == ec::IABT_CUR && frame.elr == PROBE_TARGET.load(Ordering::Relaxed),
+        PROBE_FP => ec == ec::FP_ASIMD && frame.elr == core::ptr::addr_of!(__probe_fp_insn) as u64,
+        _ => false,
+    };
+    if !hit {
+        return false;
+    }
+    PROBE_ESR.store(frame.esr, Ordering::Relaxed);
+    PROBE_FAR.store(frame.far, Ordering::Relaxed);
+    PROBE_HIT.store(true, Ordering::Relaxed);
+    PROBE_KIND.store(PROBE_NONE, Ordering::SeqCst);
+    if kind == PROBE_EXEC {
+        // Return to the instruction after the `blr` in __probe_exec.
+        frame.elr = frame.x[30];
+    } else {
+        frame.elr += 4;
+    }
+    true
+}
+
+/// Called by the vector code with the saved frame.
+#[unsafe(no_mangle)]
+extern "C" fn arch_trap(frame: &mut TrapFrame, vector: u64) {
+    let vector = Vector(vector);
+    if fixup(frame, vector) {
+        return;
+    }
+    let h = HANDLER.load(Ordering::Acquire);
+    if h == 0 {
+        // No kernel handler yet: nothing can be printed. End the run if a
+        // host is attached, else stop here.
+        semihosting::exit(4);
+        crate::cpu::park();
+    }
+    // SAFETY: HANDLER only ever holds a `TrapHandler` stored by set_handler.
+    let h: TrapHandler = unsafe { core::mem::transmute::<usize, TrapHandler>(h) };
+    h(frame, vector);
+}

@@ -1,0 +1,29 @@
+//! AArch64: the only crate that names system registers and descriptor bits.
+//!
+//! One file per concern:
+//!
+//! | module        | what                                                          |
+//! |---------------|---------------------------------------------------------------|
+//! | `pte`         | stage-1 descriptor bits; implements `mm::pgtable::PteFormat`   |
+//! | `mmu`         | MAIR/TCR values, TTBR access, address translation (AT)        |
+//! | `cache`       | data/instruction cache maintenance to the PoC                 |
+//! | `tlb`         | TLB invalidation, local and inner-shareable                   |
+//! | `exception`   | the vector table, the trap frame, fixups for expected faults  |
+//! | `semihosting` | Arm semihosting, detected at run time                         |
+//! | `uart`        | the PL011 UART                                                |
+//! | `timer`       | the generic timer's counter                                   |
+//! | `psci`        | PSCI calls over HVC or SMC                                    |
+//! | `cpu`         | identification, exception level, parking                      |
+#![no_std]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod cache;
+pub mod cpu;
+pub mod exception;
+pub mod mmu;
+pub mod psci;
+pub mod pte;
+pub mod semihosting;
+pub mod timer;
+pub mod tlb;
+pub mod uart;

@@ -1,0 +1,115 @@
+//! Stage-1 translation table descriptors, 4 KiB granule (Arm ARM D8.3).
+//!
+//! ```text
+//!  63      59 58  55 54  53  52   51..48 47........12 11  10  9..8 7..6  5  4..2  1  0
+//!  table attrs  sw   UXN PXN Cont  res0    output addr  nG  AF   SH   AP   NS AttrIdx T  V
+//! ```
+//! Bit 1 distinguishes a table (L0-L2) or page (L3) from a block (L1/L2).
+
+use mm::PhysAddr;
+use mm::pgtable::{LAST_LEVEL, PageProt, PteFormat};
+
+/// Descriptor is valid.
+pub const PTE_VALID: u64 = 1 << 0;
+/// Table descriptor at L0-L2, page descriptor at L3.
+pub const PTE_TABLE: u64 = 1 << 1;
+/// Page descriptor at L3 (same bit as `PTE_TABLE`).
+pub const PTE_PAGE: u64 = 1 << 1;
+/// AttrIndx: index into MAIR_EL1.
+pub const fn pte_attrindx(idx: u64) -> u64 {
+    (idx & 7) << 2
+}
+/// AP[1]: accessible from EL0.
+pub const PTE_USER: u64 = 1 << 6;
+/// AP[2]: read-only.
+pub const PTE_RDONLY: u64 = 1 << 7;
+/// SH = inner shareable.
+pub const PTE_SHARED: u64 = 3 << 8;
+/// Access flag (set, so the first access does not fault).
+pub const PTE_AF: u64 = 1 << 10;
+/// Not global (per-ASID).
+pub const PTE_NG: u64 = 1 << 11;
+/// Privileged execute-never.
+pub const PTE_PXN: u64 = 1 << 53;
+/// Unprivileged execute-never.
+pub const PTE_UXN: u64 = 1 << 54;
+/// Output address bits [47:12].
+pub const PTE_ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
+
+/// MAIR_EL1 slots, numbered as Linux numbers them (arch/arm64/include/asm/memory.h).
+pub const MT_NORMAL: u64 = 0;
+/// Normal memory with MTE tags (same attributes here; no MTE).
+pub const MT_NORMAL_TAGGED: u64 = 1;
+/// Normal non-cacheable.
+pub const MT_NORMAL_NC: u64 = 2;
+/// Device-nGnRnE.
+pub const MT_DEVICE_NGNRNE: u64 = 3;
+/// Device-nGnRE: MMIO.
+pub const MT_DEVICE_NGNRE: u64 = 4;
+
+/// The arm64 descriptor format.
+pub struct Arm64;
+
+impl PteFormat for Arm64 {
+    fn is_valid(raw: u64) -> bool {
+        raw & PTE_VALID != 0
+    }
+    fn is_table(raw: u64, level: usize) -> bool {
+        level < LAST_LEVEL && raw & (PTE_VALID | PTE_TABLE) == PTE_VALID | PTE_TABLE
+    }
+    fn output_addr(raw: u64) -> PhysAddr {
+        PhysAddr(raw & PTE_ADDR_MASK)
+    }
+    fn mk_table(table: PhysAddr) -> u64 {
+        (table.as_u64() & PTE_ADDR_MASK) | PTE_VALID | PTE_TABLE
+    }
+    fn mk_leaf(pa: PhysAddr, prot: PageProt, level: usize) -> u64 {
+        let mut d = (pa.as_u64() & PTE_ADDR_MASK) | PTE_VALID | PTE_AF;
+        if level == LAST_LEVEL {
+            d |= PTE_PAGE;
+        }
+        d |= if prot.contains(PageProt::DEVICE) {
+            pte_attrindx(MT_DEVICE_NGNRE)
+        } else if prot.contains(PageProt::NONCACHED) {
+            pte_attrindx(MT_NORMAL_NC) | PTE_SHARED
+        } else {
+            pte_attrindx(MT_NORMAL) | PTE_SHARED
+        };
+        if !prot.contains(PageProt::WRITE) {
+            d |= PTE_RDONLY;
+        }
+        if prot.contains(PageProt::USER) {
+            // User mappings: never executable by the kernel, per-ASID.
+            d |= PTE_USER | PTE_NG | PTE_PXN;
+            if !prot.contains(PageProt::EXEC) {
+                d |= PTE_UXN;
+            }
+        } else {
+            d |= PTE_UXN;
+            if !prot.contains(PageProt::EXEC) || prot.contains(PageProt::DEVICE) {
+                d |= PTE_PXN;
+            }
+        }
+        d
+    }
+    fn leaf_prot(raw: u64) -> PageProt {
+        let mut p = PageProt::READ;
+        if raw & PTE_RDONLY == 0 {
+            p |= PageProt::WRITE;
+        }
+        let user = raw & PTE_USER != 0;
+        if user {
+            p |= PageProt::USER;
+        }
+        let xn = if user { raw & PTE_UXN } else { raw & PTE_PXN };
+        if xn == 0 {
+            p |= PageProt::EXEC;
+        }
+        match (raw >> 2) & 7 {
+            MT_DEVICE_NGNRE | MT_DEVICE_NGNRNE => p |= PageProt::DEVICE,
+            MT_NORMAL_NC => p |= PageProt::NONCACHED,
+            _ => {}
+        }
+        p
+    }
+}

@@ -1,0 +1,26 @@
+//! The generic timer's virtual counter: timestamps and delays.
+
+use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0};
+use core::arch::asm;
+use tock_registers::interfaces::Readable;
+
+/// Counter frequency in Hz, as firmware set CNTFRQ_EL0.
+pub fn frequency_hz() -> u64 {
+    CNTFRQ_EL0.get()
+}
+
+/// The current counter value. The `isb` stops it being read early.
+pub fn counter() -> u64 {
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("isb", options(nostack, preserves_flags)) };
+    CNTVCT_EL0.get()
+}
+
+/// Nanoseconds since the counter started (0 if the frequency is unknown).
+pub fn uptime_ns() -> u64 {
+    let f = frequency_hz();
+    if f == 0 {
+        return 0;
+    }
+    ((counter() as u128 * 1_000_000_000) / f as u128) as u64
+}
