@@ -1,0 +1,231 @@
+// The arm64 kernel head: entered with the MMU off, as
+// Documentation/arch/arm64/booting.rst describes:
+//   x0 = physical address of the device tree blob, x1 = x2 = x3 = 0,
+//   at EL2 or EL1, MMU off, D-cache off (or the image cleaned to the PoC),
+//   interrupts masked, loaded at a 2 MiB-aligned base + text_offset.
+// Only PC-relative addressing is used until the MMU is on: the image runs
+// wherever the loader put it.
+
+.set SCTLR_EL1_RES1,  (1 << 11) | (1 << 20) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29)
+.set SCTLR_EL1_M,     (1 << 0)      // MMU
+.set SCTLR_EL1_C,     (1 << 2)      // data cache
+.set SCTLR_EL1_SA,    (1 << 3)      // SP alignment check at EL1
+.set SCTLR_EL1_SA0,   (1 << 4)      // SP alignment check at EL0
+.set SCTLR_EL1_I,     (1 << 12)     // instruction cache
+.set SCTLR_EL1_WXN,   (1 << 19)     // writable implies execute-never
+.set INIT_SCTLR_EL1_MMU_OFF, SCTLR_EL1_RES1
+.set INIT_SCTLR_EL1_MMU_ON,  SCTLR_EL1_RES1 | SCTLR_EL1_M | SCTLR_EL1_C | SCTLR_EL1_I | SCTLR_EL1_SA | SCTLR_EL1_SA0 | SCTLR_EL1_WXN
+
+.set HCR_EL2_RW,      (1 << 31)     // EL1 is AArch64
+.set HCR_EL2_E2H,     (1 << 34)
+.set SPSR_EL1H_MASKED, 0x3c5        // EL1h, D, A, I, F masked
+
+.set BOOT_STATUS_OK, 0
+
+.section .head.text, "ax"
+.global _head
+_head:
+    b       primary_entry           // code0: branch to the entry
+    .long   0                       // code1
+    .quad   0                       // text_offset
+    .quad   _kernel_size_le         // image_size: the whole image including bss
+    .quad   0xa                     // flags: LE, 4 KiB pages, 2 MiB base anywhere
+    .quad   0                       // res2
+    .quad   0                       // res3
+    .quad   0                       // res4
+    .ascii  "ARM\x64"               // magic
+    .long   0                       // res5: no PE/COFF header
+
+.section .idmap.text, "ax"
+
+// Early vectors: an exception before the kernel's vectors are live cannot
+// print (no console yet). Try to end the run through semihosting with code 2;
+// if that HLT is itself undefined (no host), stop.
+.balign 0x800
+__early_vectors:
+    .rept 16
+    .balign 0x80
+    b       __early_fault
+    .endr
+
+__early_fault:
+    mrs     x0, esr_el1
+    ubfx    x0, x0, #26, #6
+    cbz     x0, 9f                  // undefined instruction: maybe our HLT
+    adr     x1, __early_exit_block
+    mov     x0, #0x18               // SYS_EXIT
+    hlt     #0xf000
+9:  wfe
+    b       9b
+.balign 8
+__early_exit_block:
+    .quad   0x20026                 // ADP_Stopped_ApplicationExit
+    .quad   2
+
+.global primary_entry
+primary_entry:
+    mov     x19, x0                 // the device tree
+    mov     x20, x1                 // x1..x3 are reserved: kept for the log
+    mov     x21, x2
+    mov     x22, x3
+    msr     daifset, #0xf
+    bl      init_kernel_el          // now at EL1h; w0 = the EL we entered at
+    mov     x23, x0
+
+    adr     x0, __early_vectors
+    msr     vbar_el1, x0
+    isb
+
+    // Stack for the MMU-off Rust code, addressed by its physical address.
+    adrp    x0, __boot_stack_top
+    add     x0, x0, :lo12:__boot_stack_top
+    mov     sp, x0
+    mov     x29, xzr
+    mov     x30, xzr
+
+    adrp    x24, _head              // physical base of the image
+    ldr     x25, =_head             // its link-time virtual address
+    sub     sp, sp, #32
+    mov     x0, x24
+    mov     x1, x25
+    mov     x2, sp
+    bl      __create_page_tables    // also programs MAIR, TCR, TTBR0/1
+    ldp     x0, x26, [sp]           // status, idmap root
+    ldp     x27, x28, [sp, #16]     // kernel root, pool pages used
+    add     sp, sp, #32
+    cbnz    x0, __early_fault_bad_tables
+
+    bl      __enable_mmu
+    ldr     x8, =__primary_switched
+    br      x8
+
+__early_fault_bad_tables:
+    // Could not build the tables (pool too small: a build bug). No console.
+    b       __early_fault
+
+// Configure the CPU for an EL1 kernel. Returns w0 = 1 or 2, the entry EL.
+init_kernel_el:
+    mrs     x0, CurrentEL
+    cmp     x0, #(2 << 2)
+    b.eq    1f
+    cmp     x0, #(1 << 2)
+    b.ne    __early_fault           // EL3 or EL0 entry is not supported
+    ldr     x0, =INIT_SCTLR_EL1_MMU_OFF
+    msr     sctlr_el1, x0
+    isb
+    mov     w0, #1
+    ret
+
+1:  // At EL2: host an AArch64 EL1 kernel, trapping nothing it does not need to.
+    ldr     x0, =HCR_EL2_RW
+    msr     hcr_el2, x0
+    isb
+    mrs     x1, hcr_el2             // E2H may be RES1 (no FEAT_E2H0)
+    mrs     x0, cnthctl_el2
+    orr     x0, x0, #3              // EL1PCTEN | EL1PCEN (E2H = 0 layout)
+    tbz     x1, #34, 2f
+    orr     x0, x0, #(3 << 10)      // EL1PCTEN | EL1PCEN (E2H = 1 layout)
+2:  msr     cnthctl_el2, x0
+    msr     cntvoff_el2, xzr
+    mov     x0, #0x33ff             // CPTR_EL2: RES1 bits, no FP/SIMD/SVE traps
+    msr     cptr_el2, x0
+    msr     hstr_el2, xzr
+    msr     vttbr_el2, xzr          // no stage 2
+    mrs     x0, midr_el1
+    msr     vpidr_el2, x0
+    mrs     x0, mpidr_el1
+    msr     vmpidr_el2, x0
+    // PMU: let EL1 use every counter (MDCR_EL2.HPMN = PMCR_EL0.N), no traps.
+    mrs     x0, id_aa64dfr0_el1
+    ubfx    x0, x0, #8, #4          // PMUVer
+    cbz     x0, 3f
+    cmp     x0, #0xf
+    b.eq    3f
+    mrs     x0, pmcr_el0
+    ubfx    x0, x0, #11, #5
+    msr     mdcr_el2, x0
+3:  // GICv3 system registers: let EL1 use them if present.
+    mrs     x0, id_aa64pfr0_el1
+    ubfx    x0, x0, #24, #4
+    cbz     x0, 4f
+    mrs     x0, s3_4_c12_c9_5       // ICC_SRE_EL2
+    mov     x1, #9                  // SRE | Enable
+    orr     x0, x0, x1
+    msr     s3_4_c12_c9_5, x0
+    isb
+4:  ldr     x0, =INIT_SCTLR_EL1_MMU_OFF
+    msr     sctlr_el1, x0
+    mov     x0, #SPSR_EL1H_MASKED
+    msr     spsr_el2, x0
+    adr     x0, 5f
+    msr     elr_el2, x0
+    eret
+5:  mov     w0, #2
+    ret
+
+// Turn the MMU on. Runs from the identity map; returns to identity-mapped code.
+__enable_mmu:
+    ldr     x0, =INIT_SCTLR_EL1_MMU_ON
+    dsb     ish                     // table writes complete before the walker runs
+    isb
+    msr     sctlr_el1, x0
+    isb
+    // Drop instructions fetched speculatively from the PoC with the MMU off.
+    ic      iallu
+    dsb     nsh
+    isb
+    ret
+
+.ltorg
+
+.section .text.head, "ax"
+// Now at the link-time virtual address, through TTBR1.
+__primary_switched:
+    adrp    x0, __boot_stack_top
+    add     x0, x0, :lo12:__boot_stack_top
+    mov     sp, x0
+    mov     x29, xzr
+    mov     x30, xzr
+    adrp    x0, __vectors
+    add     x0, x0, :lo12:__vectors
+    msr     vbar_el1, x0
+    isb
+
+    // Retire the identity map: TTBR0 -> the empty reserved table.
+    adrp    x0, reserved_pg_dir
+    add     x0, x0, :lo12:reserved_pg_dir
+    sub     x0, x0, x25             // - link address of the image
+    add     x0, x0, x24             // + its physical base
+    msr     ttbr0_el1, x0
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+
+    // Clear .bss, now through the cache.
+    adrp    x0, __bss_start
+    add     x0, x0, :lo12:__bss_start
+    adrp    x1, __bss_end
+    add     x1, x1, :lo12:__bss_end
+1:  cmp     x0, x1
+    b.hs    2f
+    stp     xzr, xzr, [x0], #16
+    b       1b
+2:
+    // struct BootInfo on the stack.
+    sub     sp, sp, #80
+    stp     x19, x24, [sp, #0]      // dtb_pa, phys_base
+    stp     x25, x23, [sp, #16]     // kimage_vaddr, boot_el
+    stp     x20, x21, [sp, #32]     // x1, x2
+    stp     x22, x28, [sp, #48]     // x3, pgtable_pool_used
+    stp     x26, x27, [sp, #64]     // idmap_root, kernel_root
+    mov     x0, sp
+    bl      kernel_main
+3:  wfe
+    b       3b
+
+.section .rodata.reserved_pg_dir, "a"
+.balign 4096
+.global reserved_pg_dir
+reserved_pg_dir:
+    .space  4096
