@@ -1,0 +1,207 @@
+//! Oops, panic and the end of a run.
+//!
+//! An exception nothing expected, a kernel stack overflow, or a Rust panic
+//! ends the run: the report goes out through `printk::emergency_write`
+//! (which never blocks on the log lock), then the exit code leaves through
+//! semihosting. Without semihosting the CPU parks after printing, so no path
+//! is a silent hang. Exit codes: 0 pass, 1 self-test failures, 2 fatal boot
+//! error, 3 panic, 4 oops.
+
+use crate::kallsyms::Sym;
+use arch::exception::{TrapFrame, Vector, ec, ec_name, esr_ec, fsc_name};
+use boot::sym;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+/// Exit codes.
+pub mod exit_code {
+    /// All self-tests passed (or none were run).
+    pub const PASS: u32 = 0;
+    /// Some self-test failed.
+    pub const SELFTEST_FAILED: u32 = 1;
+    /// The boot could not go on (unusable device tree, no memory).
+    pub const FATAL: u32 = 2;
+    /// A Rust panic.
+    pub const PANIC: u32 = 3;
+    /// An unexpected exception.
+    pub const OOPS: u32 = 4;
+}
+
+macro_rules! emerg {
+    ($($arg:tt)*) => { $crate::printk::emergency_write(format_args!($($arg)*)) };
+}
+
+/// End the run with `code`: semihosting exit, else park.
+pub fn exit(code: u32) -> ! {
+    if !crate::printk::have_console() {
+        crate::printk::flush_early_to_semihosting();
+    }
+    arch::semihosting::exit(code);
+    emerg!("reboot: System halted (exit code {code}; no semihosting host to report it to)");
+    arch::cpu::park()
+}
+
+static IN_OOPS: AtomicBool = AtomicBool::new(false);
+
+fn stack_ranges() -> [(u64, u64); 1] {
+    [(sym!(__boot_stack_bottom), sym!(__boot_stack_top))]
+}
+
+fn on_known_stack(addr: u64) -> bool {
+    stack_ranges().iter().any(|&(lo, hi)| addr >= lo && addr < hi)
+}
+
+/// Print a backtrace by walking frame records from `fp`.
+pub fn backtrace(pc: Option<u64>, mut fp: u64) {
+    emerg!("Call trace:");
+    if let Some(pc) = pc {
+        emerg!(" {}", Sym(pc));
+    }
+    for _ in 0..32 {
+        if fp == 0 || !fp.is_multiple_of(16) || !on_known_stack(fp) || !on_known_stack(fp + 8) {
+            break;
+        }
+        // SAFETY: fp is 16-byte aligned and inside a mapped kernel stack
+        // (checked above), so both words are readable.
+        let (next, lr) = unsafe { ((fp as *const u64).read(), ((fp + 8) as *const u64).read()) };
+        if lr == 0 {
+            break;
+        }
+        emerg!(" {}", Sym(lr));
+        if next <= fp {
+            break;
+        }
+        fp = next;
+    }
+}
+
+fn dump_regs(f: &TrapFrame) {
+    emerg!("pc : {}", Sym(f.elr));
+    emerg!("lr : {}", Sym(f.x[30]));
+    emerg!("sp : {:016x}  pstate: {:08x}", f.sp, f.spsr);
+    let mut i = 29i32;
+    while i >= 0 {
+        if i >= 1 {
+            emerg!(
+                "x{:<2}: {:016x} x{:<2}: {:016x}",
+                i,
+                f.x[i as usize],
+                i - 1,
+                f.x[i as usize - 1]
+            );
+        } else {
+            emerg!("x{:<2}: {:016x}", i, f.x[i as usize]);
+        }
+        i -= 2;
+    }
+}
+
+fn mem_abort_info(f: &TrapFrame) {
+    let esr = f.esr;
+    let iss = esr & 0x1ff_ffff;
+    emerg!("Mem abort info:");
+    emerg!("  ESR = {:#018x}", esr);
+    emerg!(
+        "  EC = {:#04x}: {}, IL = {} bits",
+        esr_ec(esr),
+        ec_name(esr_ec(esr)),
+        if esr & (1 << 25) != 0 { 32 } else { 16 }
+    );
+    emerg!("  SET = {}, FnV = {}", (iss >> 11) & 3, (iss >> 10) & 1);
+    emerg!("  EA = {}, S1PTW = {}", (iss >> 9) & 1, (iss >> 7) & 1);
+    emerg!("  FSC = {:#04x}: {}", iss & 0x3f, fsc_level_name(iss));
+    if esr_ec(esr) == ec::DABT_CUR || esr_ec(esr) == 0x24 {
+        emerg!("Data abort info:");
+        emerg!("  ISV = {}, ISS = {:#010x}", (iss >> 24) & 1, iss);
+        emerg!("  CM = {}, WnR = {}", (iss >> 8) & 1, (iss >> 6) & 1);
+    }
+}
+
+struct FscLevel(u64);
+impl core::fmt::Display for FscLevel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let fsc = self.0 & 0x3f;
+        if fsc < 0x10 && fsc & 0x3c != 0x08 {
+            write!(f, "level {} {}", fsc & 3, fsc_name(fsc))
+        } else {
+            f.write_str(fsc_name(fsc))
+        }
+    }
+}
+fn fsc_level_name(iss: u64) -> FscLevel {
+    FscLevel(iss)
+}
+
+/// The kernel's handler for every exception arch's fixups do not take.
+pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
+    if IN_OOPS.swap(true, Ordering::SeqCst) {
+        // A fault while reporting a fault: give up quietly but definitely.
+        arch::semihosting::exit(exit_code::OOPS);
+        arch::cpu::park();
+    }
+    let class = esr_ec(f.esr);
+    let guard = (sym!(__stack_guard_start), sym!(__stack_guard_end));
+    let guard_hit = vector.is_sync() && (class == ec::DABT_CUR) && f.far >= guard.0 && f.far < guard.1;
+    if vector.stack_overflowed() || guard_hit {
+        emerg!("Insufficient stack space to handle exception!");
+        emerg!("ESR: {:#018x} -- {}", f.esr, ec_name(class));
+        emerg!("FAR: {:#018x}", f.far);
+        let (lo, hi) = stack_ranges()[0];
+        emerg!("Task stack:     [{:#018x}..{:#018x}]", lo, hi);
+        emerg!("Guard page:     [{:#018x}..{:#018x}]", guard.0, guard.1);
+        dump_regs(f);
+        emerg!("Kernel panic - not syncing: kernel stack overflow");
+        exit(exit_code::OOPS);
+    }
+    if !vector.is_sync() {
+        emerg!(
+            "Unexpected {} exception at {} (ESR {:#018x})",
+            vector.name(),
+            Sym(f.elr),
+            f.esr
+        );
+        dump_regs(f);
+        emerg!("Kernel panic - not syncing: Unexpected {}", vector.name());
+        exit(exit_code::OOPS);
+    }
+    let what = match class {
+        ec::DABT_CUR | ec::IABT_CUR | 0x20 | 0x24 => {
+            let kind = if f.far < 0x1_0000 {
+                "NULL pointer dereference"
+            } else {
+                "paging request"
+            };
+            emerg!("Unable to handle kernel {} at virtual address {:016x}", kind, f.far);
+            mem_abort_info(f);
+            "Oops"
+        }
+        ec::UNKNOWN => "Oops - undefined instruction",
+        ec::FP_ASIMD => "Oops - FP/SIMD access trapped (the kernel is built not to use FP/SIMD)",
+        ec::BRK64 => "Oops - BUG",
+        _ => "Oops - unexpected exception",
+    };
+    emerg!("Internal error: {}: {:016x} [#1] SMP", what, f.esr);
+    emerg!("CPU: 0 PID: 0 Comm: swapper/0 ({}: {})", vector.name(), ec_name(class));
+    dump_regs(f);
+    backtrace(Some(f.elr), f.x[29]);
+    emerg!("Kernel panic - not syncing: Oops: Fatal exception");
+    exit(exit_code::OOPS);
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    if IN_OOPS.swap(true, Ordering::SeqCst) {
+        arch::semihosting::exit(exit_code::PANIC);
+        arch::cpu::park();
+    }
+    match info.location() {
+        Some(l) => emerg!(
+            "Kernel panic - not syncing: {} (at {}:{})",
+            info.message(),
+            l.file(),
+            l.line()
+        ),
+        None => emerg!("Kernel panic - not syncing: {}", info.message()),
+    }
+    backtrace(None, arch::cpu::frame_pointer());
+    exit(exit_code::PANIC)
+}

@@ -1,0 +1,174 @@
+//! The kernel's page tables after the head: the TTBR1 tree, the fixmap and
+//! the linear map.
+//!
+//! The head leaves the image mapped and `BootInfo::pgtable_pool_used` pages
+//! of the image's page-table pool in use. [`KernelTables`] hands out the rest
+//! of the pool; every table page in it is reached through the image mapping
+//! (`pa + kimage_voffset`). Tables outside the pool (once the linear map
+//! exists, from memblock) are reached through the linear map.
+//!
+//! Lock order: `KERNEL_PT` is a leaf lock; nothing is called with it held
+//! except the table memory and memblock (`MEMBLOCK` after `KERNEL_PT`).
+//!
+//! Only invalid-to-valid changes happen here, so publishing a change needs a
+//! `dsb ishst; isb` and no TLB invalidation; replacing a live entry would be
+//! refused (`Busy`) by the walker.
+
+use crate::layout::{MEMSTART_ALIGN, PAGE_END, PAGE_OFFSET};
+use arch::pte::Arm64;
+use boot::{BootInfo, sym};
+use core::sync::atomic::{AtomicU64, Ordering};
+use mm::pgtable::{MapFlags, PageProt, PageTable, PgtableMem, Translation};
+use mm::{Error, PAGE_SIZE, PhysAddr, VirtAddr};
+use spin::Mutex;
+
+/// Table memory for the kernel's tree.
+pub struct KernelTables {
+    pool_next: u64,
+    pool_end: u64,
+    image_pa: (u64, u64),
+    kimage_voffset: u64,
+}
+
+// SAFETY: pool pages are inside the image, mapped RW at pa + kimage_voffset
+// (the head maps the pool section), handed out once and zeroed here; any other
+// table page is RAM covered by the linear map, which exists before such a page
+// is handed out (alloc_table only takes pool pages today).
+unsafe impl PgtableMem for KernelTables {
+    fn alloc_table(&mut self) -> Result<PhysAddr, Error> {
+        if self.pool_next >= self.pool_end {
+            return Err(Error::NoMemory);
+        }
+        let pa = self.pool_next;
+        self.pool_next += PAGE_SIZE;
+        let va = (pa + self.kimage_voffset) as *mut u8;
+        // SAFETY: a whole, unused pool page mapped RW (see the impl's comment).
+        unsafe { core::ptr::write_bytes(va, 0, PAGE_SIZE as usize) };
+        Ok(PhysAddr(pa))
+    }
+    fn table_ptr(&self, pa: PhysAddr) -> *mut u64 {
+        let pa = pa.as_u64();
+        if pa >= self.image_pa.0 && pa < self.image_pa.1 {
+            (pa + self.kimage_voffset) as *mut u64
+        } else {
+            phys_to_virt(PhysAddr(pa)).as_u64() as *mut u64
+        }
+    }
+    fn publish(&mut self) {
+        arch::tlb::publish_new_entries();
+    }
+}
+
+type KernelPageTable = PageTable<Arm64, KernelTables>;
+
+static KERNEL_PT: Mutex<Option<KernelPageTable>> = Mutex::new(None);
+static KIMAGE_VOFFSET: AtomicU64 = AtomicU64::new(0);
+static PHYS_BASE: AtomicU64 = AtomicU64::new(0);
+/// Physical address that PAGE_OFFSET maps (Linux's memstart_addr); u64::MAX until set.
+static MEMSTART: AtomicU64 = AtomicU64::new(u64::MAX);
+/// End of the physical range the linear map covers.
+static LINEAR_END: AtomicU64 = AtomicU64::new(0);
+
+/// Adopt the head's TTBR1 tree.
+pub fn init(info: &BootInfo) {
+    let voff = info.kimage_voffset();
+    KIMAGE_VOFFSET.store(voff, Ordering::Relaxed);
+    PHYS_BASE.store(info.phys_base, Ordering::Relaxed);
+    let pool_start = sym!(__pgtable_pool_start) - voff;
+    let pool_end = sym!(__pgtable_pool_end) - voff;
+    let mem = KernelTables {
+        pool_next: pool_start + info.pgtable_pool_used * PAGE_SIZE,
+        pool_end,
+        image_pa: (info.phys_base, sym!(_end) - voff),
+        kimage_voffset: voff,
+    };
+    // SAFETY: the root is the head's TTBR1 table inside the pool, reachable
+    // through `mem`; from now on only this PageTable writes the tree.
+    let pt = unsafe { PageTable::from_root(PhysAddr(info.kernel_root), mem) };
+    *KERNEL_PT.lock() = Some(pt);
+}
+
+/// `virt - phys` for the image.
+pub fn kimage_voffset() -> u64 {
+    KIMAGE_VOFFSET.load(Ordering::Relaxed)
+}
+
+/// Physical address of an image symbol (Linux's __pa_symbol).
+pub fn pa_symbol(va: u64) -> PhysAddr {
+    PhysAddr(va - kimage_voffset())
+}
+
+/// Map `[pa, pa + size)` at `va` in the kernel's tree (fixmap slots, the linear map).
+pub fn map_kernel_range(va: VirtAddr, pa: PhysAddr, size: u64, prot: PageProt, flags: MapFlags) -> Result<(), Error> {
+    let mut guard = KERNEL_PT.lock();
+    let pt = guard.as_mut().ok_or(Error::NotFound)?;
+    pt.map_range(va, pa, size, prot, flags)
+}
+
+/// Software walk of the kernel's tree.
+pub fn translate(va: VirtAddr) -> Option<Translation> {
+    KERNEL_PT.lock().as_ref()?.translate(va)
+}
+
+/// Map the physical page range covering `[pa, pa + len)` at the fixmap slot
+/// `slot`; returns the virtual address of `pa`.
+pub fn fixmap_remap(slot: u64, pa: u64, len: u64, prot: PageProt) -> Result<VirtAddr, Error> {
+    let start = pa & !(PAGE_SIZE - 1);
+    let end = pa
+        .checked_add(len)
+        .ok_or(Error::InvalidArgument)?
+        .next_multiple_of(PAGE_SIZE);
+    map_kernel_range(VirtAddr(slot), PhysAddr(start), end - start, prot, MapFlags::NO_BLOCKS)?;
+    Ok(VirtAddr(slot + (pa - start)))
+}
+
+/// The linear-map address of `pa` (Linux's __va / phys_to_virt).
+pub fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
+    VirtAddr(PAGE_OFFSET + (pa.as_u64() - MEMSTART.load(Ordering::Relaxed)))
+}
+
+/// The physical address of a linear-map address (Linux's __pa for linear addresses).
+pub fn virt_to_phys(va: VirtAddr) -> PhysAddr {
+    debug_assert!(va.as_u64() >= PAGE_OFFSET && va.as_u64() < PAGE_END);
+    PhysAddr(va.as_u64() - PAGE_OFFSET + MEMSTART.load(Ordering::Relaxed))
+}
+
+/// Whether `pa` is covered by the linear map.
+pub fn linear_map_covers(pa: PhysAddr, len: u64) -> bool {
+    let start = MEMSTART.load(Ordering::Relaxed);
+    start != u64::MAX && pa.as_u64() >= start && pa.as_u64().saturating_add(len) <= LINEAR_END.load(Ordering::Relaxed)
+}
+
+/// Map every memblock.memory range that is not NOMAP at PAGE_OFFSET, with
+/// blocks where alignment allows (Linux's map_mem).
+pub fn create_linear_map(ranges: &[(PhysAddr, PhysAddr)]) -> Result<(), Error> {
+    let Some(&(first, _)) = ranges.first() else {
+        return Err(Error::InvalidArgument);
+    };
+    let memstart = first.align_down(MEMSTART_ALIGN).as_u64();
+    let last_end = ranges.iter().map(|r| r.1.as_u64()).max().unwrap_or(0);
+    if last_end - memstart > PAGE_END - PAGE_OFFSET {
+        return Err(Error::InvalidArgument);
+    }
+    MEMSTART.store(memstart, Ordering::Relaxed);
+    for &(start, end) in ranges {
+        let va = phys_to_virt(start);
+        map_kernel_range(va, start, end - start, PageProt::KERNEL_RW, MapFlags::empty())?;
+    }
+    LINEAR_END.store(last_end, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The physical start of the linear map (Linux's memstart_addr / PHYS_OFFSET).
+pub fn memstart() -> PhysAddr {
+    PhysAddr(MEMSTART.load(Ordering::Relaxed))
+}
+
+/// Pages left in the page-table pool.
+pub fn pool_pages_free() -> u64 {
+    KERNEL_PT
+        .lock()
+        .as_ref()
+        .map(|pt| (pt.mem().pool_end - pt.mem().pool_next) / PAGE_SIZE)
+        .unwrap_or(0)
+}

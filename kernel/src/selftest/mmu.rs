@@ -1,0 +1,274 @@
+//! The translation is real: hardware and software walks agree, permissions
+//! hold, the identity map is gone, the stack guard is unmapped.
+
+use super::{Test, TestResult};
+use crate::layout::{FIX_EARLYCON, FIX_FDT};
+use crate::{check, check_eq, fail, paging, state};
+use arch::exception::{ec, esr_ec};
+use arch::mmu::at_s1e1r;
+use boot::sym;
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use mm::pgtable::PageProt;
+use mm::{PAGE_SIZE, VirtAddr};
+
+pub const TESTS: &[Test] = &[
+    Test {
+        suite: "mmu",
+        name: "hw_walk_matches_sw_walk",
+        run: hw_walk_matches_sw_walk,
+    },
+    Test {
+        suite: "mmu",
+        name: "section_permissions",
+        run: section_permissions,
+    },
+    Test {
+        suite: "mmu",
+        name: "rodata_write_faults",
+        run: rodata_write_faults,
+    },
+    Test {
+        suite: "mmu",
+        name: "data_exec_faults",
+        run: data_exec_faults,
+    },
+    Test {
+        suite: "mmu",
+        name: "identity_map_removed",
+        run: identity_map_removed,
+    },
+    Test {
+        suite: "mmu",
+        name: "stack_guard_unmapped",
+        run: stack_guard_unmapped,
+    },
+    Test {
+        suite: "mmu",
+        name: "linear_map_covers_memory",
+        run: linear_map_covers_memory,
+    },
+    Test {
+        suite: "mmu",
+        name: "layout_regions_ordered",
+        run: layout_regions_ordered,
+    },
+];
+
+fn layout_regions_ordered() -> TestResult {
+    use crate::layout::*;
+    check_eq!(sym!(_text), KIMAGE_VADDR);
+    check!(sym!(_end) <= VMALLOC_START, "the image runs into the vmalloc area");
+    let bounds = [
+        PAGE_OFFSET,
+        PAGE_END,
+        MODULES_VADDR,
+        KIMAGE_VADDR,
+        VMALLOC_START,
+        VMALLOC_END,
+        FIXADDR_START,
+        FIXADDR_TOP,
+        PCI_IO_START,
+        VMEMMAP_START,
+        VMEMMAP_END,
+    ];
+    check!(
+        bounds.windows(2).all(|w| w[0] <= w[1]),
+        "layout bounds out of order: {:x?}",
+        bounds
+    );
+    check!(
+        FIX_EARLYCON + PAGE_SIZE <= FIXADDR_TOP && FIX_FDT + (4 << 20) <= FIX_EARLYCON,
+        "fixmap slots overlap"
+    );
+    Ok(())
+}
+
+/// In rodata: the test writes to it and expects a fault.
+static RODATA_WORD: u64 = 0x5a5a_5a5a_1234_5678;
+/// In .data (non-zero initialiser), holding a `ret` instruction.
+static DATA_RET_INSN: AtomicU32 = AtomicU32::new(0xd65f_03c0);
+/// In .bss.
+static BSS_WORD: AtomicU64 = AtomicU64::new(0);
+
+fn sample_addresses() -> [(&'static str, u64); 12] {
+    let s = state::get();
+    let sp: u64;
+    // SAFETY: reading sp has no side effect.
+    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    let dram = paging::phys_to_virt(paging::memstart()).as_u64();
+    let first_mem = crate::setup::MEMBLOCK.lock().start_of_dram();
+    [
+        ("image header", sym!(_text)),
+        ("text (this function)", sample_addresses as *const () as u64),
+        ("text end", sym!(_etext) - 8),
+        ("rodata", &RODATA_WORD as *const u64 as u64),
+        ("rodata end", sym!(__end_rodata) - 8),
+        ("data", DATA_RET_INSN.as_ptr() as u64),
+        ("bss", BSS_WORD.as_ptr() as u64),
+        ("page-table pool", sym!(__pgtable_pool_start)),
+        ("stack", sp),
+        ("fixmap fdt", FIX_FDT + (s.info.dtb_pa & (PAGE_SIZE - 1))),
+        (
+            "fixmap uart",
+            if s.dt.console.is_some() { FIX_EARLYCON } else { FIX_FDT },
+        ),
+        ("linear map", dram.max(paging::phys_to_virt(first_mem).as_u64())),
+    ]
+}
+
+fn hw_walk_matches_sw_walk() -> TestResult {
+    for (what, va) in sample_addresses() {
+        let sw = match paging::translate(VirtAddr(va)) {
+            Some(t) => t.pa,
+            None => fail!("{what} at {va:#x}: software walk finds no mapping"),
+        };
+        let hw = match at_s1e1r(VirtAddr(va)) {
+            Ok(pa) => pa,
+            Err(f) => fail!(
+                "{what} at {va:#x}: AT S1E1R faults (FST {:#x}) but the tables map it",
+                f.fst
+            ),
+        };
+        check!(
+            hw == sw,
+            "{what} at {va:#x}: hardware walk {:#x} != software walk {:#x}",
+            hw.as_u64(),
+            sw.as_u64()
+        );
+        // Image addresses must also equal pa = va - kimage_voffset.
+        if va >= sym!(_text) && va < sym!(_end) {
+            check_eq!(hw, paging::pa_symbol(va));
+        }
+    }
+    Ok(())
+}
+
+fn section_permissions() -> TestResult {
+    let prot = |va: u64| paging::translate(VirtAddr(va)).map(|t| t.prot);
+    check_eq!(prot(sym!(_text)), Some(PageProt::KERNEL_ROX));
+    check_eq!(prot(sample_addresses as *const () as u64), Some(PageProt::KERNEL_ROX));
+    check_eq!(prot(&RODATA_WORD as *const u64 as u64), Some(PageProt::KERNEL_RO));
+    check_eq!(prot(DATA_RET_INSN.as_ptr() as u64), Some(PageProt::KERNEL_RW));
+    check_eq!(prot(BSS_WORD.as_ptr() as u64), Some(PageProt::KERNEL_RW));
+    // The hardware agrees: a write translation of rodata and text is refused.
+    for (what, va) in [("rodata", &RODATA_WORD as *const u64 as u64), ("text", sym!(_text))] {
+        match arch::mmu::at_s1e1w(VirtAddr(va)) {
+            Ok(_) => fail!("AT S1E1W of {what} at {va:#x} succeeds"),
+            Err(f) => check!(
+                f.fst & 0x3c == 0x0c,
+                "AT S1E1W of {what}: FST {:#x} is not a permission fault",
+                f.fst
+            ),
+        }
+    }
+    Ok(())
+}
+
+fn rodata_write_faults() -> TestResult {
+    let va = &RODATA_WORD as *const u64 as u64;
+    // SAFETY: the store targets rodata, which must fault; if the mapping were
+    // wrongly writable, the value written equals the one there.
+    let r = unsafe { arch::exception::probe_write(va, RODATA_WORD) };
+    let f = match r {
+        Ok(()) => fail!("a store to rodata at {va:#x} did not fault"),
+        Err(f) => f,
+    };
+    check_eq!(esr_ec(f.esr), ec::DABT_CUR);
+    check!(
+        f.esr & 0x3c == 0x0c,
+        "DFSC {:#x} is not a permission fault",
+        f.esr & 0x3f
+    );
+    check!(f.esr & (1 << 6) != 0, "WnR is not set");
+    check_eq!(f.far, va);
+    // SAFETY: a volatile read of a static, through a reference to it.
+    let now = unsafe { core::ptr::read_volatile(&RODATA_WORD) };
+    check_eq!(now, 0x5a5a_5a5a_1234_5678u64);
+    Ok(())
+}
+
+fn data_exec_faults() -> TestResult {
+    let va = DATA_RET_INSN.as_ptr() as u64;
+    check_eq!(DATA_RET_INSN.load(Ordering::Relaxed), 0xd65f_03c0u32);
+    // SAFETY: the word at `va` is `ret`, harmless even if it ran.
+    let r = unsafe { arch::exception::probe_exec(va) };
+    let f = match r {
+        Ok(()) => fail!("executing .data at {va:#x} did not fault"),
+        Err(f) => f,
+    };
+    check_eq!(esr_ec(f.esr), ec::IABT_CUR);
+    check!(
+        f.esr & 0x3c == 0x0c,
+        "IFSC {:#x} is not a permission fault",
+        f.esr & 0x3f
+    );
+    check_eq!(f.far, va);
+    Ok(())
+}
+
+fn identity_map_removed() -> TestResult {
+    let idmap_pa = paging::pa_symbol(sym!(__idmap_text_start)).as_u64();
+    check!(
+        at_s1e1r(VirtAddr(idmap_pa)).is_err(),
+        "the identity map still translates {idmap_pa:#x}"
+    );
+    check_eq!(arch::mmu::ttbr0(), paging::pa_symbol(sym!(reserved_pg_dir)));
+    Ok(())
+}
+
+fn stack_guard_unmapped() -> TestResult {
+    let (lo, hi) = (sym!(__stack_guard_start), sym!(__stack_guard_end));
+    check!(hi - lo >= PAGE_SIZE, "guard is {} bytes", hi - lo);
+    for va in [lo, hi - PAGE_SIZE] {
+        check!(at_s1e1r(VirtAddr(va)).is_err(), "guard page {va:#x} is mapped");
+        check!(
+            paging::translate(VirtAddr(va)).is_none(),
+            "tables map guard page {va:#x}"
+        );
+    }
+    let bottom = sym!(__boot_stack_bottom);
+    check!(
+        bottom & arch::exception::STACK_SIZE == 0,
+        "stack bottom {bottom:#x} breaks the overflow check's alignment"
+    );
+    Ok(())
+}
+
+fn linear_map_covers_memory() -> TestResult {
+    let mb = crate::setup::MEMBLOCK.lock();
+    let mut n = 0;
+    for (s, e, _) in mb.for_each_mem_range() {
+        let (s, e) = (s.align_up(PAGE_SIZE), e.align_down(PAGE_SIZE));
+        if s >= e {
+            continue;
+        }
+        for pa in [s, e - PAGE_SIZE, s + (((e - s) / 2) & !(PAGE_SIZE - 1))] {
+            check_eq!(paging::virt_to_phys(paging::phys_to_virt(pa)), pa);
+            let va = paging::phys_to_virt(pa);
+            match at_s1e1r(va) {
+                Ok(got) => check!(
+                    got == pa,
+                    "linear {:#x} -> {:#x}, expected {:#x}",
+                    va.as_u64(),
+                    got.as_u64(),
+                    pa.as_u64()
+                ),
+                Err(f) => fail!(
+                    "linear map misses {:#x} (va {:#x}, FST {:#x})",
+                    pa.as_u64(),
+                    va.as_u64(),
+                    f.fst
+                ),
+            }
+            n += 1;
+        }
+        let t = paging::translate(paging::phys_to_virt(s));
+        check!(
+            t.is_some_and(|t| t.prot == PageProt::KERNEL_RW),
+            "linear map of {:#x} is not RW/NX",
+            s.as_u64()
+        );
+    }
+    check!(n > 0, "no memory range checked");
+    Ok(())
+}

@@ -1,0 +1,127 @@
+//! What the boot learned, kept for the self-tests and the reports.
+
+use crate::cmdline::Params;
+use crate::devicetree::{DtInfo, EnableMethod};
+use crate::{pr_info, pr_warn};
+use boot::BootInfo;
+
+/// The boot's facts, set once after memory setup.
+pub struct BootState {
+    /// The head's hand-over.
+    pub info: BootInfo,
+    /// The device tree blob, compacted (no padding, no NOPs).
+    pub dtb: &'static [u8],
+    /// Its size as the loader placed it (what memblock reserves).
+    pub dtb_size_bytes: u64,
+    /// What was parsed from it.
+    pub dt: DtInfo,
+    /// The command line.
+    pub params: Params,
+}
+
+static STATE: spin::Once<BootState> = spin::Once::new();
+
+/// Record the boot state.
+pub fn init(info: BootInfo, dtb: &'static [u8], dtb_size_bytes: u64, dt: DtInfo, params: Params) {
+    STATE.call_once(|| BootState {
+        info,
+        dtb,
+        dtb_size_bytes,
+        dt,
+        params,
+    });
+}
+
+/// The boot state. Panics before `init` (a wiring bug).
+pub fn get() -> &'static BootState {
+    STATE.get().expect("boot state used before state::init")
+}
+
+/// Log CPUs, PSCI, NUMA distances and seeds from the tree.
+pub fn log_platform() {
+    let s = get();
+    let dt = &s.dt;
+    if let Some(c) = dt.psci {
+        pr_info!("psci: probing for conduit method from DT: {:?}", c);
+        // SAFETY: the device tree names this conduit for PSCI; PSCI_VERSION has no side effect.
+        let v = unsafe { arch::psci::call(c, arch::psci::PSCI_VERSION, 0, 0, 0) };
+        if v >= 0 {
+            pr_info!("psci: PSCIv{}.{} detected in firmware.", (v >> 16) & 0xffff, v & 0xffff);
+        } else {
+            pr_warn!("psci: PSCI_VERSION failed ({v})");
+        }
+    }
+    let me = arch::cpu::mpidr();
+    pr_info!("CPU topology: {} CPU(s) in /cpus", dt.cpus.len());
+    for (i, c) in dt.cpus.iter().enumerate() {
+        let how = match c.enable {
+            EnableMethod::Psci => "psci",
+            EnableMethod::SpinTable(_) => "spin-table",
+            EnableMethod::Unknown => "no enable-method",
+        };
+        let nid = c.nid.map(|n| n as i64).unwrap_or(-1);
+        if c.mpidr == me {
+            pr_info!("  CPU{}: MPIDR {:#x} node {} {} (boot CPU)", i, c.mpidr, nid, how);
+        } else if let EnableMethod::SpinTable(a) = c.enable {
+            pr_info!(
+                "  CPU{}: MPIDR {:#x} node {} {} release-addr {:#x}: parked by firmware",
+                i,
+                c.mpidr,
+                nid,
+                how,
+                a
+            );
+        } else {
+            pr_info!(
+                "  CPU{}: MPIDR {:#x} node {} {}: parked by firmware",
+                i,
+                c.mpidr,
+                nid,
+                how
+            );
+        }
+    }
+    if dt.cpus.len() > 1 {
+        pr_info!("smp: secondary CPUs stay parked (SMP bring-up comes with the physical memory issue)");
+    }
+    if !dt.distances.is_empty() {
+        pr_info!("NUMA: distance-map has {} entries", dt.distances.len());
+        for &(a, b, d) in &dt.distances {
+            pr_info!("  node {} -> node {}: {}", a, b, d);
+        }
+    }
+    if dt.kaslr_seed.is_some() || !dt.rng_seed.is_empty() {
+        pr_info!(
+            "random: kaslr-seed {}, rng-seed {} bytes (KASLR is not implemented: the image stays at its link address)",
+            if dt.kaslr_seed.is_some() { "present" } else { "absent" },
+            dt.rng_seed.len()
+        );
+    }
+    if let Some((s, e)) = dt.initrd {
+        pr_info!(
+            "Initial ramdisk at: {:#x} ({} bytes) (kept reserved; nothing unpacks it)",
+            s,
+            e - s
+        );
+    }
+}
+
+/// `mminfo`: the memory reports available at this stage.
+pub fn mminfo() {
+    let mb = crate::setup::MEMBLOCK.lock();
+    let total = mb.phys_mem_size();
+    let reserved = mb.reserved_size();
+    drop(mb);
+    let (used, free) = crate::heap::usage();
+    pr_info!(
+        "mminfo: memblock memory {} KiB, reserved {} KiB",
+        total >> 10,
+        reserved >> 10
+    );
+    pr_info!("mminfo: early heap {} KiB used, {} KiB free", used >> 10, free >> 10);
+    pr_info!(
+        "mminfo: page-table pool: {} pages free",
+        crate::paging::pool_pages_free()
+    );
+    pr_info!("mminfo: buddyinfo/zoneinfo/meminfo arrive with the page allocator (a later issue)");
+}
