@@ -105,6 +105,9 @@ __early_fault_bad_tables:
 
 // Configure the CPU for an EL1 kernel. Returns w0 = 1 or 2, the entry EL.
 init_kernel_el:
+    // CPACR_EL1 resets to an UNKNOWN value: make FP/SIMD and SVE trap at EL1
+    // (FPEN = ZEN = 0), so the kernel cannot use them by accident.
+    msr     cpacr_el1, xzr
     mrs     x0, CurrentEL
     cmp     x0, #(2 << 2)
     b.eq    1f
@@ -127,7 +130,7 @@ init_kernel_el:
     orr     x0, x0, #(3 << 10)      // EL1PCTEN | EL1PCEN (E2H = 1 layout)
 2:  msr     cnthctl_el2, x0
     msr     cntvoff_el2, xzr
-    mov     x0, #0x33ff             // CPTR_EL2: RES1 bits, no FP/SIMD/SVE traps
+    mov     x0, #0x32ff             // CPTR_EL2: RES1 bits only (Linux's CPTR_EL2_DEFAULT): no traps to EL2
     msr     cptr_el2, x0
     msr     hstr_el2, xzr
     msr     vttbr_el2, xzr          // no stage 2
