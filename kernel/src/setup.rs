@@ -108,6 +108,7 @@ impl core::fmt::Display for SetupError {
     }
 }
 
+#[track_caller] // memblock=debug names the line that asked, not this wrapper
 fn reserve(mb: &mut Memblock, base: u64, size: u64, source: &str) {
     if size == 0 {
         return;
