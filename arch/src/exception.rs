@@ -12,7 +12,8 @@
 //! is 0 and of any address in the guard below it is 1. Each vector entry
 //! tests that bit of the new frame's address before storing anything (Linux's
 //! kernel_ventry does the same with no spare register: it juggles x0 and sp).
-//! On overflow it switches to a small overflow stack and reports; a fault on
+//! On overflow it switches to the CPU's overflow stack (its top is word 0 of
+//! the per-CPU area in TPIDR_EL1) and reports; a fault on
 //! the guard page that the entry did not catch (a store far below sp) is
 //! recognised from FAR by the kernel's handler.
 //!
@@ -207,8 +208,8 @@ global_asm!(
 1:  msr     tpidr_el0, x0           // stash the overflowing frame address
     sub     x0, sp, x0              // original x0
     msr     tpidrro_el0, x0
-    adrp    x0, __overflow_stack_top
-    add     x0, x0, :lo12:__overflow_stack_top
+    mrs     x0, tpidr_el1               // this CPU's area: word 0 = overflow stack top
+    ldr     x0, [x0]
     mov     sp, x0
     sub     sp, sp, #FRAME_SIZE
     mrs     x0, tpidrro_el0
@@ -320,13 +321,14 @@ __probe_fp_insn:
 
 .section .bss.overflow_stack, "aw", @nobits
 .balign 16
-__overflow_stack:
-    .space 8192
-__overflow_stack_top:
+.global __overflow_stacks
+__overflow_stacks:
+    .space {overflow_all}
 "#,
     frame = const FRAME_SIZE,
     shift = const STACK_SHIFT,
     overflow = const VECTOR_OVERFLOW,
+    overflow_all = const crate::percpu::OVERFLOW_STACK_SIZE * crate::percpu::NR_CPUS,
 );
 
 unsafe extern "C" {

@@ -14,6 +14,8 @@
 //! | `timer`       | the generic timer's counter                                   |
 //! | `psci`        | PSCI calls over HVC or SMC                                    |
 //! | `cpu`         | identification, exception level, parking                      |
+//! | `percpu`      | per-CPU areas through TPIDR_EL1                                |
+//! | `pmu`         | the PMU cycle and instruction counters (benchmarks)            |
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -21,6 +23,8 @@ pub mod cache;
 pub mod cpu;
 pub mod exception;
 pub mod mmu;
+pub mod percpu;
+pub mod pmu;
 pub mod psci;
 pub mod pte;
 pub mod semihosting;

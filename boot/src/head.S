@@ -21,6 +21,18 @@
 .set SPSR_EL1H_MASKED, 0x3c5        // EL1h, D, A, I, F masked
 
 .set BOOT_STATUS_OK, 0
+.set OVERFLOW_STACK_SIZE, 8192      // arch::percpu::OVERFLOW_STACK_SIZE
+
+// struct SecondaryData (kernel/src/smp.rs), filled and cleaned to the PoC
+// by the boot CPU before it releases each secondary.
+.set SD_MAIR,       0
+.set SD_TCR,        8
+.set SD_TTBR0,      16
+.set SD_TTBR1,      24
+.set SD_STACK_TOP,  32
+.set SD_CPU_AREA,   40
+.set SD_ENTRY,      48
+.set SD_RESERVED_PA, 56             // physical address of reserved_pg_dir
 
 .section .head.text, "ax"
 .global _head
@@ -102,6 +114,36 @@ primary_entry:
 __early_fault_bad_tables:
     // Could not build the tables (pool too small: a build bug). No console.
     b       __early_fault
+
+// Secondary CPUs enter here (PSCI CPU_ON or a spin-table release) with the
+// MMU off, at EL2 or EL1, one at a time: __secondary_data describes the CPU.
+.global secondary_entry
+secondary_entry:
+    msr     daifset, #0xf
+    bl      init_kernel_el
+    adr     x0, __early_vectors
+    msr     vbar_el1, x0
+    isb
+    adrp    x19, __secondary_data   // physical, MMU off: the boot CPU cleaned it to the PoC
+    add     x19, x19, :lo12:__secondary_data
+    ldr     x0, [x19, #SD_MAIR]
+    msr     mair_el1, x0
+    ldr     x0, [x19, #SD_TCR]
+    msr     tcr_el1, x0
+    ldr     x0, [x19, #SD_TTBR0]
+    msr     ttbr0_el1, x0
+    ldr     x0, [x19, #SD_TTBR1]
+    msr     ttbr1_el1, x0
+    ldr     x20, [x19, #SD_STACK_TOP]
+    ldr     x21, [x19, #SD_CPU_AREA]
+    ldr     x22, [x19, #SD_ENTRY]
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    bl      __enable_mmu
+    ldr     x8, =__secondary_switched
+    br      x8
 
 // Configure the CPU for an EL1 kernel. Returns w0 = 1 or 2, the entry EL.
 init_kernel_el:
@@ -215,6 +257,15 @@ __primary_switched:
     stp     xzr, xzr, [x0], #16
     b       1b
 2:
+    // TPIDR_EL1 -> CPU 0's per-CPU area; its overflow stack is the first one.
+    adrp    x0, __cpu_areas
+    add     x0, x0, :lo12:__cpu_areas
+    msr     tpidr_el1, x0
+    adrp    x1, __overflow_stacks
+    add     x1, x1, :lo12:__overflow_stacks
+    add     x1, x1, #OVERFLOW_STACK_SIZE
+    str     x1, [x0]
+
     // struct BootInfo on the stack.
     sub     sp, sp, #80
     stp     x19, x24, [sp, #0]      // dtb_pa, phys_base
@@ -226,6 +277,36 @@ __primary_switched:
     bl      kernel_main
 3:  wfe
     b       3b
+
+// A secondary, now in the upper half: x20 = stack top, x21 = CPU area,
+// x22 = the Rust function to run (never returns).
+__secondary_switched:
+    mov     sp, x20
+    mov     x29, xzr
+    mov     x30, xzr
+    adrp    x0, __vectors
+    add     x0, x0, :lo12:__vectors
+    msr     vbar_el1, x0
+    msr     tpidr_el1, x21
+    isb
+    adrp    x1, __secondary_data    // retire the identity map here too
+    add     x1, x1, :lo12:__secondary_data
+    ldr     x1, [x1, #SD_RESERVED_PA]
+    msr     ttbr0_el1, x1
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    mov     x0, x21
+    blr     x22
+4:  wfe
+    b       4b
+
+.section .data.secondary_data, "aw"
+.balign 64
+.global __secondary_data
+__secondary_data:
+    .space  64
 
 .section .rodata.reserved_pg_dir, "a"
 .balign 4096

@@ -93,7 +93,7 @@ impl Default for Params {
 }
 
 /// The self-test suites `selftest=` may name.
-pub const SUITES: &[&str] = &["cmdline", "fdt", "memblock", "mmu", "exceptions", "timer"];
+pub const SUITES: &[&str] = &["cmdline", "fdt", "memblock", "mmu", "exceptions", "timer", "smp"];
 
 /// Something the parser wants said: printed by the caller once the console is up.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,8 @@
 //!   0xffff_0000_0000_0000 - 0xffff_7fff_ffff_ffff  128 TiB  linear map of all RAM (PAGE_OFFSET)
 //!   0xffff_8000_0000_0000 - 0xffff_8000_7fff_ffff    2 GiB  modules (reserved)
 //!   0xffff_8000_8000_0000 - 0xffff_8000_bfff_ffff    1 GiB  kernel image (KIMAGE_VADDR)
-//!   0xffff_8000_c000_0000 - 0xffff_fbff_efff_ffff  ~124 TiB vmalloc (a later issue)
+//!   0xffff_8000_c000_0000 - 0xffff_fbff_efff_ffff  ~124 TiB vmalloc (a later issue); its first
+//!                                                           4 MiB hold the secondary CPUs' stacks
 //!   0xffff_fbff_f000_0000 - 0xffff_fbff_fdff_ffff  224 MiB  fixmap
 //!   0xffff_fbff_fe80_0000 - 0xffff_fbff_ff7f_ffff   16 MiB  PCI I/O (reserved)
 //!   0xffff_fc00_0000_0000 - 0xffff_fdff_ffff_ffff    2 TiB  vmemmap (a later issue)
@@ -41,6 +42,12 @@ pub const VMEMMAP_END: u64 = 0xffff_fe00_0000_0000;
 pub const FIX_FDT: u64 = FIXADDR_START;
 /// Fixmap slot for the early console's registers.
 pub const FIX_EARLYCON: u64 = FIXADDR_START + 0x40_0000;
+/// Fixmap slot for a spin-table release address outside the linear map.
+pub const FIX_SPIN_TABLE: u64 = FIXADDR_START + 0x40_1000;
+
+/// Secondary CPUs' stacks: the first 4 MiB of the vmalloc area, one slot of
+/// four stack sizes per CPU ([unused][guard][stack][unused]).
+pub const CPU_STACKS_START: u64 = VMALLOC_START;
 
 /// Linear-map alignment of the start of RAM (Linux's ARM64_MEMSTART_ALIGN).
 pub const MEMSTART_ALIGN: u64 = 1 << 30;

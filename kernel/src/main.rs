@@ -28,11 +28,13 @@ mod heap;
 mod kallsyms;
 mod layout;
 mod lkdtm;
+mod numa;
 mod oops;
 mod paging;
 mod printk;
 mod selftest;
 mod setup;
+mod smp;
 mod state;
 
 use boot::BootInfo;
@@ -125,6 +127,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     arch::exception::install();
     let semihosting = arch::semihosting::probe();
     paging::init(&info);
+    smp::init_boot_cpu();
 
     pr_info!(
         "Booting mm-kernel on physical CPU {:#012x} [{:#010x}] ({})",
@@ -201,11 +204,14 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     // SAFETY: memblock reserved the heap range for the heap alone and the
     // linear map covers it read-write; init runs once.
     unsafe { heap::init(layout.heap.0, layout.heap.1) };
+    paging::enable_memblock_tables();
     state::init(info, blob, raw.len() as u64, dt, params);
+    numa::init_from_memblock();
 
     setup::report();
     layout::print();
     state::log_platform();
+    smp::smp_init(&state::get().dt);
 
     let (passed, failed) = selftest::run(&state::get().params.selftest);
     if let Some(l) = state::get().params.lkdtm {

@@ -42,12 +42,20 @@ pub fn exit(code: u32) -> ! {
 
 static IN_OOPS: AtomicBool = AtomicBool::new(false);
 
-fn stack_ranges() -> [(u64, u64); 1] {
-    [(sym!(__boot_stack_bottom), sym!(__boot_stack_top))]
+/// This CPU's kernel stack.
+fn this_stack() -> (u64, u64) {
+    let a = arch::percpu::this_cpu_area();
+    let (lo, hi) = (a.stack_lo.load(Ordering::Relaxed), a.stack_hi.load(Ordering::Relaxed));
+    if lo == 0 {
+        (sym!(__boot_stack_bottom), sym!(__boot_stack_top))
+    } else {
+        (lo, hi)
+    }
 }
 
 fn on_known_stack(addr: u64) -> bool {
-    stack_ranges().iter().any(|&(lo, hi)| addr >= lo && addr < hi)
+    let (lo, hi) = this_stack();
+    addr >= lo && addr < hi
 }
 
 /// Print a backtrace by walking frame records from `fp`.
@@ -139,14 +147,14 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
         arch::cpu::park();
     }
     let class = esr_ec(f.esr);
-    let guard = (sym!(__stack_guard_start), sym!(__stack_guard_end));
+    let (stack_lo, stack_hi) = this_stack();
+    let guard = (stack_lo - arch::exception::STACK_SIZE, stack_lo);
     let guard_hit = vector.is_sync() && (class == ec::DABT_CUR) && f.far >= guard.0 && f.far < guard.1;
     if vector.stack_overflowed() || guard_hit {
         emerg!("Insufficient stack space to handle exception!");
         emerg!("ESR: {:#018x} -- {}", f.esr, ec_name(class));
         emerg!("FAR: {:#018x}", f.far);
-        let (lo, hi) = stack_ranges()[0];
-        emerg!("Task stack:     [{:#018x}..{:#018x}]", lo, hi);
+        emerg!("Task stack:     [{:#018x}..{:#018x}]", stack_lo, stack_hi);
         emerg!("Guard page:     [{:#018x}..{:#018x}]", guard.0, guard.1);
         dump_regs(f);
         emerg!("Kernel panic - not syncing: kernel stack overflow");
@@ -180,7 +188,12 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
         _ => "Oops - unexpected exception",
     };
     emerg!("Internal error: {}: {:016x} [#1] SMP", what, f.esr);
-    emerg!("CPU: 0 PID: 0 Comm: swapper/0 ({}: {})", vector.name(), ec_name(class));
+    let cpu = arch::percpu::smp_processor_id();
+    emerg!(
+        "CPU: {cpu} PID: 0 Comm: swapper/{cpu} ({}: {})",
+        vector.name(),
+        ec_name(class)
+    );
     dump_regs(f);
     backtrace(Some(f.elr), f.x[29]);
     emerg!("Kernel panic - not syncing: Oops: Fatal exception");

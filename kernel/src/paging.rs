@@ -4,11 +4,13 @@
 //! The head leaves the image mapped and `BootInfo::pgtable_pool_used` pages
 //! of the image's page-table pool in use. [`KernelTables`] hands out the rest
 //! of the pool; every table page in it is reached through the image mapping
-//! (`pa + kimage_voffset`). Tables outside the pool (once the linear map
-//! exists, from memblock) are reached through the linear map.
+//! (`pa + kimage_voffset`). Once the linear map exists and memblock is
+//! unlocked ([`enable_memblock_tables`]), further tables come from memblock
+//! and are reached through the linear map.
 //!
-//! Lock order: `KERNEL_PT` is a leaf lock; nothing is called with it held
-//! except the table memory and memblock (`MEMBLOCK` after `KERNEL_PT`).
+//! Lock order: `KERNEL_PT`, then `MEMBLOCK` (a table allocation). So memblock
+//! tables are only enabled after `setup::memblock_init`, which maps the linear
+//! map while holding `MEMBLOCK` and so must take its tables from the pool.
 //!
 //! Only invalid-to-valid changes happen here, so publishing a change needs a
 //! `dsb ishst; isb` and no TLB invalidation; replacing a live entry would be
@@ -24,6 +26,7 @@ use spin::Mutex;
 
 /// Table memory for the kernel's tree.
 pub struct KernelTables {
+    from_memblock: bool,
     pool_next: u64,
     pool_end: u64,
     image_pa: (u64, u64),
@@ -31,17 +34,25 @@ pub struct KernelTables {
 }
 
 // SAFETY: pool pages are inside the image, mapped RW at pa + kimage_voffset
-// (the head maps the pool section), handed out once and zeroed here; any other
-// table page is RAM covered by the linear map, which exists before such a page
-// is handed out (alloc_table only takes pool pages today).
+// (the head maps the pool section), handed out once and zeroed here; a
+// memblock page is reserved by memblock for this table alone and is covered
+// by the linear map (checked before use), through which it is zeroed and
+// reached.
 unsafe impl PgtableMem for KernelTables {
     fn alloc_table(&mut self) -> Result<PhysAddr, Error> {
-        if self.pool_next >= self.pool_end {
+        let (pa, va) = if self.pool_next < self.pool_end {
+            let pa = self.pool_next;
+            self.pool_next += PAGE_SIZE;
+            (pa, (pa + self.kimage_voffset) as *mut u8)
+        } else if self.from_memblock {
+            let pa = crate::setup::MEMBLOCK.lock().phys_alloc(PAGE_SIZE, PAGE_SIZE)?;
+            if !linear_map_covers(pa, PAGE_SIZE) {
+                return Err(Error::NoMemory);
+            }
+            (pa.as_u64(), phys_to_virt(pa).as_u64() as *mut u8)
+        } else {
             return Err(Error::NoMemory);
-        }
-        let pa = self.pool_next;
-        self.pool_next += PAGE_SIZE;
-        let va = (pa + self.kimage_voffset) as *mut u8;
+        };
         // SAFETY: a whole, unused pool page mapped RW (see the impl's comment).
         unsafe { core::ptr::write_bytes(va, 0, PAGE_SIZE as usize) };
         Ok(PhysAddr(pa))
@@ -77,6 +88,7 @@ pub fn init(info: &BootInfo) {
     let pool_start = sym!(__pgtable_pool_start) - voff;
     let pool_end = sym!(__pgtable_pool_end) - voff;
     let mem = KernelTables {
+        from_memblock: false,
         pool_next: pool_start + info.pgtable_pool_used * PAGE_SIZE,
         pool_end,
         image_pa: (info.phys_base, sym!(_end) - voff),
@@ -162,6 +174,14 @@ pub fn create_linear_map(ranges: &[(PhysAddr, PhysAddr)]) -> Result<(), Error> {
 /// The physical start of the linear map (Linux's memstart_addr / PHYS_OFFSET).
 pub fn memstart() -> PhysAddr {
     PhysAddr(MEMSTART.load(Ordering::Relaxed))
+}
+
+/// From now on take table pages from memblock when the pool is empty. Call
+/// without holding `MEMBLOCK` (lock order), after the linear map exists.
+pub fn enable_memblock_tables() {
+    if let Some(pt) = KERNEL_PT.lock().as_mut() {
+        pt.mem_mut().from_memblock = true;
+    }
 }
 
 /// Pages left in the page-table pool.

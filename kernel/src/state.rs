@@ -81,9 +81,6 @@ pub fn log_platform() {
             );
         }
     }
-    if dt.cpus.len() > 1 {
-        pr_info!("smp: secondary CPUs stay parked (SMP bring-up comes with the physical memory issue)");
-    }
     if !dt.distances.is_empty() {
         pr_info!("NUMA: distance-map has {} entries", dt.distances.len());
         for &(a, b, d) in &dt.distances {

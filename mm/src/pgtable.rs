@@ -194,6 +194,11 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
         &self.mem
     }
 
+    /// The table memory, to change where it takes pages from.
+    pub fn mem_mut(&mut self) -> &mut M {
+        &mut self.mem
+    }
+
     fn read(&self, table: PhysAddr, idx: usize) -> u64 {
         debug_assert!(idx < PTRS_PER_TABLE);
         // SAFETY: `table` is the root or was returned by `alloc_table`

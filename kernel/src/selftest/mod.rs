@@ -10,6 +10,7 @@ mod exceptions;
 mod fdt;
 mod memblock;
 mod mmu;
+mod smp;
 mod timer;
 
 use crate::cmdline::SelftestSel;
@@ -59,6 +60,7 @@ const SUITES: &[&[Test]] = &[
     mmu::TESTS,
     exceptions::TESTS,
     timer::TESTS,
+    smp::TESTS,
 ];
 
 /// Run the selected suites; returns (passed, failed).

@@ -1,0 +1,98 @@
+//! Every CPU the device tree lists is up, runs work, and sees the same
+//! kernel page tables.
+
+use super::{Test, TestResult};
+use crate::{check, check_eq, smp, state};
+use arch::percpu::{NR_CPUS, cpu_area, this_cpu_area};
+use core::sync::atomic::{AtomicU64, Ordering};
+use mm::VirtAddr;
+
+pub const TESTS: &[Test] = &[
+    Test {
+        suite: "smp",
+        name: "all_cpus_online",
+        run: all_cpus_online,
+    },
+    Test {
+        suite: "smp",
+        name: "on_each_cpu_runs_everywhere",
+        run: on_each_cpu_runs_everywhere,
+    },
+    Test {
+        suite: "smp",
+        name: "same_translation_on_every_cpu",
+        run: same_translation_on_every_cpu,
+    },
+];
+
+fn all_cpus_online() -> TestResult {
+    let listed = state::get().dt.cpus.len().clamp(1, NR_CPUS);
+    check_eq!(smp::num_online_cpus(), listed);
+    for cpu in 0..listed {
+        check!(smp::cpu_online(cpu), "CPU{cpu} is not online");
+    }
+    Ok(())
+}
+
+static RAN: AtomicU64 = AtomicU64::new(0);
+static BAD: AtomicU64 = AtomicU64::new(0);
+
+fn whoami(cpu: usize) {
+    let area = this_cpu_area();
+    let sp: u64;
+    // SAFETY: reading sp has no side effect.
+    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    let on_stack = sp >= area.stack_lo.load(Ordering::Relaxed) && sp < area.stack_hi.load(Ordering::Relaxed);
+    let right_cpu = arch::percpu::smp_processor_id() == cpu && area.mpidr.load(Ordering::Relaxed) == arch::cpu::mpidr();
+    if !(on_stack && right_cpu) {
+        BAD.fetch_or(1 << cpu, Ordering::Relaxed);
+    }
+    RAN.fetch_or(1 << cpu, Ordering::Relaxed);
+}
+
+fn on_each_cpu_runs_everywhere() -> TestResult {
+    RAN.store(0, Ordering::Relaxed);
+    BAD.store(0, Ordering::Relaxed);
+    smp::on_each_cpu(whoami);
+    let want = (0..NR_CPUS)
+        .filter(|&c| smp::cpu_online(c))
+        .fold(0u64, |m, c| m | 1 << c);
+    check_eq!(RAN.load(Ordering::Relaxed), want);
+    check_eq!(BAD.load(Ordering::Relaxed), 0);
+    // Stacks are distinct and each has its guard below.
+    for cpu in 1..NR_CPUS {
+        if smp::cpu_online(cpu) {
+            let lo = cpu_area(cpu).stack_lo.load(Ordering::Relaxed);
+            check!(
+                arch::mmu::at_s1e1r(VirtAddr(lo - 4096)).is_err(),
+                "CPU{cpu}: no guard below its stack"
+            );
+            check!(
+                lo & arch::exception::STACK_SIZE == 0,
+                "CPU{cpu}: stack breaks the overflow check's alignment"
+            );
+        }
+    }
+    Ok(())
+}
+
+static PA_SEEN: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
+
+fn translate_sample(cpu: usize) {
+    let va = VirtAddr(boot::sym!(_text));
+    PA_SEEN[cpu].store(
+        arch::mmu::at_s1e1r(va).map(|p| p.as_u64()).unwrap_or(u64::MAX),
+        Ordering::Relaxed,
+    );
+}
+
+fn same_translation_on_every_cpu() -> TestResult {
+    smp::on_each_cpu(translate_sample);
+    let want = state::get().info.phys_base;
+    for (cpu, pa) in PA_SEEN.iter().enumerate() {
+        if smp::cpu_online(cpu) {
+            check_eq!(pa.load(Ordering::Relaxed), want);
+        }
+    }
+    Ok(())
+}
