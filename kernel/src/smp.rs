@@ -118,9 +118,9 @@ pub fn on_each_cpu(f: fn(usize)) {
     let me = arch::percpu::smp_processor_id();
     DONE.store(0, Ordering::Release);
     let mut posted = 0;
-    for cpu in 0..NR_CPUS {
+    for (cpu, mailbox) in MAILBOX.iter().enumerate() {
         if cpu != me && cpu_online(cpu) {
-            MAILBOX[cpu].store(f as usize, Ordering::Release);
+            mailbox.store(f as usize, Ordering::Release);
             posted += 1;
         }
     }
@@ -172,17 +172,14 @@ fn write_phys_for_mmu_off_reader(pa: u64, value: u64) -> Result<(), mm::Error> {
 /// Bring up every other CPU in the device tree.
 pub fn smp_init(dt: &DtInfo) {
     let me = arch::cpu::mpidr();
-    let mut next = 1usize;
-    for node in dt.cpus.iter().filter(|c| c.mpidr != me) {
-        if next >= NR_CPUS {
+    for (cpu, node) in (1usize..).zip(dt.cpus.iter().filter(|c| c.mpidr != me)) {
+        if cpu >= NR_CPUS {
             pr_warn!(
                 "smp: more CPUs than NR_CPUS ({NR_CPUS}); MPIDR {:#x} and later are not brought up",
                 node.mpidr
             );
             break;
         }
-        let cpu = next;
-        next += 1;
         let nid = node.nid.map(|n| n as i32).unwrap_or(0);
         let (lo, top) = match map_stack(cpu, nid) {
             Ok(s) => s,
