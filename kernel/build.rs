@@ -1,8 +1,6 @@
 //! Link the kernel with the workspace's linker script.
 fn main() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
     let script = root.join("linker.ld");
     println!("cargo:rerun-if-changed={}", script.display());
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {

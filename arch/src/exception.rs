@@ -362,27 +362,43 @@ const PROBE_WRITE: u64 = 1;
 const PROBE_EXEC: u64 = 2;
 const PROBE_FP: u64 = 3;
 
-// The armed probe (one at a time: self-tests run on the boot CPU with
-// interrupts masked), and what it caught.
-static PROBE_KIND: AtomicU64 = AtomicU64::new(PROBE_NONE);
-static PROBE_TARGET: AtomicU64 = AtomicU64::new(0);
-static PROBE_HIT: AtomicBool = AtomicBool::new(false);
-static PROBE_ESR: AtomicU64 = AtomicU64::new(0);
-static PROBE_FAR: AtomicU64 = AtomicU64::new(0);
+/// One CPU's armed probe and what it caught. Per CPU, because self-tests
+/// probe on every CPU at once (a bug fixed: a global record let one CPU
+/// disarm another's probe in flight).
+struct ProbeState {
+    kind: AtomicU64,
+    target: AtomicU64,
+    hit: AtomicBool,
+    esr: AtomicU64,
+    far: AtomicU64,
+}
+
+static PROBES: [ProbeState; crate::percpu::NR_CPUS] = [const {
+    ProbeState {
+        kind: AtomicU64::new(PROBE_NONE),
+        target: AtomicU64::new(0),
+        hit: AtomicBool::new(false),
+        esr: AtomicU64::new(0),
+        far: AtomicU64::new(0),
+    }
+}; crate::percpu::NR_CPUS];
+
+fn probe_state() -> &'static ProbeState {
+    &PROBES[crate::percpu::smp_processor_id()]
+}
 
 fn arm(kind: u64, target: u64) {
-    PROBE_HIT.store(false, Ordering::Relaxed);
-    PROBE_TARGET.store(target, Ordering::Relaxed);
-    PROBE_KIND.store(kind, Ordering::SeqCst);
+    let p = probe_state();
+    p.hit.store(false, Ordering::Relaxed);
+    p.target.store(target, Ordering::Relaxed);
+    p.kind.store(kind, Ordering::SeqCst);
 }
 
 fn disarm() -> Result<(), ProbeFault> {
-    PROBE_KIND.store(PROBE_NONE, Ordering::SeqCst);
-    if PROBE_HIT.load(Ordering::Relaxed) {
-        Err(ProbeFault {
-            esr: PROBE_ESR.load(Ordering::Relaxed),
-            far: PROBE_FAR.load(Ordering::Relaxed),
-        })
+    let p = probe_state();
+    p.kind.store(PROBE_NONE, Ordering::SeqCst);
+    if p.hit.load(Ordering::Relaxed) {
+        Err(ProbeFault { esr: p.esr.load(Ordering::Relaxed), far: p.far.load(Ordering::Relaxed) })
     } else {
         Ok(())
     }
@@ -434,20 +450,21 @@ fn fixup(frame: &mut TrapFrame, vector: Vector) -> bool {
         frame.elr += 4;
         return true;
     }
-    let kind = PROBE_KIND.load(Ordering::SeqCst);
+    let p = probe_state();
+    let kind = p.kind.load(Ordering::SeqCst);
     let hit = match kind {
         PROBE_WRITE => ec == ec::DABT_CUR && frame.elr == core::ptr::addr_of!(__probe_write_insn) as u64,
-        PROBE_EXEC => ec == ec::IABT_CUR && frame.elr == PROBE_TARGET.load(Ordering::Relaxed),
+        PROBE_EXEC => ec == ec::IABT_CUR && frame.elr == p.target.load(Ordering::Relaxed),
         PROBE_FP => ec == ec::FP_ASIMD && frame.elr == core::ptr::addr_of!(__probe_fp_insn) as u64,
         _ => false,
     };
     if !hit {
         return false;
     }
-    PROBE_ESR.store(frame.esr, Ordering::Relaxed);
-    PROBE_FAR.store(frame.far, Ordering::Relaxed);
-    PROBE_HIT.store(true, Ordering::Relaxed);
-    PROBE_KIND.store(PROBE_NONE, Ordering::SeqCst);
+    p.esr.store(frame.esr, Ordering::Relaxed);
+    p.far.store(frame.far, Ordering::Relaxed);
+    p.hit.store(true, Ordering::Relaxed);
+    p.kind.store(PROBE_NONE, Ordering::SeqCst);
     if kind == PROBE_EXEC {
         // Return to the instruction after the `blr` in __probe_exec.
         frame.elr = frame.x[30];

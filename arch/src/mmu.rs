@@ -71,15 +71,7 @@ pub unsafe fn configure(ttbr0: PhysAddr, ttbr1: PhysAddr) {
     // The register writes must take effect before the TLB maintenance and
     // before the MMU is switched on.
     // SAFETY: barriers and TLB invalidation have no memory-safety effect.
-    unsafe {
-        asm!(
-            "isb",
-            "tlbi vmalle1",
-            "dsb nsh",
-            "isb",
-            options(nostack, preserves_flags)
-        )
-    };
+    unsafe { asm!("isb", "tlbi vmalle1", "dsb nsh", "isb", options(nostack, preserves_flags)) };
 }
 
 /// The L0 table currently in TTBR1_EL1.
@@ -117,10 +109,7 @@ pub fn at_s1e1w(va: VirtAddr) -> Result<PhysAddr, TranslationFault> {
 
 fn decode_par(par: u64, va: VirtAddr) -> Result<PhysAddr, TranslationFault> {
     if par & 1 != 0 {
-        Err(TranslationFault {
-            fst: ((par >> 1) & 0x3f) as u8,
-            stage2: par & (1 << 9) != 0,
-        })
+        Err(TranslationFault { fst: ((par >> 1) & 0x3f) as u8, stage2: par & (1 << 9) != 0 })
     } else {
         Ok(PhysAddr((par & 0x0000_ffff_ffff_f000) | (va.as_u64() & 0xfff)))
     }
@@ -136,13 +125,5 @@ pub unsafe fn set_ttbr0(table: PhysAddr) {
     TTBR0_EL1.set(table.as_u64());
     // SAFETY: obligations 1 and 2; barriers order the write, the invalidate
     // and subsequent instruction fetches.
-    unsafe {
-        asm!(
-            "isb",
-            "tlbi vmalle1",
-            "dsb nsh",
-            "isb",
-            options(nostack, preserves_flags)
-        )
-    };
+    unsafe { asm!("isb", "tlbi vmalle1", "dsb nsh", "isb", options(nostack, preserves_flags)) };
 }

@@ -11,29 +11,13 @@ use mm::VirtAddr;
 /// Invalidate every EL1 translation on this CPU only.
 pub fn local_flush_tlb_all() {
     // SAFETY: TLB maintenance and barriers have no memory-safety effect.
-    unsafe {
-        asm!(
-            "dsb nshst",
-            "tlbi vmalle1",
-            "dsb nsh",
-            "isb",
-            options(nostack, preserves_flags)
-        )
-    };
+    unsafe { asm!("dsb nshst", "tlbi vmalle1", "dsb nsh", "isb", options(nostack, preserves_flags)) };
 }
 
 /// Invalidate every EL1 translation on all CPUs in the inner-shareable domain.
 pub fn flush_tlb_all() {
     // SAFETY: as above.
-    unsafe {
-        asm!(
-            "dsb ishst",
-            "tlbi vmalle1is",
-            "dsb ish",
-            "isb",
-            options(nostack, preserves_flags)
-        )
-    };
+    unsafe { asm!("dsb ishst", "tlbi vmalle1is", "dsb ish", "isb", options(nostack, preserves_flags)) };
 }
 
 /// Invalidate the kernel (global) translation of one page on all CPUs.

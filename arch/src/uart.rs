@@ -60,9 +60,7 @@ impl Pl011 {
     /// 1. `base` is the virtual address of a PL011's registers, mapped as
     ///    device memory for the rest of the program.
     pub const unsafe fn new(base: u64) -> Self {
-        Self {
-            regs: base as *const Pl011Regs,
-        }
+        Self { regs: base as *const Pl011Regs }
     }
 
     fn regs(&self) -> &Pl011Regs {

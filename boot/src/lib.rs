@@ -152,14 +152,7 @@ pub unsafe extern "C" fn __create_page_tables(phys_base: u64, kimage_vaddr: u64,
         Err(_) => (1, 0, 0, 0),
     };
     // SAFETY: obligation 3.
-    unsafe {
-        out.write_volatile(EarlyTables {
-            status,
-            idmap_root: idmap,
-            kernel_root: kernel,
-            pool_used: used,
-        })
-    };
+    unsafe { out.write_volatile(EarlyTables { status, idmap_root: idmap, kernel_root: kernel, pool_used: used }) };
 }
 
 fn build(phys_base: u64, kimage_vaddr: u64) -> Result<(u64, u64, u64), Error> {
@@ -172,10 +165,7 @@ fn build(phys_base: u64, kimage_vaddr: u64) -> Result<(u64, u64, u64), Error> {
     let page = |a: u64| a & !(PAGE_SIZE - 1);
 
     // TTBR0: the page(s) of .idmap.text at VA == PA.
-    let mut idmap = PageTable::<Arm64, _>::new(EarlyPool {
-        next: pool_start,
-        end: pool_end,
-    })?;
+    let mut idmap = PageTable::<Arm64, _>::new(EarlyPool { next: pool_start, end: pool_end })?;
     let id_start = page(sym!(__idmap_text_start));
     let id_end = sym!(__idmap_text_end).next_multiple_of(PAGE_SIZE);
     idmap.map_range(
@@ -186,10 +176,7 @@ fn build(phys_base: u64, kimage_vaddr: u64) -> Result<(u64, u64, u64), Error> {
         MapFlags::NO_BLOCKS,
     )?;
     let idmap_root = idmap.root().as_u64();
-    let pool = EarlyPool {
-        next: idmap.mem().next,
-        end: pool_end,
-    };
+    let pool = EarlyPool { next: idmap.mem().next, end: pool_end };
 
     // TTBR1: the image, one permission per section, 4 KiB pages.
     let mut kernel = PageTable::<Arm64, _>::new(pool)?;

@@ -27,10 +27,7 @@ impl SelftestSel {
         match self {
             SelftestSel::All => true,
             SelftestSel::Off => false,
-            SelftestSel::Only(mask) => SUITES
-                .iter()
-                .position(|&s| s == suite)
-                .is_some_and(|i| mask & (1 << i) != 0),
+            SelftestSel::Only(mask) => SUITES.iter().position(|&s| s == suite).is_some_and(|i| mask & (1 << i) != 0),
         }
     }
 }
@@ -168,11 +165,7 @@ fn parse_cma(v: &str) -> Option<CmaSpec> {
     {
         return None;
     }
-    Some(CmaSpec {
-        size_bytes,
-        base,
-        limit,
-    })
+    Some(CmaSpec { size_bytes, base, limit })
 }
 
 fn parse_selftest(v: &str) -> Option<SelftestSel> {
@@ -252,12 +245,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             ("mem", Some(v)) => memparse(v).filter(|&n| n > 0).map(|n| p.mem_limit = Some(n)).is_some(),
             ("memblock", Some(v)) => (v == "debug").then(|| p.memblock_debug = true).is_some(),
             ("selftest", Some(v)) => parse_selftest(v).map(|s| p.selftest = s).is_some(),
-            ("loglevel", Some(v)) => v
-                .parse::<u8>()
-                .ok()
-                .filter(|&l| l <= 15)
-                .map(|l| p.loglevel = l)
-                .is_some(),
+            ("loglevel", Some(v)) => v.parse::<u8>().ok().filter(|&l| l <= 15).map(|l| p.loglevel = l).is_some(),
             ("quiet", None) => {
                 p.loglevel = 4;
                 true
@@ -285,10 +273,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             }
         };
         if !ok {
-            let _ = diags.list.push(Diag::Malformed {
-                name: trunc(raw_name),
-                value: trunc(value.unwrap_or("")),
-            });
+            let _ = diags.list.push(Diag::Malformed { name: trunc(raw_name), value: trunc(value.unwrap_or("")) });
         }
         if seen.contains(&raw_name) {
             let _ = diags.list.push(Diag::Repeated(trunc(raw_name)));
@@ -320,11 +305,7 @@ pub struct UnknownLine<'a>(pub &'a str);
 
 impl core::fmt::Display for UnknownLine<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "Unknown kernel command line parameters \"{}\", will be ignored.",
-            self.0
-        )
+        write!(f, "Unknown kernel command line parameters \"{}\", will be ignored.", self.0)
     }
 }
 

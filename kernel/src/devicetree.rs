@@ -69,8 +69,7 @@ impl fmt::Display for DtError {
 }
 
 fn be32(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off + 4)
-        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(off..off + 4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 fn be64(b: &[u8], off: usize) -> Option<u64> {
@@ -142,10 +141,8 @@ pub fn check_full(blob: &[u8]) -> Result<(), DtError> {
         first = false;
         match tok {
             FDT_BEGIN_NODE => {
-                let name_len = s[off..]
-                    .iter()
-                    .position(|&c| c == 0)
-                    .ok_or(DtError::BadStructure("unterminated node name", at))?;
+                let name_len =
+                    s[off..].iter().position(|&c| c == 0).ok_or(DtError::BadStructure("unterminated node name", at))?;
                 if core::str::from_utf8(&s[off..off + name_len]).is_err() {
                     return Err(DtError::BadStructure("node name is not UTF-8", at));
                 }
@@ -156,9 +153,7 @@ pub fn check_full(blob: &[u8]) -> Result<(), DtError> {
                 }
             }
             FDT_END_NODE => {
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or(DtError::BadStructure("unbalanced end of node", at))?;
+                depth = depth.checked_sub(1).ok_or(DtError::BadStructure("unbalanced end of node", at))?;
             }
             FDT_PROP => {
                 if depth == 0 {
@@ -170,9 +165,7 @@ pub fn check_full(blob: &[u8]) -> Result<(), DtError> {
                 if off.checked_add(len).is_none_or(|e| e > s.len()) {
                     return Err(DtError::BadStructure("property value past the block", at));
                 }
-                let name = strings
-                    .get(nameoff..)
-                    .and_then(|t| t.iter().position(|&c| c == 0).map(|n| &t[..n]));
+                let name = strings.get(nameoff..).and_then(|t| t.iter().position(|&c| c == 0).map(|n| &t[..n]));
                 match name {
                     None => return Err(DtError::BadStructure("property name outside the strings block", at)),
                     // The fdt crate (and every consumer) expects UTF-8 names.
@@ -419,11 +412,7 @@ fn child_cells(node: FdtNode<'_, '_>) -> (usize, usize) {
 /// Decode `reg`-shaped (address, size) pairs.
 fn decode_pairs<'a>(data: &'a [u8], ac: usize, sc: usize) -> impl Iterator<Item = (u64, u64)> + 'a {
     let stride = 4 * (ac + sc);
-    let n = if stride == 0 || ac > 2 || sc > 2 {
-        0
-    } else {
-        data.len() / stride
-    };
+    let n = if stride == 0 || ac > 2 || sc > 2 { 0 } else { data.len() / stride };
     (0..n).filter_map(move |i| {
         let mut idx = i * stride;
         let a = cells(data, ac, &mut idx)?;
@@ -480,11 +469,7 @@ fn translate(fdt: &Fdt<'_>, path: &str, mut addr: u64) -> Option<u64> {
 
 /// The path of a node, through /aliases if `name` does not start with '/'.
 fn resolve_path<'a>(fdt: &Fdt<'a>, name: &'a str) -> Option<&'a str> {
-    if name.starts_with('/') {
-        Some(name)
-    } else {
-        fdt.aliases()?.resolve(name)
-    }
+    if name.starts_with('/') { Some(name) } else { fdt.aliases()?.resolve(name) }
 }
 
 fn is_okay(node: FdtNode<'_, '_>) -> bool {
@@ -492,9 +477,8 @@ fn is_okay(node: FdtNode<'_, '_>) -> bool {
 }
 
 fn find_console(fdt: &Fdt<'_>, info: &mut DtInfo) {
-    let stdout = fdt
-        .find_node("/chosen")
-        .and_then(|c| prop_str(c, "stdout-path").or_else(|| prop_str(c, "linux,stdout-path")));
+    let stdout =
+        fdt.find_node("/chosen").and_then(|c| prop_str(c, "stdout-path").or_else(|| prop_str(c, "linux,stdout-path")));
     let mut candidate: Option<&str> = None;
     if let Some(sp) = stdout {
         let name = sp.split(':').next().unwrap_or(sp);
@@ -515,10 +499,7 @@ fn find_console(fdt: &Fdt<'_>, info: &mut DtInfo) {
     if !node.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011")) {
         return;
     }
-    let parent_path = path
-        .rsplit_once('/')
-        .map(|(p, _)| if p.is_empty() { "/" } else { p })
-        .unwrap_or("/");
+    let parent_path = path.rsplit_once('/').map(|(p, _)| if p.is_empty() { "/" } else { p }).unwrap_or("/");
     let Some(parent) = fdt.find_node(parent_path) else {
         return;
     };
@@ -527,10 +508,7 @@ fn find_console(fdt: &Fdt<'_>, info: &mut DtInfo) {
         return;
     };
     if let Some(pa) = translate(fdt, path, bus_addr) {
-        info.console = Some(ConsoleNode {
-            path: copy_str(path),
-            pa,
-        });
+        info.console = Some(ConsoleNode { path: copy_str(path), pa });
     }
 }
 
@@ -587,9 +565,7 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
     for r in fdt.memory_reservations() {
         let (a, s) = (r.address() as u64, r.size() as u64);
         if s != 0 && info.memreserve.push((a, s)).is_err() {
-            let _ = info
-                .warnings
-                .push("too many /memreserve/ entries; the rest are ignored");
+            let _ = info.warnings.push("too many /memreserve/ entries; the rest are ignored");
             break;
         }
     }
@@ -626,9 +602,7 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
                 cma_default: child.property("linux,cma-default").is_some(),
             };
             if info.reserved.push(node).is_err() {
-                let _ = info
-                    .warnings
-                    .push("too many /reserved-memory nodes; the rest are ignored");
+                let _ = info.warnings.push("too many /reserved-memory nodes; the rest are ignored");
                 break;
             }
         }
@@ -647,10 +621,9 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
                 let _ = info.rng_seed.push(b);
             }
         }
-        if let (Some(s), Some(e)) = (
-            prop_u32_or_u64(chosen, "linux,initrd-start"),
-            prop_u32_or_u64(chosen, "linux,initrd-end"),
-        ) && e > s
+        if let (Some(s), Some(e)) =
+            (prop_u32_or_u64(chosen, "linux,initrd-start"), prop_u32_or_u64(chosen, "linux,initrd-end"))
+            && e > s
         {
             info.initrd = Some((s, e));
         }
@@ -675,11 +648,7 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
                 },
                 _ => EnableMethod::Unknown,
             };
-            let node = CpuNode {
-                mpidr,
-                enable,
-                nid: prop_u32(cpu, "numa-node-id"),
-            };
+            let node = CpuNode { mpidr, enable, nid: prop_u32(cpu, "numa-node-id") };
             if info.cpus.push(node).is_err() {
                 let _ = info.warnings.push("too many CPUs in /cpus; the rest are ignored");
                 break;
@@ -699,11 +668,7 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
         && let Some(m) = dm.property("distance-matrix")
     {
         for t in m.value.chunks_exact(12) {
-            let (a, b, d) = (
-                be32(t, 0).unwrap_or(0),
-                be32(t, 4).unwrap_or(0),
-                be32(t, 8).unwrap_or(0),
-            );
+            let (a, b, d) = (be32(t, 0).unwrap_or(0), be32(t, 4).unwrap_or(0), be32(t, 8).unwrap_or(0));
             if info.distances.push((a, b, d)).is_err() {
                 break;
             }

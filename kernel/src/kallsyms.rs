@@ -23,8 +23,7 @@ fn table() -> &'static [u8] {
 }
 
 fn rd32(t: &[u8], off: usize) -> Option<u32> {
-    t.get(off..off + 4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    t.get(off..off + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// The function containing `addr`: (name, offset into it, its size).

@@ -48,6 +48,8 @@ pub const FIX_SPIN_TABLE: u64 = FIXADDR_START + 0x40_1000;
 /// Secondary CPUs' stacks: the first 4 MiB of the vmalloc area, one slot of
 /// four stack sizes per CPU ([unused][guard][stack][unused]).
 pub const CPU_STACKS_START: u64 = VMALLOC_START;
+/// Scratch pages for the page-table self-tests, after the CPU stacks.
+pub const SELFTEST_SCRATCH: u64 = VMALLOC_START + 0x80_0000;
 
 /// Linear-map alignment of the start of RAM (Linux's ARM64_MEMSTART_ALIGN).
 pub const MEMSTART_ALIGN: u64 = 1 << 30;
@@ -55,13 +57,7 @@ pub const MEMSTART_ALIGN: u64 = 1 << 30;
 /// Print the layout at boot, as Linux once did ("Virtual kernel memory layout").
 pub fn print() {
     let r = |name: &str, start: u64, end: u64| {
-        crate::pr_info!(
-            "    {:<9}: 0x{:016x} - 0x{:016x}   ({:>9} MiB)",
-            name,
-            start,
-            end,
-            (end - start) >> 20
-        );
+        crate::pr_info!("    {:<9}: 0x{:016x} - 0x{:016x}   ({:>9} MiB)", name, start, end, (end - start) >> 20);
     };
     crate::pr_info!("Virtual kernel memory layout:");
     r("linear", PAGE_OFFSET, PAGE_END);

@@ -55,15 +55,11 @@ fn map_fdt(dtb_pa: u64) -> &'static [u8] {
         ));
     }
     if !dtb_pa.is_multiple_of(8) {
-        fatal(format_args!(
-            "invalid device tree blob at PA {dtb_pa:#x}: not 8-byte aligned"
-        ));
+        fatal(format_args!("invalid device tree blob at PA {dtb_pa:#x}: not 8-byte aligned"));
     }
     let head = match paging::fixmap_remap(layout::FIX_FDT, dtb_pa, 64, PageProt::KERNEL_RO) {
         Ok(va) => va,
-        Err(e) => fatal(format_args!(
-            "invalid device tree blob at PA {dtb_pa:#x}: cannot map it: {e}"
-        )),
+        Err(e) => fatal(format_args!("invalid device tree blob at PA {dtb_pa:#x}: cannot map it: {e}")),
     };
     // SAFETY: the fixmap maps at least the 64 bytes from `head` read-only.
     let header = unsafe { core::slice::from_raw_parts(head.as_u64() as *const u8, 64) };
@@ -73,9 +69,7 @@ fn map_fdt(dtb_pa: u64) -> &'static [u8] {
     };
     let va = match paging::fixmap_remap(layout::FIX_FDT, dtb_pa, total as u64, PageProt::KERNEL_RO) {
         Ok(va) => va,
-        Err(e) => fatal(format_args!(
-            "invalid device tree blob at PA {dtb_pa:#x}: cannot map {total} bytes: {e}"
-        )),
+        Err(e) => fatal(format_args!("invalid device tree blob at PA {dtb_pa:#x}: cannot map {total} bytes: {e}")),
     };
     // SAFETY: the fixmap now maps all `total` bytes read-only, for good.
     let blob = unsafe { core::slice::from_raw_parts(va.as_u64() as *const u8, total) };
@@ -91,10 +85,7 @@ const FDT_BUF_SIZE: usize = 256 * 1024;
 fn fdt_buffer() -> &'static mut [u8] {
     static mut FDT_BUF: [u8; FDT_BUF_SIZE] = [0; FDT_BUF_SIZE];
     static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
-    assert!(
-        !TAKEN.swap(true, core::sync::atomic::Ordering::SeqCst),
-        "fdt_buffer taken twice"
-    );
+    assert!(!TAKEN.swap(true, core::sync::atomic::Ordering::SeqCst), "fdt_buffer taken twice");
     // SAFETY: the flag above lets this run once, so the returned reference is
     // the only one ever made to FDT_BUF.
     unsafe { &mut *core::ptr::addr_of_mut!(FDT_BUF) }
@@ -155,14 +146,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     if !dt.model.is_empty() {
         pr_info!("Machine model: {}", dt.model);
     }
-    pr_info!(
-        "semihosting: {}",
-        if semihosting {
-            "present (exit code and early output)"
-        } else {
-            "absent"
-        }
-    );
+    pr_info!("semihosting: {}", if semihosting { "present (exit code and early output)" } else { "absent" });
     if info.boot_args.iter().any(|&a| a != 0) {
         pr_warn!(
             "WARNING: x1-x3 nonzero in violation of boot protocol: x1: {:016x} x2: {:016x} x3: {:016x}",

@@ -46,11 +46,7 @@ static IN_OOPS: AtomicBool = AtomicBool::new(false);
 fn this_stack() -> (u64, u64) {
     let a = arch::percpu::this_cpu_area();
     let (lo, hi) = (a.stack_lo.load(Ordering::Relaxed), a.stack_hi.load(Ordering::Relaxed));
-    if lo == 0 {
-        (sym!(__boot_stack_bottom), sym!(__boot_stack_top))
-    } else {
-        (lo, hi)
-    }
+    if lo == 0 { (sym!(__boot_stack_bottom), sym!(__boot_stack_top)) } else { (lo, hi) }
 }
 
 fn on_known_stack(addr: u64) -> bool {
@@ -89,13 +85,7 @@ fn dump_regs(f: &TrapFrame) {
     let mut i = 29i32;
     while i >= 0 {
         if i >= 1 {
-            emerg!(
-                "x{:<2}: {:016x} x{:<2}: {:016x}",
-                i,
-                f.x[i as usize],
-                i - 1,
-                f.x[i as usize - 1]
-            );
+            emerg!("x{:<2}: {:016x} x{:<2}: {:016x}", i, f.x[i as usize], i - 1, f.x[i as usize - 1]);
         } else {
             emerg!("x{:<2}: {:016x}", i, f.x[i as usize]);
         }
@@ -161,23 +151,14 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
         exit(exit_code::OOPS);
     }
     if !vector.is_sync() {
-        emerg!(
-            "Unexpected {} exception at {} (ESR {:#018x})",
-            vector.name(),
-            Sym(f.elr),
-            f.esr
-        );
+        emerg!("Unexpected {} exception at {} (ESR {:#018x})", vector.name(), Sym(f.elr), f.esr);
         dump_regs(f);
         emerg!("Kernel panic - not syncing: Unexpected {}", vector.name());
         exit(exit_code::OOPS);
     }
     let what = match class {
         ec::DABT_CUR | ec::IABT_CUR | 0x20 | 0x24 => {
-            let kind = if f.far < 0x1_0000 {
-                "NULL pointer dereference"
-            } else {
-                "paging request"
-            };
+            let kind = if f.far < 0x1_0000 { "NULL pointer dereference" } else { "paging request" };
             emerg!("Unable to handle kernel {} at virtual address {:016x}", kind, f.far);
             mem_abort_info(f);
             "Oops"
@@ -189,11 +170,7 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
     };
     emerg!("Internal error: {}: {:016x} [#1] SMP", what, f.esr);
     let cpu = arch::percpu::smp_processor_id();
-    emerg!(
-        "CPU: {cpu} PID: 0 Comm: swapper/{cpu} ({}: {})",
-        vector.name(),
-        ec_name(class)
-    );
+    emerg!("CPU: {cpu} PID: 0 Comm: swapper/{cpu} ({}: {})", vector.name(), ec_name(class));
     dump_regs(f);
     backtrace(Some(f.elr), f.x[29]);
     emerg!("Kernel panic - not syncing: Oops: Fatal exception");
@@ -207,12 +184,7 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         arch::cpu::park();
     }
     match info.location() {
-        Some(l) => emerg!(
-            "Kernel panic - not syncing: {} (at {}:{})",
-            info.message(),
-            l.file(),
-            l.line()
-        ),
+        Some(l) => emerg!("Kernel panic - not syncing: {} (at {}:{})", info.message(), l.file(), l.line()),
         None => emerg!("Kernel panic - not syncing: {}", info.message()),
     }
     backtrace(None, arch::cpu::frame_pointer());

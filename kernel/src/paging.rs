@@ -68,6 +68,10 @@ unsafe impl PgtableMem for KernelTables {
     fn publish(&mut self) {
         arch::tlb::publish_new_entries();
     }
+    fn flush_tlb(&mut self, va: VirtAddr) {
+        // Inner shareable: every CPU drops the translation (tlbi vaale1is).
+        arch::tlb::flush_tlb_kernel_page(va);
+    }
 }
 
 type KernelPageTable = PageTable<Arm64, KernelTables>;
@@ -117,6 +121,17 @@ pub fn map_kernel_range(va: VirtAddr, pa: PhysAddr, size: u64, prot: PageProt, f
     pt.map_range(va, pa, size, prot, flags)
 }
 
+/// Unmap `[va, va + size)` from the kernel's tree, break-before-make, with
+/// every CPU's TLB entries invalidated. Returns the leaves removed.
+pub fn unmap_kernel_range(va: VirtAddr, size: u64) -> Result<usize, Error> {
+    KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.unmap_range(va, size)
+}
+
+/// Change the protection of `[va, va + size)`, break-before-make.
+pub fn change_kernel_prot(va: VirtAddr, size: u64, prot: PageProt) -> Result<usize, Error> {
+    KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.change_prot(va, size, prot)
+}
+
 /// Software walk of the kernel's tree.
 pub fn translate(va: VirtAddr) -> Option<Translation> {
     KERNEL_PT.lock().as_ref()?.translate(va)
@@ -126,10 +141,7 @@ pub fn translate(va: VirtAddr) -> Option<Translation> {
 /// `slot`; returns the virtual address of `pa`.
 pub fn fixmap_remap(slot: u64, pa: u64, len: u64, prot: PageProt) -> Result<VirtAddr, Error> {
     let start = pa & !(PAGE_SIZE - 1);
-    let end = pa
-        .checked_add(len)
-        .ok_or(Error::InvalidArgument)?
-        .next_multiple_of(PAGE_SIZE);
+    let end = pa.checked_add(len).ok_or(Error::InvalidArgument)?.next_multiple_of(PAGE_SIZE);
     map_kernel_range(VirtAddr(slot), PhysAddr(start), end - start, prot, MapFlags::NO_BLOCKS)?;
     Ok(VirtAddr(slot + (pa - start)))
 }
@@ -186,9 +198,5 @@ pub fn enable_memblock_tables() {
 
 /// Pages left in the page-table pool.
 pub fn pool_pages_free() -> u64 {
-    KERNEL_PT
-        .lock()
-        .as_ref()
-        .map(|pt| (pt.mem().pool_end - pt.mem().pool_next) / PAGE_SIZE)
-        .unwrap_or(0)
+    KERNEL_PT.lock().as_ref().map(|pt| (pt.mem().pool_end - pt.mem().pool_next) / PAGE_SIZE).unwrap_or(0)
 }

@@ -51,12 +51,7 @@ fn note(base: u64, size: u64, source: &str, nomap: bool) {
             break;
         }
     }
-    let _ = RESERVATIONS.lock().push(Reservation {
-        base,
-        size,
-        source: s,
-        nomap,
-    });
+    let _ = RESERVATIONS.lock().push(Reservation { base, size, source: s, nomap });
 }
 
 fn memblock_dbg(args: core::fmt::Arguments<'_>) {
@@ -115,13 +110,9 @@ fn reserve(mb: &mut Memblock, base: u64, size: u64, source: &str) {
     }
     match mb.reserve(PhysAddr(base), size) {
         Ok(()) => note(base, size, source, false),
-        Err(e) => pr_warn!(
-            "memblock: cannot reserve [mem {:#018x}-{:#018x}] for {}: {}",
-            base,
-            base + size - 1,
-            source,
-            e
-        ),
+        Err(e) => {
+            pr_warn!("memblock: cannot reserve [mem {:#018x}-{:#018x}] for {}: {}", base, base + size - 1, source, e)
+        }
     }
 }
 
@@ -163,26 +154,12 @@ pub fn memblock_init(
     {
         // The kernel must stay covered whatever the limit (Linux re-adds it too).
         let _ = mb.add(PhysAddr(image.0), image.1 - image.0);
-        pr_info!(
-            "mem={}M: usable memory capped at {} MiB",
-            limit >> 20,
-            mb.phys_mem_size() >> 20
-        );
+        pr_info!("mem={}M: usable memory capped at {} MiB", limit >> 20, mb.phys_mem_size() >> 20);
     }
 
     let bss_end = (sym!(__bss_end) - voff).next_multiple_of(PAGE_SIZE);
-    reserve(
-        &mut mb,
-        image.0,
-        bss_end - image.0,
-        "kernel image (text, rodata, data, bss)",
-    );
-    reserve(
-        &mut mb,
-        bss_end,
-        sym!(__pgtable_pool_end) - voff - bss_end,
-        "initial page tables",
-    );
+    reserve(&mut mb, image.0, bss_end - image.0, "kernel image (text, rodata, data, bss)");
+    reserve(&mut mb, bss_end, sym!(__pgtable_pool_end) - voff - bss_end, "initial page tables");
     reserve(
         &mut mb,
         sym!(__pgtable_pool_end) - voff,
@@ -194,12 +171,7 @@ pub fn memblock_init(
         reserve(&mut mb, base, size, "/memreserve/");
     }
     if let Some((s, e)) = dt.initrd {
-        reserve(
-            &mut mb,
-            s & !(PAGE_SIZE - 1),
-            (e - (s & !(PAGE_SIZE - 1))).next_multiple_of(PAGE_SIZE),
-            "initrd",
-        );
+        reserve(&mut mb, s & !(PAGE_SIZE - 1), (e - (s & !(PAGE_SIZE - 1))).next_multiple_of(PAGE_SIZE), "initrd");
     }
     reserved_mem_init(&mut mb, dt);
 
@@ -208,10 +180,7 @@ pub fn memblock_init(
     for (s, e, _) in mb.for_each_mem_range() {
         let (s, e) = (s.align_up(PAGE_SIZE), e.align_down(PAGE_SIZE));
         if s < e && ranges.push((s, e)).is_err() {
-            pr_warn!(
-                "linear map: too many memory ranges; RAM above {:#x} is not mapped",
-                s.as_u64()
-            );
+            pr_warn!("linear map: too many memory ranges; RAM above {:#x} is not mapped", s.as_u64());
             break;
         }
     }
@@ -222,9 +191,7 @@ pub fn memblock_init(
     let heap_size = (mb.phys_mem_size() / 64).clamp(256 << 10, 4 << 20) & !(PAGE_SIZE - 1);
     let heap_pa = mb.phys_alloc(heap_size, PAGE_SIZE).map_err(|_| SetupError::Heap)?;
     note(heap_pa.as_u64(), heap_size, "early heap (linked_list_allocator)", false);
-    Ok(MemoryLayout {
-        heap: (paging::phys_to_virt(heap_pa).as_u64(), heap_size as usize),
-    })
+    Ok(MemoryLayout { heap: (paging::phys_to_virt(heap_pa).as_u64(), heap_size as usize) })
 }
 
 /// /reserved-memory (Linux's fdt_scan_reserved_mem + fdt_init_reserved_mem).
@@ -243,10 +210,7 @@ fn reserved_mem_init(mb: &mut Memblock, dt: &DtInfo) {
             }
             if node.no_map {
                 if mb.is_region_memory(PhysAddr(base), size) && mb.is_region_reserved(PhysAddr(base), size) {
-                    pr_warn!(
-                        "OF: reserved mem: {}: overlaps a reservation; not marked no-map",
-                        node.name
-                    );
+                    pr_warn!("OF: reserved mem: {}: overlaps a reservation; not marked no-map", node.name);
                     continue;
                 }
                 if mb.is_map_memory(PhysAddr(base)) {
@@ -271,11 +235,7 @@ fn reserved_mem_init(mb: &mut Memblock, dt: &DtInfo) {
             pr_warn!("OF: reserved mem: {}: neither reg nor size; ignored", node.name);
             continue;
         };
-        let align = node
-            .alignment
-            .filter(|a| a.is_power_of_two())
-            .unwrap_or(PAGE_SIZE)
-            .max(PAGE_SIZE);
+        let align = node.alignment.filter(|a| a.is_power_of_two()).unwrap_or(PAGE_SIZE).max(PAGE_SIZE);
         let size = size.next_multiple_of(PAGE_SIZE);
         let mut got = None;
         if node.alloc_ranges.is_empty() {

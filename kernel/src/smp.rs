@@ -89,12 +89,7 @@ pub fn cpu_online(cpu: usize) -> bool {
 extern "C" fn secondary_start_kernel(area: &'static arch::percpu::CpuArea) -> ! {
     arch::exception::install();
     let cpu = area.cpu.load(Ordering::Relaxed) as usize;
-    pr_info!(
-        "CPU{}: Booted secondary processor {:#012x} [{:#010x}]",
-        cpu,
-        arch::cpu::mpidr(),
-        arch::cpu::midr()
-    );
+    pr_info!("CPU{}: Booted secondary processor {:#012x} [{:#010x}]", cpu, arch::cpu::mpidr(), arch::cpu::midr());
     ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
     NR_ONLINE.fetch_add(1, Ordering::AcqRel);
     loop {
@@ -136,13 +131,7 @@ pub fn on_each_cpu(f: fn(usize)) {
 fn map_stack(cpu: usize, nid: i32) -> Result<(u64, u64), mm::Error> {
     let pa = {
         let mut mb = crate::setup::MEMBLOCK.lock();
-        mb.alloc_try_nid(
-            STACK_SIZE,
-            PAGE_SIZE,
-            PhysAddr(0),
-            PhysAddr(u64::MAX),
-            mm::memblock::NodeId(nid),
-        )?
+        mb.alloc_try_nid(STACK_SIZE, PAGE_SIZE, PhysAddr(0), PhysAddr(u64::MAX), mm::memblock::NodeId(nid))?
     };
     let top = stack_top_va(cpu);
     let lo = top - STACK_SIZE;
@@ -174,10 +163,7 @@ pub fn smp_init(dt: &DtInfo) {
     let me = arch::cpu::mpidr();
     for (cpu, node) in (1usize..).zip(dt.cpus.iter().filter(|c| c.mpidr != me)) {
         if cpu >= NR_CPUS {
-            pr_warn!(
-                "smp: more CPUs than NR_CPUS ({NR_CPUS}); MPIDR {:#x} and later are not brought up",
-                node.mpidr
-            );
+            pr_warn!("smp: more CPUs than NR_CPUS ({NR_CPUS}); MPIDR {:#x} and later are not brought up", node.mpidr);
             break;
         }
         let nid = node.nid.map(|n| n as i32).unwrap_or(0);
@@ -193,8 +179,7 @@ pub fn smp_init(dt: &DtInfo) {
         area.mpidr.store(node.mpidr, Ordering::Relaxed);
         area.stack_lo.store(lo, Ordering::Relaxed);
         area.stack_hi.store(top, Ordering::Relaxed);
-        area.overflow_stack_top
-            .store(overflow_stack_top(cpu), Ordering::Relaxed);
+        area.overflow_stack_top.store(overflow_stack_top(cpu), Ordering::Relaxed);
 
         let sd = SecondaryData {
             mair: arch::mmu::MAIR_VALUE,
@@ -258,15 +243,8 @@ pub fn smp_init(dt: &DtInfo) {
             core::hint::spin_loop();
         }
         if !cpu_online(cpu) {
-            pr_err!(
-                "CPU{cpu}: failed to come online (MPIDR {:#x}); carrying on without it",
-                node.mpidr
-            );
+            pr_err!("CPU{cpu}: failed to come online (MPIDR {:#x}); carrying on without it", node.mpidr);
         }
     }
-    pr_info!(
-        "smp: Brought up {} node(s), {} CPU(s)",
-        crate::numa::nr_online_nodes(),
-        num_online_cpus()
-    );
+    pr_info!("smp: Brought up {} node(s), {} CPU(s)", crate::numa::nr_online_nodes(), num_online_cpus());
 }

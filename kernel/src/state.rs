@@ -23,13 +23,7 @@ static STATE: spin::Once<BootState> = spin::Once::new();
 
 /// Record the boot state.
 pub fn init(info: BootInfo, dtb: &'static [u8], dtb_size_bytes: u64, dt: DtInfo, params: Params) {
-    STATE.call_once(|| BootState {
-        info,
-        dtb,
-        dtb_size_bytes,
-        dt,
-        params,
-    });
+    STATE.call_once(|| BootState { info, dtb, dtb_size_bytes, dt, params });
 }
 
 /// The boot state. Panics before `init` (a wiring bug).
@@ -63,22 +57,9 @@ pub fn log_platform() {
         if c.mpidr == me {
             pr_info!("  CPU{}: MPIDR {:#x} node {} {} (boot CPU)", i, c.mpidr, nid, how);
         } else if let EnableMethod::SpinTable(a) = c.enable {
-            pr_info!(
-                "  CPU{}: MPIDR {:#x} node {} {} release-addr {:#x}: parked by firmware",
-                i,
-                c.mpidr,
-                nid,
-                how,
-                a
-            );
+            pr_info!("  CPU{}: MPIDR {:#x} node {} {} release-addr {:#x}: parked by firmware", i, c.mpidr, nid, how, a);
         } else {
-            pr_info!(
-                "  CPU{}: MPIDR {:#x} node {} {}: parked by firmware",
-                i,
-                c.mpidr,
-                nid,
-                how
-            );
+            pr_info!("  CPU{}: MPIDR {:#x} node {} {}: parked by firmware", i, c.mpidr, nid, how);
         }
     }
     if !dt.distances.is_empty() {
@@ -95,11 +76,7 @@ pub fn log_platform() {
         );
     }
     if let Some((s, e)) = dt.initrd {
-        pr_info!(
-            "Initial ramdisk at: {:#x} ({} bytes) (kept reserved; nothing unpacks it)",
-            s,
-            e - s
-        );
+        pr_info!("Initial ramdisk at: {:#x} ({} bytes) (kept reserved; nothing unpacks it)", s, e - s);
     }
 }
 
@@ -110,15 +87,8 @@ pub fn mminfo() {
     let reserved = mb.reserved_size();
     drop(mb);
     let (used, free) = crate::heap::usage();
-    pr_info!(
-        "mminfo: memblock memory {} KiB, reserved {} KiB",
-        total >> 10,
-        reserved >> 10
-    );
+    pr_info!("mminfo: memblock memory {} KiB, reserved {} KiB", total >> 10, reserved >> 10);
     pr_info!("mminfo: early heap {} KiB used, {} KiB free", used >> 10, free >> 10);
-    pr_info!(
-        "mminfo: page-table pool: {} pages free",
-        crate::paging::pool_pages_free()
-    );
+    pr_info!("mminfo: page-table pool: {} pages free", crate::paging::pool_pages_free());
     pr_info!("mminfo: buddyinfo/zoneinfo/meminfo arrive with the page allocator (a later issue)");
 }

@@ -212,12 +212,7 @@ pub struct MemblockRegion {
 
 impl MemblockRegion {
     /// An unused slot. A mapper may fill new arrays with it.
-    pub const EMPTY: Self = Self {
-        base: PhysAddr(0),
-        size: 0,
-        flags: MemblockFlags::NONE,
-        nid: NodeId(0),
-    };
+    pub const EMPTY: Self = Self { base: PhysAddr(0), size: 0, flags: MemblockFlags::NONE, nid: NodeId(0) };
 
     /// One past the last byte.
     pub const fn end(&self) -> PhysAddr {
@@ -284,13 +279,7 @@ pub struct MemblockType {
 
 impl MemblockType {
     const fn new(name: &'static str) -> Self {
-        Self {
-            init_regions: [MemblockRegion::EMPTY; INIT_MEMBLOCK_REGIONS],
-            grown: None,
-            cnt: 0,
-            total_size: 0,
-            name,
-        }
+        Self { init_regions: [MemblockRegion::EMPTY; INIT_MEMBLOCK_REGIONS], grown: None, cnt: 0, total_size: 0, name }
     }
 
     /// The regions in address order.
@@ -473,12 +462,7 @@ impl MemblockType {
         assert!(cnt < self.max(), "memblock: no room left in the {} array", self.name);
         let slots = self.slots_mut();
         slots.copy_within(idx..cnt, idx + 1);
-        slots[idx] = MemblockRegion {
-            base: PhysAddr(base),
-            size,
-            flags,
-            nid,
-        };
+        slots[idx] = MemblockRegion { base: PhysAddr(base), size, flags, nid };
         self.cnt += 1;
         self.total_size += size;
     }
@@ -523,11 +507,7 @@ impl MemblockType {
         let cnt = self.cnt;
         regions[..cnt].copy_from_slice(self.regions());
         regions[cnt..].fill(MemblockRegion::EMPTY);
-        let old = self.grown.replace(GrownArray {
-            regions,
-            phys: PhysAddr(phys),
-            alloc_bytes,
-        });
+        let old = self.grown.replace(GrownArray { regions, phys: PhysAddr(phys), alloc_bytes });
         old.map(|g| (g.phys.0, g.alloc_bytes))
     }
 }
@@ -595,10 +575,7 @@ struct Exclusions {
 }
 
 impl Exclusions {
-    const NONE: Self = Self {
-        ranges: [(0, 0); 4],
-        len: 0,
-    };
+    const NONE: Self = Self { ranges: [(0, 0); 4], len: 0 };
 
     fn push(&mut self, start: u64, end: u64) {
         if start < end {
@@ -782,14 +759,7 @@ impl Memblock {
     #[track_caller]
     pub fn add(&mut self, base: PhysAddr, size_bytes: u64) -> Result<(), Error> {
         self.dbg_range("memblock_add", base, size_bytes, Caller::here());
-        self.add_range(
-            Which::Memory,
-            base.0,
-            size_bytes,
-            NodeId::UNSET,
-            MemblockFlags::NONE,
-            Growth::Allow,
-        )
+        self.add_range(Which::Memory, base.0, size_bytes, NodeId::UNSET, MemblockFlags::NONE, Growth::Allow)
     }
 
     /// Add RAM of node `nid` with `flags` (memblock_add_node).
@@ -833,39 +803,21 @@ impl Memblock {
     #[track_caller]
     pub fn clear_nomap(&mut self, base: PhysAddr, size_bytes: u64) -> Result<(), Error> {
         self.dbg_range("memblock_clear_nomap", base, size_bytes, Caller::here());
-        self.setclr_flag(
-            Which::Memory,
-            base.0,
-            size_bytes,
-            FlagChange::Clear,
-            MemblockFlags::NOMAP,
-        )
+        self.setclr_flag(Which::Memory, base.0, size_bytes, FlagChange::Clear, MemblockFlags::NOMAP)
     }
 
     /// memblock_mark_hotplug.
     #[track_caller]
     pub fn mark_hotplug(&mut self, base: PhysAddr, size_bytes: u64) -> Result<(), Error> {
         self.dbg_range("memblock_mark_hotplug", base, size_bytes, Caller::here());
-        self.setclr_flag(
-            Which::Memory,
-            base.0,
-            size_bytes,
-            FlagChange::Set,
-            MemblockFlags::HOTPLUG,
-        )
+        self.setclr_flag(Which::Memory, base.0, size_bytes, FlagChange::Set, MemblockFlags::HOTPLUG)
     }
 
     /// memblock_clear_hotplug.
     #[track_caller]
     pub fn clear_hotplug(&mut self, base: PhysAddr, size_bytes: u64) -> Result<(), Error> {
         self.dbg_range("memblock_clear_hotplug", base, size_bytes, Caller::here());
-        self.setclr_flag(
-            Which::Memory,
-            base.0,
-            size_bytes,
-            FlagChange::Clear,
-            MemblockFlags::HOTPLUG,
-        )
+        self.setclr_flag(Which::Memory, base.0, size_bytes, FlagChange::Clear, MemblockFlags::HOTPLUG)
     }
 
     /// Mark mirrored memory (memblock_mark_mirror). From then on allocations
@@ -874,13 +826,7 @@ impl Memblock {
     #[track_caller]
     pub fn mark_mirror(&mut self, base: PhysAddr, size_bytes: u64) -> Result<(), Error> {
         self.dbg_range("memblock_mark_mirror", base, size_bytes, Caller::here());
-        self.setclr_flag(
-            Which::Memory,
-            base.0,
-            size_bytes,
-            FlagChange::Set,
-            MemblockFlags::MIRROR,
-        )?;
+        self.setclr_flag(Which::Memory, base.0, size_bytes, FlagChange::Set, MemblockFlags::MIRROR)?;
         self.has_mirror = true;
         Ok(())
     }
@@ -1005,14 +951,7 @@ impl Memblock {
     #[track_caller]
     pub fn reserve(&mut self, base: PhysAddr, size_bytes: u64) -> Result<(), Error> {
         self.dbg_range("memblock_reserve", base, size_bytes, Caller::here());
-        self.add_range(
-            Which::Reserved,
-            base.0,
-            size_bytes,
-            NUMA_NO_NODE,
-            MemblockFlags::NONE,
-            Growth::Allow,
-        )
+        self.add_range(Which::Reserved, base.0, size_bytes, NUMA_NO_NODE, MemblockFlags::NONE, Growth::Allow)
     }
 
     /// Reserve with a node and flags (__memblock_reserve).
@@ -1049,13 +988,7 @@ impl Memblock {
     #[track_caller]
     pub fn reserved_mark_noinit(&mut self, base: PhysAddr, size_bytes: u64) -> Result<(), Error> {
         self.dbg_range("memblock_reserved_mark_noinit", base, size_bytes, Caller::here());
-        self.setclr_flag(
-            Which::Reserved,
-            base.0,
-            size_bytes,
-            FlagChange::Set,
-            MemblockFlags::RSRV_NOINIT,
-        )
+        self.setclr_flag(Which::Reserved, base.0, size_bytes, FlagChange::Set, MemblockFlags::RSRV_NOINIT)
     }
 
     // ----- allocation ------------------------------------------------------
@@ -1106,14 +1039,7 @@ impl Memblock {
             ));
         }
         let align = check_alloc_args(size_bytes, align_bytes)?;
-        self.alloc_range_nid(
-            size_bytes,
-            align,
-            0,
-            MEMBLOCK_ALLOC_ACCESSIBLE.0,
-            nid,
-            NodeFallback::AnyNode,
-        )
+        self.alloc_range_nid(size_bytes, align, 0, MEMBLOCK_ALLOC_ACCESSIBLE.0, nid, NodeFallback::AnyNode)
     }
 
     /// memblock_alloc_try_nid, returning the physical address: allocate in
@@ -1129,15 +1055,7 @@ impl Memblock {
         max_addr: PhysAddr,
         nid: NodeId,
     ) -> Result<PhysAddr, Error> {
-        self.dbg_alloc(
-            "memblock_alloc_try_nid",
-            size_bytes,
-            align_bytes,
-            nid,
-            min_addr,
-            max_addr,
-            Caller::here(),
-        );
+        self.dbg_alloc("memblock_alloc_try_nid", size_bytes, align_bytes, nid, min_addr, max_addr, Caller::here());
         let align = check_alloc_args(size_bytes, align_bytes)?;
         self.alloc_internal(size_bytes, align, min_addr.0, max_addr.0, nid, NodeFallback::AnyNode)
     }
@@ -1241,18 +1159,14 @@ impl Memblock {
 
     /// Memory that is not NOMAP (memblock_is_map_memory).
     pub fn is_map_memory(&self, addr: PhysAddr) -> bool {
-        self.memory
-            .search(addr.0)
-            .is_some_and(|i| !self.memory.slots()[i].flags.contains(MemblockFlags::NOMAP))
+        self.memory.search(addr.0).is_some_and(|i| !self.memory.slots()[i].flags.contains(MemblockFlags::NOMAP))
     }
 
     /// Whether the range lies inside one memory region
     /// (memblock_is_region_memory).
     pub fn is_region_memory(&self, base: PhysAddr, size_bytes: u64) -> bool {
         let end = base.0 + cap_size(base.0, size_bytes);
-        self.memory
-            .search(base.0)
-            .is_some_and(|i| self.memory.slots()[i].end_u64() >= end)
+        self.memory.search(base.0).is_some_and(|i| self.memory.slots()[i].end_u64() >= end)
     }
 
     /// Whether the range intersects a reservation
@@ -1490,11 +1404,7 @@ impl Memblock {
             panic!("memblock: {name} array ran out of room while growing");
         }
         // `reserved` must also hold its new array and drop the old one.
-        let headroom = if which == Which::Reserved {
-            RESERVED_GROWTH_HEADROOM
-        } else {
-            0
-        };
+        let headroom = if which == Which::Reserved { RESERVED_GROWTH_HEADROOM } else { 0 };
         let new_max = grown_capacity(old_max, needed + headroom);
         let bytes = array_bytes(new_max);
 
@@ -1551,73 +1461,51 @@ impl Memblock {
             self.remove_range(Which::Reserved, phys, len, Growth::Forbid)?;
         }
         for (phys, len) in [new_reserved, Some((addr, bytes))].into_iter().flatten() {
-            self.add_range(
-                Which::Reserved,
-                phys,
-                len,
-                NUMA_NO_NODE,
-                MemblockFlags::NONE,
-                Growth::Forbid,
-            )?;
+            self.add_range(Which::Reserved, phys, len, NUMA_NO_NODE, MemblockFlags::NONE, Growth::Forbid)?;
         }
         Ok(())
     }
 
     fn grow_failed(&self, name: &str, old_max: usize, new_max: usize) -> Error {
-        self.dbg(format_args!(
-            "memblock: Failed to double {name} array from {old_max} to {new_max} entries !"
-        ));
+        self.dbg(format_args!("memblock: Failed to double {name} array from {old_max} to {new_max} entries !"));
         Error::NoMemory
     }
 
     fn dbg_doubled(&self, name: &str, new_max: usize, addr: u64) {
         let new_end = addr + (new_max * size_of::<MemblockRegion>()) as u64 - 1;
-        self.dbg(format_args!(
-            "memblock: {name} is doubled to {new_max} at [{addr:#018x}-{new_end:#018x}]"
-        ));
+        self.dbg(format_args!("memblock: {name} is doubled to {new_max} at [{addr:#018x}-{new_end:#018x}]"));
     }
 
     /// Where a new array of `bytes` may go: above the avoided range first,
     /// then below it, always below `current_limit`.
     fn find_array_space(&self, bytes: u64, avoid_base: u64, avoid_size: u64, exclude: &Exclusions) -> Option<u64> {
         let limit = self.current_limit.0;
-        self.find_in_range(avoid_base + avoid_size, limit, bytes, PAGE_SIZE, exclude)
-            .or_else(|| {
-                (avoid_size != 0)
-                    .then(|| self.find_in_range(0, avoid_base.min(limit), bytes, PAGE_SIZE, exclude))
-                    .flatten()
-            })
+        self.find_in_range(avoid_base + avoid_size, limit, bytes, PAGE_SIZE, exclude).or_else(|| {
+            (avoid_size != 0).then(|| self.find_in_range(0, avoid_base.min(limit), bytes, PAGE_SIZE, exclude)).flatten()
+        })
     }
 
     // ----- internals: allocation ---------------------------------------------
 
     /// choose_memblock_flags.
     fn choose_flags(&self) -> MemblockFlags {
-        if self.has_mirror {
-            MemblockFlags::MIRROR
-        } else {
-            MemblockFlags::NONE
-        }
+        if self.has_mirror { MemblockFlags::MIRROR } else { MemblockFlags::NONE }
     }
 
     /// memblock_find_in_range: any node, mirrored memory first if any.
     fn find_in_range(&self, start: u64, end: u64, size: u64, align: u64, exclude: &Exclusions) -> Option<u64> {
         let flags = self.choose_flags();
-        self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags, exclude)
-            .or_else(|| {
-                flags.contains(MemblockFlags::MIRROR).then(|| {
-                    let flags = flags - MemblockFlags::MIRROR;
-                    self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags, exclude)
-                })?
-            })
+        self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags, exclude).or_else(|| {
+            flags.contains(MemblockFlags::MIRROR).then(|| {
+                let flags = flags - MemblockFlags::MIRROR;
+                self.find_in_range_node(size, align, start, end, NUMA_NO_NODE, flags, exclude)
+            })?
+        })
     }
 
     /// memblock_find_in_range_node: a free, `align`ed block of `size` bytes in
     /// `[start, end)`, outside `exclude`.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "memblock_find_in_range_node plus the exclusions"
-    )]
+    #[expect(clippy::too_many_arguments, reason = "memblock_find_in_range_node plus the exclusions")]
     fn find_in_range_node(
         &self,
         size: u64,
@@ -1628,11 +1516,7 @@ impl Memblock {
         flags: MemblockFlags,
         exclude: &Exclusions,
     ) -> Option<u64> {
-        let end = if end == MEMBLOCK_ALLOC_ACCESSIBLE.0 {
-            self.current_limit.0
-        } else {
-            end
-        };
+        let end = if end == MEMBLOCK_ALLOC_ACCESSIBLE.0 { self.current_limit.0 } else { end };
         // Never hand out the first page: Linux keeps 0 as its failure value
         // and so raises the lower bound, whatever the direction.
         let start = start.max(PAGE_SIZE);
@@ -1644,10 +1528,7 @@ impl Memblock {
             let (pieces, n) = exclude.pieces(this_start, this_end);
             let found = match self.direction {
                 AllocDirection::BottomUp => pieces[..n].iter().find_map(|&(s, e)| fit_bottom_up(s, e, size, align)),
-                AllocDirection::TopDown => pieces[..n]
-                    .iter()
-                    .rev()
-                    .find_map(|&(s, e)| fit_top_down(s, e, size, align)),
+                AllocDirection::TopDown => pieces[..n].iter().rev().find_map(|&(s, e)| fit_top_down(s, e, size, align)),
             };
             if found.is_some() {
                 return found;
@@ -1689,15 +1570,7 @@ impl Memblock {
     }
 
     fn reserve_found(&mut self, found: u64, size: u64) -> bool {
-        self.add_range(
-            Which::Reserved,
-            found,
-            size,
-            NUMA_NO_NODE,
-            MemblockFlags::NONE,
-            Growth::Allow,
-        )
-        .is_ok()
+        self.add_range(Which::Reserved, found, size, NUMA_NO_NODE, MemblockFlags::NONE, Growth::Allow).is_ok()
     }
 
     /// memblock_alloc_internal.
@@ -1774,15 +1647,7 @@ impl<'a> MemRangeIter<'a> {
             AllocDirection::BottomUp => (0, 0),
             AllocDirection::TopDown => (a.len() as isize - 1, b.map_or(0, |b| b.len() as isize)),
         };
-        Self {
-            a,
-            b,
-            nid,
-            flags,
-            direction,
-            idx_a,
-            idx_b,
-        }
+        Self { a, b, nid, flags, direction, idx_a, idx_b }
     }
 
     /// should_skip_region.
@@ -1919,9 +1784,7 @@ mod tests {
     }
 
     fn free_ranges(mb: &Memblock, nid: NodeId, flags: MemblockFlags) -> Vec<(u64, u64)> {
-        mb.for_each_free_mem_range(nid, flags)
-            .map(|(s, e, _)| (s.0, e.0))
-            .collect()
+        mb.for_each_free_mem_range(nid, flags).map(|(s, e, _)| (s.0, e.0)).collect()
     }
 
     /// Sorted, non-overlapping, non-empty, merged, sizes add up.
@@ -2011,11 +1874,7 @@ mod tests {
         assert!(mb.memory().array_range().is_none());
         assert!(!mb.is_memory(pa(0)));
         assert_eq!(mb.for_each_free_mem_range(NUMA_NO_NODE, MemblockFlags::NONE).count(), 0);
-        assert_eq!(
-            mb.for_each_free_mem_range_reverse(NUMA_NO_NODE, MemblockFlags::NONE)
-                .count(),
-            0
-        );
+        assert_eq!(mb.for_each_free_mem_range_reverse(NUMA_NO_NODE, MemblockFlags::NONE).count(), 0);
     }
 
     #[test]
@@ -2024,10 +1883,7 @@ mod tests {
         mb.add(pa(0x3000), 0x1000).unwrap();
         mb.add(pa(0x8000), 0x1000).unwrap();
         mb.add(pa(0x1000), 0x1000).unwrap();
-        assert_eq!(
-            ranges(mb.memory()),
-            [(0x1000, 0x1000), (0x3000, 0x1000), (0x8000, 0x1000)]
-        );
+        assert_eq!(ranges(mb.memory()), [(0x1000, 0x1000), (0x3000, 0x1000), (0x8000, 0x1000)]);
         assert_eq!(mb.phys_mem_size(), 0x3000);
         assert_eq!(mb.memory().regions()[0].nid, NodeId::UNSET);
         check_invariants(&mb);
@@ -2061,16 +1917,10 @@ mod tests {
     fn add_inside_existing_region_keeps_its_attributes() {
         let mut mb = Memblock::new();
         mb.add_node(pa(0x1000), 0x4000, NodeId(1), MemblockFlags::NONE).unwrap();
-        mb.add_node(pa(0x2000), 0x1000, NodeId(2), MemblockFlags::NOMAP)
-            .unwrap();
+        mb.add_node(pa(0x2000), 0x1000, NodeId(2), MemblockFlags::NOMAP).unwrap();
         assert_eq!(
             mb.memory().regions(),
-            [MemblockRegion {
-                base: pa(0x1000),
-                size: 0x4000,
-                flags: MemblockFlags::NONE,
-                nid: NodeId(1)
-            }]
+            [MemblockRegion { base: pa(0x1000), size: 0x4000, flags: MemblockFlags::NONE, nid: NodeId(1) }]
         );
     }
 
@@ -2081,12 +1931,7 @@ mod tests {
             mb.add_node(pa(base), 0x1000, NodeId(0), MemblockFlags::NONE).unwrap();
         }
         mb.add_node(pa(0), 0x8000, NodeId(1), MemblockFlags::NONE).unwrap();
-        let got: Vec<_> = mb
-            .memory()
-            .regions()
-            .iter()
-            .map(|r| (r.base.0, r.size, r.nid.0))
-            .collect();
+        let got: Vec<_> = mb.memory().regions().iter().map(|r| (r.base.0, r.size, r.nid.0)).collect();
         assert_eq!(
             got,
             [
@@ -2115,22 +1960,13 @@ mod tests {
         let mut mb = Memblock::new();
         mb.add_node(pa(0x0), 0x1000, NodeId(0), MemblockFlags::NONE).unwrap();
         mb.add_node(pa(0x1000), 0x1000, NodeId(1), MemblockFlags::NONE).unwrap();
-        mb.add_node(pa(0x2000), 0x1000, NodeId(1), MemblockFlags::HOTPLUG)
-            .unwrap();
-        mb.add_node(pa(0x3000), 0x1000, NodeId(1), MemblockFlags::HOTPLUG)
-            .unwrap();
+        mb.add_node(pa(0x2000), 0x1000, NodeId(1), MemblockFlags::HOTPLUG).unwrap();
+        mb.add_node(pa(0x3000), 0x1000, NodeId(1), MemblockFlags::HOTPLUG).unwrap();
         mb.add(pa(0x4000), 0x1000).unwrap();
-        mb.add_node(pa(0x5000), 0x1000, NUMA_NO_NODE, MemblockFlags::NONE)
-            .unwrap();
+        mb.add_node(pa(0x5000), 0x1000, NUMA_NO_NODE, MemblockFlags::NONE).unwrap();
         assert_eq!(
             ranges(mb.memory()),
-            [
-                (0, 0x1000),
-                (0x1000, 0x1000),
-                (0x2000, 0x2000),
-                (0x4000, 0x1000),
-                (0x5000, 0x1000)
-            ]
+            [(0, 0x1000), (0x1000, 0x1000), (0x2000, 0x2000), (0x4000, 0x1000), (0x5000, 0x1000)]
         );
         check_invariants(&mb);
     }
@@ -2177,16 +2013,10 @@ mod tests {
     #[test]
     fn remove_in_the_middle_splits_the_region() {
         let mut mb = Memblock::new();
-        mb.add_node(pa(0x10000), 0x10000, NodeId(2), MemblockFlags::HOTPLUG)
-            .unwrap();
+        mb.add_node(pa(0x10000), 0x10000, NodeId(2), MemblockFlags::HOTPLUG).unwrap();
         mb.remove(pa(0x14000), 0x4000).unwrap();
         assert_eq!(ranges(mb.memory()), [(0x10000, 0x4000), (0x18000, 0x8000)]);
-        assert!(
-            mb.memory()
-                .regions()
-                .iter()
-                .all(|r| r.nid == NodeId(2) && r.flags == MemblockFlags::HOTPLUG)
-        );
+        assert!(mb.memory().regions().iter().all(|r| r.nid == NodeId(2) && r.flags == MemblockFlags::HOTPLUG));
         assert_eq!(mb.phys_mem_size(), 0xc000);
         check_invariants(&mb);
     }
@@ -2213,12 +2043,7 @@ mod tests {
         mb.add_node(pa(0x4000), 0x1000, NodeId(2), MemblockFlags::NONE).unwrap();
         mb.add_node(pa(0x5000), 0x1000, NodeId(3), MemblockFlags::NONE).unwrap();
         mb.remove(pa(0x1800), 0x4000).unwrap();
-        let got: Vec<_> = mb
-            .memory()
-            .regions()
-            .iter()
-            .map(|r| (r.base.0, r.size, r.nid.0))
-            .collect();
+        let got: Vec<_> = mb.memory().regions().iter().map(|r| (r.base.0, r.size, r.nid.0)).collect();
         assert_eq!(got, [(0x1000, 0x800, 0), (0x5800, 0x800, 3)]);
         check_invariants(&mb);
     }
@@ -2247,10 +2072,7 @@ mod tests {
         assert!(!mb.is_reserved(pa(G + 0x30_0000)));
 
         mb.free(pa(G + 0x10_0000), 0x1000).unwrap();
-        assert_eq!(
-            ranges(mb.reserved()),
-            [(G, 0x10_0000), (G + 0x10_1000, 0x1f_f000), (G + 0x100_0000, 0x1000)]
-        );
+        assert_eq!(ranges(mb.reserved()), [(G, 0x10_0000), (G + 0x10_1000, 0x1f_f000), (G + 0x100_0000, 0x1000)]);
         mb.free(pa(G), 0x200_0000).unwrap();
         assert_eq!(mb.reserved().cnt(), 0);
         assert_eq!(mb.reserved_size(), 0);
@@ -2263,8 +2085,7 @@ mod tests {
     fn reserve_flags_records_node_and_flags() {
         let mut mb = Memblock::new();
         mb.reserve(pa(0x1000), 0x1000).unwrap();
-        mb.reserve_flags(pa(0x2000), 0x1000, NodeId(1), MemblockFlags::RSRV_NOINIT)
-            .unwrap();
+        mb.reserve_flags(pa(0x2000), 0x1000, NodeId(1), MemblockFlags::RSRV_NOINIT).unwrap();
         mb.reserve(pa(0x3000), 0x1000).unwrap();
         assert_eq!(mb.reserved().cnt(), 3);
         assert_eq!(mb.reserved().regions()[1].nid, NodeId(1));
@@ -2279,27 +2100,10 @@ mod tests {
         let mut mb = Memblock::new();
         mb.add(pa(0), 0x10000).unwrap();
         mb.set_node(pa(0x4000), 0x4000, NodeId(1)).unwrap();
-        let got: Vec<_> = mb
-            .memory()
-            .regions()
-            .iter()
-            .map(|r| (r.base.0, r.size, r.nid))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                (0, 0x4000, NodeId::UNSET),
-                (0x4000, 0x4000, NodeId(1)),
-                (0x8000, 0x8000, NodeId::UNSET)
-            ]
-        );
+        let got: Vec<_> = mb.memory().regions().iter().map(|r| (r.base.0, r.size, r.nid)).collect();
+        assert_eq!(got, [(0, 0x4000, NodeId::UNSET), (0x4000, 0x4000, NodeId(1)), (0x8000, 0x8000, NodeId::UNSET)]);
         mb.set_node(pa(0), 0x4000, NodeId(1)).unwrap();
-        let got: Vec<_> = mb
-            .memory()
-            .regions()
-            .iter()
-            .map(|r| (r.base.0, r.size, r.nid))
-            .collect();
+        let got: Vec<_> = mb.memory().regions().iter().map(|r| (r.base.0, r.size, r.nid)).collect();
         assert_eq!(got, [(0, 0x8000, NodeId(1)), (0x8000, 0x8000, NodeId::UNSET)]);
         mb.set_node(pa(0), u64::MAX, NodeId(0)).unwrap();
         assert_eq!(ranges(mb.memory()), [(0, 0x10000)]);
@@ -2312,10 +2116,7 @@ mod tests {
         let mut mb = Memblock::new();
         mb.add(pa(G), 0x10_0000).unwrap();
         mb.mark_nomap(pa(G + 0x1000), 0x2000).unwrap();
-        assert_eq!(
-            ranges(mb.memory()),
-            [(G, 0x1000), (G + 0x1000, 0x2000), (G + 0x3000, 0xf_d000)]
-        );
+        assert_eq!(ranges(mb.memory()), [(G, 0x1000), (G + 0x1000, 0x2000), (G + 0x3000, 0xf_d000)]);
         assert_eq!(mb.memory().regions()[1].flags, MemblockFlags::NOMAP);
         assert!(mb.is_memory(pa(G + 0x1000)));
         assert!(!mb.is_map_memory(pa(G + 0x1000)));
@@ -2339,21 +2140,14 @@ mod tests {
         mb.mark_nomap(pa(0x18000), 0x1000).unwrap();
         let fwd = free_ranges(&mb, NUMA_NO_NODE, MemblockFlags::NONE);
         assert_eq!(fwd, [(0x10000, 0x12000), (0x13000, 0x18000), (0x19000, 0x20000)]);
-        let mut rev: Vec<_> = mb
-            .for_each_free_mem_range_reverse(NUMA_NO_NODE, MemblockFlags::NONE)
-            .map(|(s, e, _)| (s.0, e.0))
-            .collect();
+        let mut rev: Vec<_> =
+            mb.for_each_free_mem_range_reverse(NUMA_NO_NODE, MemblockFlags::NONE).map(|(s, e, _)| (s.0, e.0)).collect();
         rev.reverse();
         assert_eq!(rev, fwd);
         // Asking for NOMAP memory explicitly includes it.
         assert_eq!(
             free_ranges(&mb, NUMA_NO_NODE, MemblockFlags::NOMAP),
-            [
-                (0x10000, 0x12000),
-                (0x13000, 0x18000),
-                (0x18000, 0x19000),
-                (0x19000, 0x20000)
-            ]
+            [(0x10000, 0x12000), (0x13000, 0x18000), (0x18000, 0x19000), (0x19000, 0x20000)]
         );
         let mapped: Vec<_> = mb.for_each_mem_range().map(|(s, e, _)| (s.0, e.0)).collect();
         assert_eq!(mapped, [(0x10000, 0x18000), (0x19000, 0x20000)]);
@@ -2365,28 +2159,19 @@ mod tests {
     #[test]
     fn free_ranges_filter_by_node_and_mirror() {
         let mut mb = Memblock::new();
-        mb.add_node(pa(0x10000), 0x10000, NodeId(0), MemblockFlags::NONE)
-            .unwrap();
-        mb.add_node(pa(0x20000), 0x10000, NodeId(1), MemblockFlags::NONE)
-            .unwrap();
-        mb.add_node(pa(0x30000), 0x10000, NodeId(1), MemblockFlags::DRIVER_MANAGED)
-            .unwrap();
+        mb.add_node(pa(0x10000), 0x10000, NodeId(0), MemblockFlags::NONE).unwrap();
+        mb.add_node(pa(0x20000), 0x10000, NodeId(1), MemblockFlags::NONE).unwrap();
+        mb.add_node(pa(0x30000), 0x10000, NodeId(1), MemblockFlags::DRIVER_MANAGED).unwrap();
         mb.reserve(pa(0x1f000), 0x2000).unwrap();
         let node1: Vec<_> = mb.for_each_free_mem_range(NodeId(1), MemblockFlags::NONE).collect();
         assert_eq!(node1, [(pa(0x21000), pa(0x30000), NodeId(1))]);
-        assert_eq!(
-            free_ranges(&mb, NodeId::UNSET, MemblockFlags::NONE),
-            [(0x10000, 0x1f000), (0x21000, 0x30000)]
-        );
+        assert_eq!(free_ranges(&mb, NodeId::UNSET, MemblockFlags::NONE), [(0x10000, 0x1f000), (0x21000, 0x30000)]);
         assert_eq!(
             free_ranges(&mb, NodeId(1), MemblockFlags::DRIVER_MANAGED),
             [(0x21000, 0x30000), (0x30000, 0x40000)]
         );
         mb.mark_mirror(pa(0x10000), 0x1000).unwrap();
-        assert_eq!(
-            free_ranges(&mb, NUMA_NO_NODE, MemblockFlags::MIRROR),
-            [(0x10000, 0x11000)]
-        );
+        assert_eq!(free_ranges(&mb, NUMA_NO_NODE, MemblockFlags::MIRROR), [(0x10000, 0x11000)]);
     }
 
     #[test]
@@ -2394,16 +2179,11 @@ mod tests {
         let mut mb = Memblock::new();
         mb.add(pa(0x10000), 0x10000).unwrap();
         mb.reserve(pa(0x12000), 0x1000).unwrap();
-        mb.reserve_flags(pa(0x13000), 0x1000, NUMA_NO_NODE, MemblockFlags::RSRV_NOINIT)
-            .unwrap();
+        mb.reserve_flags(pa(0x13000), 0x1000, NUMA_NO_NODE, MemblockFlags::RSRV_NOINIT).unwrap();
         assert_eq!(mb.reserved().cnt(), 2);
         let fwd = free_ranges(&mb, NUMA_NO_NODE, MemblockFlags::NONE);
         assert_eq!(fwd, [(0x10000, 0x12000), (0x14000, 0x20000)]);
-        assert_eq!(
-            mb.for_each_free_mem_range_reverse(NUMA_NO_NODE, MemblockFlags::NONE)
-                .count(),
-            2
-        );
+        assert_eq!(mb.for_each_free_mem_range_reverse(NUMA_NO_NODE, MemblockFlags::NONE).count(), 2);
     }
 
     #[test]
@@ -2411,8 +2191,7 @@ mod tests {
         let mut mb = Memblock::new();
         mb.add_node(pa(0x800), 0x2000, NodeId(0), MemblockFlags::NONE).unwrap();
         mb.add_node(pa(0x10800), 0x400, NodeId(0), MemblockFlags::NONE).unwrap();
-        mb.add_node(pa(0x20000), 0x3000, NodeId(1), MemblockFlags::NONE)
-            .unwrap();
+        mb.add_node(pa(0x20000), 0x3000, NodeId(1), MemblockFlags::NONE).unwrap();
         let all: Vec<_> = mb.for_each_mem_pfn_range(NUMA_NO_NODE).collect();
         assert_eq!(all, [(Pfn(1), Pfn(2), NodeId(0)), (Pfn(0x20), Pfn(0x23), NodeId(1))]);
         let node1: Vec<_> = mb.for_each_mem_pfn_range(NodeId(1)).collect();
@@ -2458,10 +2237,7 @@ mod tests {
         mb.reserve(pa(3 * G), M).unwrap();
         mb.enforce_memory_limit(456 * M).unwrap();
         assert_eq!(ranges(mb.memory()), [(G, 256 * M), (2 * G, 200 * M)]);
-        assert_eq!(
-            ranges(mb.reserved()),
-            [(G, M), (2 * G + 100 * M, M), (2 * G + 199 * M, M)]
-        );
+        assert_eq!(ranges(mb.reserved()), [(G, M), (2 * G + 100 * M, M), (2 * G + 199 * M, M)]);
         assert_eq!(mb.phys_mem_size(), 456 * M);
         check_invariants(&mb);
     }
@@ -2566,10 +2342,7 @@ mod tests {
         assert_eq!(mb.phys_alloc(0x1000, 0x1000), Ok(pa(2 * G - 0x1000)));
         assert_eq!(mb.phys_alloc(0x1000, 0x1000), Ok(pa(2 * G - 0x2000)));
         assert_eq!(mb.phys_alloc(0x100, 0x10000), Ok(pa(2 * G - 0x10000)));
-        assert_eq!(
-            ranges(mb.reserved()),
-            [(2 * G - 0x10000, 0x100), (2 * G - 0x2000, 0x2000)]
-        );
+        assert_eq!(ranges(mb.reserved()), [(2 * G - 0x10000, 0x100), (2 * G - 0x2000, 0x2000)]);
         assert_eq!(mb.reserved().regions()[1].nid, NUMA_NO_NODE);
         check_invariants(&mb);
     }
@@ -2595,10 +2368,7 @@ mod tests {
         let before = snapshot(&mb);
         assert_eq!(mb.phys_alloc(8, 3), Err(Error::InvalidArgument));
         assert_eq!(mb.phys_alloc(0, 8), Err(Error::InvalidArgument));
-        assert_eq!(
-            mb.alloc_try_nid(8, 0x300, pa(0), pa(0), NUMA_NO_NODE),
-            Err(Error::InvalidArgument)
-        );
+        assert_eq!(mb.alloc_try_nid(8, 0x300, pa(0), pa(0), NUMA_NO_NODE), Err(Error::InvalidArgument));
         assert_eq!(snapshot(&mb), before);
     }
 
@@ -2619,38 +2389,23 @@ mod tests {
     #[test]
     fn alloc_respects_bounds_and_current_limit() {
         let mut mb = one_gig();
-        assert_eq!(
-            mb.phys_alloc_range(0x1000, 0x1000, pa(G + M), pa(G + 2 * M)),
-            Ok(pa(G + 2 * M - 0x1000))
-        );
+        assert_eq!(mb.phys_alloc_range(0x1000, 0x1000, pa(G + M), pa(G + 2 * M)), Ok(pa(G + 2 * M - 0x1000)));
         mb.set_current_limit(pa(G + M));
         assert_eq!(mb.current_limit(), pa(G + M));
         assert_eq!(mb.phys_alloc(0x1000, 0x1000), Ok(pa(G + M - 0x1000)));
-        assert_eq!(
-            mb.phys_alloc_try_nid(0x1000, 0x1000, NUMA_NO_NODE),
-            Ok(pa(G + M - 0x2000))
-        );
+        assert_eq!(mb.phys_alloc_try_nid(0x1000, 0x1000, NUMA_NO_NODE), Ok(pa(G + M - 0x2000)));
         // memblock_alloc_try_nid clips max_addr to the limit...
         assert_eq!(
             mb.alloc_try_nid(0x1000, 0x1000, pa(0), MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE),
             Ok(pa(G + M - 0x3000))
         );
         // ...memblock_phys_alloc_range with an explicit end does not.
-        assert_eq!(
-            mb.phys_alloc_range(0x1000, 0x1000, pa(0), MEMBLOCK_ALLOC_ANYWHERE),
-            Ok(pa(2 * G - 0x1000))
-        );
+        assert_eq!(mb.phys_alloc_range(0x1000, 0x1000, pa(0), MEMBLOCK_ALLOC_ANYWHERE), Ok(pa(2 * G - 0x1000)));
         mb.set_direction(AllocDirection::BottomUp);
-        assert_eq!(
-            mb.alloc_try_nid(0x1000, 0x1000, pa(G + 0x5000), pa(0), NUMA_NO_NODE),
-            Ok(pa(G + 0x5000))
-        );
+        assert_eq!(mb.alloc_try_nid(0x1000, 0x1000, pa(G + 0x5000), pa(0), NUMA_NO_NODE), Ok(pa(G + 0x5000)));
         // Nothing left between the bounds.
         let before = snapshot(&mb);
-        assert_eq!(
-            mb.phys_alloc_range(0x2000, 0x1000, pa(G + 0x5000), pa(G + 0x6000)),
-            Err(Error::NoMemory)
-        );
+        assert_eq!(mb.phys_alloc_range(0x2000, 0x1000, pa(G + 0x5000), pa(G + 0x6000)), Err(Error::NoMemory));
         assert_eq!(snapshot(&mb), before);
         check_invariants(&mb);
     }
@@ -2659,10 +2414,7 @@ mod tests {
     fn alloc_try_nid_retries_without_min_addr() {
         let mut mb = Memblock::new();
         mb.add(pa(G), 0x10000).unwrap();
-        assert_eq!(
-            mb.phys_alloc_range(0x1000, 0x1000, pa(2 * G), MEMBLOCK_ALLOC_ANYWHERE),
-            Err(Error::NoMemory)
-        );
+        assert_eq!(mb.phys_alloc_range(0x1000, 0x1000, pa(2 * G), MEMBLOCK_ALLOC_ANYWHERE), Err(Error::NoMemory));
         assert_eq!(
             mb.alloc_try_nid(0x1000, 0x1000, pa(2 * G), MEMBLOCK_ALLOC_ANYWHERE, NUMA_NO_NODE),
             Ok(pa(G + 0xf000))
@@ -2673,49 +2425,26 @@ mod tests {
     fn alloc_prefers_the_node_then_falls_back() {
         let mut mb = Memblock::new();
         mb.add_node(pa(G), 16 * M, NodeId(0), MemblockFlags::NONE).unwrap();
-        mb.add_node(pa(G + 16 * M), 16 * M, NodeId(1), MemblockFlags::NONE)
-            .unwrap();
-        assert_eq!(
-            mb.alloc_try_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(0)),
-            Ok(pa(G + 16 * M - 0x1000))
-        );
-        assert_eq!(
-            mb.phys_alloc_try_nid(0x1000, 0x1000, NodeId(1)),
-            Ok(pa(G + 32 * M - 0x1000))
-        );
-        assert_eq!(
-            mb.alloc_exact_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(0)),
-            Ok(pa(G + 16 * M - 0x2000))
-        );
+        mb.add_node(pa(G + 16 * M), 16 * M, NodeId(1), MemblockFlags::NONE).unwrap();
+        assert_eq!(mb.alloc_try_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(0)), Ok(pa(G + 16 * M - 0x1000)));
+        assert_eq!(mb.phys_alloc_try_nid(0x1000, 0x1000, NodeId(1)), Ok(pa(G + 32 * M - 0x1000)));
+        assert_eq!(mb.alloc_exact_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(0)), Ok(pa(G + 16 * M - 0x2000)));
         // Fill node 1: the next request for it lands on node 0.
         mb.reserve(pa(G + 16 * M), 16 * M).unwrap();
-        assert_eq!(
-            mb.alloc_try_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(1)),
-            Ok(pa(G + 16 * M - 0x3000))
-        );
+        assert_eq!(mb.alloc_try_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(1)), Ok(pa(G + 16 * M - 0x3000)));
         let before = snapshot(&mb);
-        assert_eq!(
-            mb.alloc_exact_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(1)),
-            Err(Error::NoMemory)
-        );
-        assert_eq!(
-            mb.alloc_exact_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(7)),
-            Err(Error::NoMemory)
-        );
+        assert_eq!(mb.alloc_exact_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(1)), Err(Error::NoMemory));
+        assert_eq!(mb.alloc_exact_nid(0x1000, 0x1000, pa(0), pa(0), NodeId(7)), Err(Error::NoMemory));
         assert_eq!(snapshot(&mb), before);
         // An invalid node id means any node.
-        assert_eq!(
-            mb.alloc_exact_nid(0x1000, 0x1000, pa(0), pa(0), NodeId::UNSET),
-            Ok(pa(G + 16 * M - 0x4000))
-        );
+        assert_eq!(mb.alloc_exact_nid(0x1000, 0x1000, pa(0), pa(0), NodeId::UNSET), Ok(pa(G + 16 * M - 0x4000)));
     }
 
     #[test]
     fn alloc_never_straddles_two_memory_regions() {
         let mut mb = Memblock::new();
         mb.add_node(pa(G), 0x2000, NodeId(0), MemblockFlags::NONE).unwrap();
-        mb.add_node(pa(G + 0x2000), 0x2000, NodeId(1), MemblockFlags::NONE)
-            .unwrap();
+        mb.add_node(pa(G + 0x2000), 0x2000, NodeId(1), MemblockFlags::NONE).unwrap();
         assert_eq!(mb.phys_alloc(0x3000, 0x1000), Err(Error::NoMemory));
         assert_eq!(mb.phys_alloc(0x2000, 0x1000), Ok(pa(G + 0x2000)));
     }
@@ -2724,8 +2453,7 @@ mod tests {
     fn alloc_skips_nomap_and_driver_managed_memory() {
         let mut mb = Memblock::new();
         mb.add(pa(G), 0x4000).unwrap();
-        mb.add_node(pa(G + 0x4000), 0x4000, NodeId::UNSET, MemblockFlags::DRIVER_MANAGED)
-            .unwrap();
+        mb.add_node(pa(G + 0x4000), 0x4000, NodeId::UNSET, MemblockFlags::DRIVER_MANAGED).unwrap();
         mb.mark_nomap(pa(G + 0x2000), 0x2000).unwrap();
         assert_eq!(mb.phys_alloc(0x1000, 0x1000), Ok(pa(G + 0x1000)));
         assert_eq!(mb.phys_alloc(0x1000, 0x1000), Ok(pa(G)));
@@ -2738,10 +2466,7 @@ mod tests {
         mb.reserve(pa(G), G - 0x1000).unwrap();
         let before = snapshot(&mb);
         assert_eq!(mb.phys_alloc(0x2000, 0x1000), Err(Error::NoMemory));
-        assert_eq!(
-            mb.alloc_try_nid(0x2000, 0x1000, pa(G), pa(0), NodeId(0)),
-            Err(Error::NoMemory)
-        );
+        assert_eq!(mb.alloc_try_nid(0x2000, 0x1000, pa(G), pa(0), NodeId(0)), Err(Error::NoMemory));
         assert_eq!(snapshot(&mb), before);
         assert_eq!(mb.phys_alloc(0x1000, 0x1000), Ok(pa(2 * G - 0x1000)));
         assert_eq!(mb.phys_alloc(1, 1), Err(Error::NoMemory));
@@ -2955,10 +2680,7 @@ mod tests {
             [
                 format!("memblock_add: [0x0000000040000000-0x000000007fffffff] {}", at(l)),
                 format!("memblock_reserve: [0x0000000040000000-0x00000000401fffff] {}", at(l2)),
-                format!(
-                    "memblock_add_node: [0x0000000080000000-0x00000000bfffffff] nid=1 flags=4 {}",
-                    at(l3)
-                ),
+                format!("memblock_add_node: [0x0000000080000000-0x00000000bfffffff] nid=1 flags=4 {}", at(l3)),
                 format!("memblock_phys_free: [0x0000000040000000-0x0000000040000fff] {}", at(l4)),
                 format!(
                     "memblock_alloc_try_nid: 4096 bytes align=0x1000 nid=-1 from=0x0000000000000000 max_addr=0x0000000000000000 {}",
@@ -2968,10 +2690,7 @@ mod tests {
                     "memblock_phys_alloc_range: 4096 bytes align=0x1000 from=0x0000000000000000 max_addr=0x0000000000000000 {}",
                     at(l6)
                 ),
-                format!(
-                    "memblock_set_node: [0x0000000040000000-0x0000000040000fff] nid=0 {}",
-                    at(l7)
-                ),
+                format!("memblock_set_node: [0x0000000040000000-0x0000000040000fff] nid=0 {}", at(l7)),
                 // Linux prints base + size - 1 even for an empty range.
                 format!("memblock_remove: [0x00000000c0000000-0x00000000bfffffff] {}", at(l8)),
             ]
@@ -2991,10 +2710,7 @@ mod tests {
         let (phys, _) = mb.reserved().array_range().unwrap();
         let end = phys.0 + 256 * size_of::<MemblockRegion>() as u64 - 1;
         assert_eq!(log.len(), 2, "{log:?}");
-        assert_eq!(
-            log[1],
-            format!("memblock: reserved is doubled to 256 at [{:#018x}-{end:#018x}]", phys.0)
-        );
+        assert_eq!(log[1], format!("memblock: reserved is doubled to 256 at [{:#018x}-{end:#018x}]", phys.0));
     }
 
     #[test]
@@ -3014,8 +2730,7 @@ mod tests {
         mb.add(pa(G), G).unwrap();
         mb.set_node(pa(0), u64::MAX, NodeId(0)).unwrap();
         mb.reserve(pa(G), 0x1000).unwrap();
-        mb.reserve_flags(pa(G + 0x1000_0000), 0x2000, NodeId(1), MemblockFlags::RSRV_NOINIT)
-            .unwrap();
+        mb.reserve_flags(pa(G + 0x1000_0000), 0x2000, NodeId(1), MemblockFlags::RSRV_NOINIT).unwrap();
         let mut out = String::new();
         mb.dump(&mut out).unwrap();
         let expected = "MEMBLOCK configuration:\n \
@@ -3072,10 +2787,7 @@ mod tests {
 
     impl Model {
         fn new(units: usize) -> Self {
-            Self {
-                mem: vec![None; units],
-                res: vec![None; units],
-            }
+            Self { mem: vec![None; units], res: vec![None; units] }
         }
 
         /// The regions memblock must hold: maximal runs of equal attributes.
@@ -3113,9 +2825,7 @@ mod tests {
         }
 
         fn holes(units: &[Attr], b: usize, e: usize) -> usize {
-            (b..e)
-                .filter(|&u| units[u].is_none() && (u == b || units[u - 1].is_some()))
-                .count()
+            (b..e).filter(|&u| units[u].is_none() && (u == b || units[u - 1].is_some())).count()
         }
 
         /// Free ranges as Linux defines them: each memory region minus
@@ -3181,11 +2891,7 @@ mod tests {
     /// Like assert_eq! on two lists, but shows only where they first differ.
     fn assert_same<T: PartialEq + fmt::Debug>(what: &str, got: &[T], want: &[T]) {
         if got != want {
-            let i = got
-                .iter()
-                .zip(want)
-                .position(|(g, w)| g != w)
-                .unwrap_or(got.len().min(want.len()));
+            let i = got.iter().zip(want).position(|(g, w)| g != w).unwrap_or(got.len().min(want.len()));
             panic!(
                 "{what}: {} entries, expected {}; first difference at {i}: {:?} != {:?}",
                 got.len(),
@@ -3203,15 +2909,11 @@ mod tests {
         assert_same("reserved", mb.reserved().regions(), &Model::runs(&model.res));
         for nid in [NUMA_NO_NODE, NodeId(1)] {
             let want = model.free_ranges_in(&mem_runs, nid);
-            let got: Vec<_> = mb
-                .for_each_free_mem_range(nid, MemblockFlags::NONE)
-                .map(|(s, e, _)| (s.0, e.0))
-                .collect();
+            let got: Vec<_> =
+                mb.for_each_free_mem_range(nid, MemblockFlags::NONE).map(|(s, e, _)| (s.0, e.0)).collect();
             assert_same("free ranges", &got, &want);
-            let mut rev: Vec<_> = mb
-                .for_each_free_mem_range_reverse(nid, MemblockFlags::NONE)
-                .map(|(s, e, _)| (s.0, e.0))
-                .collect();
+            let mut rev: Vec<_> =
+                mb.for_each_free_mem_range_reverse(nid, MemblockFlags::NONE).map(|(s, e, _)| (s.0, e.0)).collect();
             rev.reverse();
             assert_same("reverse free ranges", &rev, &want);
         }
@@ -3239,14 +2941,9 @@ mod tests {
                 && let Some(new) = new
             {
                 let (b, e) = unit(new);
+                assert!(model.res[b..e].iter().all(Option::is_none), "array placed on reserved memory");
                 assert!(
-                    model.res[b..e].iter().all(Option::is_none),
-                    "array placed on reserved memory"
-                );
-                assert!(
-                    model.mem[b..e]
-                        .iter()
-                        .all(|m| m.is_some_and(|(_, f)| f & MemblockFlags::NOMAP.bits() == 0)),
+                    model.mem[b..e].iter().all(|m| m.is_some_and(|(_, f)| f & MemblockFlags::NOMAP.bits() == 0)),
                     "array placed outside mapped memory"
                 );
                 Model::fill(&mut model.res, b, e, (NUMA_NO_NODE.0, 0));
@@ -3281,21 +2978,14 @@ mod tests {
         let total = arena + units;
         let mut model = Model::new(total);
         if arena > 0 {
-            mb.add_node(pa(0), arena as u64 * U, NodeId(3), MemblockFlags::NONE)
-                .unwrap();
+            mb.add_node(pa(0), arena as u64 * U, NodeId(3), MemblockFlags::NONE).unwrap();
             Model::fill(&mut model.mem, 0, arena, (3, 0));
         }
         let floor = arena as u64 * U;
         let mut stats = Stats::default();
         let nids = [0, 1, 2, NodeId::UNSET.0];
-        let mem_flags = [
-            0,
-            0,
-            0,
-            MemblockFlags::NOMAP.bits(),
-            MemblockFlags::HOTPLUG.bits(),
-            MemblockFlags::DRIVER_MANAGED.bits(),
-        ];
+        let mem_flags =
+            [0, 0, 0, MemblockFlags::NOMAP.bits(), MemblockFlags::HOTPLUG.bits(), MemblockFlags::DRIVER_MANAGED.bits()];
         for step in 0..steps {
             let b = arena + rng.below(units as u64) as usize;
             let len = match rng.below(64) {
@@ -3371,11 +3061,7 @@ mod tests {
                 }
                 70..=75 => {
                     let set = rng.below(2) == 0;
-                    let r = if set {
-                        mb.mark_nomap(base, size)
-                    } else {
-                        mb.clear_nomap(base, size)
-                    };
+                    let r = if set { mb.mark_nomap(base, size) } else { mb.clear_nomap(base, size) };
                     if r.is_ok() {
                         apply_growth(&mut model, arrays_before, arrays(&mb));
                         for (_, f) in model.mem[b..e].iter_mut().flatten() {
@@ -3462,10 +3148,7 @@ mod tests {
                         }
                         Err(err) => {
                             assert_eq!(err, Error::NoMemory);
-                            assert!(
-                                candidates.is_empty() || !room,
-                                "step {step}: allocation failed with room"
-                            );
+                            assert!(candidates.is_empty() || !room, "step {step}: allocation failed with room");
                             (Ok(()), false)
                         }
                     }
@@ -3569,10 +3252,7 @@ mod tests {
         let _ = take_maps();
         let stats = random_ops(0x2545_f491_4f6c_dd1d, 5000, Some(arena_mapper), ARENA, 2048);
         // Both arrays grow at least twice, so grown arrays are freed too.
-        assert!(
-            stats.grown >= 3 && stats.max_cnt > 2 * INIT_MEMBLOCK_REGIONS,
-            "{stats:?}"
-        );
+        assert!(stats.grown >= 3 && stats.max_cnt > 2 * INIT_MEMBLOCK_REGIONS, "{stats:?}");
         assert_eq!(stats.no_memory, 0, "{stats:?}");
     }
 }

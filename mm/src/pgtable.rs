@@ -23,8 +23,16 @@
 //! and the remaining length are all aligned to the block size and the caller
 //! allows blocks; otherwise it goes down to L3 pages. An entry that is already
 //! valid is never silently replaced: mapping over the same translation is a
-//! no-op, anything else is [`Error::Busy`] (changing a live entry needs
-//! break-before-make, which the page-table API of the next issue adds).
+//! no-op, anything else is [`Error::Busy`] (unmap first).
+//!
+//! Unmapping and changing protection work on live entries, so they follow
+//! break-before-make (Arm ARM D8.14.1): the old descriptor is replaced by an
+//! invalid one, the TLB entry is invalidated ([`PgtableMem::flush_tlb`],
+//! inner-shareable on arm64 so every CPU drops it), and only then is the new
+//! descriptor written. A block that the range covers only in part is first
+//! split into a table of next-level leaves with the same attributes, by the
+//! same sequence. Tables emptied by an unmap are kept (as Linux keeps kernel
+//! page tables).
 //!
 //! Locking is the caller's: a `PageTable` is used through `&mut self`, so the
 //! kernel keeps it behind a lock and the type system carries the precondition.
@@ -135,6 +143,11 @@ pub unsafe trait PgtableMem {
     /// Make the descriptor writes so far visible to the table walker before
     /// the new translations are used (on arm64: `dsb ishst; isb`).
     fn publish(&mut self) {}
+    /// Drop every CPU's cached translation of `va` after its descriptor was
+    /// invalidated (on arm64: `dsb ishst; tlbi vaale1is; dsb ish; isb`).
+    fn flush_tlb(&mut self, va: VirtAddr) {
+        let _ = va;
+    }
 }
 
 /// A translation found by a software walk.
@@ -167,21 +180,13 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
     /// 1. `root` is a page-table page reachable through `mem.table_ptr`.
     /// 2. Nothing else writes the tree while this `PageTable` lives.
     pub unsafe fn from_root(root: PhysAddr, mem: M) -> Self {
-        Self {
-            root,
-            mem,
-            _format: PhantomData,
-        }
+        Self { root, mem, _format: PhantomData }
     }
 
     /// A new tree with a fresh root from `mem`.
     pub fn new(mut mem: M) -> Result<Self, Error> {
         let root = mem.alloc_table()?;
-        Ok(Self {
-            root,
-            mem,
-            _format: PhantomData,
-        })
+        Ok(Self { root, mem, _format: PhantomData })
     }
 
     /// Physical address of the L0 table (what goes into a TTBR).
@@ -289,6 +294,103 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
         Ok(())
     }
 
+    /// Replace the live entry at `table[idx]` (mapping `va`) by `new`,
+    /// break-before-make.
+    fn replace_live(&mut self, table: PhysAddr, idx: usize, va: VirtAddr, new: u64) {
+        self.write(table, idx, 0);
+        self.mem.flush_tlb(va);
+        if new != 0 {
+            self.write(table, idx, new);
+        }
+    }
+
+    /// Split the block at `table[idx]` (level `level`, covering `block_va`)
+    /// into a next-level table of leaves with the same attributes.
+    fn split_block(
+        &mut self,
+        table: PhysAddr,
+        idx: usize,
+        level: usize,
+        block_va: VirtAddr,
+    ) -> Result<PhysAddr, Error> {
+        let old = self.read(table, idx);
+        let (pa, prot) = (F::output_addr(old), F::leaf_prot(old));
+        let next = self.mem.alloc_table()?;
+        let step = level_size(level + 1);
+        for i in 0..PTRS_PER_TABLE {
+            self.write(next, i, F::mk_leaf(pa + i as u64 * step, prot, level + 1));
+        }
+        self.mem.publish();
+        self.replace_live(table, idx, block_va, F::mk_table(next));
+        Ok(next)
+    }
+
+    /// Unmap `[va, va + size)`. Pages not mapped are skipped; a block the
+    /// range covers in part is split first. Returns the number of leaf
+    /// entries removed.
+    pub fn unmap_range(&mut self, va: VirtAddr, size: u64) -> Result<usize, Error> {
+        self.update_range(va, size, None)
+    }
+
+    /// Change the protection of every mapped page in `[va, va + size)`,
+    /// break-before-make. Returns the number of leaf entries changed.
+    pub fn change_prot(&mut self, va: VirtAddr, size: u64, prot: PageProt) -> Result<usize, Error> {
+        self.update_range(va, size, Some(prot))
+    }
+
+    fn update_range(&mut self, va: VirtAddr, size: u64, prot: Option<PageProt>) -> Result<usize, Error> {
+        if !va.is_aligned(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
+            return Err(Error::InvalidArgument);
+        }
+        if size == 0 {
+            return Ok(0);
+        }
+        va.checked_add(size - 1).ok_or(Error::InvalidArgument)?;
+        let root = self.root;
+        let res = self.update_level(root, 0, va, size, prot);
+        self.mem.publish();
+        res
+    }
+
+    fn update_level(
+        &mut self,
+        table: PhysAddr,
+        level: usize,
+        mut va: VirtAddr,
+        mut size: u64,
+        prot: Option<PageProt>,
+    ) -> Result<usize, Error> {
+        let span = level_size(level);
+        let mut changed = 0;
+        while size > 0 {
+            let idx = level_index(va, level);
+            let in_entry = span - (va.0 & (span - 1));
+            let chunk = in_entry.min(size);
+            let entry_va = va.align_down(span);
+            let raw = self.read(table, idx);
+            if F::is_valid(raw) {
+                if level < LAST_LEVEL && F::is_table(raw, level) {
+                    changed += self.update_level(F::output_addr(raw), level + 1, va, chunk, prot)?;
+                } else if chunk == span {
+                    let new = match prot {
+                        None => 0,
+                        Some(p) => F::mk_leaf(F::output_addr(raw), p, level),
+                    };
+                    if new != raw {
+                        self.replace_live(table, idx, entry_va, new);
+                        changed += 1;
+                    }
+                } else {
+                    let next = self.split_block(table, idx, level, entry_va)?;
+                    changed += self.update_level(next, level + 1, va, chunk, prot)?;
+                }
+            }
+            va = VirtAddr(va.0.wrapping_add(chunk));
+            size -= chunk;
+        }
+        Ok(changed)
+    }
+
     /// Walk the tables in software, as the hardware would for `va`.
     pub fn translate(&self, va: VirtAddr) -> Option<Translation> {
         let mut table = self.root;
@@ -302,12 +404,7 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
                 continue;
             }
             let offset = va.0 & (level_size(level) - 1);
-            return Some(Translation {
-                pa: F::output_addr(raw) + offset,
-                level,
-                prot: F::leaf_prot(raw),
-                raw,
-            });
+            return Some(Translation { pa: F::output_addr(raw) + offset, level, prot: F::leaf_prot(raw), raw });
         }
         None
     }
@@ -346,13 +443,11 @@ mod tests {
     struct Arena {
         pages: RefCell<Vec<Box<[u64; 512]>>>,
         limit: usize,
+        flushes: RefCell<Vec<VirtAddr>>,
     }
     impl Arena {
         fn new(limit: usize) -> Self {
-            Self {
-                pages: RefCell::new(Vec::new()),
-                limit,
-            }
+            Self { pages: RefCell::new(Vec::new()), limit, flushes: RefCell::new(Vec::new()) }
         }
     }
     // SAFETY: every address handed out indexes a live boxed page of 512 u64;
@@ -370,6 +465,56 @@ mod tests {
             let idx = (pa.0 / 0x1000 - 1) as usize;
             self.pages.borrow_mut()[idx].as_mut_ptr()
         }
+        fn flush_tlb(&mut self, va: VirtAddr) {
+            self.flushes.borrow_mut().push(va);
+        }
+    }
+
+    /// Records every flush and checks, at the moment of the flush, that the
+    /// flushed address no longer translates: the "break" came before the
+    /// TLB invalidation, and the "make" has not happened yet.
+    struct Recorder {
+        inner: Arena,
+        root: std::cell::Cell<PhysAddr>,
+        events: RefCell<Vec<(u64, u64, u64)>>, // flush = (u64::MAX, va, 1 if va still translated)
+    }
+
+    fn toy_walk(a: &Arena, root: PhysAddr, va: VirtAddr) -> bool {
+        let mut table = root;
+        for level in 0..LEVELS {
+            let raw = arena_read(a, table, level_index(va, level));
+            if !Toy::is_valid(raw) {
+                return false;
+            }
+            if level < LAST_LEVEL && Toy::is_table(raw, level) {
+                table = Toy::output_addr(raw);
+            } else {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn arena_read(a: &Arena, table: PhysAddr, idx: usize) -> u64 {
+        a.pages.borrow()[(table.0 / 0x1000 - 1) as usize][idx]
+    }
+    // SAFETY: delegates to Arena, which upholds the contract.
+    unsafe impl PgtableMem for &Recorder {
+        fn alloc_table(&mut self) -> Result<PhysAddr, Error> {
+            (&self.inner).alloc_table()
+        }
+        fn table_ptr(&self, pa: PhysAddr) -> *mut u64 {
+            (&self.inner).table_ptr(pa)
+        }
+        fn flush_tlb(&mut self, va: VirtAddr) {
+            let still_mapped = toy_walk(&self.inner, self.root.get(), va);
+            self.events.borrow_mut().push((u64::MAX, va.0, still_mapped as u64));
+        }
+    }
+
+    /// Snapshot every table, to diff after an operation.
+    fn snapshot(a: &Arena) -> Vec<[u64; 512]> {
+        a.pages.borrow().iter().map(|p| **p).collect()
     }
 
     const KVA: u64 = 0xffff_8000_8000_0000;
@@ -390,14 +535,8 @@ mod tests {
     fn pages_translate_and_unmapped_is_none() {
         let a = Arena::new(64);
         let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
-        pt.map_range(
-            VirtAddr(KVA),
-            PhysAddr(0x4020_0000),
-            3 * PAGE_SIZE,
-            PageProt::KERNEL_RO,
-            MapFlags::empty(),
-        )
-        .unwrap();
+        pt.map_range(VirtAddr(KVA), PhysAddr(0x4020_0000), 3 * PAGE_SIZE, PageProt::KERNEL_RO, MapFlags::empty())
+            .unwrap();
         let t = pt.translate(VirtAddr(KVA + 0x1234)).unwrap();
         assert_eq!(t.pa, PhysAddr(0x4020_1234));
         assert_eq!(t.level, 3);
@@ -441,14 +580,7 @@ mod tests {
         // NO_BLOCKS forces pages even when aligned.
         let c = Arena::new(64);
         let mut pt3 = PageTable::<Toy, _>::new(&c).unwrap();
-        pt3.map_range(
-            VirtAddr(KVA),
-            PhysAddr(0x4000_0000),
-            2 << 20,
-            PageProt::KERNEL_RW,
-            MapFlags::NO_BLOCKS,
-        )
-        .unwrap();
+        pt3.map_range(VirtAddr(KVA), PhysAddr(0x4000_0000), 2 << 20, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS).unwrap();
         assert_eq!(pt3.translate(VirtAddr(KVA + 0x1f_f000)).unwrap().level, 3);
     }
 
@@ -457,51 +589,19 @@ mod tests {
         let a = Arena::new(64);
         let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
         let va = VirtAddr(KVA);
-        pt.map_range(
-            va,
-            PhysAddr(0x1000_0000),
-            PAGE_SIZE,
-            PageProt::KERNEL_RW,
-            MapFlags::empty(),
-        )
-        .unwrap();
-        pt.map_range(
-            va,
-            PhysAddr(0x1000_0000),
-            PAGE_SIZE,
-            PageProt::KERNEL_RW,
-            MapFlags::empty(),
-        )
-        .unwrap();
+        pt.map_range(va, PhysAddr(0x1000_0000), PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
+        pt.map_range(va, PhysAddr(0x1000_0000), PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
         assert_eq!(
-            pt.map_range(
-                va,
-                PhysAddr(0x2000_0000),
-                PAGE_SIZE,
-                PageProt::KERNEL_RW,
-                MapFlags::empty()
-            ),
+            pt.map_range(va, PhysAddr(0x2000_0000), PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::empty()),
             Err(Error::Busy)
         );
         assert_eq!(
-            pt.map_range(
-                va,
-                PhysAddr(0x1000_0000),
-                PAGE_SIZE,
-                PageProt::KERNEL_RO,
-                MapFlags::empty()
-            ),
+            pt.map_range(va, PhysAddr(0x1000_0000), PAGE_SIZE, PageProt::KERNEL_RO, MapFlags::empty()),
             Err(Error::Busy)
         );
         // A block in the way of a page mapping is Busy too, not split.
-        pt.map_range(
-            VirtAddr(KVA + (2 << 20)),
-            PhysAddr(0x4000_0000),
-            2 << 20,
-            PageProt::KERNEL_RW,
-            MapFlags::empty(),
-        )
-        .unwrap();
+        pt.map_range(VirtAddr(KVA + (2 << 20)), PhysAddr(0x4000_0000), 2 << 20, PageProt::KERNEL_RW, MapFlags::empty())
+            .unwrap();
         assert_eq!(
             pt.map_range(
                 VirtAddr(KVA + (2 << 20)),
@@ -515,6 +615,101 @@ mod tests {
     }
 
     #[test]
+    fn unmap_pages_and_skip_holes() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        pt.map_range(VirtAddr(KVA), PhysAddr(0x4000_0000), 4 * PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::empty())
+            .unwrap();
+        // Unmap pages 1..3 plus two unmapped pages beyond the end.
+        assert_eq!(pt.unmap_range(VirtAddr(KVA + PAGE_SIZE), 5 * PAGE_SIZE), Ok(3));
+        assert!(pt.translate(VirtAddr(KVA)).is_some());
+        for i in 1..4 {
+            assert!(pt.translate(VirtAddr(KVA + i * PAGE_SIZE)).is_none());
+        }
+        // Every removed page was flushed.
+        let f = a.flushes.borrow();
+        assert_eq!(&f[..], &[VirtAddr(KVA + PAGE_SIZE), VirtAddr(KVA + 2 * PAGE_SIZE), VirtAddr(KVA + 3 * PAGE_SIZE)]);
+        drop(f);
+        // And can be mapped again differently.
+        pt.map_range(
+            VirtAddr(KVA + PAGE_SIZE),
+            PhysAddr(0x5000_0000),
+            PAGE_SIZE,
+            PageProt::KERNEL_RO,
+            MapFlags::empty(),
+        )
+        .unwrap();
+        assert_eq!(pt.translate(VirtAddr(KVA + PAGE_SIZE)).unwrap().pa, PhysAddr(0x5000_0000));
+    }
+
+    #[test]
+    fn change_prot_is_break_before_make() {
+        let r = Recorder {
+            inner: Arena::new(64),
+            root: std::cell::Cell::new(PhysAddr(0)),
+            events: RefCell::new(Vec::new()),
+        };
+        let mut pt = PageTable::<Toy, _>::new(&r).unwrap();
+        r.root.set(pt.root());
+        pt.map_range(VirtAddr(KVA), PhysAddr(0x4000_0000), 2 * PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::empty())
+            .unwrap();
+        let before = snapshot(&r.inner);
+        assert_eq!(pt.change_prot(VirtAddr(KVA), 2 * PAGE_SIZE, PageProt::KERNEL_RO), Ok(2));
+        assert_eq!(pt.translate(VirtAddr(KVA + PAGE_SIZE)).unwrap().prot, PageProt::KERNEL_RO);
+        // Same protection again: nothing to do, no flush.
+        let n = r.events.borrow().len();
+        assert_eq!(pt.change_prot(VirtAddr(KVA), 2 * PAGE_SIZE, PageProt::KERNEL_RO), Ok(0));
+        assert_eq!(r.events.borrow().len(), n);
+        // Exactly two flushes, one per page, and the tables changed in two slots.
+        let flushes: Vec<u64> = r.events.borrow().iter().filter(|e| e.0 == u64::MAX).map(|e| e.1).collect();
+        assert_eq!(flushes, vec![KVA, KVA + PAGE_SIZE]);
+        assert!(r.events.borrow().iter().all(|e| e.2 == 0), "a TLB flush ran while the old entry was still live");
+        let after = snapshot(&r.inner);
+        let diffs: usize =
+            before.iter().zip(&after).map(|(b, a)| b.iter().zip(a).filter(|(x, y)| x != y).count()).sum();
+        assert_eq!(diffs, 2);
+    }
+
+    #[test]
+    fn partial_unmap_splits_block_with_same_attributes() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        let va = VirtAddr(0xffff_0000_4000_0000);
+        pt.map_range(va, PhysAddr(0x4000_0000), 2 << 20, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
+        assert_eq!(pt.translate(va).unwrap().level, 2);
+        // Unmap one page in the middle of the 2 MiB block.
+        assert_eq!(pt.unmap_range(va + 0x10_0000, PAGE_SIZE), Ok(1));
+        assert!(pt.translate(va + 0x10_0000).is_none());
+        for off in [0u64, 0xf_f000, 0x10_1000, 0x1f_f000] {
+            let t = pt.translate(va + off).unwrap();
+            assert_eq!((t.level, t.pa, t.prot), (3, PhysAddr(0x4000_0000 + off), PageProt::KERNEL_RW));
+        }
+        // The block was broken (flushed) before the table went in, then the page flushed.
+        assert_eq!(&a.flushes.borrow()[..], &[va, va + 0x10_0000]);
+        // The same through the recorder: no flush while the block still maps.
+        let r = Recorder {
+            inner: Arena::new(64),
+            root: std::cell::Cell::new(PhysAddr(0)),
+            events: RefCell::new(Vec::new()),
+        };
+        let mut rpt = PageTable::<Toy, _>::new(&r).unwrap();
+        r.root.set(rpt.root());
+        rpt.map_range(va, PhysAddr(0x4000_0000), 2 << 20, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
+        rpt.unmap_range(va + 0x10_0000, PAGE_SIZE).unwrap();
+        assert_eq!(r.events.borrow().len(), 2);
+        assert!(r.events.borrow().iter().all(|e| e.2 == 0), "a TLB flush ran while the old entry was still live");
+        // A 1 GiB block split twice down to a page.
+        let b = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&b).unwrap();
+        pt.map_range(va, PhysAddr(0x4000_0000), 1 << 30, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
+        assert_eq!(pt.change_prot(va + (5 << 20), PAGE_SIZE, PageProt::KERNEL_RO), Ok(1));
+        assert_eq!(pt.translate(va + (5 << 20)).unwrap().prot, PageProt::KERNEL_RO);
+        assert_eq!(pt.translate(va + (5 << 20) + PAGE_SIZE).unwrap().prot, PageProt::KERNEL_RW);
+        assert_eq!(pt.translate(va + (7 << 20)).unwrap().level, 2);
+        assert_eq!(pt.translate(va + (700 << 20)).unwrap().pa, PhysAddr(0x4000_0000 + (700 << 20)));
+    }
+
+    #[test]
     fn bad_arguments_and_exhaustion() {
         let a = Arena::new(3);
         let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
@@ -523,24 +718,12 @@ mod tests {
             pt.map_range(VirtAddr(KVA + 1), PhysAddr(0), PAGE_SIZE, rw, MapFlags::empty()),
             Err(Error::InvalidArgument)
         );
+        assert_eq!(pt.map_range(VirtAddr(KVA), PhysAddr(0), 100, rw, MapFlags::empty()), Err(Error::InvalidArgument));
         assert_eq!(
-            pt.map_range(VirtAddr(KVA), PhysAddr(0), 100, rw, MapFlags::empty()),
-            Err(Error::InvalidArgument)
-        );
-        assert_eq!(
-            pt.map_range(
-                VirtAddr(u64::MAX - 0xfff),
-                PhysAddr(0),
-                2 * PAGE_SIZE,
-                rw,
-                MapFlags::empty()
-            ),
+            pt.map_range(VirtAddr(u64::MAX - 0xfff), PhysAddr(0), 2 * PAGE_SIZE, rw, MapFlags::empty()),
             Err(Error::InvalidArgument)
         );
         // root + 2 more tables allowed: the L3 table cannot be had.
-        assert_eq!(
-            pt.map_range(VirtAddr(KVA), PhysAddr(0), PAGE_SIZE, rw, MapFlags::empty()),
-            Err(Error::NoMemory)
-        );
+        assert_eq!(pt.map_range(VirtAddr(KVA), PhysAddr(0), PAGE_SIZE, rw, MapFlags::empty()), Err(Error::NoMemory));
     }
 }

@@ -105,20 +105,14 @@ impl Kernel {
     /// header leaves it 0.
     pub fn image_size(&self) -> u64 {
         let bytes = std::fs::read(&self.image).unwrap_or_else(|e| panic!("cannot read {}: {e}", self.image.display()));
-        let field = bytes
-            .get(16..24)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .unwrap_or(0);
+        let field = bytes.get(16..24).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes"))).unwrap_or(0);
         if field == 0 { bytes.len() as u64 } else { field }
     }
 }
 
 /// The repository root (this crate lives in `tests/`).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
 }
 
 /// The build products, building them first if this process has not yet.
@@ -155,11 +149,7 @@ fn build() -> Result<Kernel, String> {
         }
     }
     let release = root.join("target").join(TARGET).join("release");
-    let kernel = Kernel {
-        elf: release.join("kernel"),
-        image: release.join("Image"),
-        dtb_dir: root.join("target/dtb"),
-    };
+    let kernel = Kernel { elf: release.join("kernel"), image: release.join("Image"), dtb_dir: root.join("target/dtb") };
     for path in [&kernel.elf, &kernel.image] {
         if !path.is_file() {
             return Err(format!("{} is missing: run scripts/build.sh", path.display()));
@@ -223,14 +213,7 @@ impl Drop for ScratchFile {
 ///   0x20  image_addr (u64, little-endian)
 /// ```
 pub fn boot_stub(dtb_addr: u64, image_addr: u64) -> Vec<u8> {
-    const CODE: [u32; 6] = [
-        0x5800_00c0,
-        0x5800_00e4,
-        0xaa1f_03e1,
-        0xaa1f_03e2,
-        0xaa1f_03e3,
-        0xd61f_0080,
-    ];
+    const CODE: [u32; 6] = [0x5800_00c0, 0x5800_00e4, 0xaa1f_03e1, 0xaa1f_03e2, 0xaa1f_03e3, 0xd61f_0080];
     let mut stub = Vec::with_capacity(40);
     for insn in CODE {
         stub.extend_from_slice(&insn.to_le_bytes());
@@ -272,12 +255,7 @@ fn run_tool(program: &str, args: &[&str]) -> Vec<u8> {
         .output()
         .unwrap_or_else(|e| panic!("cannot run {program} (run scripts/setup.sh): {e}"));
     if !out.status.success() {
-        panic!(
-            "{program} {} failed ({}):\n{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        panic!("{program} {} failed ({}):\n{}", args.join(" "), out.status, String::from_utf8_lossy(&out.stderr));
     }
     out.stdout
 }
@@ -442,10 +420,7 @@ impl Qemu {
     /// Boots through [`boot_stub`] with the Image at `base` and x0 = QEMU's
     /// own DTB.
     pub fn stub(self, base: u64) -> Self {
-        self.boot(Boot::Stub {
-            base,
-            dtb: VIRT_DTB_ADDR,
-        })
+        self.boot(Boot::Stub { base, dtb: VIRT_DTB_ADDR })
     }
 
     /// Places `bytes` at physical `addr` (`-device loader,force-raw=on`).
@@ -457,10 +432,7 @@ impl Qemu {
     /// Boots through [`boot_stub`] with the Image at `image_base` and x0 =
     /// `dtb`, a blob of our own placed at `dtb_addr`.
     pub fn stub_with_dtb(self, image_base: u64, dtb: Vec<u8>, dtb_addr: u64) -> Self {
-        self.load_blob(dtb, dtb_addr).boot(Boot::Stub {
-            base: image_base,
-            dtb: dtb_addr,
-        })
+        self.load_blob(dtb, dtb_addr).boot(Boot::Stub { base: image_base, dtb: dtb_addr })
     }
 
     /// Extra QEMU arguments, appended last.
@@ -548,10 +520,7 @@ impl Qemu {
         ];
         args.extend(self.board_args(""));
         let load = |args: &mut Vec<String>, file: &Path, addr: u64| {
-            args.extend([
-                "-device".into(),
-                format!("loader,file={},addr={addr:#x},force-raw=on", path_arg(file)),
-            ]);
+            args.extend(["-device".into(), format!("loader,file={},addr={addr:#x},force-raw=on", path_arg(file))]);
         };
         match self.boot {
             Boot::Image => args.extend(["-kernel".into(), path_arg(&kernel.image)]),
@@ -632,19 +601,11 @@ impl Qemu {
 
         let _slot = Slot::acquire();
         let hangs = HANGS.load(Ordering::Relaxed);
-        let timeout = if hangs >= HANGS_BEFORE_CUT {
-            self.timeout.min(HANGING_TIMEOUT)
-        } else {
-            self.timeout
-        };
+        let timeout = if hangs >= HANGS_BEFORE_CUT { self.timeout.min(HANGING_TIMEOUT) } else { self.timeout };
         let start = Instant::now();
         let child = Command::new(QEMU)
             .args(&args)
-            .stdin(if steps.is_empty() {
-                Stdio::null()
-            } else {
-                Stdio::piped()
-            })
+            .stdin(if steps.is_empty() { Stdio::null() } else { Stdio::piped() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -711,15 +672,8 @@ pub fn numa_args(nodes: u32, cpus: u32, mem_mib: u64) -> Vec<String> {
     let per_node = mem_mib / u64::from(nodes);
     let mut args = Vec::new();
     for i in 0..nodes {
-        let size = if i + 1 == nodes {
-            mem_mib - per_node * u64::from(nodes - 1)
-        } else {
-            per_node
-        };
-        args.extend([
-            "-object".to_string(),
-            format!("memory-backend-ram,id=m{i},size={size}M"),
-        ]);
+        let size = if i + 1 == nodes { mem_mib - per_node * u64::from(nodes - 1) } else { per_node };
+        args.extend(["-object".to_string(), format!("memory-backend-ram,id=m{i},size={size}M")]);
         let mine: Vec<u32> = (0..cpus).filter(|c| c * nodes / cpus == i).collect();
         let mut node = format!("node,nodeid={i}");
         match mine.as_slice() {
@@ -738,18 +692,13 @@ pub fn numa_args(nodes: u32, cpus: u32, mem_mib: u64) -> Vec<String> {
 }
 
 fn path_arg(path: &Path) -> String {
-    path.to_str()
-        .unwrap_or_else(|| panic!("{} is not UTF-8", path.display()))
-        .to_string()
+    path.to_str().unwrap_or_else(|| panic!("{} is not UTF-8", path.display())).to_string()
 }
 
 fn shell_line(program: &str, args: &[String]) -> String {
     let mut line = program.to_string();
     for arg in args {
-        let plain = !arg.is_empty()
-            && arg
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_=,.:/@+".contains(c));
+        let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_=,.:/@+".contains(c));
         if plain {
             let _ = write!(line, " {arg}");
         } else {
@@ -795,11 +744,7 @@ struct Script<'a> {
 
 impl<'a> Script<'a> {
     fn new(steps: &'a [(String, String)]) -> Self {
-        Self {
-            steps,
-            next: 0,
-            search_from: 0,
-        }
+        Self { steps, next: 0, search_from: 0 }
     }
 
     fn feed(&mut self, log: &[u8], stdin: &mut ChildStdin) {
@@ -833,10 +778,7 @@ struct Slots {
 
 fn slots() -> &'static Slots {
     static SLOTS: OnceLock<Slots> = OnceLock::new();
-    SLOTS.get_or_init(|| Slots {
-        free: Mutex::new(jobs()),
-        freed: Condvar::new(),
-    })
+    SLOTS.get_or_init(|| Slots { free: Mutex::new(jobs()), freed: Condvar::new() })
 }
 
 /// `BOOT_TESTS_JOBS`, else 2 or the host's CPU count if smaller.
@@ -1059,10 +1001,7 @@ mod tests {
     #[test]
     fn selftest_line_is_parsed_bare_or_timestamped() {
         assert_eq!(parse_selftest_line("selftest: 12 passed, 0 failed"), Some((12, 0)));
-        assert_eq!(
-            parse_selftest_line("[    1.000200] selftest: 3 passed, 2 failed"),
-            Some((3, 2))
-        );
+        assert_eq!(parse_selftest_line("[    1.000200] selftest: 3 passed, 2 failed"), Some((3, 2)));
         assert_eq!(parse_selftest_line("selftest: skipped"), None);
         assert_eq!(parse_selftest_line("selftest: x passed, 0 failed"), None);
     }
@@ -1085,16 +1024,10 @@ mod tests {
              -object memory-backend-ram,id=m1,size=512M -numa node,nodeid=1,cpus=2-3,memdev=m1"
         );
         let args = numa_args(3, 1, 1000).join(" ");
-        assert!(
-            args.contains("size=333M -numa node,nodeid=0,cpus=0,memdev=m0"),
-            "{args}"
-        );
+        assert!(args.contains("size=333M -numa node,nodeid=0,cpus=0,memdev=m0"), "{args}");
         assert!(args.contains("size=334M -numa node,nodeid=2,memdev=m2"), "{args}");
         let args = numa_args(2, 3, 1024).join(" ");
-        assert!(
-            args.contains("nodeid=0,cpus=0-1,") && args.contains("nodeid=1,cpus=2,"),
-            "{args}"
-        );
+        assert!(args.contains("nodeid=0,cpus=0-1,") && args.contains("nodeid=1,cpus=2,"), "{args}");
     }
 
     #[test]

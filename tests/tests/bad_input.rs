@@ -23,10 +23,7 @@ fn virt_dtb() -> Vec<u8> {
 }
 
 fn boot_with_dtb(dtb: Vec<u8>) -> Outcome {
-    Qemu::virt()
-        .stub_with_dtb(IMAGE_BASE, dtb, DTB_ADDR)
-        .timeout(FATAL_WITHIN + Duration::from_secs(10))
-        .run()
+    Qemu::virt().stub_with_dtb(IMAGE_BASE, dtb, DTB_ADDR).timeout(FATAL_WITHIN + Duration::from_secs(10)).run()
 }
 
 #[track_caller]
@@ -79,10 +76,7 @@ fn dtb_without_memory_node() {
 /// `-kernel` with the ELF: QEMU jumps to its entry with x0 = 0.
 #[test]
 fn elf_without_dtb() {
-    let out = Qemu::virt()
-        .boot(Boot::Elf)
-        .timeout(FATAL_WITHIN + Duration::from_secs(10))
-        .run();
+    let out = Qemu::virt().boot(Boot::Elf).timeout(FATAL_WITHIN + Duration::from_secs(10)).run();
     assert_fatal(&out, "no device tree");
 }
 
@@ -91,9 +85,7 @@ fn elf_without_dtb() {
 /// tests), and the boot passes.
 #[test]
 fn garbage_command_line() {
-    let out = Qemu::virt()
-        .append("foo=bar mem=12Q loglevel=x cma=@@ junk selftest=bogus")
-        .run();
+    let out = Qemu::virt().append("foo=bar mem=12Q loglevel=x cma=@@ junk selftest=bogus").run();
     out.assert_passed();
     out.assert_line_contains("Unknown kernel command line parameters", &["foo", "junk"]);
     for param in ["mem", "loglevel", "cma", "selftest"] {

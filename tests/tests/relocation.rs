@@ -53,11 +53,5 @@ fn stub_base_0x4028_0000_not_2m_aligned() {
 /// console. U-Boot moves QEMU's DTB near the top of RAM and adds /chosen.
 #[test]
 fn uboot_booti() {
-    Qemu::virt()
-        .mem("1G")
-        .boot(Boot::UBoot {
-            base: UBOOT_KERNEL_ADDR,
-        })
-        .run()
-        .assert_passed();
+    Qemu::virt().mem("1G").boot(Boot::UBoot { base: UBOOT_KERNEL_ADDR }).run().assert_passed();
 }

@@ -5,36 +5,12 @@ use crate::cmdline::{CmaSpec, Diag, Lkdtm, SelftestSel, UnknownLine, memparse, p
 use crate::{check, check_eq};
 
 pub const TESTS: &[Test] = &[
-    Test {
-        suite: "cmdline",
-        name: "memparse_suffixes_and_bases",
-        run: memparse_suffixes_and_bases,
-    },
-    Test {
-        suite: "cmdline",
-        name: "known_params",
-        run: known_params,
-    },
-    Test {
-        suite: "cmdline",
-        name: "cma_syntax",
-        run: cma_syntax,
-    },
-    Test {
-        suite: "cmdline",
-        name: "malformed_keeps_default",
-        run: malformed_keeps_default,
-    },
-    Test {
-        suite: "cmdline",
-        name: "unknown_listed_by_name",
-        run: unknown_listed_by_name,
-    },
-    Test {
-        suite: "cmdline",
-        name: "quotes_and_dashes",
-        run: quotes_and_dashes,
-    },
+    Test { suite: "cmdline", name: "memparse_suffixes_and_bases", run: memparse_suffixes_and_bases },
+    Test { suite: "cmdline", name: "known_params", run: known_params },
+    Test { suite: "cmdline", name: "cma_syntax", run: cma_syntax },
+    Test { suite: "cmdline", name: "malformed_keeps_default", run: malformed_keeps_default },
+    Test { suite: "cmdline", name: "unknown_listed_by_name", run: unknown_listed_by_name },
+    Test { suite: "cmdline", name: "quotes_and_dashes", run: quotes_and_dashes },
 ];
 
 fn memparse_suffixes_and_bases() -> TestResult {
@@ -56,10 +32,7 @@ fn known_params() -> TestResult {
     check!(d.is_empty(), "unexpected diagnostics {:?}", d);
     check_eq!(p.mem_limit, Some(512 << 20));
     check!(p.memblock_debug, "memblock=debug not set");
-    check!(
-        p.selftest.wants("mmu") && p.selftest.wants("fdt") && !p.selftest.wants("cmdline"),
-        "selftest list wrong"
-    );
+    check!(p.selftest.wants("mmu") && p.selftest.wants("fdt") && !p.selftest.wants("cmdline"), "selftest list wrong");
     check_eq!(p.loglevel, 8);
     check!(p.mminfo, "mminfo not set");
     check_eq!(p.lkdtm, Some(Lkdtm::Panic));
@@ -70,30 +43,9 @@ fn known_params() -> TestResult {
 
 fn cma_syntax() -> TestResult {
     let cma = |s: &str| parse(s).0.cma;
-    check_eq!(
-        cma("cma=64M"),
-        Some(CmaSpec {
-            size_bytes: 64 << 20,
-            base: None,
-            limit: None
-        })
-    );
-    check_eq!(
-        cma("cma=16M@0x40000000"),
-        Some(CmaSpec {
-            size_bytes: 16 << 20,
-            base: Some(0x4000_0000),
-            limit: None
-        })
-    );
-    check_eq!(
-        cma("cma=32M@1G-2G"),
-        Some(CmaSpec {
-            size_bytes: 32 << 20,
-            base: Some(1 << 30),
-            limit: Some(2 << 30)
-        })
-    );
+    check_eq!(cma("cma=64M"), Some(CmaSpec { size_bytes: 64 << 20, base: None, limit: None }));
+    check_eq!(cma("cma=16M@0x40000000"), Some(CmaSpec { size_bytes: 16 << 20, base: Some(0x4000_0000), limit: None }));
+    check_eq!(cma("cma=32M@1G-2G"), Some(CmaSpec { size_bytes: 32 << 20, base: Some(1 << 30), limit: Some(2 << 30) }));
     check_eq!(cma("cma=@@"), None);
     check_eq!(cma("cma=32M@2G-1G"), None);
     Ok(())
@@ -106,11 +58,7 @@ fn malformed_keeps_default() -> TestResult {
     check_eq!(p.selftest, SelftestSel::All);
     check_eq!(d.list.len(), 3);
     let first = render(&d.list[0]);
-    check!(
-        first.contains("malformed value for 'mem'") && first.contains("12Q"),
-        "diagnostic: {}",
-        first
-    );
+    check!(first.contains("malformed value for 'mem'") && first.contains("12Q"), "diagnostic: {}", first);
     Ok(())
 }
 
@@ -120,11 +68,7 @@ fn unknown_listed_by_name() -> TestResult {
     check!(d.list.is_empty(), "unexpected diagnostics {:?}", d.list);
     check_eq!(p.mem_limit, Some(1 << 30));
     let line = alloc::format!("{}", UnknownLine(&d.unknown));
-    check!(
-        line.starts_with("Unknown kernel command line parameters \"foo=bar junk\""),
-        "line: {}",
-        line
-    );
+    check!(line.starts_with("Unknown kernel command line parameters \"foo=bar junk\""), "line: {}", line);
     Ok(())
 }
 
@@ -132,11 +76,7 @@ fn quotes_and_dashes() -> TestResult {
     let (p, d) = parse("  lkdtm=\"UNDEF\"   mem=1G mem=2G  ");
     check_eq!(p.lkdtm, Some(Lkdtm::Undef));
     check_eq!(p.mem_limit, Some(2 << 30));
-    check!(
-        d.list.iter().any(|x| matches!(x, Diag::Repeated(_))),
-        "repeat not reported: {:?}",
-        d
-    );
+    check!(d.list.iter().any(|x| matches!(x, Diag::Repeated(_))), "repeat not reported: {:?}", d);
     check!(parse("").1.is_empty(), "empty command line has diagnostics");
     Ok(())
 }

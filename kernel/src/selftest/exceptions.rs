@@ -5,21 +5,9 @@ use crate::{check, check_eq, fail};
 use arch::exception::esr_ec;
 
 pub const TESTS: &[Test] = &[
-    Test {
-        suite: "exceptions",
-        name: "vectors_installed",
-        run: vectors_installed,
-    },
-    Test {
-        suite: "exceptions",
-        name: "fp_simd_traps",
-        run: fp_simd_traps,
-    },
-    Test {
-        suite: "exceptions",
-        name: "semihosting_call_is_safe",
-        run: semihosting_call_is_safe,
-    },
+    Test { suite: "exceptions", name: "vectors_installed", run: vectors_installed },
+    Test { suite: "exceptions", name: "fp_simd_traps", run: fp_simd_traps },
+    Test { suite: "exceptions", name: "semihosting_call_is_safe", run: semihosting_call_is_safe },
 ];
 
 fn vectors_installed() -> TestResult {

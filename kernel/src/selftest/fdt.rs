@@ -7,41 +7,13 @@ use crate::{check, check_eq, fail, state};
 use alloc::vec::Vec;
 
 pub const TESTS: &[Test] = &[
-    Test {
-        suite: "fdt",
-        name: "live_blob_is_valid",
-        run: live_blob_is_valid,
-    },
-    Test {
-        suite: "fdt",
-        name: "rejects_bad_magic",
-        run: rejects_bad_magic,
-    },
-    Test {
-        suite: "fdt",
-        name: "rejects_truncation",
-        run: rejects_truncation,
-    },
-    Test {
-        suite: "fdt",
-        name: "rejects_corrupt_structure",
-        run: rejects_corrupt_structure,
-    },
-    Test {
-        suite: "fdt",
-        name: "survives_header_bit_flips",
-        run: survives_header_bit_flips,
-    },
-    Test {
-        suite: "fdt",
-        name: "memory_and_console_found",
-        run: memory_and_console_found,
-    },
-    Test {
-        suite: "fdt",
-        name: "nop_tokens_tolerated",
-        run: nop_tokens_tolerated,
-    },
+    Test { suite: "fdt", name: "live_blob_is_valid", run: live_blob_is_valid },
+    Test { suite: "fdt", name: "rejects_bad_magic", run: rejects_bad_magic },
+    Test { suite: "fdt", name: "rejects_truncation", run: rejects_truncation },
+    Test { suite: "fdt", name: "rejects_corrupt_structure", run: rejects_corrupt_structure },
+    Test { suite: "fdt", name: "survives_header_bit_flips", run: survives_header_bit_flips },
+    Test { suite: "fdt", name: "memory_and_console_found", run: memory_and_console_found },
+    Test { suite: "fdt", name: "nop_tokens_tolerated", run: nop_tokens_tolerated },
 ];
 
 /// FDT_NOP tokens between properties and nodes (as libfdt leaves them) hide
@@ -50,10 +22,7 @@ fn nop_tokens_tolerated() -> TestResult {
     let orig = copy();
     let be = |b: &[u8], i: usize| u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]) as usize;
     let (off_struct, off_strings, size_struct) = (be(&orig, 8), be(&orig, 12), be(&orig, 36));
-    check!(
-        off_strings == off_struct + size_struct,
-        "compacted blob should have strings right after the structure"
-    );
+    check!(off_strings == off_struct + size_struct, "compacted blob should have strings right after the structure");
     // After the root's name, put a NOP before every token of the root's first level.
     let mut b: Vec<u8> = orig[..off_struct + 8].to_vec();
     let nop = 4u32.to_be_bytes();
@@ -110,10 +79,7 @@ fn live_blob_is_valid() -> TestResult {
 fn rejects_bad_magic() -> TestResult {
     let mut b = copy();
     b[0] ^= 0xff;
-    check!(
-        matches!(check_full(&b), Err(DtError::BadMagic(_))),
-        "bad magic accepted"
-    );
+    check!(matches!(check_full(&b), Err(DtError::BadMagic(_))), "bad magic accepted");
     Ok(())
 }
 
@@ -130,10 +96,7 @@ fn rejects_corrupt_structure() -> TestResult {
     let off_struct = u32::from_be_bytes([b[8], b[9], b[10], b[11]]) as usize;
     // The first token must be FDT_BEGIN_NODE (1): make it an unknown token.
     b[off_struct + 3] = 0x77;
-    check!(
-        matches!(check_full(&b), Err(DtError::BadStructure(..))),
-        "unknown first token accepted"
-    );
+    check!(matches!(check_full(&b), Err(DtError::BadStructure(..))), "unknown first token accepted");
     // A property length running past the block.
     let mut b = copy();
     let size_struct = u32::from_be_bytes([b[36], b[37], b[38], b[39]]) as usize;
@@ -147,10 +110,7 @@ fn rejects_corrupt_structure() -> TestResult {
         fail!("the root node does not start with a property; cannot aim the corruption");
     }
     b[off + 4..off + 8].copy_from_slice(&0x7fff_0000u32.to_be_bytes());
-    check!(
-        matches!(check_full(&b), Err(DtError::BadStructure(..))),
-        "oversized property accepted"
-    );
+    check!(matches!(check_full(&b), Err(DtError::BadStructure(..))), "oversized property accepted");
     check!(parse(&b).is_err(), "parse accepted an oversized property");
     Ok(())
 }

@@ -7,31 +7,11 @@ use boot::sym;
 use mm::PhysAddr;
 
 pub const TESTS: &[Test] = &[
-    Test {
-        suite: "memblock",
-        name: "arrays_sorted_disjoint",
-        run: arrays_sorted_disjoint,
-    },
-    Test {
-        suite: "memblock",
-        name: "boot_reservations_present",
-        run: boot_reservations_present,
-    },
-    Test {
-        suite: "memblock",
-        name: "memory_matches_device_tree",
-        run: memory_matches_device_tree,
-    },
-    Test {
-        suite: "memblock",
-        name: "alloc_free_roundtrip",
-        run: alloc_free_roundtrip,
-    },
-    Test {
-        suite: "memblock",
-        name: "reservations_inside_memory",
-        run: reservations_inside_memory,
-    },
+    Test { suite: "memblock", name: "arrays_sorted_disjoint", run: arrays_sorted_disjoint },
+    Test { suite: "memblock", name: "boot_reservations_present", run: boot_reservations_present },
+    Test { suite: "memblock", name: "memory_matches_device_tree", run: memory_matches_device_tree },
+    Test { suite: "memblock", name: "alloc_free_roundtrip", run: alloc_free_roundtrip },
+    Test { suite: "memblock", name: "reservations_inside_memory", run: reservations_inside_memory },
 ];
 
 fn arrays_sorted_disjoint() -> TestResult {
@@ -39,13 +19,7 @@ fn arrays_sorted_disjoint() -> TestResult {
     for t in [mb.memory(), mb.reserved()] {
         let r = t.regions();
         for w in r.windows(2) {
-            check!(
-                w[0].end() <= w[1].base,
-                "{}: {:?} overlaps or precedes {:?}",
-                t.name(),
-                w[0],
-                w[1]
-            );
+            check!(w[0].end() <= w[1].base, "{}: {:?} overlaps or precedes {:?}", t.name(), w[0], w[1]);
         }
         check!(r.iter().all(|x| x.size > 0), "{}: empty region", t.name());
     }
@@ -56,18 +30,12 @@ fn boot_reservations_present() -> TestResult {
     let s = state::get();
     let mb = MEMBLOCK.lock();
     let image = (s.info.phys_base, paging::pa_symbol(sym!(_end)).as_u64());
-    check!(
-        mb.is_region_reserved(PhysAddr(image.0), image.1 - image.0),
-        "kernel image not reserved"
-    );
+    check!(mb.is_region_reserved(PhysAddr(image.0), image.1 - image.0), "kernel image not reserved");
     for a in (image.0..image.1).step_by(0x1000) {
         check!(mb.is_reserved(PhysAddr(a)), "image page {a:#x} not reserved");
     }
     check!(mb.is_reserved(PhysAddr(s.info.dtb_pa)), "DTB start not reserved");
-    check!(
-        mb.is_reserved(PhysAddr(s.info.dtb_pa + s.dtb_size_bytes - 1)),
-        "DTB end not reserved"
-    );
+    check!(mb.is_reserved(PhysAddr(s.info.dtb_pa + s.dtb_size_bytes - 1)), "DTB end not reserved");
     for &(base, _) in &s.dt.memreserve {
         if mb.is_memory(PhysAddr(base)) {
             check!(mb.is_reserved(PhysAddr(base)), "/memreserve/ {base:#x} not reserved");
@@ -75,10 +43,7 @@ fn boot_reservations_present() -> TestResult {
     }
     let sources = RESERVATIONS.lock();
     for need in ["kernel image", "initial page tables", "device tree blob", "early heap"] {
-        check!(
-            sources.iter().any(|r| r.source.starts_with(need)),
-            "no reservation from '{need}'"
-        );
+        check!(sources.iter().any(|r| r.source.starts_with(need)), "no reservation from '{need}'");
     }
     Ok(())
 }
@@ -106,20 +71,12 @@ fn alloc_free_roundtrip() -> TestResult {
     let mut mb = MEMBLOCK.lock();
     let before: alloc::vec::Vec<_> = mb.reserved().regions().to_vec();
     let a = mb.phys_alloc(4096, 4096).map_err(|e| alloc::format!("alloc 4K: {e}"))?;
-    let b = mb
-        .phys_alloc(3 << 20, 2 << 20)
-        .map_err(|e| alloc::format!("alloc 3M: {e}"))?;
+    let b = mb.phys_alloc(3 << 20, 2 << 20).map_err(|e| alloc::format!("alloc 3M: {e}"))?;
     check!(a.is_aligned(4096) && b.is_aligned(2 << 20), "misaligned {a:?} {b:?}");
-    check!(
-        mb.is_reserved(a) && mb.is_reserved(b + ((3 << 20) - 1)),
-        "allocations not reserved"
-    );
+    check!(mb.is_reserved(a) && mb.is_reserved(b + ((3 << 20) - 1)), "allocations not reserved");
     mb.free(a, 4096).map_err(|e| alloc::format!("free: {e}"))?;
     mb.free(b, 3 << 20).map_err(|e| alloc::format!("free: {e}"))?;
-    check!(
-        mb.reserved().regions() == &before[..],
-        "reserved array differs after alloc+free"
-    );
+    check!(mb.reserved().regions() == &before[..], "reserved array differs after alloc+free");
     Ok(())
 }
 

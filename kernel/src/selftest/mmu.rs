@@ -12,47 +12,62 @@ use mm::pgtable::PageProt;
 use mm::{PAGE_SIZE, VirtAddr};
 
 pub const TESTS: &[Test] = &[
-    Test {
-        suite: "mmu",
-        name: "hw_walk_matches_sw_walk",
-        run: hw_walk_matches_sw_walk,
-    },
-    Test {
-        suite: "mmu",
-        name: "section_permissions",
-        run: section_permissions,
-    },
-    Test {
-        suite: "mmu",
-        name: "rodata_write_faults",
-        run: rodata_write_faults,
-    },
-    Test {
-        suite: "mmu",
-        name: "data_exec_faults",
-        run: data_exec_faults,
-    },
-    Test {
-        suite: "mmu",
-        name: "identity_map_removed",
-        run: identity_map_removed,
-    },
-    Test {
-        suite: "mmu",
-        name: "stack_guard_unmapped",
-        run: stack_guard_unmapped,
-    },
-    Test {
-        suite: "mmu",
-        name: "linear_map_covers_memory",
-        run: linear_map_covers_memory,
-    },
-    Test {
-        suite: "mmu",
-        name: "layout_regions_ordered",
-        run: layout_regions_ordered,
-    },
+    Test { suite: "mmu", name: "hw_walk_matches_sw_walk", run: hw_walk_matches_sw_walk },
+    Test { suite: "mmu", name: "section_permissions", run: section_permissions },
+    Test { suite: "mmu", name: "rodata_write_faults", run: rodata_write_faults },
+    Test { suite: "mmu", name: "data_exec_faults", run: data_exec_faults },
+    Test { suite: "mmu", name: "identity_map_removed", run: identity_map_removed },
+    Test { suite: "mmu", name: "stack_guard_unmapped", run: stack_guard_unmapped },
+    Test { suite: "mmu", name: "linear_map_covers_memory", run: linear_map_covers_memory },
+    Test { suite: "mmu", name: "layout_regions_ordered", run: layout_regions_ordered },
+    Test { suite: "mmu", name: "live_remap_seen_by_every_cpu", run: live_remap_seen_by_every_cpu },
 ];
+
+static PROBE_VA: AtomicU64 = AtomicU64::new(0);
+static WRITE_FAULTED: AtomicU64 = AtomicU64::new(0);
+
+/// On each CPU: try to write the scratch page; record a fault in a bit.
+fn try_write_scratch(cpu: usize) {
+    let va = PROBE_VA.load(Ordering::Acquire);
+    // SAFETY: the scratch page is this test's own; writing it when mapped RW is harmless.
+    if unsafe { arch::exception::probe_write(va, cpu as u64) }.is_err() {
+        WRITE_FAULTED.fetch_or(1 << cpu, Ordering::AcqRel);
+    }
+}
+
+/// Change a live kernel mapping RW -> RO -> RW -> unmapped, break-before-make,
+/// and check that every CPU's TLB follows (inner-shareable invalidation).
+fn live_remap_seen_by_every_cpu() -> TestResult {
+    use crate::layout::SELFTEST_SCRATCH;
+    use mm::pgtable::MapFlags;
+    let va = VirtAddr(SELFTEST_SCRATCH);
+    let pa = crate::setup::MEMBLOCK.lock().phys_alloc(PAGE_SIZE, PAGE_SIZE).map_err(|e| alloc::format!("{e}"))?;
+    let online = (0..arch::percpu::NR_CPUS).filter(|&c| crate::smp::cpu_online(c)).fold(0u64, |m, c| m | 1 << c);
+    let rw = PageProt::KERNEL_RW;
+    let r = (|| -> TestResult {
+        paging::map_kernel_range(va, pa, PAGE_SIZE, rw, MapFlags::NO_BLOCKS).map_err(|e| alloc::format!("map: {e}"))?;
+        PROBE_VA.store(va.as_u64(), Ordering::Release);
+        for (prot, want_faults) in [(rw, 0), (PageProt::KERNEL_RO, online), (rw, 0)] {
+            paging::change_kernel_prot(va, PAGE_SIZE, prot).map_err(|e| alloc::format!("change_prot: {e}"))?;
+            WRITE_FAULTED.store(0, Ordering::Release);
+            crate::smp::on_each_cpu(try_write_scratch);
+            let got = WRITE_FAULTED.load(Ordering::Acquire);
+            check!(
+                got == want_faults,
+                "after change to {prot:?}: CPUs that faulted {got:#x}, expected {want_faults:#x}"
+            );
+        }
+        check_eq!(paging::unmap_kernel_range(va, PAGE_SIZE), Ok(1));
+        check!(at_s1e1r(va).is_err(), "still mapped after unmap");
+        WRITE_FAULTED.store(0, Ordering::Release);
+        crate::smp::on_each_cpu(try_write_scratch);
+        check_eq!(WRITE_FAULTED.load(Ordering::Acquire), online);
+        Ok(())
+    })();
+    let _ = paging::unmap_kernel_range(va, PAGE_SIZE);
+    let _ = crate::setup::MEMBLOCK.lock().free(pa, PAGE_SIZE);
+    r
+}
 
 fn layout_regions_ordered() -> TestResult {
     use crate::layout::*;
@@ -71,15 +86,8 @@ fn layout_regions_ordered() -> TestResult {
         VMEMMAP_START,
         VMEMMAP_END,
     ];
-    check!(
-        bounds.windows(2).all(|w| w[0] <= w[1]),
-        "layout bounds out of order: {:x?}",
-        bounds
-    );
-    check!(
-        FIX_EARLYCON + PAGE_SIZE <= FIXADDR_TOP && FIX_FDT + (4 << 20) <= FIX_EARLYCON,
-        "fixmap slots overlap"
-    );
+    check!(bounds.windows(2).all(|w| w[0] <= w[1]), "layout bounds out of order: {:x?}", bounds);
+    check!(FIX_EARLYCON + PAGE_SIZE <= FIXADDR_TOP && FIX_FDT + (4 << 20) <= FIX_EARLYCON, "fixmap slots overlap");
     Ok(())
 }
 
@@ -108,10 +116,7 @@ fn sample_addresses() -> [(&'static str, u64); 12] {
         ("page-table pool", sym!(__pgtable_pool_start)),
         ("stack", sp),
         ("fixmap fdt", FIX_FDT + (s.info.dtb_pa & (PAGE_SIZE - 1))),
-        (
-            "fixmap uart",
-            if s.dt.console.is_some() { FIX_EARLYCON } else { FIX_FDT },
-        ),
+        ("fixmap uart", if s.dt.console.is_some() { FIX_EARLYCON } else { FIX_FDT }),
         ("linear map", dram.max(paging::phys_to_virt(first_mem).as_u64())),
     ]
 }
@@ -124,17 +129,9 @@ fn hw_walk_matches_sw_walk() -> TestResult {
         };
         let hw = match at_s1e1r(VirtAddr(va)) {
             Ok(pa) => pa,
-            Err(f) => fail!(
-                "{what} at {va:#x}: AT S1E1R faults (FST {:#x}) but the tables map it",
-                f.fst
-            ),
+            Err(f) => fail!("{what} at {va:#x}: AT S1E1R faults (FST {:#x}) but the tables map it", f.fst),
         };
-        check!(
-            hw == sw,
-            "{what} at {va:#x}: hardware walk {:#x} != software walk {:#x}",
-            hw.as_u64(),
-            sw.as_u64()
-        );
+        check!(hw == sw, "{what} at {va:#x}: hardware walk {:#x} != software walk {:#x}", hw.as_u64(), sw.as_u64());
         // Image addresses must also equal pa = va - kimage_voffset.
         if va >= sym!(_text) && va < sym!(_end) {
             check_eq!(hw, paging::pa_symbol(va));
@@ -154,11 +151,7 @@ fn section_permissions() -> TestResult {
     for (what, va) in [("rodata", &RODATA_WORD as *const u64 as u64), ("text", sym!(_text))] {
         match arch::mmu::at_s1e1w(VirtAddr(va)) {
             Ok(_) => fail!("AT S1E1W of {what} at {va:#x} succeeds"),
-            Err(f) => check!(
-                f.fst & 0x3c == 0x0c,
-                "AT S1E1W of {what}: FST {:#x} is not a permission fault",
-                f.fst
-            ),
+            Err(f) => check!(f.fst & 0x3c == 0x0c, "AT S1E1W of {what}: FST {:#x} is not a permission fault", f.fst),
         }
     }
     Ok(())
@@ -174,11 +167,7 @@ fn rodata_write_faults() -> TestResult {
         Err(f) => f,
     };
     check_eq!(esr_ec(f.esr), ec::DABT_CUR);
-    check!(
-        f.esr & 0x3c == 0x0c,
-        "DFSC {:#x} is not a permission fault",
-        f.esr & 0x3f
-    );
+    check!(f.esr & 0x3c == 0x0c, "DFSC {:#x} is not a permission fault", f.esr & 0x3f);
     check!(f.esr & (1 << 6) != 0, "WnR is not set");
     check_eq!(f.far, va);
     // SAFETY: a volatile read of a static, through a reference to it.
@@ -197,21 +186,14 @@ fn data_exec_faults() -> TestResult {
         Err(f) => f,
     };
     check_eq!(esr_ec(f.esr), ec::IABT_CUR);
-    check!(
-        f.esr & 0x3c == 0x0c,
-        "IFSC {:#x} is not a permission fault",
-        f.esr & 0x3f
-    );
+    check!(f.esr & 0x3c == 0x0c, "IFSC {:#x} is not a permission fault", f.esr & 0x3f);
     check_eq!(f.far, va);
     Ok(())
 }
 
 fn identity_map_removed() -> TestResult {
     let idmap_pa = paging::pa_symbol(sym!(__idmap_text_start)).as_u64();
-    check!(
-        at_s1e1r(VirtAddr(idmap_pa)).is_err(),
-        "the identity map still translates {idmap_pa:#x}"
-    );
+    check!(at_s1e1r(VirtAddr(idmap_pa)).is_err(), "the identity map still translates {idmap_pa:#x}");
     check_eq!(arch::mmu::ttbr0(), paging::pa_symbol(sym!(reserved_pg_dir)));
     Ok(())
 }
@@ -221,16 +203,10 @@ fn stack_guard_unmapped() -> TestResult {
     check!(hi - lo >= PAGE_SIZE, "guard is {} bytes", hi - lo);
     for va in [lo, hi - PAGE_SIZE] {
         check!(at_s1e1r(VirtAddr(va)).is_err(), "guard page {va:#x} is mapped");
-        check!(
-            paging::translate(VirtAddr(va)).is_none(),
-            "tables map guard page {va:#x}"
-        );
+        check!(paging::translate(VirtAddr(va)).is_none(), "tables map guard page {va:#x}");
     }
     let bottom = sym!(__boot_stack_bottom);
-    check!(
-        bottom & arch::exception::STACK_SIZE == 0,
-        "stack bottom {bottom:#x} breaks the overflow check's alignment"
-    );
+    check!(bottom & arch::exception::STACK_SIZE == 0, "stack bottom {bottom:#x} breaks the overflow check's alignment");
     Ok(())
 }
 
@@ -246,28 +222,15 @@ fn linear_map_covers_memory() -> TestResult {
             check_eq!(paging::virt_to_phys(paging::phys_to_virt(pa)), pa);
             let va = paging::phys_to_virt(pa);
             match at_s1e1r(va) {
-                Ok(got) => check!(
-                    got == pa,
-                    "linear {:#x} -> {:#x}, expected {:#x}",
-                    va.as_u64(),
-                    got.as_u64(),
-                    pa.as_u64()
-                ),
-                Err(f) => fail!(
-                    "linear map misses {:#x} (va {:#x}, FST {:#x})",
-                    pa.as_u64(),
-                    va.as_u64(),
-                    f.fst
-                ),
+                Ok(got) => {
+                    check!(got == pa, "linear {:#x} -> {:#x}, expected {:#x}", va.as_u64(), got.as_u64(), pa.as_u64())
+                }
+                Err(f) => fail!("linear map misses {:#x} (va {:#x}, FST {:#x})", pa.as_u64(), va.as_u64(), f.fst),
             }
             n += 1;
         }
         let t = paging::translate(paging::phys_to_virt(s));
-        check!(
-            t.is_some_and(|t| t.prot == PageProt::KERNEL_RW),
-            "linear map of {:#x} is not RW/NX",
-            s.as_u64()
-        );
+        check!(t.is_some_and(|t| t.prot == PageProt::KERNEL_RW), "linear map of {:#x} is not RW/NX", s.as_u64());
     }
     check!(n > 0, "no memory range checked");
     Ok(())

@@ -53,15 +53,8 @@ macro_rules! check_eq {
     }};
 }
 
-const SUITES: &[&[Test]] = &[
-    cmdline::TESTS,
-    fdt::TESTS,
-    memblock::TESTS,
-    mmu::TESTS,
-    exceptions::TESTS,
-    timer::TESTS,
-    smp::TESTS,
-];
+const SUITES: &[&[Test]] =
+    &[cmdline::TESTS, fdt::TESTS, memblock::TESTS, mmu::TESTS, exceptions::TESTS, timer::TESTS, smp::TESTS];
 
 /// Run the selected suites; returns (passed, failed).
 pub fn run(sel: &SelftestSel) -> (usize, usize) {

@@ -8,21 +8,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use mm::VirtAddr;
 
 pub const TESTS: &[Test] = &[
-    Test {
-        suite: "smp",
-        name: "all_cpus_online",
-        run: all_cpus_online,
-    },
-    Test {
-        suite: "smp",
-        name: "on_each_cpu_runs_everywhere",
-        run: on_each_cpu_runs_everywhere,
-    },
-    Test {
-        suite: "smp",
-        name: "same_translation_on_every_cpu",
-        run: same_translation_on_every_cpu,
-    },
+    Test { suite: "smp", name: "all_cpus_online", run: all_cpus_online },
+    Test { suite: "smp", name: "on_each_cpu_runs_everywhere", run: on_each_cpu_runs_everywhere },
+    Test { suite: "smp", name: "same_translation_on_every_cpu", run: same_translation_on_every_cpu },
 ];
 
 fn all_cpus_online() -> TestResult {
@@ -54,23 +42,15 @@ fn on_each_cpu_runs_everywhere() -> TestResult {
     RAN.store(0, Ordering::Relaxed);
     BAD.store(0, Ordering::Relaxed);
     smp::on_each_cpu(whoami);
-    let want = (0..NR_CPUS)
-        .filter(|&c| smp::cpu_online(c))
-        .fold(0u64, |m, c| m | 1 << c);
+    let want = (0..NR_CPUS).filter(|&c| smp::cpu_online(c)).fold(0u64, |m, c| m | 1 << c);
     check_eq!(RAN.load(Ordering::Relaxed), want);
     check_eq!(BAD.load(Ordering::Relaxed), 0);
     // Stacks are distinct and each has its guard below.
     for cpu in 1..NR_CPUS {
         if smp::cpu_online(cpu) {
             let lo = cpu_area(cpu).stack_lo.load(Ordering::Relaxed);
-            check!(
-                arch::mmu::at_s1e1r(VirtAddr(lo - 4096)).is_err(),
-                "CPU{cpu}: no guard below its stack"
-            );
-            check!(
-                lo & arch::exception::STACK_SIZE == 0,
-                "CPU{cpu}: stack breaks the overflow check's alignment"
-            );
+            check!(arch::mmu::at_s1e1r(VirtAddr(lo - 4096)).is_err(), "CPU{cpu}: no guard below its stack");
+            check!(lo & arch::exception::STACK_SIZE == 0, "CPU{cpu}: stack breaks the overflow check's alignment");
         }
     }
     Ok(())
@@ -80,10 +60,7 @@ static PA_SEEN: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
 
 fn translate_sample(cpu: usize) {
     let va = VirtAddr(boot::sym!(_text));
-    PA_SEEN[cpu].store(
-        arch::mmu::at_s1e1r(va).map(|p| p.as_u64()).unwrap_or(u64::MAX),
-        Ordering::Relaxed,
-    );
+    PA_SEEN[cpu].store(arch::mmu::at_s1e1r(va).map(|p| p.as_u64()).unwrap_or(u64::MAX), Ordering::Relaxed);
 }
 
 fn same_translation_on_every_cpu() -> TestResult {
