@@ -73,7 +73,31 @@ pub struct Params {
     pub cma: Option<CmaSpec>,
     /// `lkdtm=`.
     pub lkdtm: Option<Lkdtm>,
+    /// `numa=off`: fold every node into node 0.
+    pub numa_off: bool,
+    /// `movablecore=`: memory for ZONE_MOVABLE.
+    pub movablecore: Option<CoreSize>,
+    /// `kernelcore=`: memory that stays out of ZONE_MOVABLE.
+    pub kernelcore: Option<CoreSize>,
+    /// `init_on_alloc=0/1`: zero pages when allocated.
+    pub init_on_alloc: bool,
+    /// `init_on_free=0/1`: zero pages when freed.
+    pub init_on_free: bool,
+    /// `bench=`: benchmark suites to run (bit i is `BENCH_SUITES[i]`).
+    pub bench: u32,
 }
+
+/// `kernelcore=` / `movablecore=`: bytes or a percentage of memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CoreSize {
+    /// An absolute size in bytes.
+    Bytes(u64),
+    /// A percentage of all memory (`nn%`).
+    Percent(u8),
+}
+
+/// The benchmark suites `bench=` may name.
+pub const BENCH_SUITES: &[&str] = &["pages"];
 
 impl Default for Params {
     fn default() -> Self {
@@ -85,12 +109,18 @@ impl Default for Params {
             mminfo: false,
             cma: None,
             lkdtm: None,
+            numa_off: false,
+            movablecore: None,
+            kernelcore: None,
+            init_on_alloc: false,
+            init_on_free: false,
+            bench: 0,
         }
     }
 }
 
 /// The self-test suites `selftest=` may name.
-pub const SUITES: &[&str] = &["cmdline", "fdt", "memblock", "mmu", "exceptions", "timer", "smp"];
+pub const SUITES: &[&str] = &["cmdline", "fdt", "memblock", "mmu", "exceptions", "timer", "smp", "zones"];
 
 /// Something the parser wants said: printed by the caller once the console is up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +211,29 @@ fn parse_selftest(v: &str) -> Option<SelftestSel> {
     Some(SelftestSel::Only(mask))
 }
 
+fn parse_core_size(v: &str) -> Option<CoreSize> {
+    match v.strip_suffix('%') {
+        Some(p) => p.parse::<u8>().ok().filter(|&p| p <= 100).map(CoreSize::Percent),
+        None => memparse(v).map(CoreSize::Bytes),
+    }
+}
+
+fn parse_bool01(v: &str) -> Option<bool> {
+    match v {
+        "0" | "off" | "n" => Some(false),
+        "1" | "on" | "y" => Some(true),
+        _ => None,
+    }
+}
+
+fn parse_bench(v: &str) -> Option<u32> {
+    let mut mask = 0u32;
+    for name in v.split(',') {
+        mask |= 1 << BENCH_SUITES.iter().position(|&s| s == name)?;
+    }
+    Some(mask)
+}
+
 fn parse_lkdtm(v: &str) -> Option<Lkdtm> {
     Some(match v {
         "PANIC" => Lkdtm::Panic,
@@ -260,7 +313,17 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             }
             ("cma", Some(v)) => parse_cma(v).map(|c| p.cma = Some(c)).is_some(),
             ("lkdtm", Some(v)) => parse_lkdtm(v).map(|l| p.lkdtm = Some(l)).is_some(),
-            ("mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm", None) => false,
+            ("numa", Some(v)) => (v == "off").then(|| p.numa_off = true).is_some(),
+            ("movablecore", Some(v)) => parse_core_size(v).map(|c| p.movablecore = Some(c)).is_some(),
+            ("kernelcore", Some(v)) => parse_core_size(v).map(|c| p.kernelcore = Some(c)).is_some(),
+            ("init_on_alloc", Some(v)) => parse_bool01(v).map(|b| p.init_on_alloc = b).is_some(),
+            ("init_on_free", Some(v)) => parse_bool01(v).map(|b| p.init_on_free = b).is_some(),
+            ("bench", Some(v)) => parse_bench(v).map(|b| p.bench = b).is_some(),
+            (
+                "mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm" | "numa" | "movablecore" | "kernelcore"
+                | "init_on_alloc" | "init_on_free" | "bench",
+                None,
+            ) => false,
             ("quiet" | "debug" | "mminfo", Some(_)) => false,
             _ => {
                 if !diags.unknown.is_empty() {

@@ -359,6 +359,9 @@ pub struct DtInfo {
     pub distances: Vec<(u32, u32, u32), 64>,
     /// The console, if found.
     pub console: Option<ConsoleNode>,
+    /// The lowest end (inclusive) of any bus's `dma-ranges`, as a CPU
+    /// address (Linux's of_dma_get_max_cpu_address); None if no bus limits DMA.
+    pub dma_max_cpu_addr: Option<u64>,
     /// Things worth a warning (truncated lists, odd properties).
     pub warnings: Vec<&'static str, 8>,
 }
@@ -435,12 +438,19 @@ fn ancestors(path: &str) -> impl Iterator<Item = &str> {
 
 /// Translate a bus address of the node at `path` to a CPU physical address,
 /// through the `ranges` of each parent bus (Linux's of_translate_address).
-fn translate(fdt: &Fdt<'_>, path: &str, mut addr: u64) -> Option<u64> {
-    let chain: Vec<&str, 16> = ancestors(path).collect();
-    // Walk from the node's parent up to the root's child.
+fn translate(fdt: &Fdt<'_>, path: &str, addr: u64) -> Option<u64> {
+    let mut chain: Vec<FdtNode<'_, '_>, 16> = Vec::new();
+    for prefix in ancestors(path) {
+        chain.push(fdt.find_node(prefix)?).ok()?;
+    }
+    translate_chain(&chain, addr)
+}
+
+/// `chain` is [root, ..., the node's parent]: translate an address the node
+/// uses (a `reg`) through each bus's `ranges`, innermost first.
+fn translate_chain(chain: &[FdtNode<'_, '_>], mut addr: u64) -> Option<u64> {
     for i in (1..chain.len()).rev() {
-        let bus = fdt.find_node(chain[i])?;
-        let parent = fdt.find_node(chain[i - 1])?;
+        let (bus, parent) = (chain[i], chain[i - 1]);
         let ranges = bus.property("ranges")?; // no `ranges`: not translatable
         if ranges.value.is_empty() {
             continue; // identity
@@ -676,5 +686,50 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
     }
 
     find_console(&fdt, &mut info);
+    info.dma_max_cpu_addr = dma_max_cpu_address(root, &mut Vec::new());
     Ok(info)
+}
+
+/// Linux's of_dma_get_max_cpu_address: for each node with `dma-ranges`, the
+/// highest CPU address its ranges reach; the minimum of those over the tree.
+/// `chain` holds the node's ancestors (root first); nodes are visited through
+/// `children()` only, because fdt 0.1.5's find_node recurses once per sibling.
+fn dma_max_cpu_address<'b, 'a>(node: FdtNode<'b, 'a>, chain: &mut Vec<FdtNode<'b, 'a>, 12>) -> Option<u64> {
+    let mut best: Option<u64> = None;
+    if let Some(&parent) = chain.last()
+        && let Some(dr) = node.property("dma-ranges")
+        && !dr.value.is_empty()
+    {
+        let (cac, csc) = child_cells(node);
+        let pac = child_cells(parent).0;
+        let stride = 4 * (cac + pac + csc);
+        if stride > 0 && cac <= 2 && pac <= 2 && csc <= 2 {
+            for j in 0..dr.value.len() / stride {
+                let mut idx = j * stride + 4 * cac;
+                let (Some(parent_addr), Some(size)) = (cells(dr.value, pac, &mut idx), cells(dr.value, csc, &mut idx))
+                else {
+                    continue;
+                };
+                // The parent address is in the parent's bus space, like a `reg`.
+                if let Some(cpu) = translate_chain(chain, parent_addr)
+                    && size > 0
+                {
+                    let end = cpu.saturating_add(size - 1);
+                    best = Some(best.map_or(end, |e: u64| e.max(end)));
+                }
+            }
+        }
+    }
+    if chain.push(node).is_ok() {
+        for child in node.children() {
+            if !is_okay(child) {
+                continue;
+            }
+            if let Some(sub) = dma_max_cpu_address(child, chain) {
+                best = Some(best.map_or(sub, |b| b.min(sub)));
+            }
+        }
+        chain.pop();
+    }
+    best
 }

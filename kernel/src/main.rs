@@ -36,6 +36,8 @@ mod selftest;
 mod setup;
 mod smp;
 mod state;
+mod vmemmap;
+mod zones;
 
 use boot::BootInfo;
 use mm::pgtable::PageProt;
@@ -191,6 +193,25 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     paging::enable_memblock_tables();
     state::init(info, blob, raw.len() as u64, dt, params);
     numa::init_from_memblock();
+    let zone_limits = {
+        let mb = setup::MEMBLOCK.lock();
+        let z = zones::compute(&mb, state::get().dt.dma_max_cpu_addr, &state::get().params);
+        zones::print(&mb, &z);
+        z
+    };
+    let memmap = match vmemmap::populate() {
+        Ok(m) => m,
+        Err(e) => fatal(format_args!("cannot map the vmemmap: {e}")),
+    };
+    pr_info!(
+        "vmemmap: {} section(s) of {} MiB, {} KiB of page descriptors ({} bytes per {} KiB page)",
+        memmap.sections,
+        1 << (vmemmap::SECTION_SIZE_BITS - 20),
+        (memmap.sections * vmemmap::PAGES_PER_SECTION * vmemmap::STRUCT_PAGE_SIZE) >> 10,
+        vmemmap::STRUCT_PAGE_SIZE,
+        mm::PAGE_SIZE >> 10
+    );
+    state::set_zone_limits(zone_limits, memmap.base);
 
     setup::report();
     layout::print();

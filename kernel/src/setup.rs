@@ -138,7 +138,7 @@ pub fn memblock_init(
             );
             continue;
         }
-        let nid = NodeId(r.nid.unwrap_or(0) as i32);
+        let nid = if params.numa_off { NodeId(0) } else { NodeId(r.nid.unwrap_or(0).min(63) as i32) };
         if let Err(e) = mb.add_node(PhysAddr(r.base), end - r.base, nid, MemblockFlags::NONE) {
             pr_warn!("memblock: cannot add [mem {:#018x}-{:#018x}]: {}", r.base, end - 1, e);
         }

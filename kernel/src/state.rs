@@ -92,3 +92,16 @@ pub fn mminfo() {
     pr_info!("mminfo: page-table pool: {} pages free", crate::paging::pool_pages_free());
     pr_info!("mminfo: buddyinfo/zoneinfo/meminfo arrive with the page allocator (a later issue)");
 }
+
+/// Zone boundaries and the vmemmap base, once computed.
+static ZONES: spin::Once<(crate::zones::ZoneLimits, u64)> = spin::Once::new();
+
+/// Record the zone limits and where pfn 0's descriptor would be.
+pub fn set_zone_limits(z: crate::zones::ZoneLimits, vmemmap_base: u64) {
+    ZONES.call_once(|| (z, vmemmap_base));
+}
+
+/// The zone limits and vmemmap base (None before `set_zone_limits`).
+pub fn zone_limits() -> Option<&'static (crate::zones::ZoneLimits, u64)> {
+    ZONES.get()
+}

@@ -86,3 +86,90 @@ fn selftest_off_skips_the_tests() {
         out.fail(&format!("self-tests ran anyway: {passed} passed, {failed} failed"));
     }
 }
+
+/// `-numa dist` arguments: every pair of distinct nodes at `far`, as a ring
+/// would be simpler but Linux's fallback order is easiest to read this way.
+fn numa_dist(nodes: u32, far: u32) -> Vec<String> {
+    let mut a = Vec::new();
+    for s in 0..nodes {
+        for d in 0..nodes {
+            if s != d {
+                a.extend(["-numa".to_string(), format!("dist,src={s},dst={d},val={}", far + 10 * s.abs_diff(d))]);
+            }
+        }
+    }
+    a
+}
+
+/// NUMA machines: N nodes of equal RAM and CPUs, with and without a distance map.
+macro_rules! numa_boot {
+    ($name:ident, $nodes:literal, $smp:literal, $mem:literal, $dist:literal) => {
+        #[test]
+        fn $name() {
+            let mut q = Qemu::virt().smp($smp).mem($mem).numa($nodes);
+            if $dist {
+                q = q.args(numa_dist($nodes, 20));
+            }
+            let out = q.run();
+            out.assert_passed();
+            out.assert_contains(&format!("smp: Brought up {} node(s), {} CPU(s)", $nodes, $smp));
+            for n in 0..$nodes {
+                out.assert_contains(&format!("Initmem setup node {n} "));
+            }
+            if $dist {
+                out.assert_contains("NUMA: distance-map");
+            }
+        }
+    };
+}
+
+numa_boot!(numa_2_nodes_no_dist, 2, 4, "2G", false);
+numa_boot!(numa_2_nodes_dist, 2, 4, "2G", true);
+numa_boot!(numa_4_nodes_no_dist, 4, 4, "4G", false);
+numa_boot!(numa_4_nodes_dist, 4, 8, "4G", true);
+
+/// `numa=off` folds a two-node machine into node 0.
+#[test]
+fn numa_off_folds_nodes() {
+    let out = Qemu::virt().smp(4).mem("2G").numa(2).append("numa=off").run();
+    out.assert_passed();
+    out.assert_contains("smp: Brought up 1 node(s), 4 CPU(s)");
+    out.assert_contains("  node   0: [mem 0x0000000040000000-0x00000000bfffffff]");
+    out.assert_not_contains("Initmem setup node 1");
+}
+
+/// Eight CPUs, every one online.
+#[test]
+fn smp8() {
+    let out = Qemu::virt().smp(8).mem("1G").run();
+    out.assert_passed();
+    out.assert_contains("smp: Brought up 1 node(s), 8 CPU(s)");
+}
+
+/// 8 GiB: RAM above 4 GiB is ZONE_NORMAL, below it ZONE_DMA (Linux on virt).
+#[test]
+fn mem_8g_has_normal_zone() {
+    let out = Qemu::virt().smp(2).mem("8G").run();
+    out.assert_passed();
+    out.assert_contains("  DMA      [mem 0x0000000040000000-0x00000000ffffffff]");
+    out.assert_contains("  DMA32    empty");
+    out.assert_contains("  Normal   [mem 0x0000000100000000-0x000000023fffffff]");
+}
+
+/// mem=512M caps usable memory.
+#[test]
+fn mem_limit_512m() {
+    let out = Qemu::virt().smp(2).mem("2G").append("mem=512M").run();
+    out.assert_passed();
+    out.assert_contains("  node   0: [mem 0x0000000040000000-0x000000005fffffff]");
+}
+
+/// raspi4b: the 30-bit DMA limit from /soc dma-ranges puts all of QEMU's
+/// 960 MiB in ZONE_DMA.
+#[test]
+fn raspi4b_zones() {
+    let out = Qemu::raspi4b().run();
+    out.assert_passed();
+    out.assert_contains("  DMA      [mem 0x0000000000000000-0x000000003bffffff]");
+    out.assert_contains("  DMA32    empty");
+}

@@ -12,6 +12,7 @@ mod memblock;
 mod mmu;
 mod smp;
 mod timer;
+mod zones;
 
 use crate::cmdline::SelftestSel;
 use crate::{pr_err, pr_info};
@@ -53,8 +54,16 @@ macro_rules! check_eq {
     }};
 }
 
-const SUITES: &[&[Test]] =
-    &[cmdline::TESTS, fdt::TESTS, memblock::TESTS, mmu::TESTS, exceptions::TESTS, timer::TESTS, smp::TESTS];
+const SUITES: &[&[Test]] = &[
+    cmdline::TESTS,
+    fdt::TESTS,
+    memblock::TESTS,
+    mmu::TESTS,
+    exceptions::TESTS,
+    timer::TESTS,
+    smp::TESTS,
+    zones::TESTS,
+];
 
 /// Run the selected suites; returns (passed, failed).
 pub fn run(sel: &SelftestSel) -> (usize, usize) {
