@@ -11,7 +11,22 @@ pub const TESTS: &[Test] = &[
     Test { suite: "cmdline", name: "malformed_keeps_default", run: malformed_keeps_default },
     Test { suite: "cmdline", name: "unknown_listed_by_name", run: unknown_listed_by_name },
     Test { suite: "cmdline", name: "quotes_and_dashes", run: quotes_and_dashes },
+    Test { suite: "cmdline", name: "memory_zone_params", run: memory_zone_params },
 ];
+
+fn memory_zone_params() -> TestResult {
+    use crate::cmdline::CoreSize;
+    let (p, d) = parse("numa=off movablecore=25% kernelcore=1G init_on_alloc=1 init_on_free=0 bench=pages");
+    check!(d.is_empty(), "unexpected diagnostics {:?}", d);
+    check!(p.numa_off && p.init_on_alloc && !p.init_on_free, "flags wrong: {:?}", p);
+    check_eq!(p.movablecore, Some(CoreSize::Percent(25)));
+    check_eq!(p.kernelcore, Some(CoreSize::Bytes(1 << 30)));
+    check_eq!(p.bench, 1);
+    let (p, d) = parse("numa=on movablecore=101% init_on_alloc=2 bench=nope");
+    check!(!p.numa_off && p.movablecore.is_none() && !p.init_on_alloc && p.bench == 0, "defaults not kept: {:?}", p);
+    check_eq!(d.list.len(), 4);
+    Ok(())
+}
 
 fn memparse_suffixes_and_bases() -> TestResult {
     check_eq!(memparse("512M"), Some(512 << 20));
