@@ -4,7 +4,9 @@
 //!
 //! ```text
 //!   memblock  ->  page tables (generic walker over arch's descriptors)
-//!             ->  (later issues) struct page, zones/buddy, pcp, slub, vmalloc, fault, cma
+//!             ->  page (struct page, the vmemmap) -> gfp -> zone (buddy) -> pcp
+//!             ->  page_alloc (nodes, zonelists, the allocation API) -> report (/proc formats)
+//!             ->  (later issues) slub, vmalloc, fault, cma
 //! ```
 //!
 //! Everything here builds and is unit-tested on the host (`cargo test -p mm`);
@@ -14,8 +16,14 @@
 
 pub mod addr;
 pub mod error;
+pub mod gfp;
 pub mod memblock;
+pub mod page;
+pub mod page_alloc;
+pub mod pcp;
 pub mod pgtable;
+pub mod report;
+pub mod zone;
 
 pub use addr::{PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
 pub use error::Error;

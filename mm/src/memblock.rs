@@ -664,6 +664,7 @@ pub struct Memblock {
     has_mirror: bool,
     debug: Option<DebugLog>,
     array_mapper: Option<ArrayMapper>,
+    retired: bool,
 }
 
 impl Default for Memblock {
@@ -695,7 +696,21 @@ impl Memblock {
             has_mirror: false,
             debug: None,
             array_mapper: None,
+            retired: false,
         }
+    }
+
+    /// The page allocator owns the free memory now (memblock_free_all ran):
+    /// every later allocation fails with `Busy`, and the arrays no longer
+    /// grow. The arrays stay for queries (Linux's ARCH_KEEP_MEMBLOCK).
+    pub fn retire(&mut self) {
+        self.retired = true;
+        self.array_mapper = None;
+    }
+
+    /// Whether [`Memblock::retire`] was called.
+    pub fn is_retired(&self) -> bool {
+        self.retired
     }
 
     // ----- configuration -------------------------------------------------
@@ -1547,6 +1562,9 @@ impl Memblock {
         nid: NodeId,
         fallback: NodeFallback,
     ) -> Result<PhysAddr, Error> {
+        if self.retired {
+            return Err(Error::Busy);
+        }
         let mut flags = self.choose_flags();
         loop {
             if let Some(found) = self.find_in_range_node(size, align, start, end, nid, flags, &Exclusions::NONE)
@@ -2408,6 +2426,21 @@ mod tests {
         assert_eq!(mb.phys_alloc_range(0x2000, 0x1000, pa(G + 0x5000), pa(G + 0x6000)), Err(Error::NoMemory));
         assert_eq!(snapshot(&mb), before);
         check_invariants(&mb);
+    }
+
+    #[test]
+    fn retired_memblock_refuses_allocations() {
+        let mut mb = Memblock::new();
+        mb.add(PhysAddr(0x4000_0000), 0x100_0000).unwrap();
+        let before: Vec<_> = mb.reserved().regions().to_vec();
+        mb.retire();
+        assert!(mb.is_retired());
+        assert_eq!(mb.phys_alloc(4096, 4096), Err(Error::Busy));
+        assert_eq!(mb.phys_alloc_range(4096, 4096, PhysAddr(0), PhysAddr(u64::MAX)), Err(Error::Busy));
+        assert_eq!(mb.alloc_try_nid(4096, 4096, PhysAddr(0), PhysAddr(u64::MAX), NUMA_NO_NODE), Err(Error::Busy));
+        assert_eq!(mb.reserved().regions(), &before[..]);
+        // Queries still work.
+        assert_eq!(mb.phys_mem_size(), 0x100_0000);
     }
 
     #[test]
