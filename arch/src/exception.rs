@@ -474,6 +474,40 @@ fn fixup(frame: &mut TrapFrame, vector: Vector) -> bool {
     true
 }
 
+/// A few lines about an exception taken before the kernel installed its
+/// handler, formatted on the stack (no heap, no console).
+fn early_report(frame: &TrapFrame, vector: Vector) {
+    struct Buf {
+        b: [u8; 256],
+        n: usize,
+    }
+    impl core::fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> core::fmt::Result {
+            for &c in s.as_bytes() {
+                if self.n < self.b.len() {
+                    self.b[self.n] = c;
+                    self.n += 1;
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut buf = Buf { b: [0; 256], n: 0 };
+    let _ = core::fmt::write(
+        &mut buf,
+        format_args!(
+            "early exception {} ({}{}): ESR {:#x} ELR {:#x} FAR {:#x}\n",
+            vector.name(),
+            ec_name(esr_ec(frame.esr)),
+            if vector.stack_overflowed() { ", kernel stack overflow" } else { "" },
+            frame.esr,
+            frame.elr,
+            frame.far
+        ),
+    );
+    semihosting::write_bytes(&buf.b[..buf.n]);
+}
+
 /// Called by the vector code with the saved frame.
 #[unsafe(no_mangle)]
 extern "C" fn arch_trap(frame: &mut TrapFrame, vector: u64) {
@@ -483,8 +517,9 @@ extern "C" fn arch_trap(frame: &mut TrapFrame, vector: u64) {
     }
     let h = HANDLER.load(Ordering::Acquire);
     if h == 0 {
-        // No kernel handler yet: nothing can be printed. End the run if a
-        // host is attached, else stop here.
+        // No kernel handler yet (no console either): report what we can
+        // through semihosting, end the run if a host listens, else stop.
+        early_report(frame, vector);
         semihosting::exit(4);
         crate::cpu::park();
     }
