@@ -22,6 +22,7 @@
 
 extern crate alloc;
 
+mod bench;
 mod cmdline;
 mod devicetree;
 mod heap;
@@ -30,6 +31,7 @@ mod layout;
 mod lkdtm;
 mod numa;
 mod oops;
+mod page_alloc;
 mod paging;
 mod printk;
 mod selftest;
@@ -217,13 +219,25 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     layout::print();
     state::log_platform();
     smp::smp_init(&state::get().dt);
+    let (limits, vmemmap_base) = state::zone_limits().expect("zone limits set above");
+    match page_alloc::init(limits, *vmemmap_base, &state::get().params) {
+        Ok(cost) => {
+            let cma_reserved = setup::cma_reserved_pages();
+            page_alloc::print_memory_line(cma_reserved);
+            page_alloc::print_init_cost(&cost);
+        }
+        Err(e) => fatal(format_args!("cannot bring up the page allocator: {e}")),
+    }
 
     let (passed, failed) = selftest::run(&state::get().params.selftest);
+    bench::run(state::get().params.bench);
     if let Some(l) = state::get().params.lkdtm {
         lkdtm::trigger(l);
     }
     if state::get().params.mminfo {
         state::mminfo();
+    } else if passed + failed > 0 {
+        state::short_reports();
     }
     match (passed, failed) {
         (0, 0) => {

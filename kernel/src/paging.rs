@@ -24,9 +24,20 @@ use mm::pgtable::{MapFlags, PageProt, PageTable, PgtableMem, Translation};
 use mm::{Error, PAGE_SIZE, PhysAddr, VirtAddr};
 use spin::Mutex;
 
+/// Where table pages come from once the image's pool is used up.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum TableSource {
+    /// Only the pool (before the linear map).
+    Pool,
+    /// memblock (linear map up, page allocator not yet).
+    Memblock,
+    /// The page allocator (memblock retired).
+    PageAllocator,
+}
+
 /// Table memory for the kernel's tree.
 pub struct KernelTables {
-    from_memblock: bool,
+    source: TableSource,
     pool_next: u64,
     pool_end: u64,
     image_pa: (u64, u64),
@@ -44,14 +55,16 @@ unsafe impl PgtableMem for KernelTables {
             let pa = self.pool_next;
             self.pool_next += PAGE_SIZE;
             (pa, (pa + self.kimage_voffset) as *mut u8)
-        } else if self.from_memblock {
-            let pa = crate::setup::MEMBLOCK.lock().phys_alloc(PAGE_SIZE, PAGE_SIZE)?;
+        } else {
+            let pa = match self.source {
+                TableSource::Pool => return Err(Error::NoMemory),
+                TableSource::Memblock => crate::setup::MEMBLOCK.lock().phys_alloc(PAGE_SIZE, PAGE_SIZE)?,
+                TableSource::PageAllocator => crate::page_alloc::alloc_table_page()?,
+            };
             if !linear_map_covers(pa, PAGE_SIZE) {
                 return Err(Error::NoMemory);
             }
             (pa.as_u64(), phys_to_virt(pa).as_u64() as *mut u8)
-        } else {
-            return Err(Error::NoMemory);
         };
         // SAFETY: a whole, unused pool page mapped RW (see the impl's comment).
         unsafe { core::ptr::write_bytes(va, 0, PAGE_SIZE as usize) };
@@ -92,7 +105,7 @@ pub fn init(info: &BootInfo) {
     let pool_start = sym!(__pgtable_pool_start) - voff;
     let pool_end = sym!(__pgtable_pool_end) - voff;
     let mem = KernelTables {
-        from_memblock: false,
+        source: TableSource::Pool,
         pool_next: pool_start + info.pgtable_pool_used * PAGE_SIZE,
         pool_end,
         image_pa: (info.phys_base, sym!(_end) - voff),
@@ -192,7 +205,14 @@ pub fn memstart() -> PhysAddr {
 /// without holding `MEMBLOCK` (lock order), after the linear map exists.
 pub fn enable_memblock_tables() {
     if let Some(pt) = KERNEL_PT.lock().as_mut() {
-        pt.mem_mut().from_memblock = true;
+        pt.mem_mut().source = TableSource::Memblock;
+    }
+}
+
+/// memblock is retired: take table pages from the page allocator.
+pub fn switch_tables_to_page_allocator() {
+    if let Some(pt) = KERNEL_PT.lock().as_mut() {
+        pt.mem_mut().source = TableSource::PageAllocator;
     }
 }
 

@@ -280,6 +280,29 @@ fn reserved_mem_init(mb: &mut Memblock, dt: &DtInfo) {
     }
 }
 
+/// Pages reserved for CMA pools in /reserved-memory (reusable, not yet handed
+/// to a CMA allocator: that is a later issue).
+pub fn cma_reserved_pages() -> u64 {
+    let dt = &crate::state::get().dt;
+    RESERVATIONS
+        .lock()
+        .iter()
+        .filter(|r| {
+            r.source
+                .strip_prefix("/reserved-memory/")
+                .is_some_and(|n| dt.reserved.iter().any(|x| x.reusable && x.name == n))
+        })
+        .map(|r| r.size >> mm::PAGE_SHIFT)
+        .sum()
+}
+
+/// The page allocator owns the free memory now: memblock answers queries but
+/// allocates nothing more.
+pub fn retire_memblock() {
+    MEMBLOCK.lock().retire();
+    crate::pr_info!("memblock: retired; the page allocator owns free memory");
+}
+
 /// Print every reservation with its source (always), then memblock's arrays.
 pub fn report() {
     pr_info!("Reserved memory by source:");

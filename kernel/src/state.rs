@@ -80,8 +80,37 @@ pub fn log_platform() {
     }
 }
 
-/// `mminfo`: the memory reports available at this stage.
+/// Print a report (a `fmt::Write` producer) line by line at info level.
+fn print_report(title: &str, f: impl FnOnce(&mut alloc::string::String) -> core::fmt::Result) {
+    let mut s = alloc::string::String::new();
+    if f(&mut s).is_err() {
+        pr_warn!("{title}: report failed");
+        return;
+    }
+    pr_info!("{title}:");
+    for line in s.lines() {
+        pr_info!("{line}");
+    }
+}
+
+/// /proc/buddyinfo and /proc/meminfo, printed after the self-tests.
+pub fn short_reports() {
+    let pa = crate::page_alloc::allocator();
+    print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
+    print_report("/proc/meminfo", |s| pa.meminfo(s));
+}
+
+/// `mminfo`: every memory report, in Linux's formats.
 pub fn mminfo() {
+    let pa = crate::page_alloc::allocator();
+    print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
+    print_report("/proc/pagetypeinfo", |s| pa.pagetypeinfo(s));
+    print_report("/proc/zoneinfo", |s| pa.zoneinfo(s));
+    print_report("/proc/meminfo", |s| pa.meminfo(s));
+    memblock_and_heap_info();
+}
+
+fn memblock_and_heap_info() {
     let mb = crate::setup::MEMBLOCK.lock();
     let total = mb.phys_mem_size();
     let reserved = mb.reserved_size();
@@ -90,7 +119,6 @@ pub fn mminfo() {
     pr_info!("mminfo: memblock memory {} KiB, reserved {} KiB", total >> 10, reserved >> 10);
     pr_info!("mminfo: early heap {} KiB used, {} KiB free", used >> 10, free >> 10);
     pr_info!("mminfo: page-table pool: {} pages free", crate::paging::pool_pages_free());
-    pr_info!("mminfo: buddyinfo/zoneinfo/meminfo arrive with the page allocator (a later issue)");
 }
 
 /// Zone boundaries and the vmemmap base, once computed.

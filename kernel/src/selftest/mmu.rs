@@ -41,7 +41,8 @@ fn live_remap_seen_by_every_cpu() -> TestResult {
     use crate::layout::SELFTEST_SCRATCH;
     use mm::pgtable::MapFlags;
     let va = VirtAddr(SELFTEST_SCRATCH);
-    let pa = crate::setup::MEMBLOCK.lock().phys_alloc(PAGE_SIZE, PAGE_SIZE).map_err(|e| alloc::format!("{e}"))?;
+    let page = crate::page_alloc::alloc_pages(mm::gfp::Gfp::KERNEL, 0).map_err(|e| alloc::format!("{e}"))?;
+    let pa = page.pfn().phys();
     let online = (0..arch::percpu::NR_CPUS).filter(|&c| crate::smp::cpu_online(c)).fold(0u64, |m, c| m | 1 << c);
     let rw = PageProt::KERNEL_RW;
     let r = (|| -> TestResult {
@@ -65,7 +66,7 @@ fn live_remap_seen_by_every_cpu() -> TestResult {
         Ok(())
     })();
     let _ = paging::unmap_kernel_range(va, PAGE_SIZE);
-    let _ = crate::setup::MEMBLOCK.lock().free(pa, PAGE_SIZE);
+    drop(page);
     r
 }
 

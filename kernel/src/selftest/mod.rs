@@ -10,6 +10,7 @@ mod exceptions;
 mod fdt;
 mod memblock;
 mod mmu;
+mod pages;
 mod smp;
 mod timer;
 mod zones;
@@ -63,6 +64,7 @@ const SUITES: &[&[Test]] = &[
     timer::TESTS,
     smp::TESTS,
     zones::TESTS,
+    pages::TESTS,
 ];
 
 /// Run the selected suites; returns (passed, failed).
