@@ -41,6 +41,14 @@ step test-mm cargo test -p mm
 step test-boot env BOOT_TESTS_NO_BUILD=1 cargo test -p boot-tests --no-fail-fast
 
 # The closing line, in the plain form CI reads: "test: N passed, M failed, K skipped".
-grep -h '^test result:' "$LOG_DIR/test-mm.log" "$LOG_DIR/test-boot.log" |
+# Every test binary that ran must have left its result line (-a: a kernel log
+# quoted in a failure may hold any byte).
+ran=$(grep -ac '^     Running ' "$LOG_DIR/test-mm.log" "$LOG_DIR/test-boot.log" | awk -F: '{ n += $2 } END { print n }')
+results=$(grep -ahc '^test result:' "$LOG_DIR/test-mm.log" "$LOG_DIR/test-boot.log" | awk '{ n += $1 } END { print n }')
+if [ "$ran" -gt "$results" ]; then
+    echo "test: $ran test binaries ran but only $results reported a result (see $LOG_DIR)" >&2
+    exit 1
+fi
+grep -ah '^test result:' "$LOG_DIR/test-mm.log" "$LOG_DIR/test-boot.log" |
     awk -v s=$((SECONDS - start)) '{ p += $4; f += $6; i += $8 }
         END { printf "test: all steps passed in %ss\ntest: %d passed, %d failed, %d skipped\n", s, p, f, i }'

@@ -49,6 +49,13 @@ unsafe extern "C" {
 static ONLINE: AtomicU64 = AtomicU64::new(1);
 /// Number of CPUs brought up (including the boot CPU).
 static NR_ONLINE: AtomicUsize = AtomicUsize::new(1);
+/// CPUs listed in the device tree that did not come up (reported at boot).
+static NR_FAILED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many listed CPUs failed to come up.
+pub fn nr_failed_cpus() -> usize {
+    NR_FAILED.load(Ordering::Acquire)
+}
 
 /// Work posted to a CPU: a `fn(usize)` as usize, 0 for none.
 static MAILBOX: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
@@ -171,6 +178,7 @@ pub fn smp_init(dt: &DtInfo) {
             Ok(s) => s,
             Err(e) => {
                 pr_err!("CPU{cpu}: no stack ({e}); not brought up");
+                NR_FAILED.fetch_add(1, Ordering::AcqRel);
                 continue;
             }
         };
@@ -235,6 +243,7 @@ pub fn smp_init(dt: &DtInfo) {
             }
         };
         if !started {
+            NR_FAILED.fetch_add(1, Ordering::AcqRel);
             continue;
         }
         let t0 = arch::timer::counter();
@@ -243,6 +252,7 @@ pub fn smp_init(dt: &DtInfo) {
             core::hint::spin_loop();
         }
         if !cpu_online(cpu) {
+            NR_FAILED.fetch_add(1, Ordering::AcqRel);
             pr_err!("CPU{cpu}: failed to come online (MPIDR {:#x}); carrying on without it", node.mpidr);
         }
     }

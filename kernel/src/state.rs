@@ -55,11 +55,11 @@ pub fn log_platform() {
         };
         let nid = c.nid.map(|n| n as i64).unwrap_or(-1);
         if c.mpidr == me {
-            pr_info!("  CPU{}: MPIDR {:#x} node {} {} (boot CPU)", i, c.mpidr, nid, how);
+            pr_info!("  /cpus[{}]: MPIDR {:#x} node {} {} (boot CPU)", i, c.mpidr, nid, how);
         } else if let EnableMethod::SpinTable(a) = c.enable {
-            pr_info!("  CPU{}: MPIDR {:#x} node {} {} release-addr {:#x}: parked by firmware", i, c.mpidr, nid, how, a);
+            pr_info!("  /cpus[{}]: MPIDR {:#x} node {} {} release-addr {:#x}", i, c.mpidr, nid, how, a);
         } else {
-            pr_info!("  CPU{}: MPIDR {:#x} node {} {}: parked by firmware", i, c.mpidr, nid, how);
+            pr_info!("  /cpus[{}]: MPIDR {:#x} node {} {}", i, c.mpidr, nid, how);
         }
     }
     if !dt.distances.is_empty() {

@@ -277,6 +277,20 @@ pub fn fdt_without_memory(blob: &[u8]) -> Vec<u8> {
     std::fs::read(file.path()).expect("read back the DTB")
 }
 
+/// `blob` with one more PSCI CPU in /cpus, MPIDR `mpidr`: a CPU the machine
+/// does not have, so CPU_ON fails for it.
+pub fn fdt_with_extra_cpu(blob: &[u8], mpidr: u32) -> Vec<u8> {
+    let file = ScratchFile::with_bytes("extracpu.dtb", blob);
+    let path = file.path().to_str().expect("UTF-8 scratch path");
+    let node = format!("/cpus/cpu@{mpidr:x}");
+    run_tool("fdtput", &["-c", path, &node]);
+    run_tool("fdtput", &["-t", "s", path, &node, "device_type", "cpu"]);
+    run_tool("fdtput", &["-t", "s", path, &node, "compatible", "arm,cortex-a72"]);
+    run_tool("fdtput", &["-t", "x", path, &node, "reg", &format!("{mpidr:x}")]);
+    run_tool("fdtput", &["-t", "s", path, &node, "enable-method", "psci"]);
+    std::fs::read(file.path()).expect("read back the DTB")
+}
+
 // ---------------------------------------------------------------------------
 // Sizes
 

@@ -173,3 +173,14 @@ fn raspi4b_zones() {
     out.assert_contains("  DMA      [mem 0x0000000000000000-0x000000003bffffff]");
     out.assert_contains("  DMA32    empty");
 }
+
+/// A CPU the device tree lists but the machine lacks: PSCI CPU_ON fails, the
+/// kernel says so, and the boot goes on with the CPUs that came up.
+#[test]
+fn cpu_that_does_not_come_up_is_reported() {
+    let dtb = boot_tests::fdt_with_extra_cpu(&Qemu::virt().smp(2).dump_dtb(), 7);
+    let out = Qemu::virt().smp(2).stub_with_dtb(0x4020_0000, dtb, 0x4800_0000).run();
+    out.assert_passed();
+    out.assert_contains("psci: failed to boot CPU");
+    out.assert_contains("smp: Brought up 1 node(s), 2 CPU(s)");
+}
