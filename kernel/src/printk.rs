@@ -123,6 +123,17 @@ impl Write for LineWriter<'_> {
     }
 }
 
+/// Log a multi-line report (anything written through `fmt::Write`) at info
+/// level, one log line per line of text. Needs the heap.
+pub fn log_report(f: impl FnOnce(&mut alloc::string::String) -> fmt::Result) -> fmt::Result {
+    let mut text = alloc::string::String::new();
+    f(&mut text)?;
+    for line in text.lines() {
+        log(Level::Info, format_args!("{line}"));
+    }
+    Ok(())
+}
+
 /// Log a line with no timestamp, whatever the log level: for lines other
 /// programs read, such as the self-test summary.
 pub fn log_bare(args: fmt::Arguments<'_>) {

@@ -317,48 +317,7 @@ pub fn report() {
         );
     }
     let mb = MEMBLOCK.lock();
-    let mut w = LineSink::default();
-    let _ = mb.dump(&mut w);
-    w.flush();
-}
-
-/// Collects formatted output and logs it line by line.
-#[derive(Default)]
-struct LineSink {
-    line: String<160>,
-}
-
-impl LineSink {
-    fn flush(&mut self) {
-        if !self.line.is_empty() {
-            pr_info!("{}", self.line.as_str().replace_tabs());
-            self.line.clear();
-        }
-    }
-}
-
-trait ReplaceTabs {
-    fn replace_tabs(&self) -> String<200>;
-}
-impl ReplaceTabs for str {
-    fn replace_tabs(&self) -> String<200> {
-        let mut out = String::new();
-        for c in self.chars() {
-            let _ = if c == '\t' { out.push_str("    ") } else { out.push(c) };
-        }
-        out
-    }
-}
-
-impl core::fmt::Write for LineSink {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        for c in s.chars() {
-            if c == '\n' {
-                self.flush();
-            } else {
-                let _ = self.line.push(c);
-            }
-        }
-        Ok(())
+    if crate::printk::log_report(|w| mb.dump(w)).is_err() {
+        crate::pr_warn!("memblock: dump failed");
     }
 }

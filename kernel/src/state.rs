@@ -80,16 +80,11 @@ pub fn log_platform() {
     }
 }
 
-/// Print a report (a `fmt::Write` producer) line by line at info level.
+/// Print a report under its /proc name.
 fn print_report(title: &str, f: impl FnOnce(&mut alloc::string::String) -> core::fmt::Result) {
-    let mut s = alloc::string::String::new();
-    if f(&mut s).is_err() {
-        pr_warn!("{title}: report failed");
-        return;
-    }
     pr_info!("{title}:");
-    for line in s.lines() {
-        pr_info!("{line}");
+    if crate::printk::log_report(f).is_err() {
+        pr_warn!("{title}: report failed");
     }
 }
 
