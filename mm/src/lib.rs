@@ -18,6 +18,7 @@ pub mod addr;
 pub mod error;
 pub mod gfp;
 pub mod memblock;
+pub mod mempool;
 pub mod page;
 pub mod page_alloc;
 pub mod pcp;
