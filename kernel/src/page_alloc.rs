@@ -137,9 +137,18 @@ pub fn init(limits: &ZoneLimits, vmemmap_base: u64, params: &Params) -> Result<I
     pa.set_flags(flags);
     pa.set_cpus(&cpu_nodes(params))?;
     if !params.numa_off {
+        // Linux's of_numa_parse_distance_map: an entry (a, b, d) also sets
+        // (b, a) when b > a, so a tree may list one direction only; a later
+        // explicit (b, a) still wins. Entries Linux rejects are reported.
         for &(a, b, d) in &crate::state::get().dt.distances {
-            if a < 64 && b < 64 && d <= u8::MAX as u32 {
-                pa.set_node_distance(NodeId(a as i32), NodeId(b as i32), d as u8)?;
+            let valid = a < 64 && b < 64 && d <= u8::MAX as u32 && ((a == b && d == 10) || (a != b && d > 10));
+            if !valid {
+                pr_warn!("NUMA: invalid distance-map entry ({a}, {b}, {d}); ignored");
+                continue;
+            }
+            pa.set_node_distance(NodeId(a as i32), NodeId(b as i32), d as u8)?;
+            if b > a {
+                pa.set_node_distance(NodeId(b as i32), NodeId(a as i32), d as u8)?;
             }
         }
     }

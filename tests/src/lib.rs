@@ -291,6 +291,26 @@ pub fn fdt_with_extra_cpu(blob: &[u8], mpidr: u32) -> Vec<u8> {
     std::fs::read(file.path()).expect("read back the DTB")
 }
 
+/// `blob` with /distance-map replaced by exactly these (from, to, distance)
+/// entries (created if missing).
+pub fn fdt_with_distance_map(blob: &[u8], entries: &[(u32, u32, u32)]) -> Vec<u8> {
+    let file = ScratchFile::with_bytes("distmap.dtb", blob);
+    let path = file.path().to_str().expect("UTF-8 scratch path");
+    let nodes = String::from_utf8(run_tool("fdtget", &["-l", path, "/"])).expect("UTF-8");
+    if !nodes.lines().any(|n| n.trim() == "distance-map") {
+        run_tool("fdtput", &["-c", path, "/distance-map"]);
+        run_tool("fdtput", &["-t", "s", path, "/distance-map", "compatible", "numa-distance-map-v1"]);
+    }
+    let mut args: Vec<String> =
+        ["-t", "u", path, "/distance-map", "distance-matrix"].iter().map(|s| s.to_string()).collect();
+    for &(a, b, d) in entries {
+        args.extend([a.to_string(), b.to_string(), d.to_string()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_tool("fdtput", &refs);
+    std::fs::read(file.path()).expect("read back the DTB")
+}
+
 // ---------------------------------------------------------------------------
 // Sizes
 

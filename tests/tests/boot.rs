@@ -184,3 +184,16 @@ fn cpu_that_does_not_come_up_is_reported() {
     out.assert_contains("psci: failed to boot CPU");
     out.assert_contains("smp: Brought up 1 node(s), 2 CPU(s)");
 }
+
+/// A distance map that lists each pair in one direction only: Linux's
+/// of_numa_parse_distance_map also sets the reverse, so node 1 sees node 0
+/// at 30 too (the self-tests check the zonelists follow that).
+#[test]
+fn numa_one_way_distance_map_is_symmetric() {
+    let base = Qemu::virt().smp(4).mem("2G").numa(2);
+    let dtb = boot_tests::fdt_with_distance_map(&base.dump_dtb(), &[(0, 0, 10), (0, 1, 30), (1, 1, 10)]);
+    let out = Qemu::virt().smp(4).mem("2G").numa(2).stub_with_dtb(0x4020_0000, dtb, 0x4800_0000).run();
+    out.assert_passed();
+    out.assert_contains("node 0 -> node 1: 30");
+    out.assert_contains("Fallback order for Node 1: 1 0");
+}
