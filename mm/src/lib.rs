@@ -24,6 +24,7 @@ pub mod page_alloc;
 pub mod pcp;
 pub mod pgtable;
 pub mod report;
+pub mod slub;
 pub mod zone;
 
 pub use addr::{PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
