@@ -85,6 +85,20 @@ pub struct Params {
     pub init_on_free: bool,
     /// `bench=`: benchmark suites to run (bit i is `BENCH_SUITES[i]`).
     pub bench: u32,
+    /// `slub_debug` / `slub_debug=...`.
+    pub slub_debug: SlubDebugArg,
+}
+
+/// `slub_debug` as given: absent, bare (all checks), or with Linux's value
+/// syntax (`FZPU`, `FZ,kmalloc-64`, `-`), which SLUB itself parses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SlubDebugArg {
+    /// Not on the command line.
+    Unset,
+    /// `slub_debug` alone.
+    Bare,
+    /// `slub_debug=VALUE`.
+    Value(String<64>),
 }
 
 /// `kernelcore=` / `movablecore=`: bytes or a percentage of memory.
@@ -115,12 +129,14 @@ impl Default for Params {
             init_on_alloc: false,
             init_on_free: false,
             bench: 0,
+            slub_debug: SlubDebugArg::Unset,
         }
     }
 }
 
 /// The self-test suites `selftest=` may name.
-pub const SUITES: &[&str] = &["cmdline", "fdt", "memblock", "mmu", "exceptions", "timer", "smp", "zones", "pages"];
+pub const SUITES: &[&str] =
+    &["cmdline", "fdt", "memblock", "mmu", "exceptions", "timer", "smp", "zones", "pages", "slub"];
 
 /// Something the parser wants said: printed by the caller once the console is up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -319,6 +335,17 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             ("init_on_alloc", Some(v)) => parse_bool01(v).map(|b| p.init_on_alloc = b).is_some(),
             ("init_on_free", Some(v)) => parse_bool01(v).map(|b| p.init_on_free = b).is_some(),
             ("bench", Some(v)) => parse_bench(v).map(|b| p.bench = b).is_some(),
+            ("slub_debug", None) => {
+                p.slub_debug = SlubDebugArg::Bare;
+                true
+            }
+            ("slub_debug", Some(v)) => {
+                let fits = v.len() <= 64;
+                if fits {
+                    p.slub_debug = SlubDebugArg::Value(trunc(v));
+                }
+                fits
+            }
             (
                 "mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm" | "numa" | "movablecore" | "kernelcore"
                 | "init_on_alloc" | "init_on_free" | "bench",

@@ -36,6 +36,7 @@ mod paging;
 mod printk;
 mod selftest;
 mod setup;
+mod slab;
 mod smp;
 mod state;
 mod vmemmap;
@@ -227,6 +228,9 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
             page_alloc::print_init_cost(&cost);
         }
         Err(e) => fatal(format_args!("cannot bring up the page allocator: {e}")),
+    }
+    if let Err(e) = slab::init(&state::get().params) {
+        fatal(format_args!("cannot bring up SLUB: {e}"));
     }
 
     let (passed, failed) = selftest::run(&state::get().params.selftest);

@@ -95,13 +95,31 @@ pub fn short_reports() {
     print_report("/proc/meminfo", |s| pa.meminfo(s));
 }
 
+/// The Slab, SReclaimable and SUnreclaim lines of /proc/meminfo, in its
+/// format (`Label:` padded to 16 columns, the value in kB right-aligned).
+fn slab_meminfo(s: &mut alloc::string::String) -> core::fmt::Result {
+    use core::fmt::Write;
+    let Some(slub) = crate::slab::slub() else { return Ok(()) };
+    let (rec, unrec) = slub.nr_slab_pages();
+    let kb = |p: u64| p * (mm::PAGE_SIZE >> 10);
+    writeln!(s, "{:<16}{:>8} kB", "Slab:", kb(rec + unrec))?;
+    writeln!(s, "{:<16}{:>8} kB", "SReclaimable:", kb(rec))?;
+    writeln!(s, "{:<16}{:>8} kB", "SUnreclaim:", kb(unrec))
+}
+
 /// `mminfo`: every memory report, in Linux's formats.
 pub fn mminfo() {
     let pa = crate::page_alloc::allocator();
     print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
     print_report("/proc/pagetypeinfo", |s| pa.pagetypeinfo(s));
     print_report("/proc/zoneinfo", |s| pa.zoneinfo(s));
-    print_report("/proc/meminfo", |s| pa.meminfo(s));
+    print_report("/proc/meminfo", |s| {
+        pa.meminfo(s)?;
+        slab_meminfo(s)
+    });
+    if let Some(slub) = crate::slab::slub() {
+        print_report("/proc/slabinfo", |s| slub.slabinfo(s));
+    }
     memblock_and_heap_info();
 }
 

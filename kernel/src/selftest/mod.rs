@@ -11,6 +11,7 @@ mod fdt;
 mod memblock;
 mod mmu;
 mod pages;
+mod slub;
 mod smp;
 mod timer;
 mod zones;
@@ -65,6 +66,7 @@ const SUITES: &[&[Test]] = &[
     smp::TESTS,
     zones::TESTS,
     pages::TESTS,
+    slub::TESTS,
 ];
 
 /// Run the selected suites; returns (passed, failed).
