@@ -181,6 +181,9 @@ bitflags! {
         const PANIC = 0x0004_0000;
         /// A kmalloc cache (orig_size tracking with red zones).
         const KMALLOC = 0x1000_0000;
+        /// Ignore the debugging flags of `slub_debug=` (Linux's
+        /// SLAB_NO_USER_FLAGS): for caches whose flags a test must control.
+        const NO_USER_FLAGS = 0x2000_0000;
     }
 }
 
@@ -799,7 +802,7 @@ impl Slub {
         flags: SlabFlags,
         ctor: Option<fn(*mut u8)>,
     ) -> Result<&'static KmemCache, Error> {
-        let flags = flags | self.debug.flags_for(name);
+        let flags = if flags.contains(SlabFlags::NO_USER_FLAGS) { flags } else { flags | self.debug.flags_for(name) };
         let layout = calculate_sizes(size, align, flags, ctor.is_some(), self.pa.nr_cpus())?;
         let bytes = core::mem::size_of::<KmemCache>() + layout.objects as usize * 2;
         let storage_order = get_order(bytes as u64);

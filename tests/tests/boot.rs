@@ -197,3 +197,23 @@ fn numa_one_way_distance_map_is_symmetric() {
     out.assert_contains("node 0 -> node 1: 30");
     out.assert_contains("Fallback order for Node 1: 1 0");
 }
+
+/// slub_debug=FZPU: every kmalloc cache gets sanity checks, red zones,
+/// poisoning and owner tracking; the SLUB self-tests pass, and the kmalloc
+/// red-zone test (kmalloc(18) from kmalloc-32, bytes 18 and 19 written) is
+/// caught in Linux's words.
+#[test]
+fn slub_debug_fzpu() {
+    let out = Qemu::virt().smp(4).append("slub_debug=FZPU").run();
+    out.assert_passed();
+    out.assert_contains("slub_debug: on");
+    out.assert_contains("BUG kmalloc-32 (Not tainted): kmalloc Redzone overwritten");
+}
+
+/// The same on the Raspberry Pi 4 machine.
+#[test]
+fn slub_debug_fzpu_raspi4b() {
+    let out = Qemu::raspi4b().append("slub_debug=FZPU").run();
+    out.assert_passed();
+    out.assert_contains("BUG kmalloc-32 (Not tainted): kmalloc Redzone overwritten");
+}

@@ -18,7 +18,186 @@ pub const TESTS: &[Test] = &[
     Test { suite: "slub", name: "large_kmalloc_uses_pages", run: large_kmalloc_uses_pages },
     Test { suite: "slub", name: "every_cpu_frees_others_objects", run: every_cpu_frees_others_objects },
     Test { suite: "slub", name: "double_and_invalid_free_reported", run: double_and_invalid_free_reported },
+    Test { suite: "slub", name: "clobbered_red_zone_reported_and_repaired", run: clobbered_red_zone },
+    Test { suite: "slub", name: "write_into_freed_poisoned_object", run: write_into_freed_poisoned_object },
+    Test { suite: "slub", name: "corrupted_free_pointer_detected", run: corrupted_free_pointer },
+    Test { suite: "slub", name: "destroy_with_live_object_refused", run: destroy_with_live_object },
+    Test { suite: "slub", name: "kmalloc_red_zone_from_requested_size", run: kmalloc_red_zone },
 ];
+
+/// Run `f` with a fresh cache named `name`, then destroy it; the page
+/// allocator's free count must come back to where it was.
+fn with_cache(
+    name: &'static str,
+    size: usize,
+    flags: mm::slub::SlabFlags,
+    f: impl FnOnce(&'static mm::slub::Slub, &'static mm::slub::KmemCache) -> TestResult,
+) -> TestResult {
+    with_cache_leaking(name, size, flags, 0, f)
+}
+
+/// As `with_cache`, where up to `leaked_slabs` slabs are isolated by design
+/// (Linux, too, leaks what it cannot trust after a corrupted freelist).
+fn with_cache_leaking(
+    name: &'static str,
+    size: usize,
+    flags: mm::slub::SlabFlags,
+    leaked_slabs: u64,
+    f: impl FnOnce(&'static mm::slub::Slub, &'static mm::slub::KmemCache) -> TestResult,
+) -> TestResult {
+    let Some(s) = slub() else { fail!("SLUB is not up") };
+    let base = settled_free_pages();
+    let cpu = arch::percpu::smp_processor_id();
+    // Like Linux's kunit tests: the cache's debugging flags are the test's,
+    // whatever slub_debug= says.
+    let flags = flags | mm::slub::SlabFlags::NO_USER_FLAGS;
+    let c = s.kmem_cache_create(cpu, name, size, 8, flags, None).map_err(|e| alloc::format!("create {name}: {e}"))?;
+    let r = f(s, c);
+    let slab_pages = 1u64 << c.order();
+    // SAFETY: the test is done with `c` and every object in it.
+    let d = unsafe { s.kmem_cache_destroy(cpu, c) };
+    r?;
+    check_eq!(d, Ok(()));
+    let now = settled_free_pages();
+    check!(
+        now <= base && base - now <= leaked_slabs * slab_pages,
+        "free pages {now}, baseline {base}: more than {leaked_slabs} slab(s) of {slab_pages} page(s) lost"
+    );
+    Ok(())
+}
+
+fn alloc_obj(s: &mm::slub::Slub, c: &mm::slub::KmemCache) -> Result<*mut u8, alloc::string::String> {
+    s.kmem_cache_alloc(arch::percpu::smp_processor_id(), c, Gfp::KERNEL)
+        .map(|p| p.as_ptr())
+        .map_err(|e| alloc::format!("alloc: {e}"))
+}
+
+/// # Safety
+/// `p` is a live object of `c`, not used afterwards.
+unsafe fn free_obj(s: &mm::slub::Slub, c: &mm::slub::KmemCache, p: *mut u8) {
+    // SAFETY: the caller's obligation.
+    unsafe { s.kmem_cache_free(arch::percpu::smp_processor_id(), c, p) };
+}
+
+fn validate(s: &mm::slub::Slub, c: &mm::slub::KmemCache) -> usize {
+    s.validate_slab_cache(arch::percpu::smp_processor_id(), c)
+}
+
+fn clobbered_red_zone() -> TestResult {
+    use mm::slub::{SLUB_RED_ACTIVE, SlabFlags};
+    with_cache("TestSlub_RZ_alloc", 64, SlabFlags::RED_ZONE, |s, c| {
+        let p = alloc_obj(s, c)?;
+        // SAFETY: byte 64 is the right red zone of a 64-byte object: inside the slab.
+        unsafe { p.add(64).write(0x12) };
+        check_eq!(validate(s, c), 1);
+        // SAFETY: as above.
+        check_eq!(unsafe { p.add(64).read() }, SLUB_RED_ACTIVE);
+        check_eq!(validate(s, c), 0);
+        check_eq!(c.errors(), 1);
+        // SAFETY: p is live, freed once.
+        unsafe { free_obj(s, c, p) };
+        Ok(())
+    })
+}
+
+fn write_into_freed_poisoned_object() -> TestResult {
+    use mm::slub::{POISON_FREE, SlabFlags};
+    for (name, off) in [("TestSlub_1th_word_free", 0usize), ("TestSlub_50th_word_free", 50)] {
+        with_cache(name, 64, SlabFlags::POISON, |s, c| {
+            let p = alloc_obj(s, c)?;
+            // SAFETY: p is live, freed once.
+            unsafe { free_obj(s, c, p) };
+            // SAFETY: writing into the freed object is the bug under test;
+            // the slab page stays the cache's, so the write hits only it.
+            unsafe { p.add(off).write(0x78) };
+            check_eq!(validate(s, c), 1);
+            // SAFETY: as above (repaired by the validation).
+            check_eq!(unsafe { p.add(off).read() }, POISON_FREE);
+            check_eq!(validate(s, c), 0);
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+fn corrupted_free_pointer() -> TestResult {
+    use mm::slub::SlabFlags;
+    with_cache_leaking("TestSlub_next_ptr_free", 64, SlabFlags::POISON, 1, |s, c| {
+        let p = alloc_obj(s, c)?;
+        // SAFETY: p is live, freed once.
+        unsafe { free_obj(s, c, p) };
+        let slot = p as usize + c.offset();
+        // SAFETY: the free pointer of a free object, inside the slab: the corruption under test.
+        unsafe { (slot as *mut u64).write((slot as *const u64).read() ^ 0x7f) };
+        check_eq!(validate(s, c), 2);
+        check_eq!(validate(s, c), 0);
+        // Allocation carries on past the isolated remainder.
+        let q = alloc_obj(s, c)?;
+        let r = alloc_obj(s, c)?;
+        check!(q != r, "the same object twice");
+        // SAFETY: live objects, freed once each.
+        unsafe {
+            free_obj(s, c, q);
+            free_obj(s, c, r);
+        }
+        Ok(())
+    })
+}
+
+fn destroy_with_live_object() -> TestResult {
+    use mm::slub::SlabFlags;
+    let Some(s) = slub() else { fail!("SLUB is not up") };
+    let base = settled_free_pages();
+    let cpu = arch::percpu::smp_processor_id();
+    let c = s
+        .kmem_cache_create(cpu, "TestSlub_destroy", 64, 8, SlabFlags::empty(), None)
+        .map_err(|e| alloc::format!("{e}"))?;
+    let p = alloc_obj(s, c)?;
+    // SAFETY: 64 bytes of a live object.
+    unsafe { p.write(7) };
+    // SAFETY: the cache stays in use after this refused destroy.
+    check_eq!(unsafe { s.kmem_cache_destroy(cpu, c) }, Err(mm::Error::Busy));
+    // SAFETY: p is still live and untouched.
+    check_eq!(unsafe { p.read() }, 7);
+    // SAFETY: p is live, freed once; then the cache is not used again.
+    unsafe { free_obj(s, c, p) };
+    // SAFETY: as above.
+    check_eq!(unsafe { s.kmem_cache_destroy(cpu, c) }, Ok(()));
+    check_eq!(settled_free_pages(), base);
+    Ok(())
+}
+
+/// kmalloc(18) from kmalloc-32: with red zones on kmalloc-32 (slub_debug=Z
+/// or FZPU), the red zone starts at byte 18. Without slub_debug, kmalloc-32
+/// must carry no debug flags at all.
+fn kmalloc_red_zone() -> TestResult {
+    use mm::slub::{SLUB_RED_ACTIVE, SlabFlags};
+    let Some(s) = slub() else { fail!("SLUB is not up") };
+    let Some(c) = s.kmalloc_slab(18, Gfp::KERNEL) else { fail!("no cache for 18 bytes") };
+    check_eq!(c.name(), "kmalloc-32");
+    if !c.flags().contains(SlabFlags::RED_ZONE) {
+        check!(
+            crate::state::get().params.slub_debug == crate::cmdline::SlubDebugArg::Unset,
+            "slub_debug given but kmalloc-32 has no red zone"
+        );
+        check!(!c.flags().intersects(SlabFlags::POISON | SlabFlags::STORE_USER), "debug flags without slub_debug");
+        return Ok(());
+    }
+    let before = c.errors();
+    let p = kmalloc(18, Gfp::KERNEL).map_err(|e| alloc::format!("{e}"))?.as_ptr();
+    // SAFETY: bytes 18 and 19 are in kmalloc-32's object: the kmalloc red zone.
+    unsafe {
+        check_eq!(p.add(18).read(), SLUB_RED_ACTIVE);
+        p.add(18).write(0xab);
+        p.add(19).write(0xab);
+    }
+    check_eq!(validate(s, c), 1);
+    check_eq!(validate(s, c), 0);
+    // SAFETY: p is live, freed once.
+    unsafe { kfree(p) };
+    check_eq!(c.errors(), before + 1);
+    Ok(())
+}
 
 /// Free pages after returning every empty slab and draining the pcp lists.
 fn settled_free_pages() -> u64 {

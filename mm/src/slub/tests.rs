@@ -424,6 +424,15 @@ fn zones_and_reclaim_accounting() {
 }
 
 #[test]
+fn no_user_flags_keeps_slub_debug_off_a_cache() {
+    let env = Env::new(1, SlubDebug::parse(None, log), SlubFlags::empty());
+    let with = env.cache("TestSlub_user", 64, SlabFlags::empty());
+    let without = env.cache("TestSlub_nouser", 64, SlabFlags::NO_USER_FLAGS);
+    assert!(with.flags().contains(SlabFlags::RED_ZONE | SlabFlags::POISON));
+    assert!(!without.flags().intersects(SlabFlags::RED_ZONE | SlabFlags::POISON | SlabFlags::STORE_USER));
+}
+
+#[test]
 fn slub_debug_parser() {
     let all = SlubDebug::parse(None, log);
     assert_eq!(all.flags(), SlabFlags::DEBUG_FLAGS);
