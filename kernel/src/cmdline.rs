@@ -136,7 +136,7 @@ impl Default for Params {
 
 /// The self-test suites `selftest=` may name.
 pub const SUITES: &[&str] =
-    &["cmdline", "fdt", "memblock", "mmu", "exceptions", "timer", "smp", "zones", "pages", "slub"];
+    &["cmdline", "fdt", "memblock", "mmu", "exceptions", "timer", "smp", "zones", "pages", "slub", "heap"];
 
 /// Something the parser wants said: printed by the caller once the console is up.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,10 +1,6 @@
 //! SLUB, wired: `mm::slub` over the page allocator and Linux's kmalloc API
 //! for the kernel.
-//!
-//! Not done yet (issue 4): the Rust heap (`#[global_allocator]`) still runs
-//! on the early allocator. Switching it to kmalloc needs an out-of-memory
-//! policy for the kernel's own heap and self-tests that do not allocate from
-//! the heap while they exhaust memory on purpose.
+//! Once up, it is also the Rust heap (`heap::switch_to_kmalloc`).
 //!
 //! Hooks given to the core: the linear map both ways (page_address and
 //! virt_to_pfn), the log (KERN_ERR: its lines are bug reports), a random
@@ -109,8 +105,9 @@ pub fn init(params: &Params) -> Result<(), Error> {
     s.set_debug(debug);
     let s = SLUB.call_once(|| s);
     s.kmalloc_init(arch::percpu::smp_processor_id())?;
+    crate::heap::switch_to_kmalloc();
     pr_info!(
-        "SLUB: kmalloc caches up; freelist hardening seeded from {source}; slub_debug: {}",
+        "SLUB: kmalloc caches up, the Rust heap on kmalloc; freelist hardening seeded from {source}; slub_debug: {}",
         if debug.flags().is_empty() { "off" } else { "on" }
     );
     Ok(())
