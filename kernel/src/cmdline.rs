@@ -111,7 +111,7 @@ pub enum CoreSize {
 }
 
 /// The benchmark suites `bench=` may name.
-pub const BENCH_SUITES: &[&str] = &["pages"];
+pub const BENCH_SUITES: &[&str] = &["pages", "slab"];
 
 impl Default for Params {
     fn default() -> Self {

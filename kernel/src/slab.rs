@@ -164,3 +164,16 @@ pub fn shrink_kmalloc_caches() {
         }
     }
 }
+
+/// A second SLUB over the same page allocator with `slub_debug=OPTIONS` on
+/// its own kmalloc caches (the `ours-debug` benchmark). Made once, kept.
+pub fn debug_instance(options: &str) -> Option<&'static Slub> {
+    static DEBUG: spin::Once<Option<&'static Slub>> = spin::Once::new();
+    *DEBUG.call_once(|| {
+        let hooks = SlubHooks { page_address, virt_to_pfn, log: log_line, random, now };
+        let mut s = Slub::new(page_alloc::allocator(), hooks);
+        s.set_debug(SlubDebug::parse(Some(options), log_line));
+        let s: &'static Slub = alloc::boxed::Box::leak(alloc::boxed::Box::new(s));
+        s.kmalloc_init(cpu()).ok().map(|_| s)
+    })
+}

@@ -107,8 +107,10 @@
 //!
 //! Remote frees into a frozen slab take the list_lock instead of
 //! `cmpxchg_double`; full slabs are always on the full list (so validation
-//! and destruction see them); "already free" is checked on every free by
-//! walking the slab's freelists, not only under `slub_debug=F`; the
+//! and destruction see them); "already free" is checked on every free, not
+//! only under `slub_debug=F`: a constant-time filter on the object's free
+//! pointer (might_be_free) decides whether the slab's freelists must be
+//! walked, which they are only when the object may be free; the
 //! `kmalloc Redzone` (orig_size) needs only `Z`, not `Z` and `U`;
 //! `kmem_cache` structures come from the page allocator, not from a
 //! bootstrapped `kmem_cache` cache; there is no cache merging.
@@ -1005,6 +1007,27 @@ impl Slub {
         unsafe { (slot as *mut u64).write(freelist_ptr_encode(cache.random, next, slot)) }
     }
 
+    /// Scrub the free pointer of an object being handed out, so that a live
+    /// object never looks free to [`Self::might_be_free`] (the raw zero
+    /// decodes to `random ^ swab(slot)`, not an object of the slab).
+    fn clear_freepointer(&self, cache: &KmemCache, obj: usize) {
+        let slot = obj + cache.offset;
+        // SAFETY: as in set_freepointer; the object was just taken off the
+        // freelist by its CPU and is not yet handed out.
+        unsafe { (slot as *mut u64).write(0) }
+    }
+
+    /// A constant-time filter in front of [`Self::on_freelist`]: a free
+    /// object's free pointer always decodes to null or an object of its slab,
+    /// while a live object's (scrubbed at allocation, or written by its
+    /// owner) practically never does, the stored word being mixed with the
+    /// cache's random value and the slot's address. A false "maybe" only costs
+    /// the walk; there is no false "no", so no double free is missed.
+    fn might_be_free(&self, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
+        let fp = self.get_freepointer(cache, obj);
+        fp == 0 || self.check_valid_pointer(cache, slab, fp)
+    }
+
     /// Bytes of the slab memory at `addr`, for reading.
     fn bytes(&self, addr: usize, len: usize) -> &[u8] {
         // SAFETY: callers pass ranges inside a slab (an object's slot or the
@@ -1237,6 +1260,7 @@ impl Slub {
                     if cs.freelist != 0 {
                         let obj = cs.freelist;
                         cs.freelist = self.get_freepointer(cache, obj);
+                        self.clear_freepointer(cache, obj);
                         return Ok(obj);
                     }
                     // get_freelist: objects other CPUs freed meanwhile.
@@ -1434,13 +1458,15 @@ impl Slub {
                     self.log(format_args!("INFO: double free of 0x{obj:x} (head of the CPU freelist)"));
                     return;
                 }
-                let node = cache.node[self.node_of(&slab)].lock();
-                if self.on_freelist(cache, &slab, obj, cs.freelist) {
+                if self.might_be_free(cache, &slab, obj) {
+                    let node = cache.node[self.node_of(&slab)].lock();
+                    if self.on_freelist(cache, &slab, obj, cs.freelist) {
+                        drop(node);
+                        self.object_err(cache, &slab, obj, "Object already free");
+                        return;
+                    }
                     drop(node);
-                    self.object_err(cache, &slab, obj, "Object already free");
-                    return;
                 }
-                drop(node);
                 self.free_hook(cache, obj);
                 self.set_freepointer(cache, obj, cs.freelist);
                 cs.freelist = obj;
@@ -1469,7 +1495,9 @@ impl Slub {
                     (Some(g), _) if g.slab == slab.pfn.0 => g.freelist,
                     _ => 0,
                 };
-                if slab.freelist() == obj || self.on_freelist(cache, &slab, obj, cpu_fl) {
+                if slab.freelist() == obj
+                    || (self.might_be_free(cache, &slab, obj) && self.on_freelist(cache, &slab, obj, cpu_fl))
+                {
                     drop(other);
                     drop(node);
                     self.object_err(cache, &slab, obj, "Object already free");
