@@ -97,7 +97,7 @@ pub fn short_reports() {
 
 /// The Slab, SReclaimable and SUnreclaim lines of /proc/meminfo, in its
 /// format (`Label:` padded to 16 columns, the value in kB right-aligned).
-fn slab_meminfo(s: &mut alloc::string::String) -> core::fmt::Result {
+pub fn slab_meminfo_lines(s: &mut alloc::string::String) -> core::fmt::Result {
     use core::fmt::Write;
     let Some(slub) = crate::slab::slub() else { return Ok(()) };
     let (rec, unrec) = slub.nr_slab_pages();
@@ -115,7 +115,7 @@ pub fn mminfo() {
     print_report("/proc/zoneinfo", |s| pa.zoneinfo(s));
     print_report("/proc/meminfo", |s| {
         pa.meminfo(s)?;
-        slab_meminfo(s)
+        slab_meminfo_lines(s)
     });
     if let Some(slub) = crate::slab::slub() {
         print_report("/proc/slabinfo", |s| slub.slabinfo(s));

@@ -6,9 +6,17 @@ use boot_tests::Qemu;
 
 /// Boots `-kernel Image` on `virt` and expects every self-test to pass.
 fn boot_virt(cpu: &str, smp: u32, mem: &str, el2: bool) {
+    boot_virt_with(cpu, smp, mem, el2, "");
+}
+
+/// The same with a kernel command line.
+fn boot_virt_with(cpu: &str, smp: u32, mem: &str, el2: bool, append: &str) {
     let mut qemu = Qemu::virt().cpu(cpu).smp(smp).mem(mem);
     if el2 {
         qemu = qemu.el2();
+    }
+    if !append.is_empty() {
+        qemu = qemu.append(append);
     }
     qemu.run().assert_passed();
 }
@@ -23,6 +31,12 @@ macro_rules! entry_levels {
         #[test]
         fn el2() {
             crate::boot_virt($cpu, $smp, $mem, true);
+        }
+
+        /// The same machine with every SLUB debugging option on.
+        #[test]
+        fn el1_slub_debug_fzpu() {
+            crate::boot_virt_with($cpu, $smp, $mem, false, "slub_debug=FZPU");
         }
     };
 }

@@ -23,7 +23,49 @@ pub const TESTS: &[Test] = &[
     Test { suite: "slub", name: "corrupted_free_pointer_detected", run: corrupted_free_pointer },
     Test { suite: "slub", name: "destroy_with_live_object_refused", run: destroy_with_live_object },
     Test { suite: "slub", name: "kmalloc_red_zone_from_requested_size", run: kmalloc_red_zone },
+    Test { suite: "slub", name: "slabinfo_and_meminfo_agree_with_buddy", run: slabinfo_agrees_with_buddy },
 ];
+
+/// One new slab moves the buddy allocator's free count, the slab page count
+/// behind meminfo's Slab line, and the cache's slabinfo columns by exactly
+/// one slab; destroying the cache moves them all back.
+fn slabinfo_agrees_with_buddy() -> TestResult {
+    use mm::slub::SlabFlags;
+    let Some(s) = slub() else { fail!("SLUB is not up") };
+    let cpu = arch::percpu::smp_processor_id();
+    let free0 = settled_free_pages();
+    let (r0, u0) = s.nr_slab_pages();
+    let flags = SlabFlags::NO_USER_FLAGS;
+    let c = s.kmem_cache_create(cpu, "TestSlub_agree", 200, 8, flags, None).map_err(|e| alloc::format!("{e}"))?;
+    // The cache's own structures come from the page allocator too: count
+    // the slab from here.
+    let free_created = settled_free_pages();
+    let p = alloc_obj(s, c)?;
+    let info = s.cache_info(c);
+    let per_slab = info.pagesperslab as u64;
+    let (r1, u1) = s.nr_slab_pages();
+    let free1 = settled_free_pages();
+    // SAFETY: p is live, freed once; the cache is destroyed right after.
+    unsafe { free_obj(s, c, p) };
+    // SAFETY: nothing of the cache is used after this.
+    let d = unsafe { s.kmem_cache_destroy(cpu, c) };
+    check_eq!((info.active_objs, info.num_slabs, info.active_slabs), (1, 1, 1));
+    check_eq!(info.num_objs, info.objperslab);
+    check_eq!(per_slab, 1u64 << c.order());
+    check_eq!(r1, r0);
+    check_eq!(u1 - u0, per_slab);
+    check_eq!(free_created - free1, per_slab);
+    check!(free0 >= free_created, "creating a cache freed pages");
+    check_eq!(d, Ok(()));
+    check_eq!(s.nr_slab_pages(), (r0, u0));
+    check_eq!(settled_free_pages(), free0);
+    // meminfo's Slab line is those pages in kB.
+    let mut text = alloc::string::String::new();
+    crate::state::slab_meminfo_lines(&mut text).map_err(|_| alloc::string::String::from("meminfo lines"))?;
+    let want = alloc::format!("{:<16}{:>8} kB", "Slab:", (r0 + u0) * 4);
+    check!(text.lines().any(|l| l == want), "meminfo says {text:?}, expected a line {want:?}");
+    Ok(())
+}
 
 /// Run `f` with a fresh cache named `name`, then destroy it; the page
 /// allocator's free count must come back to where it was.
