@@ -177,3 +177,32 @@ pub fn debug_instance(options: &str) -> Option<&'static Slub> {
         s.kmalloc_init(cpu()).ok().map(|_| s)
     })
 }
+
+/// Linux's mempool_alloc_pages for order-0 pages: the linear-map address.
+fn mempool_alloc_page(gfp: Gfp, _: usize) -> Option<NonNull<u8>> {
+    let (pfn, _) = page_alloc::alloc_pages(gfp, 0).ok()?.into_raw();
+    NonNull::new(page_alloc::page_address(pfn).as_u64() as *mut u8)
+}
+
+fn mempool_free_page(p: NonNull<u8>, _: usize) {
+    page_alloc::free_pages(VirtAddr(p.as_ptr() as u64), 0);
+}
+
+fn mempool_kmalloc(gfp: Gfp, size: usize) -> Option<NonNull<u8>> {
+    kmalloc(size, gfp).ok()
+}
+
+fn mempool_kfree(p: NonNull<u8>, _: usize) {
+    // SAFETY: the pool frees only elements its kmalloc callback made.
+    unsafe { kfree(p.as_ptr()) };
+}
+
+/// Linux's mempool_create_page_pool (order 0): a reserve of `min_nr` pages.
+pub fn mempool_create_page_pool(min_nr: usize) -> Result<mm::mempool::Mempool, Error> {
+    mm::mempool::Mempool::create(min_nr, mempool_alloc_page, mempool_free_page, 0)
+}
+
+/// Linux's mempool_create_kmalloc_pool: a reserve of `min_nr` objects of `size`.
+pub fn mempool_create_kmalloc_pool(min_nr: usize, size: usize) -> Result<mm::mempool::Mempool, Error> {
+    mm::mempool::Mempool::create(min_nr, mempool_kmalloc, mempool_kfree, size)
+}

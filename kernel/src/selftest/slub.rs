@@ -24,7 +24,69 @@ pub const TESTS: &[Test] = &[
     Test { suite: "slub", name: "destroy_with_live_object_refused", run: destroy_with_live_object },
     Test { suite: "slub", name: "kmalloc_red_zone_from_requested_size", run: kmalloc_red_zone },
     Test { suite: "slub", name: "slabinfo_and_meminfo_agree_with_buddy", run: slabinfo_agrees_with_buddy },
+    Test { suite: "slub", name: "mempool_reserve_carries_through_exhaustion", run: mempool_reserve },
 ];
+
+/// Seed 001's critical path on the real allocator: with every free page
+/// taken, mempool_alloc still gets its min_nr reserved elements, then fails
+/// cleanly; frees refill the reserve; all memory comes back.
+fn mempool_reserve() -> TestResult {
+    let base = settled_free_pages();
+    let kpool = crate::slab::mempool_create_kmalloc_pool(2, 128).map_err(|e| alloc::format!("kmalloc pool: {e}"))?;
+    let pool = crate::slab::mempool_create_page_pool(4).map_err(|e| alloc::format!("page pool: {e}"))?;
+    // Take every free page: highest orders first, chained through the
+    // blocks' descriptors' index field (no heap, no arrays).
+    let pa = crate::page_alloc::allocator();
+    let cpu = arch::percpu::smp_processor_id();
+    let mut chain: Option<(mm::Pfn, u32)> = None;
+    let mut held = 0u64;
+    for order in (0..=10u32).rev() {
+        let gfp = Gfp::KERNEL | Gfp::NOWARN | Gfp::HIGH | Gfp::MEMALLOC;
+        while let Ok(pfn) = pa.alloc_pages(cpu, gfp, order) {
+            let Some(page) = pa.memmap().pfn_to_page(pfn) else { fail!("no descriptor for {pfn:?}") };
+            let link = chain.map_or(u64::MAX, |(p, o)| (p.0 << 4) | o as u64);
+            page.set_index(link);
+            chain = Some((pfn, order));
+            held += 1 << order;
+        }
+    }
+    // Now the allocator fails, and the pool's reserve carries the caller.
+    let mut got = alloc::vec::Vec::new();
+    let r = (|| -> TestResult {
+        check!(pa.alloc_pages(cpu, Gfp::KERNEL | Gfp::NOWARN, 0).is_err(), "memory not exhausted");
+        for _ in 0..4 {
+            got.push(pool.alloc(Gfp::KERNEL).map_err(|e| alloc::format!("reserve element: {e}"))?);
+        }
+        check_eq!(pool.curr_nr(), 0);
+        check_eq!(pool.alloc(Gfp::ATOMIC).err(), Some(mm::Error::NoMemory));
+        let k = kpool.alloc(Gfp::KERNEL).map_err(|e| alloc::format!("kmalloc pool: {e}"))?;
+        // SAFETY: k came from kpool and is not used again.
+        unsafe { kpool.free(k) };
+        Ok(())
+    })();
+    for e in got.drain(..) {
+        // SAFETY: each element came from `pool` and is not used again.
+        unsafe { pool.free(e) };
+    }
+    check_eq!(pool.curr_nr(), 4);
+    // Give everything back.
+    while let Some((pfn, order)) = chain {
+        let page = pa.memmap().pfn_to_page(pfn);
+        let link = page.map_or(u64::MAX, |p| p.index());
+        if let Some(p) = page {
+            p.set_index(0);
+        }
+        pa.free_pages(cpu, pfn, order);
+        held -= 1 << order;
+        chain = (link != u64::MAX).then_some((mm::Pfn(link >> 4), (link & 0xf) as u32));
+    }
+    r?;
+    check_eq!(held, 0);
+    drop(pool);
+    drop(kpool);
+    check_eq!(settled_free_pages(), base);
+    Ok(())
+}
 
 /// One new slab moves the buddy allocator's free count, the slab page count
 /// behind meminfo's Slab line, and the cache's slabinfo columns by exactly
