@@ -2134,10 +2134,21 @@ impl Slub {
             }
             let old = self.get_orig_size(cache, addr);
             if cache.object_size >= new_size {
+                let ks = cache.object_size;
+                // Linux's __do_krealloc: zero the spare memory for a zeroing
+                // request (the grown part, or everything past the new end),
+                // then lay the kmalloc red zone over [new_size, ksize).
+                if gfp.contains(Gfp::ZERO) || self.flags.contains(SlubFlags::INIT_ON_ALLOC) {
+                    if old != 0 && old < new_size {
+                        self.fill(addr + old, new_size - old, 0);
+                    } else {
+                        self.fill(addr + new_size, ks - new_size, 0);
+                    }
+                }
                 if cache.has_orig_size() {
                     self.set_orig_size(cache, addr, new_size);
-                    if new_size < old {
-                        self.fill(addr + new_size, old - new_size, SLUB_RED_ACTIVE);
+                    if cache.flags.contains(SlabFlags::RED_ZONE) && new_size < ks {
+                        self.fill(addr + new_size, ks - new_size, SLUB_RED_ACTIVE);
                     }
                 }
                 return NonNull::new(ptr).ok_or(Error::InvalidArgument);

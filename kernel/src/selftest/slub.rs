@@ -25,7 +25,53 @@ pub const TESTS: &[Test] = &[
     Test { suite: "slub", name: "kmalloc_red_zone_from_requested_size", run: kmalloc_red_zone },
     Test { suite: "slub", name: "slabinfo_and_meminfo_agree_with_buddy", run: slabinfo_agrees_with_buddy },
     Test { suite: "slub", name: "mempool_reserve_carries_through_exhaustion", run: mempool_reserve },
+    Test { suite: "slub", name: "krealloc_red_zone_and_zeroing", run: krealloc_red_zone },
 ];
+
+/// Linux's test_krealloc_redzone_zeroing, on a second SLUB whose kmalloc
+/// caches have red zones (slub_debug=FZP), whatever this boot's slub_debug.
+fn krealloc_red_zone() -> TestResult {
+    use mm::slub::SLUB_RED_ACTIVE;
+    let Some(d) = crate::slab::debug_instance("FZP") else { fail!("no debug SLUB instance") };
+    let cpu = arch::percpu::smp_processor_id();
+    let Some(c) = d.kmalloc_slab(48, Gfp::KERNEL) else { fail!("no kmalloc-64") };
+    let zero = Gfp::KERNEL | Gfp::ZERO;
+    let bytes = |p: *mut u8, r: core::ops::Range<usize>| -> alloc::vec::Vec<u8> {
+        // SAFETY: callers pass ranges inside the 64-byte (or larger) object.
+        r.map(|i| unsafe { p.add(i).read() }).collect()
+    };
+    let p = d.kmalloc(cpu, 48, Gfp::KERNEL).map_err(|e| alloc::format!("{e}"))?.as_ptr();
+    // SAFETY: 48 bytes of the live object.
+    unsafe { core::ptr::write_bytes(p, 0xff, 48) };
+    // SAFETY: p is live; krealloc returns it or a new object.
+    let p = unsafe { d.krealloc(cpu, p, 40, zero) }.map_err(|e| alloc::format!("{e}"))?.as_ptr();
+    check!(bytes(p, 40..64).iter().all(|&b| b == SLUB_RED_ACTIVE), "shrink to 40: red zone not from byte 40");
+    // SAFETY: as above.
+    let q = unsafe { d.krealloc(cpu, p, 56, zero) }.map_err(|e| alloc::format!("{e}"))?.as_ptr();
+    check!(q == p, "growing within the object moved it");
+    check!(bytes(q, 40..56).iter().all(|&b| b == 0), "grow to 56 with __GFP_ZERO: {:x?}", bytes(q, 40..56));
+    check!(bytes(q, 56..64).iter().all(|&b| b == SLUB_RED_ACTIVE), "grow to 56: red zone not from 56");
+    check_eq!(d.validate_slab_cache(cpu, c), 0);
+    // SAFETY: 56 bytes of the live object.
+    unsafe { core::ptr::write_bytes(q, 0xff, 56) };
+    // SAFETY: as above.
+    let r = unsafe { d.krealloc(cpu, q, 112, zero) }.map_err(|e| alloc::format!("{e}"))?.as_ptr();
+    check!(bytes(r, 0..56).iter().all(|&b| b == 0xff), "contents not copied");
+    check!(bytes(r, 56..112).iter().all(|&b| b == 0), "the grown part is not zero");
+    // Without __GFP_ZERO the red zone still follows the requested size.
+    let s2 = d.kmalloc(cpu, 48, Gfp::KERNEL).map_err(|e| alloc::format!("{e}"))?.as_ptr();
+    // SAFETY: as above.
+    let s2 = unsafe { d.krealloc(cpu, s2, 60, Gfp::KERNEL) }.map_err(|e| alloc::format!("{e}"))?.as_ptr();
+    check!(bytes(s2, 60..64).iter().all(|&b| b == SLUB_RED_ACTIVE), "grow to 60: red zone not from 60");
+    check_eq!(d.validate_slab_cache(cpu, c), 0);
+    // SAFETY: live objects, freed once each.
+    unsafe {
+        d.kfree(cpu, r);
+        d.kfree(cpu, s2);
+    }
+    check_eq!(c.errors(), 0);
+    Ok(())
+}
 
 /// Seed 001's critical path on the real allocator: with every free page
 /// taken, mempool_alloc still gets its min_nr reserved elements, then fails

@@ -557,6 +557,48 @@ fn kmalloc_red_zone_starts_at_requested_size() {
     assert_eq!(c.errors(), 1);
 }
 
+/// Linux's test_krealloc_redzone_zeroing: shrink and grow within a
+/// kmalloc-64 object with __GFP_ZERO keep the red zone from the requested
+/// size and zero what is handed back; growing past it copies and zeroes.
+#[test]
+fn krealloc_red_zone_and_zeroing() {
+    let env = Env::new(1, SlubDebug::parse(Some("FZPU,kmalloc-64"), log), SlubFlags::empty());
+    env.slub.kmalloc_init(0).unwrap();
+    let c = env.slub.kmalloc_slab(48, Gfp::KERNEL).unwrap();
+    let p = env.slub.kmalloc(0, 48, Gfp::KERNEL).unwrap();
+    for i in 0..48 {
+        write(p, i, 0xff);
+    }
+    // SAFETY: p is live; krealloc returns it or a new object.
+    let p = unsafe { env.slub.krealloc(0, p.as_ptr(), 40, Gfp::KERNEL | Gfp::ZERO) }.unwrap();
+    assert!((40..64).all(|i| read(p, i) == SLUB_RED_ACTIVE), "shrink: red zone from 40");
+    // SAFETY: as above.
+    let q = unsafe { env.slub.krealloc(0, p.as_ptr(), 56, Gfp::KERNEL | Gfp::ZERO) }.unwrap();
+    assert_eq!(q, p, "grow within the object keeps it");
+    assert!((40..56).all(|i| read(q, i) == 0), "grow: the new bytes are zero");
+    assert!((56..64).all(|i| read(q, i) == SLUB_RED_ACTIVE), "grow: red zone from 56");
+    assert_eq!(env.slub.validate_slab_cache(0, c), 0);
+    for i in 0..56 {
+        write(q, i, 0xff);
+    }
+    // SAFETY: as above.
+    let r = unsafe { env.slub.krealloc(0, q.as_ptr(), 112, Gfp::KERNEL | Gfp::ZERO) }.unwrap();
+    assert!((0..56).all(|i| read(r, i) == 0xff), "contents copied");
+    assert!((56..112).all(|i| read(r, i) == 0), "the rest zeroed");
+    // Without __GFP_ZERO the red zone still follows the size.
+    let s = env.slub.kmalloc(0, 48, Gfp::KERNEL).unwrap();
+    // SAFETY: as above.
+    let s = unsafe { env.slub.krealloc(0, s.as_ptr(), 60, Gfp::KERNEL) }.unwrap();
+    assert!((60..64).all(|i| read(s, i) == SLUB_RED_ACTIVE));
+    assert_eq!(env.slub.validate_slab_cache(0, c), 0);
+    assert_eq!(c.errors(), 0);
+    // SAFETY: live objects, freed once each.
+    unsafe {
+        env.slub.kfree(0, r.as_ptr());
+        env.slub.kfree(0, s.as_ptr());
+    }
+}
+
 #[test]
 fn destroy_with_live_object_refuses() {
     let env = Env::plain();
