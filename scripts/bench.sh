@@ -3,11 +3,11 @@
 # counts guest instructions exactly and repeatably) and print them as a
 # table: one row per workload, one column per allocator, in instructions per
 # operation. Usage: scripts/bench.sh [SUITES] [-- extra run.sh options]
-#   SUITES: comma list for bench= (default: pages)
+#   SUITES: comma list for bench= (default: pages,slab)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-suites=${1:-pages}
+suites=${1:-pages,slab}
 [ "$#" -gt 0 ] && shift
 [ "${1:-}" = "--" ] && shift
 

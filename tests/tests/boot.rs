@@ -38,6 +38,11 @@ macro_rules! entry_levels {
         fn el1_slub_debug_fzpu() {
             crate::boot_virt_with($cpu, $smp, $mem, false, "slub_debug=FZPU");
         }
+
+        #[test]
+        fn el2_slub_debug_fzpu() {
+            crate::boot_virt_with($cpu, $smp, $mem, true, "slub_debug=FZPU");
+        }
     };
 }
 
@@ -124,6 +129,8 @@ macro_rules! numa_boot {
             if $dist {
                 q = q.args(numa_dist($nodes, 20));
             }
+            let out = q.clone().append("slub_debug=FZPU").run();
+            out.assert_passed();
             let out = q.run();
             out.assert_passed();
             out.assert_contains(&format!("smp: Brought up {} node(s), {} CPU(s)", $nodes, $smp));
@@ -230,4 +237,28 @@ fn slub_debug_fzpu_raspi4b() {
     let out = Qemu::raspi4b().append("slub_debug=FZPU").run();
     out.assert_passed();
     out.assert_contains("BUG kmalloc-32 (Not tainted): kmalloc Redzone overwritten");
+}
+
+/// `numa_off_folds_nodes` with every SLUB debugging option on.
+#[test]
+fn numa_off_folds_nodes_slub_debug_fzpu() {
+    Qemu::virt().smp(4).mem("2G").numa(2).append("numa=off slub_debug=FZPU").run().assert_passed();
+}
+
+/// `smp8` with every SLUB debugging option on.
+#[test]
+fn smp8_slub_debug_fzpu() {
+    Qemu::virt().smp(8).mem("1G").append("slub_debug=FZPU").run().assert_passed();
+}
+
+/// `mem_8g_has_normal_zone` with every SLUB debugging option on.
+#[test]
+fn mem_8g_has_normal_zone_slub_debug_fzpu() {
+    Qemu::virt().smp(2).mem("8G").append("slub_debug=FZPU").run().assert_passed();
+}
+
+/// `mem_limit_512m` with every SLUB debugging option on.
+#[test]
+fn mem_limit_512m_slub_debug_fzpu() {
+    Qemu::virt().smp(2).mem("2G").append("mem=512M slub_debug=FZPU").run().assert_passed();
 }
