@@ -82,13 +82,15 @@ fn seed_from_boot() -> (u64, &'static str) {
     (if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed }, source)
 }
 
+/// What every SLUB instance here is given.
+const HOOKS: SlubHooks = SlubHooks { page_address, virt_to_pfn, log: log_line, random, now };
+
 /// Bring SLUB up and switch the Rust heap to kmalloc.
 #[inline(never)]
 pub fn init(params: &Params) -> Result<(), Error> {
     let (seed, source) = seed_from_boot();
     RNG.store(seed, Ordering::Relaxed);
-    let hooks = SlubHooks { page_address, virt_to_pfn, log: log_line, random, now };
-    let mut s = Slub::new(page_alloc::allocator(), hooks);
+    let mut s = Slub::new(page_alloc::allocator(), HOOKS);
     let mut flags = SlubFlags::empty();
     if params.init_on_alloc {
         flags |= SlubFlags::INIT_ON_ALLOC;
@@ -170,8 +172,7 @@ pub fn shrink_kmalloc_caches() {
 pub fn debug_instance(options: &str) -> Option<&'static Slub> {
     static DEBUG: spin::Once<Option<&'static Slub>> = spin::Once::new();
     *DEBUG.call_once(|| {
-        let hooks = SlubHooks { page_address, virt_to_pfn, log: log_line, random, now };
-        let mut s = Slub::new(page_alloc::allocator(), hooks);
+        let mut s = Slub::new(page_alloc::allocator(), HOOKS);
         s.set_debug(SlubDebug::parse(Some(options), log_line));
         let s: &'static Slub = alloc::boxed::Box::leak(alloc::boxed::Box::new(s));
         s.kmalloc_init(cpu()).ok().map(|_| s)
