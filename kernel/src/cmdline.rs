@@ -7,6 +7,7 @@
 //! kept. Unknown words are collected and listed once, as Linux does. Nothing
 //! here can fail the boot.
 
+use crate::fixedstr::truncated;
 use core::fmt::Write;
 use heapless::{String, Vec};
 
@@ -284,16 +285,6 @@ fn words(s: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-fn trunc<const N: usize>(s: &str) -> String<N> {
-    let mut out = String::new();
-    for c in s.chars() {
-        if out.push(c).is_err() {
-            break;
-        }
-    }
-    out
-}
-
 /// Parse a command line. Never fails: problems come back as diagnostics.
 pub fn parse(cmdline: &str) -> (Params, Diags) {
     let mut p = Params::default();
@@ -342,7 +333,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             ("slub_debug", Some(v)) => {
                 let fits = v.len() <= 64;
                 if fits {
-                    p.slub_debug = SlubDebugArg::Value(trunc(v));
+                    p.slub_debug = SlubDebugArg::Value(truncated(v));
                 }
                 fits
             }
@@ -363,10 +354,11 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             }
         };
         if !ok {
-            let _ = diags.list.push(Diag::Malformed { name: trunc(raw_name), value: trunc(value.unwrap_or("")) });
+            let _ =
+                diags.list.push(Diag::Malformed { name: truncated(raw_name), value: truncated(value.unwrap_or("")) });
         }
         if seen.contains(&raw_name) {
-            let _ = diags.list.push(Diag::Repeated(trunc(raw_name)));
+            let _ = diags.list.push(Diag::Repeated(truncated(raw_name)));
         } else {
             let _ = seen.push(raw_name);
         }

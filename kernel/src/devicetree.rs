@@ -22,6 +22,7 @@
 //! /distance-map; /psci; and the console UART, translated to a CPU physical
 //! address through every parent bus's `ranges`.
 
+use crate::fixedstr::truncated;
 use core::fmt;
 use fdt::Fdt;
 use fdt::node::FdtNode;
@@ -395,16 +396,6 @@ fn prop_str<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
     core::str::from_utf8(&v[..end]).ok()
 }
 
-fn copy_str<const N: usize>(s: &str) -> String<N> {
-    let mut out = String::new();
-    for c in s.chars() {
-        if out.push(c).is_err() {
-            break;
-        }
-    }
-    out
-}
-
 /// `#address-cells` and `#size-cells` a node gives its children (defaults 2, 1).
 fn child_cells(node: FdtNode<'_, '_>) -> (usize, usize) {
     let ac = prop_u32(node, "#address-cells").unwrap_or(2) as usize;
@@ -492,7 +483,7 @@ fn find_console(fdt: &Fdt<'_>, info: &mut DtInfo) {
     let mut candidate: Option<&str> = None;
     if let Some(sp) = stdout {
         let name = sp.split(':').next().unwrap_or(sp);
-        info.stdout_path = copy_str(name);
+        info.stdout_path = truncated(name);
         candidate = resolve_path(fdt, name);
     }
     // Fall back to the first PL011 (by its path, which we need for `ranges`).
@@ -518,7 +509,7 @@ fn find_console(fdt: &Fdt<'_>, info: &mut DtInfo) {
         return;
     };
     if let Some(pa) = translate(fdt, path, bus_addr) {
-        info.console = Some(ConsoleNode { path: copy_str(path), pa });
+        info.console = Some(ConsoleNode { path: truncated(path), pa });
     }
 }
 
@@ -550,7 +541,7 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
     let root = fdt.find_node("/").ok_or(DtError::BadStructure("no root node", 0))?;
     let (rac, rsc) = child_cells(root);
     if let Some(m) = prop_str(root, "model") {
-        info.model = copy_str(m);
+        info.model = truncated(m);
     }
 
     for child in root.children() {
@@ -602,7 +593,7 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
                 }
             }
             let node = ReservedNode {
-                name: copy_str(child.name),
+                name: truncated(child.name),
                 reg,
                 size,
                 alignment,
@@ -620,7 +611,7 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
 
     if let Some(chosen) = fdt.find_node("/chosen") {
         if let Some(args) = prop_str(chosen, "bootargs") {
-            info.bootargs = copy_str(args);
+            info.bootargs = truncated(args);
             if args.len() > info.bootargs.capacity() {
                 let _ = info.warnings.push("bootargs longer than 1024 bytes; truncated");
             }

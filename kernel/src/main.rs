@@ -25,6 +25,7 @@ extern crate alloc;
 mod bench;
 mod cmdline;
 mod devicetree;
+mod fixedstr;
 mod heap;
 mod kallsyms;
 mod layout;

@@ -45,13 +45,8 @@ pub struct Reservation {
 pub static RESERVATIONS: Mutex<Vec<Reservation, 96>> = Mutex::new(Vec::new());
 
 fn note(base: u64, size: u64, source: &str, nomap: bool) {
-    let mut s: String<64> = String::new();
-    for c in source.chars() {
-        if s.push(c).is_err() {
-            break;
-        }
-    }
-    let _ = RESERVATIONS.lock().push(Reservation { base, size, source: s, nomap });
+    let source = crate::fixedstr::truncated(source);
+    let _ = RESERVATIONS.lock().push(Reservation { base, size, source, nomap });
 }
 
 fn memblock_dbg(args: core::fmt::Arguments<'_>) {
