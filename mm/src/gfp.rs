@@ -56,7 +56,7 @@ use core::fmt;
 
 use bitflags::bitflags;
 
-use crate::zone::{MigrateType, ZoneType};
+use crate::mmzone::{MigrateType, ZoneType};
 
 bitflags! {
     /// Allocation flags (Linux's `gfp_t`, the `__GFP_*` bits).

@@ -15,10 +15,12 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod addr;
+pub mod config;
 pub mod error;
 pub mod gfp;
 pub mod memblock;
 pub mod mempool;
+pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
 pub mod pcp;

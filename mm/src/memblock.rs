@@ -132,12 +132,10 @@ use bitflags::bitflags;
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr};
 use crate::error::Error;
 
+pub use crate::config::{MAX_NUMNODES, NUMA_NO_NODE, NodeId};
+
 /// Slots in each inline region array, before any growth.
 pub const INIT_MEMBLOCK_REGIONS: usize = 128;
-/// Number of NUMA nodes a node id may name.
-pub const MAX_NUMNODES: usize = 64;
-/// "Any node" in a request; "no node" in a reserved region.
-pub const NUMA_NO_NODE: NodeId = NodeId(-1);
 /// Alignment used when an allocation asks for alignment 0.
 pub const SMP_CACHE_BYTES: u64 = 64;
 /// Upper bound meaning "anywhere", ignoring `current_limit`.
@@ -171,30 +169,6 @@ bitflags! {
 impl MemblockFlags {
     /// No attributes (MEMBLOCK_NONE).
     pub const NONE: Self = Self::empty();
-}
-
-/// A NUMA node id, Linux's `int nid`.
-///
-/// Valid ids are `0..MAX_NUMNODES`. Two values outside that range carry
-/// meaning: [`NUMA_NO_NODE`] (-1) and [`NodeId::UNSET`] (`MAX_NUMNODES`), the
-/// id [`Memblock::add`] gives memory whose node is not known yet.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct NodeId(pub i32);
-
-impl NodeId {
-    /// Node of memory added without one (memblock_add passes MAX_NUMNODES).
-    pub const UNSET: NodeId = NodeId(MAX_NUMNODES as i32);
-
-    /// Whether this names a real node (numa_valid_node).
-    pub const fn is_valid(self) -> bool {
-        self.0 >= 0 && (self.0 as usize) < MAX_NUMNODES
-    }
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
 }
 
 /// One contiguous range of a memblock array (struct memblock_region).

@@ -1,0 +1,47 @@
+//! The per-CPU pagesets each zone embeds (the data of Linux's struct
+//! per_cpu_pages). The lists are run by the pcp module, which also explains
+//! them; they are declared here because the zone descriptor holds one per
+//! CPU, as Linux's mmzone.h declares what page_alloc.c runs.
+
+use crate::config::PAGE_ALLOC_COSTLY_ORDER;
+use crate::mmzone::MIGRATE_PCPTYPES;
+use crate::page::PfnList;
+
+/// Lists per pcp: the three pcp types for each order up to the costly order.
+pub const NR_PCP_LISTS: usize = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
+
+/// One CPU's cache of free pages for one zone (struct per_cpu_pages).
+///
+/// # Invariants
+///
+/// `count` is the number of pages (not blocks) on `lists`; list `pindex`
+/// holds free blocks of order `pindex / 3` in this zone.
+#[derive(Debug)]
+pub struct PerCpuPages {
+    pub(crate) count: u32,
+    pub(crate) high: u32,
+    pub(crate) batch: u32,
+    pub(crate) free_factor: u8,
+    pub(crate) lists: [PfnList; NR_PCP_LISTS],
+}
+
+/// A pcp on its own cache line.
+#[repr(align(64))]
+pub struct PcpSlot {
+    pub(crate) pcp: spin::Mutex<PerCpuPages>,
+}
+
+impl PcpSlot {
+    /// The boot pageset: high 0, batch 1.
+    pub(crate) const fn new() -> Self {
+        Self {
+            pcp: spin::Mutex::new(PerCpuPages {
+                count: 0,
+                high: 0,
+                batch: 1,
+                free_factor: 0,
+                lists: [PfnList::EMPTY; NR_PCP_LISTS],
+            }),
+        }
+    }
+}

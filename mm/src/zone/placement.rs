@@ -1,0 +1,1 @@
+//! Zone placement (filled in below).

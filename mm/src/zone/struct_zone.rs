@@ -1,0 +1,306 @@
+//! The zone descriptor (Linux's struct zone): identity, counters, the
+//! lock-protected free areas and the per-CPU pagesets.
+
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::config::{MAX_NR_ZONES, NR_CPUS, NR_PAGE_ORDERS, NodeId};
+use crate::mmzone::{MIGRATE_TYPES, MigrateType, ZoneType};
+use crate::page::{MemMap, PfnList};
+
+use super::alloc_flags::{NR_WMARK, Wmark};
+use super::pageset::PcpSlot;
+
+/// One order's free lists (struct free_area).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FreeArea {
+    pub(crate) free_list: [PfnList; MIGRATE_TYPES],
+    pub(crate) nr_free: u64,
+}
+
+/// Everything the zone lock protects.
+pub(crate) struct FreeAreas {
+    pub(crate) area: [FreeArea; NR_PAGE_ORDERS],
+}
+
+/// Zone statistics readable without the lock (vm_stat).
+///
+/// # Invariants
+///
+/// Written only with the zone lock held. `nr_free_blocks[o][mt]` is the
+/// length of `free_area[o].free_list[mt]`; `nr_free_pages` is the sum of
+/// `2^o * nr_free_blocks[o][mt]` over all types but ISOLATE,
+/// `nr_free_cma_pages` and `nr_free_highatomic` the same for CMA and HIGHATOMIC.
+pub struct ZoneStat {
+    pub(super) nr_free_pages: AtomicU64,
+    pub(super) nr_free_cma_pages: AtomicU64,
+    pub(super) nr_free_highatomic: AtomicU64,
+    pub(super) nr_free_blocks: [[AtomicU64; MIGRATE_TYPES]; NR_PAGE_ORDERS],
+}
+
+/// Add `delta` to a counter that only lock holders write.
+#[inline]
+pub(super) fn mod_locked(counter: &AtomicU64, delta: i64) {
+    counter.store(counter.load(Relaxed).wrapping_add(delta as u64), Relaxed);
+}
+
+/// A zone (struct zone). See the module documentation.
+pub struct Zone {
+    node: NodeId,
+    zone_type: ZoneType,
+    zone_start_pfn: u64,
+    spanned_pages: u64,
+    present_pages: u64,
+    pub(crate) page_group_by_mobility_disabled: bool,
+    pub(crate) managed_pages: AtomicU64,
+    pub(crate) cma_pages: AtomicU64,
+    pub(crate) watermark: [AtomicU64; NR_WMARK],
+    pub(crate) watermark_boost: AtomicU64,
+    pub(crate) lowmem_reserve: [AtomicU64; MAX_NR_ZONES],
+    pub(crate) nr_reserved_highatomic: AtomicU64,
+    pub(super) vm_stat: ZoneStat,
+    lock: spin::Mutex<FreeAreas>,
+    pub(crate) pageset: [PcpSlot; NR_CPUS],
+}
+
+impl Zone {
+    /// Initialise a zone in place.
+    ///
+    /// # Safety
+    ///
+    /// 1. `this` is valid for writes of a `Zone` and suitably aligned.
+    /// 2. Nothing else accesses `*this` until this returns; whatever was
+    ///    there before is overwritten without being dropped.
+    pub(crate) unsafe fn init_in_place(
+        this: *mut Zone,
+        node: NodeId,
+        zone_type: ZoneType,
+        span: (u64, u64),
+        present_pages: u64,
+    ) {
+        // SAFETY: obligation 1 makes every field place valid for writes;
+        // obligation 2 means no one observes the partly written zone. Each
+        // field is written exactly once, the large arrays element by element
+        // so that no zone-sized temporary is built on the stack.
+        unsafe {
+            (&raw mut (*this).node).write(node);
+            (&raw mut (*this).zone_type).write(zone_type);
+            (&raw mut (*this).zone_start_pfn).write(span.0);
+            (&raw mut (*this).spanned_pages).write(span.1 - span.0);
+            (&raw mut (*this).present_pages).write(present_pages);
+            (&raw mut (*this).page_group_by_mobility_disabled).write(false);
+            (&raw mut (*this).managed_pages).write(AtomicU64::new(0));
+            (&raw mut (*this).cma_pages).write(AtomicU64::new(0));
+            (&raw mut (*this).watermark).write([const { AtomicU64::new(0) }; NR_WMARK]);
+            (&raw mut (*this).watermark_boost).write(AtomicU64::new(0));
+            (&raw mut (*this).lowmem_reserve).write([const { AtomicU64::new(0) }; MAX_NR_ZONES]);
+            (&raw mut (*this).nr_reserved_highatomic).write(AtomicU64::new(0));
+            (&raw mut (*this).vm_stat).write(ZoneStat {
+                nr_free_pages: AtomicU64::new(0),
+                nr_free_cma_pages: AtomicU64::new(0),
+                nr_free_highatomic: AtomicU64::new(0),
+                nr_free_blocks: [const { [const { AtomicU64::new(0) }; MIGRATE_TYPES] }; NR_PAGE_ORDERS],
+            });
+            (&raw mut (*this).lock).write(spin::Mutex::new(FreeAreas {
+                area: [FreeArea { free_list: [PfnList::EMPTY; MIGRATE_TYPES], nr_free: 0 }; NR_PAGE_ORDERS],
+            }));
+            let pageset = (&raw mut (*this).pageset).cast::<PcpSlot>();
+            for cpu in 0..NR_CPUS {
+                pageset.add(cpu).write(PcpSlot::new());
+            }
+        }
+    }
+
+    /// The node this zone belongs to.
+    #[inline]
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    /// The zone's type.
+    #[inline]
+    pub fn zone_type(&self) -> ZoneType {
+        self.zone_type
+    }
+
+    /// Linux's name of the zone.
+    #[inline]
+    pub fn name(&self) -> &'static str {
+        self.zone_type.name()
+    }
+
+    /// First PFN of the span.
+    #[inline]
+    pub fn zone_start_pfn(&self) -> u64 {
+        self.zone_start_pfn
+    }
+
+    /// PFN after the span (zone_end_pfn).
+    #[inline]
+    pub fn zone_end_pfn(&self) -> u64 {
+        self.zone_start_pfn + self.spanned_pages
+    }
+
+    /// Pages spanned, holes included.
+    #[inline]
+    pub fn spanned_pages(&self) -> u64 {
+        self.spanned_pages
+    }
+
+    /// Pages of memory in the span.
+    #[inline]
+    pub fn present_pages(&self) -> u64 {
+        self.present_pages
+    }
+
+    /// Pages given to the buddy allocator (zone_managed_pages).
+    #[inline]
+    pub fn managed_pages(&self) -> u64 {
+        self.managed_pages.load(Relaxed)
+    }
+
+    /// Pages in CMA pageblocks.
+    #[inline]
+    pub fn cma_pages(&self) -> u64 {
+        self.cma_pages.load(Relaxed)
+    }
+
+    /// Whether the zone has memory (populated_zone).
+    #[inline]
+    pub fn is_populated(&self) -> bool {
+        self.present_pages != 0
+    }
+
+    /// Whether the allocator manages any of its pages (managed_zone).
+    #[inline]
+    pub fn is_managed(&self) -> bool {
+        self.managed_pages() != 0
+    }
+
+    /// Whether `pfn` is in the span (zone_spans_pfn).
+    #[inline]
+    pub fn spans(&self, pfn: u64) -> bool {
+        pfn >= self.zone_start_pfn && pfn < self.zone_end_pfn()
+    }
+
+    /// NR_FREE_PAGES.
+    #[inline]
+    pub fn free_pages(&self) -> u64 {
+        self.vm_stat.nr_free_pages.load(Relaxed)
+    }
+
+    /// NR_FREE_CMA_PAGES.
+    #[inline]
+    pub fn free_cma_pages(&self) -> u64 {
+        self.vm_stat.nr_free_cma_pages.load(Relaxed)
+    }
+
+    /// Free pages on HIGHATOMIC lists (nr_free_highatomic).
+    #[inline]
+    pub fn free_highatomic_pages(&self) -> u64 {
+        self.vm_stat.nr_free_highatomic.load(Relaxed)
+    }
+
+    /// Pages reserved as HIGHATOMIC (nr_reserved_highatomic).
+    #[inline]
+    pub fn nr_reserved_highatomic(&self) -> u64 {
+        self.nr_reserved_highatomic.load(Relaxed)
+    }
+
+    /// Free blocks of `order` on `mt`'s list.
+    #[inline]
+    pub fn nr_free_blocks(&self, order: u32, mt: MigrateType) -> u64 {
+        self.vm_stat.nr_free_blocks[order as usize][mt as usize].load(Relaxed)
+    }
+
+    /// Free blocks of `order` on all lists (`free_area[order].nr_free`).
+    #[inline]
+    pub fn nr_free(&self, order: u32) -> u64 {
+        self.vm_stat.nr_free_blocks[order as usize].iter().map(|c| c.load(Relaxed)).sum()
+    }
+
+    /// A watermark plus the boost (wmark_pages).
+    #[inline]
+    pub fn wmark_pages(&self, w: Wmark) -> u64 {
+        self.watermark[w as usize].load(Relaxed) + self.watermark_boost.load(Relaxed)
+    }
+
+    /// min_wmark_pages.
+    #[inline]
+    pub fn min_wmark_pages(&self) -> u64 {
+        self.wmark_pages(Wmark::Min)
+    }
+
+    /// low_wmark_pages.
+    #[inline]
+    pub fn low_wmark_pages(&self) -> u64 {
+        self.wmark_pages(Wmark::Low)
+    }
+
+    /// high_wmark_pages.
+    #[inline]
+    pub fn high_wmark_pages(&self) -> u64 {
+        self.wmark_pages(Wmark::High)
+    }
+
+    /// The watermark boost (always 0: there is no kswapd to boost for yet).
+    #[inline]
+    pub fn watermark_boost(&self) -> u64 {
+        self.watermark_boost.load(Relaxed)
+    }
+
+    /// Pages this zone keeps back from allocations that could use `zone`.
+    #[inline]
+    pub fn lowmem_reserve(&self, zone: ZoneType) -> u64 {
+        self.lowmem_reserve[zone.idx()].load(Relaxed)
+    }
+
+    /// Take the zone lock.
+    #[inline]
+    pub(crate) fn lock<'a>(&'a self, map: &'a MemMap) -> ZoneGuard<'a> {
+        ZoneGuard { zone: self, map, fa: self.lock.lock() }
+    }
+
+    /// A consistent copy of the free counts, taken under the zone lock.
+    pub(crate) fn free_snapshot(&self) -> FreeSnapshot {
+        let fa = self.lock.lock();
+        let mut snap = FreeSnapshot {
+            nr_free: [0; NR_PAGE_ORDERS],
+            by_type: [[0; MIGRATE_TYPES]; NR_PAGE_ORDERS],
+            nr_free_pages: self.free_pages(),
+        };
+        for (o, area) in fa.area.iter().enumerate() {
+            snap.nr_free[o] = area.nr_free;
+            for mt in 0..MIGRATE_TYPES {
+                snap.by_type[o][mt] = self.vm_stat.nr_free_blocks[o][mt].load(Relaxed);
+            }
+        }
+        snap
+    }
+}
+
+/// Free counts of a zone at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FreeSnapshot {
+    /// Blocks per order (buddyinfo).
+    pub nr_free: [u64; NR_PAGE_ORDERS],
+    /// Blocks per order and migratetype (pagetypeinfo).
+    pub by_type: [[u64; MIGRATE_TYPES]; NR_PAGE_ORDERS],
+    /// NR_FREE_PAGES.
+    pub nr_free_pages: u64,
+}
+
+/// A locked zone: the buddy operations that need the zone lock.
+pub(crate) struct ZoneGuard<'a> {
+    pub(crate) zone: &'a Zone,
+    pub(crate) map: &'a MemMap,
+    pub(super) fa: spin::MutexGuard<'a, FreeAreas>,
+}
+
+impl ZoneGuard<'_> {
+    /// The free areas, for walks (tests and reports).
+    #[cfg(test)]
+    #[inline]
+    pub(crate) fn areas(&self) -> &FreeAreas {
+        &self.fa
+    }
+}
