@@ -18,6 +18,7 @@ pub mod addr;
 pub mod config;
 pub mod error;
 pub mod gfp;
+pub mod hal;
 pub mod memblock;
 pub mod mempool;
 pub mod mmzone;
@@ -27,6 +28,8 @@ pub mod pcp;
 pub mod pgtable;
 pub mod report;
 pub mod slub;
+#[cfg(test)]
+mod test_support;
 pub mod zone;
 
 pub use addr::{PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr, VirtAddr};

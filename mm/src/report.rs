@@ -22,6 +22,7 @@
 use core::fmt::{self, Write};
 
 use crate::addr::PAGE_SHIFT;
+use crate::hal::Hal;
 use crate::page_alloc::{PageAllocator, PgData};
 use crate::pcp::NR_CPUS;
 use crate::zone::{
@@ -41,7 +42,7 @@ fn show_val_kb(out: &mut impl Write, label: &str, pages: u64) -> fmt::Result {
     writeln!(out, "{label:<16}{:>8} kB", k(pages))
 }
 
-impl PageAllocator {
+impl<H: Hal> PageAllocator<H> {
     /// `/proc/buddyinfo`: free blocks per order of every populated zone.
     ///
     /// ```text
@@ -194,103 +195,6 @@ impl PageAllocator {
         }
         Ok(())
     }
-
-    /// show_mem (__show_mem and show_free_areas) for zones up to
-    /// `max_zone_idx`, as `cpu` sees it (`local_pcp`).
-    pub fn show_mem(&self, cpu: usize, out: &mut impl Write, max_zone_idx: ZoneType) -> fmt::Result {
-        let shown = || self.all_zones().filter(move |z| z.is_populated() && z.zone_type() <= max_zone_idx);
-        writeln!(out, "Mem-Info:")?;
-        let free_pcp: u64 = shown().map(Zone::pcp_count).sum();
-        let free_cma: u64 = self.all_zones().map(Zone::free_cma_pages).sum();
-        writeln!(out, "free:{} free_pcp:{} free_cma:{}", self.nr_free_pages(), free_pcp, free_cma)?;
-        for zone in shown() {
-            writeln!(
-                out,
-                "Node {} {} free:{}kB min:{}kB low:{}kB high:{}kB reserved_highatomic:{}KB present:{}kB \
-                 managed:{}kB free_pcp:{}kB local_pcp:{}kB free_cma:{}kB",
-                zone.node(),
-                zone.name(),
-                k(zone.free_pages()),
-                k(zone.min_wmark_pages()),
-                k(zone.low_wmark_pages()),
-                k(zone.high_wmark_pages()),
-                k(zone.nr_reserved_highatomic()),
-                k(zone.present_pages()),
-                k(zone.managed_pages()),
-                k(zone.pcp_count()),
-                k(zone.pcp_stats(cpu).count as u64),
-                k(zone.free_cma_pages()),
-            )?;
-            write!(out, "lowmem_reserve[]:")?;
-            for zt in ZoneType::ALL {
-                write!(out, " {}", zone.lowmem_reserve(zt))?;
-            }
-            out.write_char('\n')?;
-        }
-        for zone in shown() {
-            let snap = zone.free_snapshot();
-            write!(out, "Node {} {}: ", zone.node(), zone.name())?;
-            let mut total = 0;
-            for (order, by_type) in snap.by_type.iter().enumerate() {
-                let nr = snap.nr_free[order];
-                total += nr << order;
-                write!(out, "{}*{}kB ", nr, k(1) << order)?;
-                if nr != 0 {
-                    out.write_char('(')?;
-                    for mt in MigrateType::ALL.iter().filter(|mt| by_type[**mt as usize] != 0) {
-                        out.write_char(mt.letter())?;
-                    }
-                    out.write_str(") ")?;
-                }
-            }
-            writeln!(out, "= {}kB", k(total))?;
-        }
-        let (mut total, mut reserved) = (0, 0);
-        for zone in self.all_zones().filter(|z| z.is_populated()) {
-            total += zone.present_pages();
-            reserved += zone.present_pages().saturating_sub(zone.managed_pages());
-        }
-        writeln!(out, "{total} pages RAM")?;
-        writeln!(out, "{reserved} pages reserved")?;
-        let cma: u64 = self.all_zones().map(Zone::cma_pages).sum();
-        if cma != 0 {
-            writeln!(out, "{cma} pages cma reserved")?;
-        }
-        Ok(())
-    }
-
-    /// Print show_mem through the log hook, a line per call.
-    pub fn show_mem_log(&self, cpu: usize, max_zone_idx: ZoneType) {
-        struct Lines(crate::page_alloc::LogHook, [u8; 256], usize);
-        impl Lines {
-            fn flush(&mut self) {
-                let bytes = &self.1[..self.2];
-                let text = core::str::from_utf8(bytes).unwrap_or("");
-                (self.0)(format_args!("{text}"));
-                self.2 = 0;
-            }
-        }
-        impl Write for Lines {
-            fn write_str(&mut self, s: &str) -> fmt::Result {
-                for &b in s.as_bytes() {
-                    if b == b'\n' || self.2 == self.1.len() {
-                        self.flush();
-                        if b == b'\n' {
-                            continue;
-                        }
-                    }
-                    self.1[self.2] = b;
-                    self.2 += 1;
-                }
-                Ok(())
-            }
-        }
-        let mut lines = Lines(self.log_hook(), [0; 256], 0);
-        let _ = self.show_mem(cpu, &mut lines, max_zone_idx);
-        if lines.2 != 0 {
-            lines.flush();
-        }
-    }
 }
 
 #[cfg(test)]
@@ -298,12 +202,12 @@ mod tests {
     use crate::Pfn;
     use crate::gfp::Gfp;
     use crate::memblock::NodeId;
-    use crate::page_alloc::testing::*;
+    use crate::test_support::*;
     use crate::zone::ZoneType;
 
     const B: u64 = 0x40000;
 
-    fn machine() -> crate::page_alloc::PageAllocator {
+    fn machine() -> PageAllocator {
         let nodes = [
             NodeSpec { nid: 0, zones: [(B, B + 4096), (0, 0), (B + 4096, B + 8192), (0, 0)] },
             NodeSpec { nid: 1, zones: [(0, 0), (0, 0), (B + 8192, B + 12_288), (0, 0)] },
@@ -329,7 +233,7 @@ Node 1, zone   Normal      0      0      0      0      0      0      0      0   
         assert!(s.starts_with(
             "Node 0, zone      DMA      1      1      1      1      1      1      1      1      1      1      3 \n"
         ));
-        pa.free_pages(0, p, 0);
+        pa.test_free_pages(0, p, 0);
     }
 
     #[test]
@@ -437,7 +341,7 @@ Node 1, zone   Normal      0      0      0      0      0      0      0      0   
             .sum();
         assert_eq!(type_pages * 4, free_kb);
         for p in held {
-            pa.free_pages(0, p, 2);
+            pa.test_free_pages(0, p, 2);
         }
     }
 
@@ -461,7 +365,7 @@ Node 1, zone   Normal      0      0      0      0      0      0      0      0   
         s.clear();
         pa.show_mem(0, &mut s, ZoneType::Dma).unwrap();
         assert!(!s.contains("Normal"));
-        pa.free_pages(0, p, 3);
+        pa.test_free_pages(0, p, 3);
         take_log();
         pa.show_mem_log(0, ZoneType::Dma);
         let log = take_log();

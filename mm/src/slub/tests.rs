@@ -1,65 +1,29 @@
-//! Host tests of SLUB over a Vec-backed arena: the page allocator's test
-//! memmap plus real memory for the linear map, registered per test.
+//! Host tests of SLUB over the test fixture: a page allocator whose
+//! memory is a real arena, reached through the fake linear map.
 
 use super::*;
-use crate::page_alloc::testing::{NodeSpec, build};
-use crate::zone::ZoneType;
-use std::cell::RefCell;
+use crate::addr::Pfn;
+use crate::config::NodeId;
+use crate::error::Error;
+use crate::gfp::Gfp;
+use crate::hal::Hal;
+use crate::mmzone::ZoneType;
+use crate::page::PageFlags;
+use crate::test_support::{Arena, NodeSpec, PageAllocator, Slub, TestFree, TestHal, build, take_log};
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Mutex;
-use std::sync::atomic::AtomicU64;
 
 const NR_PAGES: u64 = 2048;
 const DMA_PAGES: u64 = 512;
 
-/// (first pfn, nr pages, address) of every test's memory.
-static ARENAS: Mutex<Vec<(u64, u64, usize)>> = Mutex::new(Vec::new());
-static NEXT_SECTION: AtomicU64 = AtomicU64::new(1);
-static RANDOM: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
-static NOW: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-fn log(args: fmt::Arguments<'_>) {
-    LOG.with(|l| l.borrow_mut().push(args.to_string()));
-}
-
-fn take_log() -> Vec<String> {
-    LOG.with(|l| core::mem::take(&mut *l.borrow_mut()))
-}
-
 fn page_address(pfn: Pfn) -> *mut u8 {
-    let arenas = ARENAS.lock().unwrap();
-    for &(start, nr, addr) in arenas.iter() {
-        if (start..start + nr).contains(&pfn.0) {
-            return (addr + ((pfn.0 - start) * PAGE_SIZE) as usize) as *mut u8;
-        }
-    }
-    panic!("pfn {pfn:?} not in an arena");
+    TestHal::page_address(pfn)
 }
 
 fn virt_to_pfn(p: *const u8) -> Option<Pfn> {
-    let a = p as usize;
-    let arenas = ARENAS.lock().unwrap();
-    arenas.iter().find_map(|&(start, nr, addr)| {
-        (a >= addr && a < addr + (nr * PAGE_SIZE) as usize).then(|| Pfn(start + ((a - addr) as u64 / PAGE_SIZE)))
-    })
+    TestHal::virt_to_pfn(p)
 }
-
-fn random() -> u64 {
-    let x = RANDOM.fetch_add(0x9e37_79b9_7f4a_7c15, Relaxed);
-    let mut z = x;
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-fn now() -> u64 {
-    NOW.fetch_add(1, Relaxed)
-}
-
-const HOOKS: SlubHooks = SlubHooks { page_address, virt_to_pfn, log, random, now };
 
 struct Env {
     pa: &'static PageAllocator,
@@ -69,13 +33,7 @@ struct Env {
 
 impl Env {
     fn new(nr_cpus: usize, debug: SlubDebug, flags: SlubFlags) -> Env {
-        let base = NEXT_SECTION.fetch_add(1, Relaxed) * crate::page::PAGES_PER_SECTION;
-        // Aligned like the linear map: a block of 2^order frames is 2^order pages aligned.
-        let layout = std::alloc::Layout::from_size_align((NR_PAGES * PAGE_SIZE) as usize, 4 << 20).unwrap();
-        // SAFETY: the layout has a non-zero size.
-        let mem = unsafe { std::alloc::alloc_zeroed(layout) };
-        assert!(!mem.is_null());
-        ARENAS.lock().unwrap().push((base, NR_PAGES, mem as usize));
+        let base = Arena::new(NR_PAGES).base_pfn;
         let b = base;
         let cpus = vec![0; nr_cpus];
         let pa = build(
@@ -87,7 +45,7 @@ impl Env {
             &cpus,
         );
         let pa: &'static PageAllocator = Box::leak(Box::new(pa));
-        let mut slub = Slub::new(pa, HOOKS);
+        let mut slub = Slub::new(pa);
         slub.set_debug(debug);
         slub.set_flags(flags);
         let slub: &'static Slub = Box::leak(Box::new(slub));
@@ -425,7 +383,7 @@ fn zones_and_reclaim_accounting() {
 
 #[test]
 fn no_user_flags_keeps_slub_debug_off_a_cache() {
-    let env = Env::new(1, SlubDebug::parse(None, log), SlubFlags::empty());
+    let env = Env::new(1, SlubDebug::parse::<TestHal>(None), SlubFlags::empty());
     let with = env.cache("TestSlub_user", 64, SlabFlags::empty());
     let without = env.cache("TestSlub_nouser", 64, SlabFlags::NO_USER_FLAGS);
     assert!(with.flags().contains(SlabFlags::RED_ZONE | SlabFlags::POISON));
@@ -434,22 +392,22 @@ fn no_user_flags_keeps_slub_debug_off_a_cache() {
 
 #[test]
 fn slub_debug_parser() {
-    let all = SlubDebug::parse(None, log);
+    let all = SlubDebug::parse::<TestHal>(None);
     assert_eq!(all.flags(), SlabFlags::DEBUG_FLAGS);
     assert_eq!(all.flags_for("anything"), SlabFlags::DEBUG_FLAGS);
-    let fz = SlubDebug::parse(Some("FZ"), log);
+    let fz = SlubDebug::parse::<TestHal>(Some("FZ"));
     assert_eq!(fz.flags(), SlabFlags::CONSISTENCY_CHECKS | SlabFlags::RED_ZONE);
-    let some = SlubDebug::parse(Some("FZ,kmalloc-64,dentry*"), log);
+    let some = SlubDebug::parse::<TestHal>(Some("FZ,kmalloc-64,dentry*"));
     assert_eq!(some.flags_for("kmalloc-64"), SlabFlags::CONSISTENCY_CHECKS | SlabFlags::RED_ZONE);
     assert_eq!(some.flags_for("kmalloc-128"), SlabFlags::empty());
     assert_eq!(some.flags_for("dentry_cache"), SlabFlags::CONSISTENCY_CHECKS | SlabFlags::RED_ZONE);
-    assert_eq!(SlubDebug::parse(Some("-"), log).flags(), SlabFlags::empty());
-    assert_eq!(SlubDebug::parse(Some(",kmalloc-8"), log).flags_for("kmalloc-8"), SlabFlags::DEBUG_FLAGS);
+    assert_eq!(SlubDebug::parse::<TestHal>(Some("-")).flags(), SlabFlags::empty());
+    assert_eq!(SlubDebug::parse::<TestHal>(Some(",kmalloc-8")).flags_for("kmalloc-8"), SlabFlags::DEBUG_FLAGS);
     take_log();
-    assert_eq!(SlubDebug::parse(Some("Fq"), log).flags(), SlabFlags::CONSISTENCY_CHECKS);
+    assert_eq!(SlubDebug::parse::<TestHal>(Some("Fq")).flags(), SlabFlags::CONSISTENCY_CHECKS);
     assert!(logged(&take_log(), "slub_debug option 'q' unknown"));
     // Applied at cache creation.
-    let env = Env::new(1, SlubDebug::parse(Some("P,poisoned"), log), SlubFlags::empty());
+    let env = Env::new(1, SlubDebug::parse::<TestHal>(Some("P,poisoned")), SlubFlags::empty());
     assert_eq!(env.cache("poisoned", 64, SlabFlags::empty()).flags(), SlabFlags::POISON);
     assert_eq!(env.cache("clean", 64, SlabFlags::empty()).flags(), SlabFlags::empty());
 }
@@ -536,7 +494,7 @@ fn corrupted_free_pointer_is_detected_then_repaired() {
 
 #[test]
 fn kmalloc_red_zone_starts_at_requested_size() {
-    let env = Env::new(1, SlubDebug::parse(Some("Z,kmalloc-32"), log), SlubFlags::empty());
+    let env = Env::new(1, SlubDebug::parse::<TestHal>(Some("Z,kmalloc-32")), SlubFlags::empty());
     env.slub.kmalloc_init(0).unwrap();
     let c = env.slub.kmalloc_slab(18, Gfp::KERNEL).unwrap();
     assert_eq!(c.name(), "kmalloc-32");
@@ -562,7 +520,7 @@ fn kmalloc_red_zone_starts_at_requested_size() {
 /// size and zero what is handed back; growing past it copies and zeroes.
 #[test]
 fn krealloc_red_zone_and_zeroing() {
-    let env = Env::new(1, SlubDebug::parse(Some("FZPU,kmalloc-64"), log), SlubFlags::empty());
+    let env = Env::new(1, SlubDebug::parse::<TestHal>(Some("FZPU,kmalloc-64")), SlubFlags::empty());
     env.slub.kmalloc_init(0).unwrap();
     let c = env.slub.kmalloc_slab(48, Gfp::KERNEL).unwrap();
     let p = env.slub.kmalloc(0, 48, Gfp::KERNEL).unwrap();
@@ -668,7 +626,7 @@ fn invalid_free_is_refused() {
     // SAFETY: not a kmalloc pointer: refused.
     unsafe { env.slub.kfree(0, page_address(pfn)) };
     assert!(logged(&take_log(), "not a kmalloc object"));
-    env.pa.free_pages(0, pfn, 0);
+    env.pa.test_free_pages(0, pfn, 0);
     // A cache mismatch.
     let other = env.cache("other", 64, SlabFlags::empty());
     // SAFETY: wrong cache: refused.

@@ -1,0 +1,170 @@
+//! The page checks at allocation (check_new_pages) and free
+//! (free_pages_prepare), and the bad-page report.
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::addr::Pfn;
+use crate::hal::{Comm, Hal, LogLevel};
+use crate::page::{PageFlags, PageFlagsDisplay, TAIL_MAPPING, ValidPfn};
+
+use super::allocator::{AllocatorFlags, BAD_PAGE_REPORTS, PageAllocator};
+
+impl<H: Hal> PageAllocator<H> {
+    /// Whether every page of a block about to be handed out is as a free
+    /// page should be (check_new_pages); if not, report and count it.
+    #[inline(always)]
+    pub(super) fn check_new_pages(&self, cpu: usize, v: ValidPfn, order: u32) -> bool {
+        if !self.map.page(v).expected_state(PageFlags::CHECK_AT_PREP) {
+            return self.check_new_pages_bad(cpu, v, 0, order);
+        }
+        if order != 0 {
+            return self.check_new_tail_pages(cpu, v, order);
+        }
+        true
+    }
+
+    /// The tail pages of check_new_pages, out of line.
+    #[inline(never)]
+    pub(super) fn check_new_tail_pages(&self, cpu: usize, v: ValidPfn, order: u32) -> bool {
+        for i in 1..1u64 << order {
+            if !self.map.page(v.add(i)).expected_state(PageFlags::CHECK_AT_PREP) {
+                return self.check_new_pages_bad(cpu, v, i, order);
+            }
+        }
+        true
+    }
+
+    /// Page `i` of the block at `v` is bad: report it and leak the block.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn check_new_pages_bad(&self, cpu: usize, v: ValidPfn, i: u64, order: u32) -> bool {
+        self.check_new_page_bad(cpu, v.add(i));
+        self.nr_bad_pages.fetch_add(1 << order, Relaxed);
+        false
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn check_new_page_bad(&self, cpu: usize, v: ValidPfn) {
+        let page = self.map.page(v);
+        if page.test_flags(PageFlags::HWPOISON) {
+            // Hardware-poisoned pages are dropped without a report.
+            page.clear_flags_internal(PageFlags::BUDDY);
+            return;
+        }
+        self.bad_page(cpu, v, page.bad_reason(PageFlags::CHECK_AT_PREP, true));
+    }
+
+    /// Check and clean a block being freed (free_pages_prepare). A block
+    /// with any bad page is leaked whole.
+    #[inline]
+    pub(super) fn free_pages_prepare(&self, cpu: usize, v: ValidPfn, order: u32) -> bool {
+        let page = self.map.page(v);
+        if order == 0 && page.test_flags(PageFlags::HWPOISON) {
+            // Never let a poisoned page reach the free lists.
+            return false;
+        }
+        let mut bad = 0;
+        if order != 0 {
+            bad += self.free_tail_pages_prepare(cpu, v, order);
+        }
+        if !page.expected_state(PageFlags::CHECK_AT_FREE) {
+            self.free_page_bad(cpu, v);
+            bad += 1;
+        }
+        if bad != 0 {
+            self.nr_bad_pages.fetch_add(1 << order, Relaxed);
+            return false;
+        }
+        // Most pages come back with no flags at all: skip the atomic then.
+        if page.raw_flags() & PageFlags::CHECK_AT_PREP.bits() != 0 {
+            page.clear_flags_internal(PageFlags::CHECK_AT_PREP);
+        }
+        if self.flags.contains(AllocatorFlags::INIT_ON_FREE) {
+            H::zero_pages(Pfn(v.get()), 1 << order);
+        }
+        true
+    }
+
+    /// The tail half of free_pages_prepare.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn free_tail_pages_prepare(&self, cpu: usize, v: ValidPfn, order: u32) -> u32 {
+        let head = self.map.page(v);
+        let compound = head.is_head();
+        let mut bad = 0;
+        if compound && self.compound_order(Pfn(v.get())) != order {
+            self.bad_page(cpu, v, "VM_BUG_ON_PAGE(compound && compound_order(page) != order)");
+            bad += 1;
+        }
+        for i in 1..1u64 << order {
+            let tv = v.add(i);
+            let tail = self.map.page(tv);
+            if compound {
+                bad += self.free_tail_page_prepare(cpu, v, tv);
+            }
+            if !tail.expected_state(PageFlags::CHECK_AT_FREE) {
+                self.free_page_bad(cpu, tv);
+                bad += 1;
+                continue;
+            }
+            tail.clear_flags_internal(PageFlags::CHECK_AT_PREP);
+        }
+        bad
+    }
+
+    /// Check and clear a compound tail (free_tail_page_prepare).
+    pub(super) fn free_tail_page_prepare(&self, cpu: usize, head: ValidPfn, tv: ValidPfn) -> u32 {
+        let tail = self.map.page(tv);
+        let reason = if tail.mapping() != TAIL_MAPPING {
+            Some("corrupted mapping in tail page")
+        } else if !tail.is_tail() {
+            Some("PageTail not set")
+        } else if tail.compound_head() != Some(Pfn(head.get())) {
+            Some("compound_head not consistent")
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            self.bad_page(cpu, tv, reason);
+        }
+        tail.set_mapping(0);
+        tail.clear_compound_head();
+        tail.set_private_internal(0);
+        reason.is_some() as u32
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub(super) fn free_page_bad(&self, cpu: usize, v: ValidPfn) {
+        let reason = self.map.page(v).bad_reason(PageFlags::CHECK_AT_FREE, false);
+        self.bad_page(cpu, v, reason);
+    }
+
+    /// Report a page in a bad state (bad_page and dump_page).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn bad_page(&self, cpu: usize, v: ValidPfn, reason: &str) {
+        let page = self.map.page(v);
+        let n = self.nr_bad_page_reports.fetch_add(1, Relaxed);
+        if n < BAD_PAGE_REPORTS {
+            let log = |args: core::fmt::Arguments<'_>| H::log(LogLevel::Warning, args);
+            log(format_args!("BUG: Bad page state in process {}  pfn:{:05x}", Comm::<H>::on(cpu), v.get()));
+            log(format_args!(
+                "page: refcount:{} mapcount:{} mapping:{:016x} index:{:#x} pfn:{:#x}",
+                page.page_ref_count(),
+                page.page_mapcount(),
+                page.mapping(),
+                page.index(),
+                v.get()
+            ));
+            log(format_args!("flags: {}", PageFlagsDisplay(page.raw_flags())));
+            log(format_args!("page dumped because: {reason}"));
+            if n + 1 == BAD_PAGE_REPORTS {
+                log(format_args!("BUG: Bad page state: further reports suppressed"));
+            }
+        }
+        // Leave the bad fields for debugging, except PG_buddy.
+        page.clear_flags_internal(PageFlags::BUDDY);
+    }
+}

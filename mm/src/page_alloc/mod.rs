@@ -1,0 +1,188 @@
+//! The page allocator: nodes, zonelists and the allocation API
+//! (mm/page_alloc.c, mm/mm_init.c).
+//!
+//! [`PageAllocator`] hands out and takes back blocks of `2^order`
+//! physically contiguous page frames, `order <= MAX_PAGE_ORDER` (4 MiB),
+//! named by PFN. It is the machine-wide object: one [`PgData`] per NUMA
+//! node, four [`Zone`]s per node (each a buddy allocator with per-CPU
+//! lists, see zone.rs and pcp.rs), the node distance table, and the hooks
+//! through which it reaches what only the kernel can: the console and the
+//! memory itself.
+//!
+//! # What the kernel provides
+//!
+//! The allocator depends on nothing but this interface:
+//!
+//! * **The memmap.** The kernel maps one 64-byte [`crate::page::Page`]
+//!   descriptor per frame of every 128 MiB section that contains memory, as a
+//!   virtual array indexed by PFN, and wraps it with
+//!   [`MemMap::new`]`(base, sections)` (unsafe: it vouches for the mapping).
+//! * **Hooks.** `zero(pfn, nr_pages)` clears memory for `__GFP_ZERO`,
+//!   `init_on_alloc` and `init_on_free` (only the kernel can reach the
+//!   memory); `log(args)` prints one line (warnings, bad pages, the failure
+//!   report); `comm(cpu, out)` names the running task for messages (default
+//!   `swapper/<cpu>`). Hooks are called with no allocator lock held; the
+//!   log hook runs in allocation and free paths, so it should not itself
+//!   allocate pages.
+//! * **CPUs and nodes.** [`PageAllocator::set_cpus`] gives each online CPU's
+//!   node, [`PageAllocator::set_node_distance`] the distance table (default
+//!   10 local, 20 remote). [`PageAllocator::add_node`] creates a node from
+//!   storage the kernel supplies (a `&'static mut MaybeUninit<PgData>`, as
+//!   Linux allocates `pg_data_t` from memblock on the node), the PFN span
+//!   `[start, end)` of each of its zones (empty when `start == end`; zones
+//!   in order, not overlapping each other or other nodes' zones) and the
+//!   present memory ranges, from which each zone's present pages are counted.
+//!   Memoryless nodes (with CPUs) are added with empty spans.
+//! * **Memory.** After [`PageAllocator::memmap_init`], every range
+//!   memblock leaves free is handed over with
+//!   [`PageAllocator::free_bootmem_range`] (memblock_free_all).
+//!
+//! # Boot order
+//!
+//! ```text
+//!   PageAllocator::new(memmap, zero)       set_log, set_comm, set_flags(INIT_ON_*),
+//!   set_cpus, set_node_distance            set_min_free_kbytes if the user chose one
+//!   add_node (each node)                   free_area_init_node
+//!   memmap_init                            every present section, holes as reserved
+//!   build_all_zonelists                    zonelists, numa_mem_id of each CPU
+//!   free_bootmem_range (each free range)   memblock_free_all: allocations work from here
+//!   init_per_zone_wmark_min                min_free_kbytes, watermarks, lowmem_reserve
+//!   setup_pcp                              pcp batch and high (until then: boot pageset)
+//! ```
+//!
+//! Construction calls take `&mut self`; everything after `build_all_zonelists`
+//! takes `&self`, so the kernel can publish the allocator in a static and
+//! finish from there.
+//!
+//! # Zonelists
+//!
+//! Each node has two zonelists. ZONELIST_FALLBACK lists every populated zone
+//! of every node with memory, nodes in order of preference and, within a
+//! node, zones from the highest down (Normal, DMA32, DMA): an allocation
+//! whose highest allowed zone is `gfp_zone(gfp)` walks it from the first zone
+//! at or below that. The node order is Linux's `find_next_best_node`: the
+//! local node first, then by distance, penalising nodes below the local one
+//! (+1), nodes with CPUs (+1), and, among nodes at the same distance, the one
+//! that was first in its distance group for an earlier node's list
+//! (`node_load`), so that equal nodes are used round-robin; ties go to the
+//! lower node id. ZONELIST_NOFALLBACK holds the node's own zones only and is
+//! used for `__GFP_THISNODE`.
+//!
+//! # Allocation: fast path
+//!
+//! `alloc_pages(cpu, gfp, order)` starts from the CPU's nearest node with
+//! memory; `alloc_pages_node` from a given one.
+//!
+//! ```text
+//!   highest_zoneidx = gfp_zone(gfp); migratetype = gfp_migratetype(gfp)
+//!   alloc_flags = WMARK_LOW (+CMA if Movable, +NOFRAGMENT if the preferred zone is Normal)
+//!   order <= 3: the preferred zone (cached per zonelist and highest_zoneidx):
+//!       free pages (minus what the caller may not use) > low + lowmem_reserve[highest]?
+//!       pop this CPU's pcp list (refilled with a batch under the zone lock if empty)
+//!       check the page (check_new_pages), refcount 1, zero if asked, compound if asked
+//!   otherwise, out of line, get_page_from_freelist:
+//!       for each zone <= highest_zoneidx in the zonelist: the same watermark check,
+//!       then the pcp lists (order <= 3) or the buddy lists under the zone lock;
+//!       with NOFRAGMENT, a zone on another node first means retrying without it
+//!       (fragment locally rather than allocate remotely), and so does reaching the end
+//! ```
+//!
+//! The first step is exactly the first iteration of the walk, so taking it
+//! inline changes no decision. On arm64 (release build) the inline part of
+//! an order-0 allocation that hits the pcp list is about 110 instructions and
+//! the matching free about 100, including the bad-page checks, the PFN
+//! validity check of the free, and the lock and refcount atomics.
+//!
+//! # Allocation: slow path
+//!
+//! This kernel has no reclaim, compaction or OOM killer yet; the slow path
+//! does what remains of __alloc_pages_slowpath:
+//!
+//! 1. Retry against the MIN watermark with gfp_to_alloc_flags:
+//!    `__GFP_HIGH` may use half of min (ALLOC_MIN_RESERVE); callers without
+//!    `__GFP_DIRECT_RECLAIM` are ALLOC_NON_BLOCK (and, with `__GFP_HIGH`, may
+//!    use 62.5% of min; for order > 0 also HIGHATOMIC reserves).
+//!    `__GFP_MEMALLOC` (without `__GFP_NOMEMALLOC`) then retries ignoring
+//!    the watermarks altogether.
+//! 2. What follows a failed direct reclaim: give back one HIGHATOMIC
+//!    pageblock (keeping the last), drain every CPU's pcp lists, retry.
+//!    Linux drains only for callers that may sleep; here draining is taking
+//!    spinlocks, so every caller gets it.
+//! 3. `__GFP_NORETRY`, or a costly order without `__GFP_RETRY_MAYFAIL`: fail.
+//!    Otherwise, as should_reclaim_retry does once retries run out, release
+//!    even the last HIGHATOMIC pageblock and retry once more.
+//! 4. `__GFP_NOFAIL`: up to 16 more rounds of drain + retry with
+//!    ALLOC_MIN_RESERVE, then fail with a message that NOFAIL cannot be
+//!    honoured without reclaim. Never an endless loop, never a panic.
+//! 5. Unless `__GFP_NOWARN`: warn_alloc's
+//!    `<comm>: page allocation failure: order:N, mode:0x...(...), nodemask=(null)`
+//!    followed by a show_mem report, through the log hook.
+//!
+//! Running out is an ordinary `Err(Error::NoMemory)`.
+//!
+//! # Freeing
+//!
+//! `free_pages(cpu, pfn, order)` is __free_pages: drop a reference; at zero,
+//! check the pages (free_pages_prepare), clear their flags, zero them for
+//! `init_on_free`, and give them to this CPU's pcp list (order <= 3) or the
+//! buddy lists. If references remain and the block is not compound, its
+//! pages past the first are freed (the first stays with whoever holds it).
+//! Compound pages are freed whole through their head.
+//!
+//! # Bad pages
+//!
+//! A page freed with references, a mapcount, a mapping, or owner flags set
+//! (PAGE_FLAGS_CHECK_AT_FREE), or found at allocation with any of those
+//! (PAGE_FLAGS_CHECK_AT_PREP), is reported as Linux's bad_page does
+//! (`BUG: Bad page state in process <comm>  pfn:<pfn>` and a dump of the
+//! descriptor), kept off the free lists for good, and counted in
+//! [`PageAllocator::nr_bad_pages`]; the allocator carries on. Reports stop
+//! after 60 (Linux allows 60 a minute; there is no clock here).
+//!
+//! # Differences from Linux
+//!
+//! * No reclaim, compaction, OOM killer, kswapd or watermark boosting; no
+//!   cpusets, memcg, page owner, KASAN, page reporting, shuffling, guard
+//!   pages, deferred struct page init, memory hotplug, dynamic pcp high
+//!   (high_min/high_max) or `percpu_pagelist_high_fraction`.
+//! * Drains happen for every caller in the slow path (see above).
+//! * Node-local: `numa_mem_id` comes from the CPU number the caller passes.
+//! * `warn_alloc` and bad_page are not rate-limited by time (no clock); the
+//!   log hook may rate-limit.
+//! * A double free (refcount already 0) is reported as a bad page instead of
+//!   VM_BUG_ON; the page is left as it was.
+//! * `free_bootmem_range` frees only pages still marked reserved and splits
+//!   at zone boundaries, so a range given twice, or one that straddles zones,
+//!   does no harm.
+//! * Merging a larger-than-pageblock buddy of another mergeable type retypes
+//!   all its pageblocks (Linux retypes the first).
+//! * The free and allocation checks always run (Linux runs check_new_pages
+//!   only with CONFIG_DEBUG_VM or debug_pagealloc-style options).
+//! * `__GFP_NOFAIL` is retried for non-blocking callers too (Linux gives up
+//!   at once for them), since the retries here never sleep.
+//! * Pageblock migratetypes live in the first descriptor of each pageblock,
+//!   not in a separate bitmap; there is no PB_migrate_skip (no compaction).
+
+mod alloc;
+mod allocator;
+mod check;
+mod free;
+mod init;
+mod node;
+mod pages;
+mod show_mem;
+mod slowpath;
+#[cfg(test)]
+mod tests;
+mod watermarks;
+mod zonelist;
+
+pub use crate::zone::DEFAULT_WATERMARK_SCALE_FACTOR;
+pub use allocator::{
+    AllocatorFlags, DEFAULT_MIN_FREE_KBYTES, LOCAL_DISTANCE, MIN_FREE_KBYTES_RANGE, NOFAIL_RETRIES, PageAllocator,
+    REMOTE_DISTANCE, get_order,
+};
+pub use node::{
+    MAX_ZONELISTS, MAX_ZONES_PER_ZONELIST, PgData, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZoneRef, Zonelist,
+};
+pub use pages::Pages;

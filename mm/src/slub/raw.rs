@@ -1,0 +1,219 @@
+//! Every raw memory access SLUB makes, as `unsafe fn`s.
+//!
+//! Slab memory is reached by address: objects, their free pointers, red
+//! zones, poison, owner tracks, the tail of a slab, and the pages a cache's
+//! own `KmemCache` lives in. Nothing else in SLUB dereferences a raw
+//! pointer; it calls these, and each call says in a `SAFETY` comment which
+//! check or lock meets the obligations. The module is the audit surface.
+//!
+//! The common obligation, called *slab memory* below: the range lies inside
+//! a slab of the cache in question (an object's slot, or the slab's unused
+//! tail), a slab is memory the page allocator handed to SLUB, mapped through
+//! `Hal::page_address` (Hal obligation 1), and the caller has the right to
+//! the bytes: it holds the lock that orders the access (the CPU's
+//! `cpu_slab` lock for objects on that CPU's freelist, the node's list_lock
+//! for the slab's own freelist and for debug checks), or owns the object.
+
+use core::panic::Location;
+
+use super::cache::{KmemCache, Track};
+use super::freelist::freelist_ptr_encode;
+
+/// The free pointer of `obj`, decoded (get_freepointer).
+///
+/// # Safety
+///
+/// 1. `obj` is an object boundary of a slab of `cache` (checked with
+///    `check_valid_pointer`, or taken from a freelist of that slab), so the
+///    word at `obj + cache.offset()` is slab memory, aligned to 8.
+/// 2. Nobody writes that word concurrently (the caller holds the lock that
+///    orders the freelist the object is on, or owns the object).
+#[inline]
+pub(super) unsafe fn get_freepointer(cache: &KmemCache, obj: usize) -> usize {
+    let slot = obj + cache.offset();
+    // SAFETY: obligations 1 and 2.
+    let raw = unsafe { (slot as *const u64).read() };
+    freelist_ptr_encode(cache.random(), raw as usize, slot) as usize
+}
+
+/// Set the free pointer of `obj` to `next`, encoded (set_freepointer).
+///
+/// # Safety
+///
+/// 1. As [`get_freepointer`] 1.
+/// 2. The object is free (or being freed) and the caller holds the lock of
+///    the freelist it goes on: nobody else reads or writes its bytes.
+#[inline]
+pub(super) unsafe fn set_freepointer(cache: &KmemCache, obj: usize, next: usize) {
+    let slot = obj + cache.offset();
+    // SAFETY: obligations 1 and 2.
+    unsafe { (slot as *mut u64).write(freelist_ptr_encode(cache.random(), next, slot)) }
+}
+
+/// Scrub the free pointer of an object being handed out, so that a live
+/// object never looks free (the raw zero decodes to `random ^ swab(slot)`,
+/// not an object of the slab).
+///
+/// # Safety
+///
+/// 1. As [`set_freepointer`]: the object was just taken off a freelist by
+///    the caller and is not yet handed out.
+#[inline]
+pub(super) unsafe fn clear_freepointer(cache: &KmemCache, obj: usize) {
+    let slot = obj + cache.offset();
+    // SAFETY: obligation 1.
+    unsafe { (slot as *mut u64).write(0) }
+}
+
+/// The `len` bytes at `addr`, for reading.
+///
+/// # Safety
+///
+/// 1. `[addr, addr + len)` is slab memory (see the module documentation).
+/// 2. Nobody writes it while the slice lives.
+#[inline]
+pub(super) unsafe fn bytes<'a>(addr: usize, len: usize) -> &'a [u8] {
+    // SAFETY: obligations 1 and 2.
+    unsafe { core::slice::from_raw_parts(addr as *const u8, len) }
+}
+
+/// Set the `len` bytes at `addr` to `val` (memset).
+///
+/// # Safety
+///
+/// 1. `[addr, addr + len)` is slab memory that the caller may write: the
+///    object is free, being freed, or just allocated and not handed out, or
+///    is a red zone or padding of such an object, or the slab's tail.
+/// 2. No reference to those bytes is alive.
+#[inline]
+pub(super) unsafe fn fill(addr: usize, len: usize, val: u8) {
+    // SAFETY: obligations 1 and 2.
+    unsafe { core::ptr::write_bytes(addr as *mut u8, val, len) }
+}
+
+/// Copy `len` bytes of an object (krealloc).
+///
+/// # Safety
+///
+/// 1. `src` is valid for reads of `len` bytes and `dst` for writes of `len`
+///    bytes (a live object the caller owns and a new one it was just given).
+/// 2. The two ranges do not overlap.
+#[inline]
+pub(super) unsafe fn copy(src: *const u8, dst: *mut u8, len: usize) {
+    // SAFETY: obligations 1 and 2.
+    unsafe { core::ptr::copy_nonoverlapping(src, dst, len) }
+}
+
+/// Read an owner track stored at `addr` (get_track).
+///
+/// # Safety
+///
+/// 1. `addr` is the track slot of a `STORE_USER` object: `size_of::<Track>()`
+///    bytes of slab memory reserved by the layout, ordered by the list_lock.
+#[inline]
+pub(super) unsafe fn read_track(addr: usize) -> Track {
+    // SAFETY: obligation 1; the slot may be unaligned.
+    unsafe { (addr as *const Track).read_unaligned() }
+}
+
+/// Write an owner track at `addr` (set_track).
+///
+/// # Safety
+///
+/// 1. As [`read_track`] 1, and the caller holds the list_lock.
+#[inline]
+pub(super) unsafe fn write_track(addr: usize, track: Track) {
+    // SAFETY: obligation 1; the slot may be unaligned.
+    unsafe { (addr as *mut Track).write_unaligned(track) }
+}
+
+/// Read the requested size of a kmalloc object stored at `addr`.
+///
+/// # Safety
+///
+/// 1. `addr` is the orig_size slot of an object of a cache that has one:
+///    4 bytes of slab memory reserved by the layout, owned by the caller
+///    (the object's owner, or the allocator under the list_lock).
+#[inline]
+pub(super) unsafe fn read_orig_size(addr: usize) -> u32 {
+    // SAFETY: obligation 1; the slot may be unaligned.
+    unsafe { (addr as *const u32).read_unaligned() }
+}
+
+/// Write the requested size of a kmalloc object at `addr`.
+///
+/// # Safety
+///
+/// 1. As [`read_orig_size`] 1.
+#[inline]
+pub(super) unsafe fn write_orig_size(addr: usize, size: u32) {
+    // SAFETY: obligation 1; the slot may be unaligned.
+    unsafe { (addr as *mut u32).write_unaligned(size) }
+}
+
+/// The caller location an owner track recorded.
+///
+/// # Safety
+///
+/// 1. `addr` is a non-zero `addr` field written by `set_track`: the address
+///    of a `&'static Location<'static>`.
+#[inline]
+pub(super) unsafe fn track_location(addr: u64) -> &'static Location<'static> {
+    // SAFETY: obligation 1.
+    unsafe { &*(addr as *const Location<'static>) }
+}
+
+/// The cache at `addr` (a slab page's `private`, a cache-list entry, a
+/// kmalloc table entry).
+///
+/// # Safety
+///
+/// 1. `addr` is the address of a `KmemCache` placed by [`place_cache`] and
+///    not destroyed since, and stays so for `'a`.
+#[inline]
+pub(super) unsafe fn cache_at<'a>(addr: usize) -> &'a KmemCache {
+    // SAFETY: obligation 1.
+    unsafe { &*(addr as *const KmemCache) }
+}
+
+/// Move `cache` into the pages at `base`, which become its home.
+///
+/// # Safety
+///
+/// 1. `base` is the page-aligned start of pages the page allocator just gave
+///    SLUB for this cache, at least `size_of::<KmemCache>()` bytes, mapped
+///    and seen by nobody else.
+/// 2. They stay allocated, and nothing else writes them, until the cache is
+///    destroyed; no reference returned here is used after that.
+pub(super) unsafe fn place_cache(base: *mut u8, cache: KmemCache) -> &'static KmemCache {
+    let p = base.cast::<KmemCache>();
+    // SAFETY: obligation 1: valid for writes and aligned (a page exceeds
+    // KmemCache's alignment); obligation 2 for the 'static reference.
+    unsafe {
+        p.write(cache);
+        &*p
+    }
+}
+
+/// The `n` u16s of a cache's random sequence at `addr`, for filling.
+///
+/// # Safety
+///
+/// 1. `[addr, addr + 2 * n)` lies in the pages just allocated for a new
+///    cache, after its `KmemCache`, aligned to 2, seen by nobody else.
+pub(super) unsafe fn random_seq_mut<'a>(addr: usize, n: usize) -> &'a mut [u16] {
+    // SAFETY: obligation 1.
+    unsafe { core::slice::from_raw_parts_mut(addr as *mut u16, n) }
+}
+
+/// The random sequence of `cache`.
+///
+/// # Safety
+///
+/// 1. `cache` is a live cache made by `create_cache` (KmemCache invariant:
+///    `random_seq` addresses `objects` u16s in its storage, written once at
+///    creation).
+pub(super) unsafe fn random_seq(cache: &KmemCache) -> &[u16] {
+    // SAFETY: obligation 1.
+    unsafe { core::slice::from_raw_parts(cache.random_seq_addr() as *const u16, cache.objects_per_slab() as usize) }
+}

@@ -1,0 +1,364 @@
+//! A slab (struct slab over struct page): its counters, where it is, and
+//! how slabs are made, given back, and moved between lists.
+
+use core::sync::atomic::Ordering::Relaxed;
+
+use crate::addr::{PAGE_SIZE, Pfn};
+use crate::config::{MAX_NUMNODES, NodeId};
+use crate::error::Error;
+use crate::gfp::Gfp;
+use crate::hal::Hal;
+use crate::page::{NONE_PFN, Page, PageFlags};
+
+use super::allocator::{Deferred, Slub};
+use super::cache::{KmemCache, KmemCacheCpu, KmemCacheNode, POISON_INUSE, SLUB_RED_INACTIVE, SlabFlags, TRACK_BYTES};
+use super::raw;
+
+/// Where a slab is (the `state` field of its counters).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum SlabState {
+    /// The active slab of a CPU (frozen).
+    Cpu(usize),
+    /// On a CPU's partial list.
+    CpuPartial(usize),
+    /// On its node's partial list.
+    NodePartial,
+    /// On its node's full list.
+    Full,
+    /// Nowhere (being set up or torn down).
+    Detached,
+}
+
+/// The counters word of a slab (Linux's `counters`: inuse, objects, frozen).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Counters {
+    pub(super) inuse: u32,
+    pub(super) objects: u32,
+    pub(super) state: SlabState,
+}
+
+impl Counters {
+    pub(super) fn pack(self) -> u64 {
+        let (kind, cpu) = match self.state {
+            SlabState::Detached => (0u64, 0u64),
+            SlabState::Cpu(c) => (1, c as u64),
+            SlabState::CpuPartial(c) => (2, c as u64),
+            SlabState::NodePartial => (3, 0),
+            SlabState::Full => (4, 0),
+        };
+        self.inuse as u64 | (self.objects as u64) << 16 | kind << 32 | cpu << 40
+    }
+
+    pub(super) fn unpack(word: u64) -> Counters {
+        let cpu = (word >> 40 & 0xffff) as usize;
+        let state = match word >> 32 & 0xff {
+            1 => SlabState::Cpu(cpu),
+            2 => SlabState::CpuPartial(cpu),
+            3 => SlabState::NodePartial,
+            4 => SlabState::Full,
+            _ => SlabState::Detached,
+        };
+        Counters { inuse: (word & 0xffff) as u32, objects: (word >> 16 & 0xffff) as u32, state }
+    }
+}
+
+/// A slab: the head page of its block (Linux's struct slab).
+#[derive(Clone, Copy)]
+pub(super) struct Slab<'a> {
+    pub(super) page: &'a Page,
+    pub(super) pfn: Pfn,
+}
+
+impl Slab<'_> {
+    pub(super) fn counters(&self) -> Counters {
+        Counters::unpack(self.page.index())
+    }
+    pub(super) fn set_counters(&self, c: Counters) {
+        self.page.set_index(c.pack());
+    }
+    pub(super) fn freelist(&self) -> usize {
+        self.page.mapping() as usize
+    }
+    pub(super) fn set_freelist(&self, p: usize) {
+        self.page.set_mapping(p as u64);
+    }
+}
+
+impl<H: Hal> Slub<H> {
+    // ----- slab pages ---------------------------------------------------
+
+    pub(super) fn slab_at(&self, pfn: Pfn) -> Slab<'static> {
+        let page = self.pa.memmap().pfn_to_page(pfn).expect("slab pfn valid");
+        Slab { page, pfn }
+    }
+
+    pub(super) fn slab_addr(&self, slab: &Slab<'_>) -> usize {
+        H::page_address(slab.pfn) as usize
+    }
+
+    /// The slab an address lies in (virt_to_slab), if any, and its cache.
+    pub(super) fn virt_to_slab(&self, addr: usize) -> Option<(Slab<'static>, &'static KmemCache)> {
+        let pfn = H::virt_to_pfn(addr as *const u8)?;
+        let mut page = self.pa.memmap().pfn_to_page(pfn)?;
+        let mut pfn = pfn;
+        if let Some(head) = page.compound_head() {
+            pfn = head;
+            page = self.pa.memmap().pfn_to_page(head)?;
+        }
+        if !page.test_flags(PageFlags::SLAB) || page.private() == 0 {
+            return None;
+        }
+        // SAFETY: PG_slab pages have `private` set to their cache by
+        // allocate_slab, and a cache outlives its slabs (destroy refuses
+        // while slabs with objects exist and frees all slabs first), so the
+        // word is a placed, live cache (raw::cache_at 1).
+        let cache = unsafe { raw::cache_at(page.private() as usize) };
+        Some((Slab { page: self.pa.memmap().pfn_to_page(pfn)?, pfn }, cache))
+    }
+
+    /// allocate_slab: a new slab with its freelist, on the node's lists nowhere.
+    pub(super) fn allocate_slab(
+        &self,
+        cpu: usize,
+        cache: &KmemCache,
+        gfp: Gfp,
+        nid: NodeId,
+    ) -> Result<Slab<'static>, Error> {
+        let gfp = (gfp & !(Gfp::ZONEMASK | Gfp::MOVABLE_MASK | Gfp::ZERO)) | cache.allocflags;
+        let pfn = self.pa.alloc_pages_node(cpu, nid, gfp, cache.order)?;
+        let slab = self.slab_at(pfn);
+        slab.page.set_flags(PageFlags::SLAB);
+        slab.page.set_private(cache as *const KmemCache as u64);
+        slab.set_counters(Counters { inuse: 0, objects: cache.objects, state: SlabState::Detached });
+        let nr_pages = 1u64 << cache.order;
+        if cache.flags.contains(SlabFlags::RECLAIM_ACCOUNT) {
+            self.nr_slab_reclaimable.fetch_add(nr_pages, Relaxed);
+        } else {
+            self.nr_slab_unreclaimable.fetch_add(nr_pages, Relaxed);
+        }
+        let base = self.slab_addr(&slab);
+        if cache.flags.contains(SlabFlags::POISON) {
+            // SAFETY: the whole slab was just allocated for us and is on no
+            // list, so every byte is ours (raw::fill 1, 2).
+            unsafe { raw::fill(base, (PAGE_SIZE as usize) << cache.order, POISON_INUSE) };
+        }
+        let n = cache.objects as usize;
+        for i in 0..n {
+            let obj = self.object_at(cache, &slab, i);
+            if cache.debug() {
+                // SAFETY: an object of the new slab, which nobody sees yet
+                // (init_object 1).
+                unsafe { self.init_object(cache, obj, SLUB_RED_INACTIVE) };
+                if cache.flags.contains(SlabFlags::STORE_USER) {
+                    // SAFETY: the two tracks of a STORE_USER slot, inside
+                    // the new slab, which nobody else sees yet.
+                    unsafe { raw::fill(obj + cache.info_end(), 2 * TRACK_BYTES, 0) };
+                }
+            }
+            if let Some(ctor) = cache.ctor {
+                ctor(obj as *mut u8);
+            }
+        }
+        // shuffle_freelist: walk random_seq from a random start.
+        // SAFETY: `cache` is live (we are allocating a slab for it), made by
+        // create_cache (raw::random_seq 1).
+        let seq = unsafe { raw::random_seq(cache) };
+        let start = (H::random() % n as u64) as usize;
+        let mut head = 0;
+        for k in (0..n).rev() {
+            let obj = self.object_at(cache, &slab, seq[(start + k) % n] as usize);
+            // SAFETY: `obj` is an object of the new slab (object_at), which
+            // nobody else sees yet (raw::set_freepointer 1, 2).
+            unsafe { raw::set_freepointer(cache, obj, head) };
+            head = obj;
+        }
+        slab.set_freelist(head);
+        Ok(slab)
+    }
+
+    /// free_slab: hand a slab that is on no list back to the page allocator.
+    pub(super) fn discard_slab(&self, cpu: usize, cache: &KmemCache, pfn: Pfn) {
+        let slab = self.slab_at(pfn);
+        if cache.flags.contains(SlabFlags::POISON) {
+            // SAFETY: a slab of `cache` on no list (slab_pad_check 1).
+            unsafe { self.slab_pad_check(cache, &slab) };
+        }
+        slab.page.clear_flags(PageFlags::SLAB);
+        slab.page.set_private(0);
+        slab.page.set_mapping(0);
+        slab.page.set_index(0);
+        let nr_pages = 1u64 << cache.order;
+        if cache.flags.contains(SlabFlags::RECLAIM_ACCOUNT) {
+            self.nr_slab_reclaimable.fetch_sub(nr_pages, Relaxed);
+        } else {
+            self.nr_slab_unreclaimable.fetch_sub(nr_pages, Relaxed);
+        }
+        // SAFETY: allocate_slab took this block of `cache.order` from the page
+        // allocator and SLUB kept its one reference (free_pages 1, 2); the slab
+        // is on no list and holds no live object, so nothing uses its memory
+        // any more (3).
+        unsafe { self.pa.free_pages(cpu, pfn, cache.order) };
+    }
+
+    // ----- list moves (list_lock held: `node` is the guard's &mut) -------
+
+    pub(super) fn node_of(&self, slab: &Slab<'_>) -> usize {
+        slab.page.node().0.clamp(0, MAX_NUMNODES as i32 - 1) as usize
+    }
+
+    pub(super) fn remove_from_list(&self, node: &mut KmemCacheNode, slab: &Slab<'_>) {
+        let map = self.pa.memmap();
+        let v = map.valid(slab.pfn.0).expect("slab pfn valid");
+        match slab.counters().state {
+            SlabState::NodePartial => {
+                node.partial.remove(map, v);
+                node.nr_partial -= 1;
+            }
+            SlabState::Full => node.full.remove(map, v),
+            _ => {}
+        }
+    }
+
+    /// Put an unfrozen slab where its counters say (or decide to discard it).
+    pub(super) fn place_slab(
+        &self,
+        cache: &KmemCache,
+        node: &mut KmemCacheNode,
+        slab: &Slab<'_>,
+        mut c: Counters,
+    ) -> Deferred {
+        let map = self.pa.memmap();
+        let v = map.valid(slab.pfn.0).expect("slab pfn valid");
+        if c.inuse == 0 && node.nr_partial >= cache.min_partial {
+            node.nr_slabs -= 1;
+            node.total_objects -= c.objects as usize;
+            c.state = SlabState::Detached;
+            slab.set_counters(c);
+            return Deferred::Discard(slab.pfn);
+        }
+        if c.inuse < c.objects {
+            c.state = SlabState::NodePartial;
+            node.partial.push_back(map, v);
+            node.nr_partial += 1;
+        } else {
+            c.state = SlabState::Full;
+            node.full.push_back(map, v);
+        }
+        slab.set_counters(c);
+        Deferred::Nothing
+    }
+
+    pub(super) fn finish(&self, cpu: usize, cache: &KmemCache, d: Deferred) {
+        if let Deferred::Discard(pfn) = d {
+            self.discard_slab(cpu, cache, pfn);
+        }
+    }
+
+    /// deactivate_slab: give the CPU slab and its freelist back to the node.
+    pub(super) fn deactivate_slab(&self, cpu: usize, cache: &KmemCache, cs: &mut KmemCacheCpu) {
+        if cs.slab == NONE_PFN {
+            return;
+        }
+        let slab = self.slab_at(Pfn(cs.slab));
+        let mut node = cache.node[self.node_of(&slab)].lock();
+        let mut c = slab.counters();
+        let mut obj = cs.freelist;
+        while obj != 0 {
+            // SAFETY: `obj` came off this CPU's freelist of this slab, which
+            // we hold the cpu_slab lock for, and the list_lock orders the
+            // slab's own freelist it joins (raw::get/set_freepointer 1, 2).
+            let next = unsafe { raw::get_freepointer(cache, obj) };
+            // SAFETY: as above.
+            unsafe { raw::set_freepointer(cache, obj, slab.freelist()) };
+            slab.set_freelist(obj);
+            c.inuse -= 1;
+            obj = next;
+        }
+        cs.slab = NONE_PFN;
+        cs.freelist = 0;
+        let d = self.place_slab(cache, &mut node, &slab, c);
+        drop(node);
+        self.finish(cpu, cache, d);
+    }
+
+    /// __put_partials: move the CPU's partial slabs to their nodes.
+    pub(super) fn unfreeze_partials(&self, cpu: usize, cache: &KmemCache, cs: &mut KmemCacheCpu) {
+        let map = self.pa.memmap();
+        while let Some(v) = cs.partial.pop_front(map) {
+            cs.nr_partial -= 1;
+            let slab = self.slab_at(Pfn(v.get()));
+            let mut node = cache.node[self.node_of(&slab)].lock();
+            let d = self.place_slab(cache, &mut node, &slab, slab.counters());
+            drop(node);
+            self.finish(cpu, cache, d);
+        }
+    }
+
+    /// Make `slab` (on no list) the CPU's active slab, taking its freelist.
+    pub(super) fn freeze(&self, cpu: usize, cs: &mut KmemCacheCpu, slab: &Slab<'_>) {
+        let mut c = slab.counters();
+        c.inuse = c.objects;
+        c.state = SlabState::Cpu(cpu);
+        slab.set_counters(c);
+        cs.freelist = slab.freelist();
+        slab.set_freelist(0);
+        cs.slab = slab.pfn.0;
+    }
+}
+
+impl<H: Hal> Slub<H> {
+    pub(super) fn object_at(&self, cache: &KmemCache, slab: &Slab<'_>, idx: usize) -> usize {
+        self.slab_addr(slab) + idx * cache.size + cache.red_left_pad
+    }
+
+    /// check_valid_pointer: `p` is null or an object boundary of `slab`.
+    pub(super) fn check_valid_pointer(&self, cache: &KmemCache, slab: &Slab<'_>, p: usize) -> bool {
+        if p == 0 {
+            return true;
+        }
+        let base = self.slab_addr(slab);
+        let Some(off) = p.checked_sub(base + cache.red_left_pad) else { return false };
+        off < cache.objects as usize * cache.size && off % cache.size == 0
+    }
+
+    /// A constant-time filter in front of [`Self::on_freelist`]: a free
+    /// object's free pointer always decodes to null or an object of its slab,
+    /// while a live object's (scrubbed at allocation, or written by its
+    /// owner) practically never does, the stored word being mixed with the
+    /// cache's random value and the slot's address. A false "maybe" only costs
+    /// the walk; there is no false "no", so no double free is missed.
+    ///
+    /// `obj` must have passed `check_valid_pointer` for `slab`; the caller
+    /// owns it (it is freeing it) or holds the lock of the freelist it is on.
+    pub(super) fn might_be_free(&self, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
+        debug_assert!(self.check_valid_pointer(cache, slab, obj));
+        // SAFETY: `obj` is an object boundary of `slab` (the caller checked
+        // it, asserted above), and the caller owns it or holds the lock of
+        // its freelist (raw::get_freepointer 1, 2).
+        let fp = unsafe { raw::get_freepointer(cache, obj) };
+        fp == 0 || self.check_valid_pointer(cache, slab, fp)
+    }
+
+    /// Whether `obj` is on `slab`'s freelist or `cs`'s (on_freelist). The
+    /// caller holds the slab's list_lock.
+    pub(super) fn on_freelist(&self, cache: &KmemCache, slab: &Slab<'_>, obj: usize, cpu_fl: usize) -> bool {
+        for head in [slab.freelist(), cpu_fl] {
+            let mut p = head;
+            let mut n = 0;
+            while p != 0 && n <= cache.objects {
+                if p == obj {
+                    return true;
+                }
+                if !self.check_valid_pointer(cache, slab, p) {
+                    break;
+                }
+                // SAFETY: `p` passed check_valid_pointer just above, and the
+                // caller holds the list_lock (and, for a CPU freelist, that
+                // CPU's lock or its slab frozen there) (raw::get_freepointer 1, 2).
+                p = unsafe { raw::get_freepointer(cache, p) };
+                n += 1;
+            }
+        }
+        false
+    }
+}
