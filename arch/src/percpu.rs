@@ -8,8 +8,8 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-/// Most CPUs the kernel brings up (Linux's NR_CPUS).
-pub const NR_CPUS: usize = 16;
+/// Most CPUs the kernel brings up (Linux's NR_CPUS), defined once in `mm`.
+pub use mm::config::NR_CPUS;
 /// Bytes of overflow stack per CPU (the vector code's `OVERFLOW_STACK_SIZE`).
 pub const OVERFLOW_STACK_SIZE: usize = 8192;
 

@@ -26,6 +26,7 @@ mod bench;
 mod cmdline;
 mod devicetree;
 mod fixedstr;
+mod hal;
 mod heap;
 mod kallsyms;
 mod layout;

@@ -23,14 +23,15 @@
 //! calling CPU's, from TPIDR_EL1.
 
 use crate::cmdline::Params;
-use crate::zones::{MAX_NR_ZONES, ZoneLimits};
+use crate::hal::PageAllocator;
+use crate::zones::ZoneLimits;
 use crate::{paging, pr_info, pr_warn};
 use alloc::boxed::Box;
 use core::fmt::Write;
 use mm::gfp::Gfp;
 use mm::memblock::NodeId;
 use mm::page::{MemMap, Page, PresentSections};
-use mm::page_alloc::{AllocatorFlags, PageAllocator, PgData};
+use mm::page_alloc::{AllocatorFlags, PgData};
 use mm::{Error, PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
 
 static ALLOCATOR: spin::Once<PageAllocator> = spin::Once::new();
@@ -43,17 +44,6 @@ pub fn allocator() -> &'static PageAllocator {
 /// Whether the page allocator is up.
 pub fn is_up() -> bool {
     ALLOCATOR.get().is_some()
-}
-
-fn zero_pages(pfn: Pfn, nr_pages: u64) {
-    let va = paging::phys_to_virt(pfn.phys()).as_u64() as *mut u8;
-    // SAFETY: the allocator zeroes only frames it owns (being allocated or
-    // freed), which are RAM covered by the linear map read-write.
-    unsafe { core::ptr::write_bytes(va, 0, (nr_pages * PAGE_SIZE) as usize) };
-}
-
-fn log_line(args: core::fmt::Arguments<'_>) {
-    pr_warn!("{}", args);
 }
 
 fn this_cpu() -> usize {
@@ -125,8 +115,7 @@ pub fn init(limits: &ZoneLimits, vmemmap_base: u64, params: &Params) -> Result<I
     // of every section that `sections` marks present, at base + pfn * 64,
     // for the life of the kernel, and nothing else uses them.
     let map = unsafe { MemMap::new(vmemmap_base as *mut Page, sections) };
-    let mut pa = PageAllocator::new(map, zero_pages);
-    pa.set_log(log_line);
+    let mut pa = PageAllocator::new(map);
     let mut flags = AllocatorFlags::empty();
     if params.init_on_alloc {
         flags |= AllocatorFlags::INIT_ON_ALLOC;
@@ -155,25 +144,7 @@ pub fn init(limits: &ZoneLimits, vmemmap_base: u64, params: &Params) -> Result<I
 
     for (nid, present) in per_node.iter().enumerate() {
         let (Some(first), Some(last)) = (present.first(), present.last()) else { continue };
-        let (ns, ne) = (first.0.0, last.1.0);
-        let clip = |(lo, hi): (u64, u64)| (lo.max(ns), hi.min(ne));
-        let mut spans = [(Pfn(0), Pfn(0)); MAX_NR_ZONES];
-        for (span, &range) in spans.iter_mut().zip(&limits.zone_range) {
-            let (s, e) = clip(range);
-            if s < e {
-                *span = (Pfn(s), Pfn(e));
-            }
-        }
-        let mv = limits.zone_movable_pfn[nid];
-        if mv != 0 && mv < ne {
-            let z = limits.movable_zone;
-            let (s, e) = (spans[z].0.0, spans[z].1.0);
-            let start = mv.max(s);
-            if start < e {
-                spans[z] = if start > s { (Pfn(s), Pfn(start)) } else { (Pfn(0), Pfn(0)) };
-                spans[3] = (Pfn(start), Pfn(ne));
-            }
-        }
+        let spans = limits.node_zone_spans(nid, first.0.0, last.1.0);
         let storage = Box::leak(Box::<PgData>::new_uninit());
         pa.add_node(NodeId(nid as i32), storage, &spans, present)?;
     }
@@ -327,7 +298,9 @@ impl Pages {
 
 impl Drop for Pages {
     fn drop(&mut self) {
-        allocator().free_pages(this_cpu(), self.pfn, self.order);
+        // SAFETY: the invariant: the handle owns the block's one reference at
+        // its order, and is going away, so nothing uses the pages after this.
+        unsafe { allocator().free_pages(this_cpu(), self.pfn, self.order) };
     }
 }
 
@@ -362,8 +335,14 @@ pub fn get_zeroed_page(gfp: Gfp) -> Result<VirtAddr, Error> {
 }
 
 /// Linux's free_pages: free what `__get_free_pages(_, order)` returned.
-pub fn free_pages(addr: VirtAddr, order: u32) {
-    allocator().free_pages(this_cpu(), virt_to_pfn(addr), order);
+///
+/// # Safety
+///
+/// 1. `addr` and `order` are those of a `__get_free_pages` call whose pages
+///    the caller owns and gives up, and nothing uses them after this call.
+pub unsafe fn free_pages(addr: VirtAddr, order: u32) {
+    // SAFETY: obligation 1 is PageAllocator::free_pages' 1-3.
+    unsafe { allocator().free_pages(this_cpu(), virt_to_pfn(addr), order) };
 }
 
 /// Linux's alloc_pages_exact: `size_bytes` rounded up to pages, the tail
@@ -373,8 +352,14 @@ pub fn alloc_pages_exact(size_bytes: u64, gfp: Gfp) -> Result<VirtAddr, Error> {
 }
 
 /// Linux's free_pages_exact.
-pub fn free_pages_exact(addr: VirtAddr, size_bytes: u64) {
-    allocator().free_pages_exact(this_cpu(), virt_to_pfn(addr), size_bytes);
+///
+/// # Safety
+///
+/// 1. `addr` and `size_bytes` are those of an `alloc_pages_exact` call whose
+///    pages the caller owns and gives up, and nothing uses them afterwards.
+pub unsafe fn free_pages_exact(addr: VirtAddr, size_bytes: u64) {
+    // SAFETY: obligation 1 is PageAllocator::free_pages_exact's 1 and 2.
+    unsafe { allocator().free_pages_exact(this_cpu(), virt_to_pfn(addr), size_bytes) };
 }
 
 /// Linux's page_address for a frame in the linear map.

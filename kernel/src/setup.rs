@@ -17,11 +17,12 @@
 //! ```
 
 use crate::devicetree::DtInfo;
+use crate::hal::Memblock;
 use crate::paging;
 use crate::{pr_info, pr_warn};
 use boot::{BootInfo, sym};
 use heapless::{String, Vec};
-use mm::memblock::{Memblock, MemblockFlags, MemblockRegion, NodeId};
+use mm::memblock::{MemblockFlags, NodeId};
 use mm::{Error, PAGE_SIZE, PhysAddr};
 use spin::Mutex;
 
@@ -47,26 +48,6 @@ pub static RESERVATIONS: Mutex<Vec<Reservation, 96>> = Mutex::new(Vec::new());
 fn note(base: u64, size: u64, source: &str, nomap: bool) {
     let source = crate::fixedstr::truncated(source);
     let _ = RESERVATIONS.lock().push(Reservation { base, size, source, nomap });
-}
-
-fn memblock_dbg(args: core::fmt::Arguments<'_>) {
-    pr_info!("{}", args);
-}
-
-fn map_array(pa: PhysAddr, bytes: usize) -> Option<&'static mut [MemblockRegion]> {
-    if !paging::linear_map_covers(pa, bytes as u64) {
-        return None;
-    }
-    let va = paging::phys_to_virt(pa).as_u64() as *mut MemblockRegion;
-    let n = bytes / core::mem::size_of::<MemblockRegion>();
-    if !(va as usize).is_multiple_of(core::mem::align_of::<MemblockRegion>()) {
-        return None;
-    }
-    // SAFETY: memblock allocated and reserved [pa, pa + bytes) for this array
-    // and never hands it out again; the linear map covers it (checked), so the
-    // memory is mapped read-write for the kernel's life; nothing else refers
-    // to it. The contents are written by memblock before they are read.
-    Some(unsafe { core::slice::from_raw_parts_mut(va, n) })
 }
 
 /// What the setup produced.
@@ -120,7 +101,7 @@ pub fn memblock_init(
 ) -> Result<MemoryLayout, SetupError> {
     let mut mb = MEMBLOCK.lock();
     if params.memblock_debug {
-        mb.set_debug(Some(memblock_dbg));
+        mb.set_debug(true);
     }
     let pa_limit = 1u64 << arch::mmu::pa_bits().min(48);
     for r in &dt.memory {
@@ -180,7 +161,7 @@ pub fn memblock_init(
         }
     }
     paging::create_linear_map(&ranges).map_err(SetupError::LinearMap)?;
-    mb.set_array_mapper(Some(map_array));
+    mb.allow_resize();
 
     // The early heap: 1/64 of RAM, between 256 KiB and 4 MiB.
     let heap_size = (mb.phys_mem_size() / 64).clamp(256 << 10, 4 << 20) & !(PAGE_SIZE - 1);

@@ -2,63 +2,28 @@
 //! for the kernel.
 //! Once up, it is also the Rust heap (`heap::switch_to_kmalloc`).
 //!
-//! Hooks given to the core: the linear map both ways (page_address and
-//! virt_to_pfn), the log (KERN_ERR: its lines are bug reports), a random
-//! source for the free-pointer obfuscation and freelist shuffling seeded from
-//! the device tree's rng-seed and kaslr-seed (else the timer), and the timer
-//! for owner tracking.
+//! The core reaches the platform through `crate::hal::KernelHal`: the linear
+//! map both ways, the log (KERN_ERR: its lines are bug reports), a random
+//! source for the free-pointer obfuscation and freelist shuffling seeded here
+//! from the device tree's rng-seed and kaslr-seed (else the timer), and the
+//! timer for owner tracking.
 //!
 //! Callers run with interrupts masked (always, for now), which is what the
 //! per-CPU slabs need; the CPU number comes from TPIDR_EL1.
 
 use crate::cmdline::{Params, SlubDebugArg};
-use crate::{page_alloc, paging, pr_err, pr_info};
+use crate::hal::{KernelHal, Slub};
+use crate::{page_alloc, pr_err, pr_info};
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU64, Ordering};
 use mm::gfp::Gfp;
-use mm::slub::{Slub, SlubDebug, SlubFlags, SlubHooks};
-use mm::{Error, Pfn, VirtAddr};
+use mm::slub::{SlubDebug, SlubFlags};
+use mm::{Error, VirtAddr};
 
 static SLUB: spin::Once<Slub> = spin::Once::new();
 
 /// The slab allocator (None before `init`).
 pub fn slub() -> Option<&'static Slub> {
     SLUB.get()
-}
-
-fn page_address(pfn: Pfn) -> *mut u8 {
-    paging::phys_to_virt(pfn.phys()).as_u64() as *mut u8
-}
-
-fn virt_to_pfn(p: *const u8) -> Option<Pfn> {
-    let va = p as u64;
-    if !(crate::layout::PAGE_OFFSET..crate::layout::PAGE_END).contains(&va) {
-        return None;
-    }
-    let pa = paging::virt_to_phys(VirtAddr(va));
-    paging::linear_map_covers(pa, 1).then(|| pa.pfn())
-}
-
-fn log_line(args: core::fmt::Arguments<'_>) {
-    pr_err!("{}", args);
-}
-
-/// xorshift64* state, seeded once in `init`.
-static RNG: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
-
-fn random() -> u64 {
-    // Races between CPUs only mix the stream further; no value is trusted
-    // for anything but obfuscation and shuffling.
-    let mut x = RNG.load(Ordering::Relaxed);
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    RNG.store(x, Ordering::Relaxed);
-    x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-}
-
-fn now() -> u64 {
-    arch::timer::counter()
 }
 
 fn seed_from_boot() -> (u64, &'static str) {
@@ -82,15 +47,12 @@ fn seed_from_boot() -> (u64, &'static str) {
     (if seed == 0 { 0x9e37_79b9_7f4a_7c15 } else { seed }, source)
 }
 
-/// What every SLUB instance here is given.
-const HOOKS: SlubHooks = SlubHooks { page_address, virt_to_pfn, log: log_line, random, now };
-
 /// Bring SLUB up and switch the Rust heap to kmalloc.
 #[inline(never)]
 pub fn init(params: &Params) -> Result<(), Error> {
     let (seed, source) = seed_from_boot();
-    RNG.store(seed, Ordering::Relaxed);
-    let mut s = Slub::new(page_alloc::allocator(), HOOKS);
+    crate::hal::seed_random(seed);
+    let mut s = Slub::new(page_alloc::allocator());
     let mut flags = SlubFlags::empty();
     if params.init_on_alloc {
         flags |= SlubFlags::INIT_ON_ALLOC;
@@ -101,8 +63,8 @@ pub fn init(params: &Params) -> Result<(), Error> {
     s.set_flags(flags);
     let debug = match &params.slub_debug {
         SlubDebugArg::Unset => SlubDebug::OFF,
-        SlubDebugArg::Bare => SlubDebug::parse(None, log_line),
-        SlubDebugArg::Value(v) => SlubDebug::parse(Some(v), log_line),
+        SlubDebugArg::Bare => SlubDebug::parse::<KernelHal>(None),
+        SlubDebugArg::Value(v) => SlubDebug::parse::<KernelHal>(Some(v)),
     };
     s.set_debug(debug);
     let s = SLUB.call_once(|| s);
@@ -172,8 +134,8 @@ pub fn shrink_kmalloc_caches() {
 pub fn debug_instance(options: &str) -> Option<&'static Slub> {
     static DEBUG: spin::Once<Option<&'static Slub>> = spin::Once::new();
     *DEBUG.call_once(|| {
-        let mut s = Slub::new(page_alloc::allocator(), HOOKS);
-        s.set_debug(SlubDebug::parse(Some(options), log_line));
+        let mut s = Slub::new(page_alloc::allocator());
+        s.set_debug(SlubDebug::parse::<KernelHal>(Some(options)));
         let s: &'static Slub = alloc::boxed::Box::leak(alloc::boxed::Box::new(s));
         s.kmalloc_init(cpu()).ok().map(|_| s)
     })
@@ -186,7 +148,9 @@ fn mempool_alloc_page(gfp: Gfp, _: usize) -> Option<NonNull<u8>> {
 }
 
 fn mempool_free_page(p: NonNull<u8>, _: usize) {
-    page_alloc::free_pages(VirtAddr(p.as_ptr() as u64), 0);
+    // SAFETY: the pool frees only elements its alloc callback made, each an
+    // order-0 page it owns and no longer uses.
+    unsafe { page_alloc::free_pages(VirtAddr(p.as_ptr() as u64), 0) };
 }
 
 fn mempool_kmalloc(gfp: Gfp, size: usize) -> Option<NonNull<u8>> {

@@ -16,18 +16,16 @@
 //!             the region: only present PFNs are ever dereferenced)
 //! ```
 
+use crate::hal::Memblock;
 use crate::layout::{VMEMMAP_END, VMEMMAP_START};
 use crate::paging;
-use mm::memblock::{Memblock, NodeId};
+use mm::memblock::NodeId;
 use mm::pgtable::{MapFlags, PageProt};
 use mm::{Error, PAGE_SHIFT, PhysAddr, VirtAddr};
 
-/// log2 of a memory section's size (Linux arm64: 128 MiB).
-pub const SECTION_SIZE_BITS: u32 = 27;
-/// Frames per section.
-pub const PAGES_PER_SECTION: u64 = 1 << (SECTION_SIZE_BITS - PAGE_SHIFT);
+pub use mm::config::{PAGES_PER_SECTION, SECTION_SIZE_BITS};
 /// Bytes of one page descriptor (`mm::page::Page`).
-pub const STRUCT_PAGE_SIZE: u64 = 64;
+pub const STRUCT_PAGE_SIZE: u64 = core::mem::size_of::<mm::page::Page>() as u64;
 /// Bytes of descriptors per section: one 2 MiB block.
 const SECTION_MEMMAP_BYTES: u64 = PAGES_PER_SECTION * STRUCT_PAGE_SIZE;
 

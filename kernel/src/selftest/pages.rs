@@ -30,6 +30,7 @@
 //! of pages moves to a pcp list behind the counters' back).
 
 use super::{Test, TestResult};
+use crate::hal::PageAllocator;
 use crate::page_alloc::{
     __free_pages, __get_free_pages, Pages, alloc_pages, alloc_pages_exact, alloc_pages_node, allocator, free_pages,
     free_pages_exact, get_zeroed_page, is_up, page_address, page_to_pfn, pfn_to_page, virt_to_page, virt_to_pfn,
@@ -45,7 +46,7 @@ use mm::gfp::{Gfp, gfp_zone};
 use mm::memblock::{MAX_NUMNODES, NUMA_NO_NODE, NodeId};
 use mm::page::{Page, PageFlags, TAIL_MAPPING};
 use mm::page_alloc::{
-    AllocatorFlags, DEFAULT_WATERMARK_SCALE_FACTOR, LOCAL_DISTANCE, PageAllocator, REMOTE_DISTANCE, ZONELIST_FALLBACK,
+    AllocatorFlags, DEFAULT_WATERMARK_SCALE_FACTOR, LOCAL_DISTANCE, REMOTE_DISTANCE, ZONELIST_FALLBACK,
     ZONELIST_NOFALLBACK, ZoneRef,
 };
 use mm::pcp::{zone_batchsize, zone_highsize};
@@ -369,7 +370,8 @@ fn split_merge_every_order() -> TestResult {
     check_eq!(page_address(pfn), addr);
     let by_addr = virt_to_page(addr).ok_or("virt_to_page found no descriptor")?;
     check!(pfn_to_page(pfn).is_some_and(|p| core::ptr::eq(p, by_addr)), "virt_to_page != pfn_to_page(virt_to_pfn)");
-    free_pages(addr, 5);
+    // SAFETY: 1. the order-5 block __get_free_pages gave us, not used again.
+    unsafe { free_pages(addr, 5) };
     check_restored(&before)
 }
 
@@ -978,7 +980,9 @@ fn zeroing() -> TestResult {
     }
     check!(first_not(&pages, 0).is_none(), "get_zeroed_page gave a dirty page");
     let (pfn, _) = pages.into_raw();
-    free_pages(page_address(pfn), 0);
+    // SAFETY: 1. the zeroed page from above, ownership just taken back from
+    // `pages`, not used again.
+    unsafe { free_pages(page_address(pfn), 0) };
 
     let wiped = params.init_on_alloc || params.init_on_free;
     for order in [0, 3] {
@@ -1014,7 +1018,8 @@ fn alloc_pages_exact_frees_tail() -> TestResult {
             let (refs, want) = (page(pfn + i)?.page_ref_count(), (i < nr) as i32);
             check!(refs == want, "{nr} pages: page {i} of the block has refcount {refs}, expected {want}");
         }
-        free_pages_exact(addr, size_bytes);
+        // SAFETY: 1. what alloc_pages_exact gave us above, not used again.
+        unsafe { free_pages_exact(addr, size_bytes) };
         pa.drain_all_pages();
         check_eq!(pa.nr_free_pages(), before.nr_free_pages);
     }
@@ -1053,7 +1058,9 @@ fn compound_page_frees_as_one() -> TestResult {
     // put_page on a tail drops the compound page's one reference.
     let (pfn, order) = alloc_pages(Gfp::KERNEL | Gfp::COMP, 3).map_err(|e| format!("{e}"))?.into_raw();
     check_eq!(order, 3);
-    pa.put_page(cpu, Pfn(pfn.0 + 5));
+    // SAFETY: 1. the compound page's one reference is ours (into_raw above);
+    // 2. nothing uses it afterwards.
+    unsafe { pa.put_page(cpu, Pfn(pfn.0 + 5)) };
     check_restored(&before)?;
 
     // Linux's __free_pages: another reference on the head keeps only the head.
@@ -1064,7 +1071,9 @@ fn compound_page_frees_as_one() -> TestResult {
     pa.drain_all_pages();
     check_eq!(pa.nr_free_pages(), before.nr_free_pages - 1);
     check_eq!(page(head.0)?.page_ref_count(), 1);
-    pa.free_pages(cpu, head, 0);
+    // SAFETY: 1. the reference taken with get_page above; 2. order 0, the head
+    // alone is what it holds; 3. not used again.
+    unsafe { pa.free_pages(cpu, head, 0) };
     check_restored(&before)
 }
 

@@ -122,7 +122,9 @@ fn mempool_reserve() -> TestResult {
         if let Some(p) = page {
             p.set_index(0);
         }
-        pa.free_pages(cpu, pfn, order);
+        // SAFETY: 1. a block this test allocated and chained; 2. with its own
+        // order; 3. its link was read above and nothing uses it again.
+        unsafe { pa.free_pages(cpu, pfn, order) };
         held -= 1 << order;
         chain = (link != u64::MAX).then_some((mm::Pfn(link >> 4), (link & 0xf) as u32));
     }
@@ -181,7 +183,7 @@ fn with_cache(
     name: &'static str,
     size: usize,
     flags: mm::slub::SlabFlags,
-    f: impl FnOnce(&'static mm::slub::Slub, &'static mm::slub::KmemCache) -> TestResult,
+    f: impl FnOnce(&'static crate::hal::Slub, &'static mm::slub::KmemCache) -> TestResult,
 ) -> TestResult {
     with_cache_leaking(name, size, flags, 0, f)
 }
@@ -193,7 +195,7 @@ fn with_cache_leaking(
     size: usize,
     flags: mm::slub::SlabFlags,
     leaked_slabs: u64,
-    f: impl FnOnce(&'static mm::slub::Slub, &'static mm::slub::KmemCache) -> TestResult,
+    f: impl FnOnce(&'static crate::hal::Slub, &'static mm::slub::KmemCache) -> TestResult,
 ) -> TestResult {
     let Some(s) = slub() else { fail!("SLUB is not up") };
     let base = settled_free_pages();
@@ -216,7 +218,7 @@ fn with_cache_leaking(
     Ok(())
 }
 
-fn alloc_obj(s: &mm::slub::Slub, c: &mm::slub::KmemCache) -> Result<*mut u8, alloc::string::String> {
+fn alloc_obj(s: &crate::hal::Slub, c: &mm::slub::KmemCache) -> Result<*mut u8, alloc::string::String> {
     s.kmem_cache_alloc(arch::percpu::smp_processor_id(), c, Gfp::KERNEL)
         .map(|p| p.as_ptr())
         .map_err(|e| alloc::format!("alloc: {e}"))
@@ -224,12 +226,12 @@ fn alloc_obj(s: &mm::slub::Slub, c: &mm::slub::KmemCache) -> Result<*mut u8, all
 
 /// # Safety
 /// `p` is a live object of `c`, not used afterwards.
-unsafe fn free_obj(s: &mm::slub::Slub, c: &mm::slub::KmemCache, p: *mut u8) {
+unsafe fn free_obj(s: &crate::hal::Slub, c: &mm::slub::KmemCache, p: *mut u8) {
     // SAFETY: the caller's obligation.
     unsafe { s.kmem_cache_free(arch::percpu::smp_processor_id(), c, p) };
 }
 
-fn validate(s: &mm::slub::Slub, c: &mm::slub::KmemCache) -> usize {
+fn validate(s: &crate::hal::Slub, c: &mm::slub::KmemCache) -> usize {
     s.validate_slab_cache(arch::percpu::smp_processor_id(), c)
 }
 

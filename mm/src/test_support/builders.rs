@@ -173,7 +173,7 @@ pub fn buddy_counts(pa: &PageAllocator) -> Vec<[u64; NR_PAGE_ORDERS]> {
 /// blocks they allocated, or hand the allocator bad, repeated or foreign
 /// frees on purpose, because the checks that catch those are what they
 /// test; and the frames of a test memmap have no memory behind them (an
-/// [`super::Arena`]'s do, but nothing keeps a pointer into a freed frame).
+/// `Arena`'s do, but nothing keeps a pointer into a freed frame).
 pub trait TestFree {
     /// [`crate::page_alloc::PageAllocator::free_pages`].
     fn test_free_pages(&self, cpu: usize, pfn: Pfn, order: u32);

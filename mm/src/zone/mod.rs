@@ -137,6 +137,7 @@ pub use crate::mmzone::{MIGRATE_PCPTYPES, MIGRATE_TYPES, MigrateType, ZoneType};
 pub use alloc_flags::{AllocFlags, NR_WMARK, Wmark};
 pub(crate) use alloc_flags::{Fpi, RmqueueMode};
 pub use pageset::{NR_PCP_LISTS, PcpSlot, PerCpuPages};
+pub use placement::{CoreSize, ZoneLimits};
 pub use struct_zone::{FreeSnapshot, Zone, ZoneStat};
 
 pub use watermark::{DEFAULT_WATERMARK_SCALE_FACTOR, LOWMEM_RESERVE_RATIO, SWAP_CLUSTER_MAX, int_sqrt, mult_frac};
