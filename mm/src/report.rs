@@ -5,7 +5,7 @@
 //!
 //! Each writer takes any `core::fmt::Write`, so the kernel can print to its
 //! console or fill a buffer. They read the same counters (the zone
-//! statistics of zone.rs, the pcp counts of pcp.rs), so they agree:
+//! statistics of the zones, the pcp counts), so they agree:
 //! buddyinfo's blocks, pagetypeinfo's per-type blocks, zoneinfo's
 //! `pages free`/`nr_free_pages` and meminfo's `MemFree` are all sums of one
 //! set of per-(order, type) counters. Each zone's free counts are taken

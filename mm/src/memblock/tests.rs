@@ -1440,3 +1440,16 @@ fn random_operations_match_the_model_with_growth() {
     assert!(stats.grown >= 3 && stats.max_cnt > 2 * INIT_MEMBLOCK_REGIONS, "{stats:?}");
     assert_eq!(stats.no_memory, 0, "{stats:?}");
 }
+
+/// The model check over many short random runs: each seed is a different
+/// sequence of adds, removes, reserves, frees, marks, limits and
+/// allocations, half of them with arrays that may grow.
+#[test]
+fn random_operations_match_the_model_for_many_seeds() {
+    for seed in 1..=24u64 {
+        let seed = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let stats =
+            if seed % 2 == 0 { random_ops(seed, 400, false, 0, 512) } else { random_ops(seed, 400, true, ARENA, 1024) };
+        assert!(stats.ok > 0, "seed {seed:#x}: {stats:?}");
+    }
+}

@@ -5,9 +5,9 @@
 //! physically contiguous page frames, `order <= MAX_PAGE_ORDER` (4 MiB),
 //! named by PFN. It is the machine-wide object: one [`PgData`] per NUMA
 //! node, four [`Zone`]s per node (each a buddy allocator with per-CPU
-//! lists, see zone.rs and pcp.rs), the node distance table, and the hooks
-//! through which it reaches what only the kernel can: the console and the
-//! memory itself.
+//! lists, see the zone and pcp modules), and the node distance table.
+//! It is generic over its platform `H: Hal`, through which it reaches what
+//! only the kernel can: the console and the memory itself.
 //!
 //! # What the kernel provides
 //!
@@ -17,13 +17,13 @@
 //!   descriptor per frame of every 128 MiB section that contains memory, as a
 //!   virtual array indexed by PFN, and wraps it with
 //!   [`MemMap::new`]`(base, sections)` (unsafe: it vouches for the mapping).
-//! * **Hooks.** `zero(pfn, nr_pages)` clears memory for `__GFP_ZERO`,
-//!   `init_on_alloc` and `init_on_free` (only the kernel can reach the
-//!   memory); `log(args)` prints one line (warnings, bad pages, the failure
-//!   report); `comm(cpu, out)` names the running task for messages (default
-//!   `swapper/<cpu>`). Hooks are called with no allocator lock held; the
-//!   log hook runs in allocation and free paths, so it should not itself
-//!   allocate pages.
+//! * **The platform** ([`Hal`](crate::hal::Hal)). `zero_pages(pfn, nr_pages)`
+//!   clears memory for `__GFP_ZERO`, `init_on_alloc` and `init_on_free` (only
+//!   the kernel can reach the memory); `log(Warning, args)` prints one line
+//!   (warnings, bad pages, the failure report); `comm(cpu, out)` names the
+//!   running task for messages (default `swapper/<cpu>`). They are called
+//!   with no allocator lock held; logging runs in allocation and free paths,
+//!   so it must not itself allocate pages.
 //! * **CPUs and nodes.** [`PageAllocator::set_cpus`] gives each online CPU's
 //!   node, [`PageAllocator::set_node_distance`] the distance table (default
 //!   10 local, 20 remote). [`PageAllocator::add_node`] creates a node from
@@ -40,7 +40,7 @@
 //! # Boot order
 //!
 //! ```text
-//!   PageAllocator::new(memmap, zero)       set_log, set_comm, set_flags(INIT_ON_*),
+//!   PageAllocator::<H>::new(memmap)        set_flags(INIT_ON_*),
 //!   set_cpus, set_node_distance            set_min_free_kbytes if the user chose one
 //!   add_node (each node)                   free_area_init_node
 //!   memmap_init                            every present section, holes as reserved
@@ -116,7 +116,7 @@
 //!    honoured without reclaim. Never an endless loop, never a panic.
 //! 5. Unless `__GFP_NOWARN`: warn_alloc's
 //!    `<comm>: page allocation failure: order:N, mode:0x...(...), nodemask=(null)`
-//!    followed by a show_mem report, through the log hook.
+//!    followed by a show_mem report, through `Hal::log`.
 //!
 //! Running out is an ordinary `Err(Error::NoMemory)`.
 //!
@@ -148,7 +148,7 @@
 //! * Drains happen for every caller in the slow path (see above).
 //! * Node-local: `numa_mem_id` comes from the CPU number the caller passes.
 //! * `warn_alloc` and bad_page are not rate-limited by time (no clock); the
-//!   log hook may rate-limit.
+//!   platform's log may rate-limit.
 //! * A double free (refcount already 0) is reported as a bad page instead of
 //!   VM_BUG_ON; the page is left as it was.
 //! * `free_bootmem_range` frees only pages still marked reserved and splits
@@ -162,6 +162,30 @@
 //!   at once for them), since the retries here never sleep.
 //! * Pageblock migratetypes live in the first descriptor of each pageblock,
 //!   not in a separate bitmap; there is no PB_migrate_skip (no compaction).
+//!
+//! # Freeing safely
+//!
+//! `free_pages(cpu, pfn, order)` and its relatives (`free_page`, `put_page`,
+//! `free_pages_exact`) are `unsafe fn`: the allocator catches frees of frames
+//! without descriptors, misaligned blocks and double frees, but it cannot tell
+//! the caller's block from a live block someone else owns. Safe code holds a
+//! [`Pages`] handle, which frees its block when dropped.
+//!
+//! # Files
+//!
+//! ```text
+//!   allocator.rs   struct PageAllocator, settings, lookups
+//!   node.rs        pg_data_t, zonelists, zonerefs
+//!   init.rs        add_node, memmap_init, free_bootmem_range (memblock_free_all)
+//!   zonelist.rs    build_all_zonelists, find_next_best_node
+//!   watermarks.rs  min_free_kbytes, watermarks, lowmem_reserve, pcp sizes
+//!   alloc.rs       the allocation API, the fast path, get_page_from_freelist
+//!   slowpath.rs    __alloc_pages_slowpath without reclaim, warn_alloc
+//!   free.rs        __free_pages and friends, draining, isolation
+//!   check.rs       check_new_pages, free_pages_prepare, bad_page
+//!   show_mem.rs    show_mem
+//!   pages.rs       Pages, the owning handle
+//! ```
 
 mod alloc;
 mod allocator;

@@ -1085,3 +1085,54 @@ fn randomized_against_a_model() {
     assert_eq!(pa.nr_free_pages(), total);
     assert_eq!(pa.nr_bad_pages(), 0);
 }
+
+/// Buddy allocation and freeing against a model, over many seeds: every
+/// block handed out is aligned, inside the zone and disjoint from every live
+/// block; free + pcp + allocated pages always add up to the zone; the free
+/// lists keep every invariant `check` knows; and once everything is freed
+/// and drained the zone is whole again, in largest-order blocks.
+#[test]
+fn buddy_alloc_free_matches_a_model_for_many_seeds() {
+    const PAGES: u64 = 8 * 1024;
+    for seed in 1..=24u64 {
+        let pa = one_zone(PAGES);
+        let total = pa.totalram_pages();
+        let mut rng = Rng(seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
+        let mut live: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut allocated = 0u64;
+        for step in 0..300 {
+            if rng.below(100) < 60 || live.is_empty() {
+                let order = rng.below(MAX_PAGE_ORDER as u64 + 1) as u32;
+                let gfp = rng.pick(&[Gfp::KERNEL, Gfp::HIGHUSER_MOVABLE, Gfp::KERNEL | Gfp::RECLAIMABLE]);
+                if let Ok(p) = pa.alloc_pages(rng.below(3) as usize, gfp | Gfp::NOWARN, order) {
+                    let what = format!("seed {seed} step {step}: order {order} at {:#x}", p.0);
+                    assert_eq!(p.0 % (1 << order), 0, "{what}: misaligned");
+                    assert!(p.0 >= B && p.0 + (1 << order) <= B + PAGES, "{what}: outside the zone");
+                    if let Some((&q, &o)) = live.range(..p.0 + (1 << order)).next_back() {
+                        assert!(q + (1 << o) <= p.0, "{what}: overlaps the live block at {q:#x}");
+                    }
+                    live.insert(p.0, order);
+                    allocated += 1 << order;
+                }
+            } else {
+                let idx = rng.below(live.len() as u64) as usize;
+                let (&p, &o) = live.iter().nth(idx).unwrap();
+                live.remove(&p);
+                pa.test_free_pages(rng.below(3) as usize, Pfn(p), o);
+                allocated -= 1 << o;
+            }
+            let (blocks, pcp) = check(&pa);
+            let free: u64 = blocks.iter().map(|b| 1u64 << b.order).sum();
+            let in_pcp: u64 = pcp.iter().map(|&(_, o)| 1u64 << o).sum();
+            assert_eq!(free + in_pcp + allocated, total, "seed {seed} step {step}");
+        }
+        for (p, o) in core::mem::take(&mut live) {
+            pa.test_free_pages(0, Pfn(p), o);
+        }
+        pa.drain_all_pages();
+        let (blocks, _) = check(&pa);
+        assert_eq!(pa.nr_free_pages(), total, "seed {seed}");
+        assert!(blocks.iter().all(|b| b.order == MAX_PAGE_ORDER), "seed {seed}: not merged back: {blocks:?}");
+        assert_eq!(pa.nr_bad_pages(), 0);
+    }
+}

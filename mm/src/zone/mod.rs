@@ -18,7 +18,7 @@
 //!   │            free blocks per (order, migratetype)                     (atomics)
 //!   ├─ lock: spin::Mutex<FreeAreas>
 //!   │     free_area[0..=10]: free_list[migratetype] (PfnList), nr_free
-//!   └─ pageset[NR_CPUS]: spin::Mutex<PerCpuPages>                        (see pcp.rs)
+//!   └─ pageset[NR_CPUS]: spin::Mutex<PerCpuPages>                   (see the pcp module)
 //! ```
 //!
 //! A free block of `2^order` pages, aligned to its size, is represented by
@@ -35,7 +35,7 @@
 //!
 //! Memory is also divided into pageblocks of `2^PAGEBLOCK_ORDER` pages
 //! (2 MiB), each with a [`MigrateType`] (stored in the first page's flags,
-//! see page.rs). Free pages sit on the list of their pageblock's type, and
+//! see `crate::page`). Free pages sit on the list of their pageblock's type, and
 //! an allocation takes from its own type's list first, so that unmovable
 //! allocations cluster in few pageblocks instead of pinning every 2 MiB of
 //! memory (grouping by mobility). The invariant kept throughout: a free block
@@ -112,11 +112,25 @@
 //! Movable, and `2^order - 1`), then requires `free > min + lowmem_reserve`;
 //! for order > 0 it also requires a free block of at least that order on a
 //! list the caller may use. The formulas that set the watermarks live in
-//! page_alloc.rs, because they need all zones.
+//! the page allocator, because they need all zones.
 //!
 //! # Lock order
 //!
-//! pcp lock -> zone lock. The zone lock is never held while calling a hook.
+//! pcp lock -> zone lock. The zone lock is never held while calling into the
+//! platform (the hal module).
+//!
+//! # Files
+//!
+//! ```text
+//!   struct_zone.rs  struct zone, its counters, the lock guard, snapshots
+//!   alloc_flags.rs  ALLOC_*, watermark selectors, fpi_t
+//!   buddy.rs        free lists, __free_one_page, expand, __rmqueue_smallest
+//!   pageblock.rs    move_freepages_block, HIGHATOMIC, isolation
+//!   rmqueue.rs      __rmqueue: CMA, claim and steal fallbacks
+//!   watermark.rs    __zone_watermark_ok and the watermark arithmetic
+//!   pageset.rs      the per-CPU pagesets' data (run by the pcp module)
+//!   placement.rs    where the zones go (arm64 rules, kernelcore=, movablecore=)
+//! ```
 
 mod alloc_flags;
 mod buddy;
