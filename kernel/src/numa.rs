@@ -12,7 +12,7 @@ pub fn init_from_memblock() {
     let mb = crate::setup::MEMBLOCK.lock();
     let mut mask = 0u64;
     for r in mb.memory().regions() {
-        if r.nid.0 >= 0 && (r.nid.0 as usize) < 64 {
+        if r.nid.is_valid() {
             mask |= 1 << r.nid.0;
         }
     }

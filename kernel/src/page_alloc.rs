@@ -28,6 +28,7 @@ use crate::zones::ZoneLimits;
 use crate::{paging, pr_info, pr_warn};
 use alloc::boxed::Box;
 use core::fmt::Write;
+use mm::config::MAX_NUMNODES;
 use mm::gfp::Gfp;
 use mm::memblock::NodeId;
 use mm::page::{MemMap, Page, PresentSections};
@@ -81,7 +82,9 @@ fn measured<T>(f: impl FnOnce() -> T) -> (T, (u64, u64)) {
 fn cpu_nodes(params: &Params) -> heapless::Vec<NodeId, { arch::percpu::NR_CPUS }> {
     let dt = &crate::state::get().dt;
     let me = arch::cpu::mpidr();
-    let nid = |n: Option<u32>| if params.numa_off { NodeId(0) } else { NodeId(n.unwrap_or(0).min(63) as i32) };
+    let nid = |n: Option<u32>| {
+        if params.numa_off { NodeId(0) } else { NodeId(n.unwrap_or(0).min(MAX_NUMNODES as u32 - 1) as i32) }
+    };
     let mut v = heapless::Vec::new();
     let boot = dt.cpus.iter().find(|c| c.mpidr == me).and_then(|c| c.nid);
     let _ = v.push(nid(boot));
@@ -130,7 +133,10 @@ pub fn init(limits: &ZoneLimits, vmemmap_base: u64, params: &Params) -> Result<I
         // (b, a) when b > a, so a tree may list one direction only; a later
         // explicit (b, a) still wins. Entries Linux rejects are reported.
         for &(a, b, d) in &crate::state::get().dt.distances {
-            let valid = a < 64 && b < 64 && d <= u8::MAX as u32 && ((a == b && d == 10) || (a != b && d > 10));
+            let valid = a < MAX_NUMNODES as u32
+                && b < MAX_NUMNODES as u32
+                && d <= u8::MAX as u32
+                && ((a == b && d == 10) || (a != b && d > 10));
             if !valid {
                 pr_warn!("NUMA: invalid distance-map entry ({a}, {b}, {d}); ignored");
                 continue;

@@ -22,6 +22,7 @@ use crate::paging;
 use crate::{pr_info, pr_warn};
 use boot::{BootInfo, sym};
 use heapless::{String, Vec};
+use mm::config::MAX_NUMNODES;
 use mm::memblock::{MemblockFlags, NodeId};
 use mm::{Error, PAGE_SIZE, PhysAddr};
 use spin::Mutex;
@@ -114,7 +115,8 @@ pub fn memblock_init(
             );
             continue;
         }
-        let nid = if params.numa_off { NodeId(0) } else { NodeId(r.nid.unwrap_or(0).min(63) as i32) };
+        let nid =
+            if params.numa_off { NodeId(0) } else { NodeId(r.nid.unwrap_or(0).min(MAX_NUMNODES as u32 - 1) as i32) };
         if let Err(e) = mb.add_node(PhysAddr(r.base), end - r.base, nid, MemblockFlags::NONE) {
             pr_warn!("memblock: cannot add [mem {:#018x}-{:#018x}]: {}", r.base, end - 1, e);
         }

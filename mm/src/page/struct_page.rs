@@ -210,11 +210,13 @@ impl Page {
     /// Set owner flags (SetPageFoo). The allocator's own flags
     /// ([`PageFlags::ALLOCATOR_OWNED`]) are not settable this way and are
     /// ignored.
+    #[inline]
     pub fn set_flags(&self, flags: PageFlags) {
         self.flags.fetch_or(flags.difference(PageFlags::ALLOCATOR_OWNED).bits(), Relaxed);
     }
 
     /// Clear owner flags (ClearPageFoo); allocator-owned flags are ignored.
+    #[inline]
     pub fn clear_flags(&self, flags: PageFlags) {
         self.flags.fetch_and(!flags.difference(PageFlags::ALLOCATOR_OWNED).bits(), Relaxed);
     }
@@ -248,6 +250,7 @@ impl Page {
     }
 
     /// Record the page's zone and node (set_page_links).
+    #[inline]
     pub fn set_page_links(&self, zone: ZoneType, nid: NodeId) {
         let links = page_links(zone, nid);
         let _ = self.flags.fetch_update(Relaxed, Relaxed, |f| Some((f & !LINKS_MASK) | links));
@@ -260,6 +263,7 @@ impl Page {
     }
 
     /// Take a reference (get_page). The caller must already hold one.
+    #[inline]
     pub fn get_page(&self) {
         self.refcount.fetch_add(1, Relaxed);
     }
@@ -299,6 +303,7 @@ impl Page {
     }
 
     /// Set the raw, -1-biased `_mapcount` (for the mapping code of later issues).
+    #[inline]
     pub fn set_raw_mapcount(&self, value: i32) {
         self.mapcount.store(value, Relaxed);
     }
@@ -310,6 +315,7 @@ impl Page {
     }
 
     /// Set the `mapping` word.
+    #[inline]
     pub fn set_mapping(&self, mapping: u64) {
         self.mapping.store(mapping, Relaxed);
     }
@@ -321,6 +327,7 @@ impl Page {
     }
 
     /// Set the `index` word.
+    #[inline]
     pub fn set_index(&self, index: u64) {
         self.index.store(index, Relaxed);
     }
@@ -332,6 +339,7 @@ impl Page {
     }
 
     /// Set the `private` word. Ignored while the page is a free buddy block.
+    #[inline]
     pub fn set_private(&self, private: u64) {
         if !self.test_flags(PageFlags::BUDDY) {
             self.private.store(private, Relaxed);

@@ -234,15 +234,25 @@ impl<H: Hal> PageAllocator<H> {
         if !self.flags.contains(AllocatorFlags::INIT_ON_FREE)
             && (self.flags.contains(AllocatorFlags::INIT_ON_ALLOC) || gfp.contains(Gfp::ZERO))
         {
-            H::zero_pages(Pfn(v.get()), 1 << order);
+            self.zero_pages(v, order);
         }
         if order != 0 && gfp.contains(Gfp::COMP) {
             self.prep_compound_page(v, order);
         }
     }
 
+    /// Zero a block through the platform, out of line: inlined, the call
+    /// would make every caller of prep_new_page and free_pages_prepare save
+    /// registers on their fast paths too.
+    #[inline(never)]
+    pub(super) fn zero_pages(&self, v: ValidPfn, order: u32) {
+        H::zero_pages(Pfn(v.get()), 1 << order);
+    }
+
     /// Head flag, tails pointing at the head, order in the first tail's
-    /// `private` (prep_compound_page).
+    /// `private` (prep_compound_page). Out of line, as its loop would weigh
+    /// on the order-0 fast path.
+    #[inline(never)]
     pub(super) fn prep_compound_page(&self, v: ValidPfn, order: u32) {
         self.map.page(v).set_flags_internal(PageFlags::HEAD);
         for i in 1..1u64 << order {

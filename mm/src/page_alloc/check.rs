@@ -81,7 +81,7 @@ impl<H: Hal> PageAllocator<H> {
             page.clear_flags_internal(PageFlags::CHECK_AT_PREP);
         }
         if self.flags.contains(AllocatorFlags::INIT_ON_FREE) {
-            H::zero_pages(Pfn(v.get()), 1 << order);
+            self.zero_pages(v, order);
         }
         true
     }

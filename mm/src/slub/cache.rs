@@ -166,50 +166,62 @@ pub struct KmemCache {
 
 impl KmemCache {
     /// The cache's name.
+    #[inline]
     pub fn name(&self) -> &'static str {
         self.name
     }
     /// The flags in effect (with slub_debug's).
+    #[inline]
     pub fn flags(&self) -> SlabFlags {
         self.flags
     }
     /// The size callers asked for (object_size).
+    #[inline]
     pub fn object_size(&self) -> usize {
         self.object_size
     }
     /// Bytes per object slot with metadata (size).
+    #[inline]
     pub fn size(&self) -> usize {
         self.size
     }
     /// Object alignment.
+    #[inline]
     pub fn align(&self) -> usize {
         self.align
     }
     /// Offset of the free pointer from the object.
+    #[inline]
     pub fn offset(&self) -> usize {
         self.offset
     }
     /// End of object plus right red zone (inuse).
+    #[inline]
     pub fn inuse(&self) -> usize {
         self.inuse
     }
     /// Bytes of left red zone.
+    #[inline]
     pub fn red_left_pad(&self) -> usize {
         self.red_left_pad
     }
     /// Slab order.
+    #[inline]
     pub fn order(&self) -> u32 {
         self.order
     }
     /// Objects per slab.
+    #[inline]
     pub fn objects_per_slab(&self) -> u32 {
         self.objects
     }
     /// min_partial.
+    #[inline]
     pub fn min_partial(&self) -> usize {
         self.min_partial
     }
     /// BUG reports made about this cache so far.
+    #[inline]
     pub fn errors(&self) -> usize {
         self.errors.load(Relaxed)
     }
@@ -224,24 +236,31 @@ impl KmemCache {
         self.random_seq
     }
     /// Offset of the owner tracks from the object (get_info_end).
+    #[inline]
     pub(super) fn info_end(&self) -> usize {
         if self.freeptr_outside_object() { self.inuse + PTR } else { self.inuse }
     }
+    #[inline]
     pub(super) fn freeptr_outside_object(&self) -> bool {
         self.offset >= self.inuse
     }
+    #[inline]
     pub(super) fn has_orig_size(&self) -> bool {
         self.flags.contains(SlabFlags::KMALLOC | SlabFlags::RED_ZONE)
     }
+    #[inline]
     pub(super) fn orig_size_offset(&self) -> usize {
         self.info_end() + if self.flags.contains(SlabFlags::STORE_USER) { 2 * TRACK_BYTES } else { 0 }
     }
+    #[inline]
     pub(super) fn debug(&self) -> bool {
         self.flags.intersects(SlabFlags::DEBUG_FLAGS)
     }
+    #[inline]
     pub(super) fn object_poison(&self) -> bool {
         self.flags.contains(SlabFlags::POISON) && self.ctor.is_none()
     }
+    #[inline]
     pub(super) fn has_cpu_partial(&self) -> bool {
         self.cpu_partial_slabs > 0
     }
@@ -296,6 +315,7 @@ impl SlubDebug {
     }
 
     /// The debug flags.
+    #[inline]
     pub fn flags(&self) -> SlabFlags {
         self.flags
     }

@@ -38,6 +38,7 @@ pub(super) struct Counters {
 }
 
 impl Counters {
+    #[inline]
     pub(super) fn pack(self) -> u64 {
         let (kind, cpu) = match self.state {
             SlabState::Detached => (0u64, 0u64),
@@ -49,6 +50,7 @@ impl Counters {
         self.inuse as u64 | (self.objects as u64) << 16 | kind << 32 | cpu << 40
     }
 
+    #[inline]
     pub(super) fn unpack(word: u64) -> Counters {
         let cpu = (word >> 40 & 0xffff) as usize;
         let state = match word >> 32 & 0xff {
@@ -70,15 +72,19 @@ pub(super) struct Slab<'a> {
 }
 
 impl Slab<'_> {
+    #[inline]
     pub(super) fn counters(&self) -> Counters {
         Counters::unpack(self.page.index())
     }
+    #[inline]
     pub(super) fn set_counters(&self, c: Counters) {
         self.page.set_index(c.pack());
     }
+    #[inline]
     pub(super) fn freelist(&self) -> usize {
         self.page.mapping() as usize
     }
+    #[inline]
     pub(super) fn set_freelist(&self, p: usize) {
         self.page.set_mapping(p as u64);
     }
