@@ -47,7 +47,7 @@ impl<H: Hal> Memblock<H> {
 
     /// Allocate in `[start, end)` (memblock_phys_alloc_range). `end` may be
     /// [`MEMBLOCK_ALLOC_ACCESSIBLE`] (up to `current_limit`) or
-    /// [`MEMBLOCK_ALLOC_ANYWHERE`]; an explicit `end` is not clipped to
+    /// [`MEMBLOCK_ALLOC_ANYWHERE`](super::region::MEMBLOCK_ALLOC_ANYWHERE); an explicit `end` is not clipped to
     /// `current_limit`.
     #[track_caller]
     pub fn phys_alloc_range(

@@ -59,7 +59,7 @@
 //! `reserved` is too full to record that, both grow in the same step.
 //!
 //! Everything that can fail (finding space, mapping it) is done before the
-//! first write, so a failed growth returns [`Error::NoMemory`] and leaves both
+//! first write, so a failed growth returns [`Error::NoMemory`](crate::Error::NoMemory) and leaves both
 //! arrays exactly as they were: nothing lost, nothing half inserted. Without a
 //! linear map (early boot, before [`Memblock::allow_resize`], Linux's
 //! memblock_allow_resize) the arrays simply cannot grow. Any mutating

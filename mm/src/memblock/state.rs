@@ -147,7 +147,7 @@ impl<H: Hal> Memblock<H> {
         self.direction == AllocDirection::BottomUp
     }
 
-    /// Limit for [`MEMBLOCK_ALLOC_ACCESSIBLE`] allocations and grown arrays
+    /// Limit for [`MEMBLOCK_ALLOC_ACCESSIBLE`](super::region::MEMBLOCK_ALLOC_ACCESSIBLE) allocations and grown arrays
     /// (memblock_set_current_limit), typically the end of what is mapped.
     pub fn set_current_limit(&mut self, limit: PhysAddr) {
         self.current_limit = limit;

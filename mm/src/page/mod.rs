@@ -46,7 +46,7 @@
 //!   in Linux's `set_page_links`, so `page_zonenum` and "same node and zone"
 //!   (the buddy check) are a shift and a compare.
 //! * Pageblock migratetype: the 3 bits at 48 of the *first page of each
-//!   pageblock* hold that pageblock's [`MigrateType`] (Linux keeps a separate
+//!   pageblock* hold that pageblock's [`MigrateType`](crate::mmzone::MigrateType) (Linux keeps a separate
 //!   `pageblock_flags` bitmap per section; keeping it in the descriptor
 //!   array costs no memory and no extra pointer for the kernel to provide).
 //!   Those bits are written only under the zone lock (or at memmap init) with

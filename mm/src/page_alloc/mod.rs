@@ -4,7 +4,7 @@
 //! [`PageAllocator`] hands out and takes back blocks of `2^order`
 //! physically contiguous page frames, `order <= MAX_PAGE_ORDER` (4 MiB),
 //! named by PFN. It is the machine-wide object: one [`PgData`] per NUMA
-//! node, four [`Zone`]s per node (each a buddy allocator with per-CPU
+//! node, four [`Zone`](crate::zone::Zone)s per node (each a buddy allocator with per-CPU
 //! lists, see the zone and pcp modules), and the node distance table.
 //! It is generic over its platform `H: Hal`, through which it reaches what
 //! only the kernel can: the console and the memory itself.
@@ -16,7 +16,7 @@
 //! * **The memmap.** The kernel maps one 64-byte [`crate::page::Page`]
 //!   descriptor per frame of every 128 MiB section that contains memory, as a
 //!   virtual array indexed by PFN, and wraps it with
-//!   [`MemMap::new`]`(base, sections)` (unsafe: it vouches for the mapping).
+//!   [`MemMap::new`](crate::page::MemMap::new)`(base, sections)` (unsafe: it vouches for the mapping).
 //! * **The platform** ([`Hal`](crate::hal::Hal)). `zero_pages(pfn, nr_pages)`
 //!   clears memory for `__GFP_ZERO`, `init_on_alloc` and `init_on_free` (only
 //!   the kernel can reach the memory); `log(Warning, args)` prints one line

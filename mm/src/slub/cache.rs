@@ -131,8 +131,8 @@ pub(super) struct Track {
 pub(super) const TRACK_ALLOC: usize = 0;
 pub(super) const TRACK_FREE: usize = 1;
 
-/// A slab cache (struct kmem_cache). Created by [`Slub::kmem_cache_create`],
-/// lives in pages of its own until [`Slub::kmem_cache_destroy`].
+/// A slab cache (struct kmem_cache). Created by `Slub::kmem_cache_create`,
+/// lives in pages of its own until `Slub::kmem_cache_destroy`.
 ///
 /// # Invariants
 ///

@@ -1,7 +1,7 @@
 //! The SLUB slab allocator (mm/slub.c, mm/slab_common.c).
 //!
 //! A [`KmemCache`] hands out objects of one size carved from *slabs*: blocks
-//! of `2^order` pages taken from the [`PageAllocator`]. `kmalloc` is a set of
+//! of `2^order` pages taken from the [`PageAllocator`](crate::page_alloc::PageAllocator). `kmalloc` is a set of
 //! such caches, one per size class, plus the page allocator itself for
 //! requests above 8 KiB.
 //!
@@ -54,7 +54,7 @@
 //! ```
 //!
 //! Linux's `struct slab` overlays `struct page`; here the same words of the
-//! 64-byte [`Page`] are reused: `private` holds the owning cache, `mapping`
+//! 64-byte [`Page`](crate::page::Page) are reused: `private` holds the owning cache, `mapping`
 //! the slab's freelist, `index` the counters (objects in use, objects, which
 //! list the slab is on and the CPU that holds it frozen) and the `lru` links
 //! chain the slab on its list. A slab is in exactly one place:
