@@ -983,6 +983,10 @@ impl Outcome {
                 ),
                 None => format!("TIMED OUT after {after}, killed"),
             },
+            // QEMU's own errors exit 1 too: the kernel's 1 comes with its verdict.
+            (false, Some(1)) if !matches!(self.selftest(), Some((_, failed)) if failed > 0) => {
+                format!("exit code 1 (QEMU's own error: the kernel printed no failing selftest line) after {after}")
+            }
             (false, Some(code)) => format!("exit code {code} ({}) after {after}", exit_code_meaning(code)),
             (false, None) => format!("QEMU killed by a signal after {after}"),
         }

@@ -190,6 +190,17 @@ selftest: 2 passed, 1 failed
     }
 
     #[test]
+    fn exit_code_1_without_a_failing_verdict_is_qemus() {
+        let qemu = Outcome::sample("", Some(1), Duration::from_millis(100)).boot_failure();
+        assert_eq!(
+            qemu.ended,
+            "exit code 1 (QEMU's own error: the kernel printed no failing selftest line) after 0.1s"
+        );
+        let kernel = Outcome::sample(FAILING_LOG, Some(4), Duration::from_millis(100)).boot_failure();
+        assert_eq!(kernel.ended, "exit code 4 (oops: an unexpected exception or a kernel stack overflow) after 0.1s");
+    }
+
+    #[test]
     fn a_failing_test_lists_why_how_and_which_selftests() {
         let mut failure = failing_boot().boot_failure();
         failure.why = Some("1 self-test(s) failed".into());
