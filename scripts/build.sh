@@ -2,16 +2,43 @@
 # Build the kernel: the ELF (with symbols, for gdb) and the flat arm64 Image
 # that every loader takes, plus the device trees we ship.
 #
+#   scripts/build.sh [--debug]        (or BUILD_PROFILE=release|dev)
+#
 #   target/aarch64-unknown-none-softfloat/release/kernel   ELF
 #   target/aarch64-unknown-none-softfloat/release/Image    arm64 Image (Linux header)
 #   target/dtb/*.dtb                                        compiled from dts/
+#
+# --debug (BUILD_PROFILE=dev) builds cargo's dev profile into .../debug/
+# instead: debug assertions and overflow checks on, full debug info, and
+# opt-level 1, not 0. Unoptimised, the kernel overflows its 64 KiB boot
+# stack early in kernel_main (large by-value temporaries are not elided)
+# and its symbol table outgrows the .kallsyms section linker.ld reserves;
+# opt-level 1 keeps both in bounds while leaving most locals visible to gdb.
+#
+# Two builds at once in one tree (two scripts/run.sh, run.sh beside
+# cargo test) take turns on target/.build.lock (flock), so cargo's link,
+# the kallsyms fill-in and the Image never interleave; every file is
+# written under a temporary name and renamed into place, so a reader
+# (QEMU, gdb) sees the old file or the new one, never half of either.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TARGET=aarch64-unknown-none-softfloat
-OUT=target/$TARGET/release
-
-cargo build --quiet --release -p kernel --target "$TARGET"
+profile=${BUILD_PROFILE:-release}
+for arg in "$@"; do
+    case $arg in
+        --debug) profile=dev ;;
+        --release) profile=release ;;
+        -h | --help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; exit 0 ;;
+        *) echo "build: unknown option '$arg' (--debug, --release)" >&2; exit 64 ;;
+    esac
+done
+case $profile in
+    release) dir=release cargo_args=(--release) ;;
+    dev | debug) dir=debug cargo_args=(--config 'profile.dev.opt-level=1') ;;
+    *) echo "build: BUILD_PROFILE='$profile': expected release or dev" >&2; exit 64 ;;
+esac
+OUT=target/$TARGET/$dir
 
 sysroot=$(rustc --print sysroot)
 objcopy=$(ls "$sysroot"/lib/rustlib/*/bin/llvm-objcopy 2>/dev/null | head -n1)
@@ -20,24 +47,46 @@ if [ -z "$objcopy" ]; then
     exit 1
 fi
 nm=$(dirname "$objcopy")/llvm-nm
-"$objcopy" -O binary "$OUT/kernel" "$OUT/Image.tmp"
+command -v flock >/dev/null 2>&1 || { echo "build: flock (util-linux) not found" >&2; exit 1; }
+
+mkdir -p target
+exec 9>>target/.build.lock
+if ! flock -n 9; then
+    echo "build: waiting for another build in this tree (target/.build.lock)" >&2
+    flock 9
+fi
+export BUILD_LOCK_FD=9    # kallsyms.py: the lock is already held on this descriptor
+
+tmp_files=()
+trap 'rm -f "${tmp_files[@]}"' EXIT
+
+cargo build --quiet "${cargo_args[@]}" -p kernel --target "$TARGET"
+
+image_tmp=$(mktemp "$OUT/.Image.XXXXXX")
+tmp_files+=("$image_tmp")
+"$objcopy" -O binary "$OUT/kernel" "$image_tmp"
 # Symbol names for backtraces, written into the reserved .kallsyms section
-# of both files (no address moves).
-python3 scripts/kallsyms.py "$nm" "$OUT/kernel" "$OUT/Image.tmp"
-mv "$OUT/Image.tmp" "$OUT/Image"
+# of both files (no address moves); the ELF is replaced by rename.
+python3 scripts/kallsyms.py "$nm" "$OUT/kernel" "$image_tmp"
 
 # Check the header a loader will look at: magic "ARM\x64" at offset 56.
-magic=$(od -An -tx1 -j56 -N4 "$OUT/Image" | tr -d ' \n')
+magic=$(od -An -tx1 -j56 -N4 "$image_tmp" | tr -d ' \n')
 if [ "$magic" != "41524d64" ]; then
-    echo "build: $OUT/Image has no arm64 Image magic at offset 56 (got $magic)" >&2
+    echo "build: the Image has no arm64 Image magic at offset 56 (got $magic)" >&2
     exit 1
 fi
+chmod 0644 "$image_tmp"
+mv -f "$image_tmp" "$OUT/Image"
 
 mkdir -p target/dtb
 for dts in dts/*.dts; do
     [ -e "$dts" ] || continue
     dtb=target/dtb/$(basename "${dts%.dts}").dtb
     if [ ! -f "$dtb" ] || [ "$dts" -nt "$dtb" ]; then
-        dtc -q -I dts -O dtb -o "$dtb" "$dts"
+        dtb_tmp=$(mktemp "target/dtb/.dtb.XXXXXX")
+        tmp_files+=("$dtb_tmp")
+        dtc -q -I dts -O dtb -o "$dtb_tmp" "$dts"
+        chmod 0644 "$dtb_tmp"
+        mv -f "$dtb_tmp" "$dtb"
     fi
 done

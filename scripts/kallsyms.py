@@ -6,11 +6,52 @@ this writes the table into the ELF and into the Image at the same place, so
 no address moves. Format (little endian):
   b"KSYM", u32 count, count x (u32 offset from _text, u32 size, u32 name offset), names NUL-terminated.
 Usage: kallsyms.py NM ELF IMAGE
+
+Both files are replaced atomically (written under a temporary name in the
+same directory, then renamed), under the tree's build lock
+(target/.build.lock, flock): scripts/build.sh holds it and passes the
+descriptor in BUILD_LOCK_FD; run alone, this takes it itself.
 """
+import fcntl
+import os
 import re
+import stat
 import struct
 import subprocess
 import sys
+import tempfile
+
+LOCK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", ".build.lock")
+
+
+def build_lock():
+    """Hold the build lock: the descriptor build.sh passed (already ours:
+    flock on the same open file is a no-op), else the lock file itself."""
+    fd = os.environ.get("BUILD_LOCK_FD")
+    if fd and fd.isdigit():
+        try:
+            fcntl.flock(int(fd), fcntl.LOCK_EX)
+            return None
+        except OSError:
+            pass
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+    f = open(LOCK, "a")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    return f
+
+
+def replace_file(path, data):
+    """Write `data` to `path` by rename, keeping the file's mode."""
+    mode = stat.S_IMODE(os.stat(path).st_mode)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def file_offset(elf_bytes, addr):
@@ -28,7 +69,10 @@ def file_offset(elf_bytes, addr):
 
 
 def main():
+    if len(sys.argv) != 4:
+        raise SystemExit(__doc__.strip())
     nm, elf, image = sys.argv[1:4]
+    _lock = build_lock()
     data = bytearray(open(elf, "rb").read())
     out = subprocess.run([nm, "--defined-only", "-n", "-S", "-C", elf], check=True,
                          capture_output=True, text=True).stdout
@@ -59,11 +103,13 @@ def main():
         raise SystemExit(f"kallsyms: table needs {len(blob)} bytes, .kallsyms has {size}: enlarge it")
     blob = blob + bytes(size - len(blob))
     data[off:off + size] = blob
-    open(elf, "wb").write(data)
     img = bytearray(open(image, "rb").read())
     ioff = addr - text
+    if len(img) < ioff + size:
+        raise SystemExit(f"kallsyms: {image} ends before .kallsyms ({len(img)} < {ioff + size} bytes)")
     img[ioff:ioff + size] = blob
-    open(image, "wb").write(img)
+    replace_file(elf, data)
+    replace_file(image, img)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what a fresh Debian machine lacks to build, boot and debug the kernel:
 #   qemu-system-aarch64 >= 9.0 (raspi4b), dtc, gdb-multiarch, u-boot-qemu,
-#   and the Rust targets pinned in rust-toolchain.toml.
+#   python3 (kallsyms, the cycle check) and flock (the build lock), and the
+#   Rust targets pinned in rust-toolchain.toml.
 # Quiet and quick when everything is already there.
 #
 # Debian bookworm ships QEMU 7.2, which has no raspi4b machine. Its backports
@@ -25,6 +26,8 @@ qemu_ok || missing+=(qemu-system-arm)
 command -v dtc >/dev/null 2>&1 || missing+=(device-tree-compiler)
 command -v gdb-multiarch >/dev/null 2>&1 || missing+=(gdb-multiarch)
 uboot_ok || missing+=(u-boot-qemu)
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -7,8 +7,14 @@
 //! ```text
 //!   exit code   0  all self-tests passed        3  panic
 //!               1  self-test failures           4  oops (unexpected exception)
-//!               2  fatal boot error             -  timed out: killed by us
+//!               2  fatal boot error             5  the command line named a
+//!               -  timed out: killed by us         self-test, bench or crash
+//!                                                  that does not exist
 //! ```
+//!
+//! A failed check's message names the boot's ending and its failed
+//! self-tests (the `<suite>: <name> ... FAILED: <reason>` lines, see
+//! [`console`]) before the console's last lines.
 //!
 //! # How the kernel gets into the machine
 //!
@@ -44,6 +50,15 @@
 //! - `BOOT_TESTS_NO_BUILD=1`: boot what `target/` holds; do not build.
 //! - `BOOT_TESTS_VERBOSE=1`: print every boot's log, not only failures'
 //!   (cargo shows it with `-- --nocapture`).
+//! - `BOOT_TESTS_PROGRESS=1`: a line per test on stderr as it finishes, and
+//!   a failing test's summary (see [`progress`]); `scripts/test.sh` sets it.
+//! - `BOOT_TESTS_PROFILE=dev`: boot the debug build (`scripts/build.sh
+//!   --debug`, `target/.../debug/`) instead of the release one.
+
+pub mod console;
+pub mod progress;
+
+pub use console::{SelftestResult, exit_code_meaning};
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -126,15 +141,26 @@ pub fn kernel() -> &'static Kernel {
     }
 }
 
-fn env_flag(name: &str) -> bool {
+pub(crate) fn env_flag(name: &str) -> bool {
     std::env::var(name).is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// `BOOT_TESTS_PROFILE`: `release` (the default) or `dev`.
+fn profile() -> Result<(&'static str, &'static str), String> {
+    match std::env::var("BOOT_TESTS_PROFILE").as_deref() {
+        Err(_) | Ok("" | "release") => Ok(("release", "release")),
+        Ok("dev" | "debug") => Ok(("dev", "debug")),
+        Ok(other) => Err(format!("BOOT_TESTS_PROFILE={other}: expected release or dev")),
+    }
 }
 
 fn build() -> Result<Kernel, String> {
     let root = repo_root();
+    let (profile, dir) = profile()?;
     if !env_flag("BOOT_TESTS_NO_BUILD") {
         let out = Command::new("bash")
             .arg(root.join("scripts/build.sh"))
+            .env("BUILD_PROFILE", profile)
             .current_dir(&root)
             .stdin(Stdio::null())
             .output()
@@ -148,8 +174,8 @@ fn build() -> Result<Kernel, String> {
             ));
         }
     }
-    let release = root.join("target").join(TARGET).join("release");
-    let kernel = Kernel { elf: release.join("kernel"), image: release.join("Image"), dtb_dir: root.join("target/dtb") };
+    let out = root.join("target").join(TARGET).join(dir);
+    let kernel = Kernel { elf: out.join("kernel"), image: out.join("Image"), dtb_dir: root.join("target/dtb") };
     for path in [&kernel.elf, &kernel.image] {
         if !path.is_file() {
             return Err(format!("{} is missing: run scripts/build.sh", path.display()));
@@ -680,6 +706,10 @@ impl Qemu {
         }
         let text =
             |buf: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&buf.lock().expect("output lock")).replace('\r', "");
+        let tracked = progress::enabled();
+        if tracked {
+            progress::boot_started(elapsed);
+        }
         let outcome = Outcome {
             command,
             exit_code: status.and_then(|s| s.code()),
@@ -688,6 +718,8 @@ impl Qemu {
             elapsed,
             log: text(&log),
             stderr: text(&err),
+            why: Mutex::new(None),
+            tracked,
         };
         if env_flag("BOOT_TESTS_VERBOSE") {
             println!("{}\n{}", outcome.command, outcome.log);
@@ -852,7 +884,7 @@ impl Drop for Slot {
 // Outcome
 
 /// What a boot did.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Outcome {
     /// The QEMU command line, shell-quoted.
     pub command: String,
@@ -869,6 +901,34 @@ pub struct Outcome {
     pub log: String,
     /// QEMU's own messages.
     pub stderr: String,
+    /// The message of the check that failed ([`Outcome::fail`]).
+    why: Mutex<Option<String>>,
+    /// Counted for [`progress`] (a clone is not).
+    tracked: bool,
+}
+
+impl Clone for Outcome {
+    fn clone(&self) -> Self {
+        Self {
+            command: self.command.clone(),
+            exit_code: self.exit_code,
+            timed_out: self.timed_out,
+            timeout_cut: self.timeout_cut,
+            elapsed: self.elapsed,
+            log: self.log.clone(),
+            stderr: self.stderr.clone(),
+            why: Mutex::new(self.failure_reason()),
+            tracked: false,
+        }
+    }
+}
+
+impl Drop for Outcome {
+    fn drop(&mut self) {
+        if self.tracked {
+            progress::boot_dropped(thread::panicking().then(|| self.boot_failure()));
+        }
+    }
 }
 
 /// Lines of log shown when a check fails.
@@ -887,7 +947,63 @@ impl Outcome {
     /// `(passed, failed)` from the last `selftest: N passed, M failed` line
     /// (alone on its line, or after a `[    0.123456]` timestamp).
     pub fn selftest(&self) -> Option<(u32, u32)> {
-        self.log.lines().rev().find_map(parse_selftest_line)
+        self.log.lines().rev().find_map(console::parse_selftest_line)
+    }
+
+    /// The self-tests that reported `... FAILED: <reason>`, in log order.
+    pub fn failed_selftests(&self) -> Vec<SelftestResult<'_>> {
+        self.log.lines().filter_map(console::parse_selftest_result).filter(|r| r.failure.is_some()).collect()
+    }
+
+    /// A finished boot with this log, for the harness's own tests.
+    #[cfg(test)]
+    pub(crate) fn sample(log: &str, exit_code: Option<i32>, elapsed: Duration) -> Self {
+        Self {
+            command: "qemu-system-aarch64 -M virt".into(),
+            exit_code,
+            timed_out: exit_code.is_none(),
+            timeout_cut: None,
+            elapsed,
+            log: log.into(),
+            stderr: String::new(),
+            why: Mutex::new(None),
+            tracked: false,
+        }
+    }
+
+    /// How the boot ended: `exit code 4 (oops: ...) after 1.2s`, `TIMED OUT
+    /// after 60.0s, killed`, ...
+    pub fn ending(&self) -> String {
+        let after = progress::secs(self.elapsed);
+        match (self.timed_out, self.exit_code) {
+            (true, _) => match self.timeout_cut {
+                Some(hangs) => format!(
+                    "TIMED OUT after {after}, killed (timeout cut to {}: {hangs} earlier boots timed out)",
+                    progress::secs(HANGING_TIMEOUT)
+                ),
+                None => format!("TIMED OUT after {after}, killed"),
+            },
+            // QEMU's own errors exit 1 too: the kernel's 1 comes with its verdict.
+            (false, Some(1)) if !matches!(self.selftest(), Some((_, failed)) if failed > 0) => {
+                format!("exit code 1 (QEMU's own error: the kernel printed no failing selftest line) after {after}")
+            }
+            (false, Some(code)) => format!("exit code {code} ({}) after {after}", exit_code_meaning(code)),
+            (false, None) => format!("QEMU killed by a signal after {after}"),
+        }
+    }
+
+    /// What a failing test's summary says about this boot.
+    pub fn boot_failure(&self) -> progress::BootFailure {
+        progress::BootFailure {
+            why: self.failure_reason(),
+            ended: self.ending(),
+            failed_selftests: self.failed_selftests().iter().map(|r| r.text.to_string()).collect(),
+        }
+    }
+
+    /// The message [`fail`](Outcome::fail) was given, if it was called.
+    pub fn failure_reason(&self) -> Option<String> {
+        self.why.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The last `lines` lines of the log.
@@ -897,21 +1013,18 @@ impl Outcome {
     }
 
     /// A description of the boot for a failure message: command line, how it
-    /// ended, the log's tail and QEMU's stderr.
+    /// ended (the exit code and what it means), the failed self-tests, the
+    /// log's tail and QEMU's stderr.
     pub fn report(&self) -> String {
-        let ended = match (self.timed_out, self.exit_code) {
-            (true, _) => match self.timeout_cut {
-                Some(hangs) => format!(
-                    "TIMED OUT after {:.1?}, killed (timeout cut to {HANGING_TIMEOUT:?}: \
-                     {hangs} earlier boots timed out)",
-                    self.elapsed
-                ),
-                None => format!("TIMED OUT after {:.1?}, killed", self.elapsed),
-            },
-            (false, Some(code)) => format!("exit code {code} after {:.1?}", self.elapsed),
-            (false, None) => format!("killed by a signal after {:.1?}", self.elapsed),
-        };
+        let ended = self.ending();
         let mut report = format!("  command: {}\n  {ended}\n", self.command);
+        let failed = self.failed_selftests();
+        if !failed.is_empty() {
+            let _ = writeln!(report, "--- failed self-tests ({}) ---", failed.len());
+            for t in &failed {
+                let _ = writeln!(report, "{}", t.text);
+            }
+        }
         let total = self.log.lines().count();
         let shown = total.min(TAIL_LINES);
         let _ = writeln!(report, "--- console, last {shown} of {total} lines ---");
@@ -925,6 +1038,7 @@ impl Outcome {
     /// Fails the test with `why` and the [`report`](Outcome::report).
     #[track_caller]
     pub fn fail(&self, why: &str) -> ! {
+        *self.why.lock().unwrap_or_else(|p| p.into_inner()) = Some(why.to_string());
         panic!("{why}\n{}", self.report())
     }
 
@@ -1006,18 +1120,6 @@ impl Outcome {
     }
 }
 
-/// `selftest: 12 passed, 0 failed`, optionally after a `[ ... ]` timestamp.
-fn parse_selftest_line(line: &str) -> Option<(u32, u32)> {
-    let mut line = line.trim();
-    if line.starts_with('[') {
-        line = line[line.find(']')? + 1..].trim_start();
-    }
-    let rest = line.strip_prefix("selftest: ")?;
-    let (passed, rest) = rest.split_once(" passed, ")?;
-    let failed = rest.strip_suffix(" failed")?;
-    Some((passed.parse().ok()?, failed.parse().ok()?))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1030,14 +1132,6 @@ mod tests {
         assert_eq!(&stub[0..4], &0x5800_00c0u32.to_le_bytes());
         assert_eq!(u64_at(0x18), 0x4000_0000);
         assert_eq!(u64_at(0x20), 0x1_8000_0000);
-    }
-
-    #[test]
-    fn selftest_line_is_parsed_bare_or_timestamped() {
-        assert_eq!(parse_selftest_line("selftest: 12 passed, 0 failed"), Some((12, 0)));
-        assert_eq!(parse_selftest_line("[    1.000200] selftest: 3 passed, 2 failed"), Some((3, 2)));
-        assert_eq!(parse_selftest_line("selftest: skipped"), None);
-        assert_eq!(parse_selftest_line("selftest: x passed, 0 failed"), None);
     }
 
     #[test]
