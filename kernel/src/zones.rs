@@ -15,8 +15,8 @@
 //! when RAM starts above the window and to everything when RAM starts above
 //! 4 GiB, and capped at the end of RAM.
 
-use crate::cmdline::{CoreSize, Params};
 use crate::pr_info;
+use bootdata::cmdline::{CoreSize, Params};
 use mm::memblock::Memblock;
 use mm::{PAGE_SHIFT, Pfn};
 

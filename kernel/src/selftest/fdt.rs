@@ -1,10 +1,11 @@
 //! The device-tree checks refuse corrupt blobs without faulting, and the live
 //! tree yields memory and a console.
 
-use super::{Test, TestResult};
-use crate::devicetree::{DtError, check_full, parse};
-use crate::{check, check_eq, fail, state};
+use super::harness::{Test, TestResult};
+use crate::init::state;
+use crate::{check, check_eq, fail};
 use alloc::vec::Vec;
+use bootdata::devicetree::{DtError, check_full, parse};
 
 pub const TESTS: &[Test] = &[
     Test { suite: "fdt", name: "live_blob_is_valid", run: live_blob_is_valid },
@@ -50,7 +51,7 @@ fn nop_tokens_tolerated() -> TestResult {
     put(&mut b, 36, size_struct + added);
     check!(check_full(&b).is_ok(), "blob with NOPs rejected: {:?}", check_full(&b));
     let mut out = alloc::vec![0u8; b.len()];
-    let c = match crate::devicetree::compact(&b, &mut out) {
+    let c = match bootdata::devicetree::compact(&b, &mut out) {
         Ok(c) => c,
         Err(e) => fail!("compact failed: {e}"),
     };

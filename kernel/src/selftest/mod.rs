@@ -5,7 +5,9 @@
 //! with `selftest: N passed, M failed` alone on a line. `selftest=` picks
 //! suites (`off`, `all`, or a comma list of subsystem names).
 
-mod cmdline;
+pub mod harness;
+pub mod lkdtm;
+
 mod exceptions;
 mod fdt;
 mod heap;
@@ -17,48 +19,11 @@ mod smp;
 mod timer;
 mod zones;
 
-use crate::cmdline::SelftestSel;
 use crate::{pr_err, pr_info};
-use alloc::string::String;
-
-/// A test's verdict.
-pub type TestResult = Result<(), String>;
-
-/// One registered test.
-pub struct Test {
-    /// Subsystem (suite) name.
-    pub suite: &'static str,
-    /// Test name.
-    pub name: &'static str,
-    /// The test.
-    pub run: fn() -> TestResult,
-}
-
-/// Fail with a formatted reason.
-#[macro_export]
-macro_rules! fail {
-    ($($arg:tt)*) => { return Err(alloc::format!($($arg)*)) };
-}
-
-/// Fail unless `cond`.
-#[macro_export]
-macro_rules! check {
-    ($cond:expr, $($arg:tt)*) => { if !$cond { $crate::fail!($($arg)*); } };
-}
-
-/// Fail unless `a == b`, showing both.
-#[macro_export]
-macro_rules! check_eq {
-    ($a:expr, $b:expr) => {{
-        let (a, b) = (&$a, &$b);
-        if a != b {
-            $crate::fail!("{} == {:?}, expected {:?}", stringify!($a), a, b);
-        }
-    }};
-}
+use bootdata::cmdline::SelftestSel;
+use harness::Test;
 
 const SUITES: &[&[Test]] = &[
-    cmdline::TESTS,
     fdt::TESTS,
     memblock::TESTS,
     mmu::TESTS,
@@ -71,18 +36,35 @@ const SUITES: &[&[Test]] = &[
     heap::TESTS,
 ];
 
+/// Whether every name in `sel` is a registered suite or test; each one
+/// that is not is reported by name.
+pub fn names_exist(sel: &SelftestSel) -> bool {
+    let mut ok = true;
+    for n in sel.names() {
+        let suite_known = SUITES.iter().flat_map(|s| s.iter()).any(|t| t.suite == n.suite);
+        if !suite_known {
+            pr_err!("selftest: no such suite \"{}\"", n);
+            ok = false;
+        } else if !SUITES.iter().flat_map(|s| s.iter()).any(|t| n.selects(t.suite, t.name)) {
+            pr_err!("selftest: no such test \"{}\"", n);
+            ok = false;
+        }
+    }
+    ok
+}
+
 /// Run the selected suites; returns (passed, failed).
 pub fn run(sel: &SelftestSel) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
     for suite in SUITES {
         for t in suite.iter() {
-            if !sel.wants(t.suite) {
+            if !sel.wants(t.suite, t.name) {
                 continue;
             }
             // Suites that measure the page allocator's exact counts keep the
             // heap off it while they run (see heap::with_early_heap).
             let measured = matches!(t.suite, "pages" | "slub");
-            let r = if measured { crate::heap::with_early_heap(t.run) } else { (t.run)() };
+            let r = if measured { crate::memory::heap::with_early_heap(t.run) } else { (t.run)() };
             match r {
                 Ok(()) => {
                     pr_info!("{}: {} ... ok", t.suite, t.name);
@@ -96,7 +78,7 @@ pub fn run(sel: &SelftestSel) -> (usize, usize) {
         }
     }
     if passed + failed > 0 {
-        crate::printk::log_bare(format_args!("selftest: {passed} passed, {failed} failed"));
+        crate::console::printk::log_bare(format_args!("selftest: {passed} passed, {failed} failed"));
     }
     (passed, failed)
 }

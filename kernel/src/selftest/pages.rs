@@ -29,12 +29,16 @@
 //! with a CPU number past `NR_CPUS`, which bypasses the pcp lists (no batch
 //! of pages moves to a pcp list behind the counters' back).
 
-use super::{Test, TestResult};
-use crate::page_alloc::{
-    __free_pages, __get_free_pages, Pages, alloc_pages, alloc_pages_exact, alloc_pages_node, allocator, free_pages,
-    free_pages_exact, get_zeroed_page, is_up, page_address, page_to_pfn, pfn_to_page, virt_to_page, virt_to_pfn,
+use super::harness::{Test, TestResult};
+use crate::init::state;
+use crate::memory::linear_map::{page_address, virt_to_pfn};
+use crate::memory::page_alloc::{allocator, is_up};
+use crate::memory::pages::{
+    __free_pages, __get_free_pages, Pages, alloc_pages, alloc_pages_exact, alloc_pages_node, free_pages,
+    free_pages_exact, get_zeroed_page, page_to_pfn, pfn_to_page, virt_to_page,
 };
-use crate::{check, check_eq, fail, smp, state};
+use crate::smp::{call, cpumask};
+use crate::{check, check_eq, fail};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -697,7 +701,7 @@ fn fallback_order_by_distance() -> TestResult {
     }
     // Each CPU allocates from the first node of its node's list with a
     // zone GFP_KERNEL can use (numa_mem_id).
-    for cpu in (0..pa.nr_cpus()).filter(|&c| smp::cpu_online(c)) {
+    for cpu in (0..pa.nr_cpus()).filter(|&c| cpumask::cpu_online(c)) {
         let want = pa
             .node_data(pa.cpu_to_node(cpu))
             .and_then(|p| p.zonelist(ZONELIST_FALLBACK).zones().iter().find(|r| r.zone <= ZoneType::Normal))
@@ -1144,7 +1148,7 @@ fn trade(cpu: usize) {
 
 /// The next online CPU after `cpu`, cyclically (itself when alone).
 fn next_online(cpu: usize) -> usize {
-    (1..=NR_CPUS).map(|d| (cpu + d) % NR_CPUS).find(|&c| smp::cpu_online(c)).unwrap_or(cpu)
+    (1..=NR_CPUS).map(|d| (cpu + d) % NR_CPUS).find(|&c| cpumask::cpu_online(c)).unwrap_or(cpu)
 }
 
 /// On each CPU: free what the next CPU allocated, largest blocks first.
@@ -1192,7 +1196,7 @@ fn every_cpu_at_once() -> TestResult {
         seen.store(0, Ordering::Relaxed);
     }
     let r = (|| -> TestResult {
-        smp::on_each_cpu(trade);
+        call::on_each_cpu(trade);
         if let Some(why) = TRADE_ERROR.lock().take() {
             fail!("{why}");
         }
@@ -1209,12 +1213,12 @@ fn every_cpu_at_once() -> TestResult {
         pa.drain_all_pages();
         let held: u64 = blocks.iter().map(|b| b.1).sum();
         check_eq!(pa.nr_free_pages() + held, before.nr_free_pages);
-        smp::on_each_cpu(free_neighbours);
+        call::on_each_cpu(free_neighbours);
         if let Some(why) = TRADE_ERROR.lock().take() {
             fail!("{why}");
         }
         check_eq!(POOL.lock().len(), 0);
-        for cpu in (0..NR_CPUS).filter(|&c| smp::cpu_online(c)) {
+        for cpu in (0..NR_CPUS).filter(|&c| cpumask::cpu_online(c)) {
             check!(PCP_SEEN[cpu].load(Ordering::Relaxed) > 0, "CPU{cpu} never had a page on its pcp lists");
         }
         Ok(())

@@ -7,9 +7,10 @@
 //! compare page counts only after shrinking every kmalloc cache and draining
 //! the per-CPU page lists.
 
-use super::{Test, TestResult};
-use crate::slab::{KMALLOC_SIZES, kfree, kmalloc, ksize, shrink_kmalloc_caches, slub};
-use crate::{check, check_eq, fail, smp};
+use super::harness::{Test, TestResult};
+use crate::memory::slab::{KMALLOC_SIZES, kfree, kmalloc, ksize, shrink_kmalloc_caches, slub};
+use crate::smp::{call, cpumask};
+use crate::{check, check_eq, fail};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use mm::gfp::Gfp;
 
@@ -32,7 +33,7 @@ pub const TESTS: &[Test] = &[
 /// caches have red zones (slub_debug=FZP), whatever this boot's slub_debug.
 fn krealloc_red_zone() -> TestResult {
     use mm::slub::SLUB_RED_ACTIVE;
-    let Some(d) = crate::slab::debug_instance("FZP") else { fail!("no debug SLUB instance") };
+    let Some(d) = crate::memory::slab::debug_instance("FZP") else { fail!("no debug SLUB instance") };
     let cpu = arch::percpu::smp_processor_id();
     let Some(c) = d.kmalloc_slab(48, Gfp::KERNEL) else { fail!("no kmalloc-64") };
     let zero = Gfp::KERNEL | Gfp::ZERO;
@@ -78,11 +79,12 @@ fn krealloc_red_zone() -> TestResult {
 /// cleanly; frees refill the reserve; all memory comes back.
 fn mempool_reserve() -> TestResult {
     let base = settled_free_pages();
-    let kpool = crate::slab::mempool_create_kmalloc_pool(2, 128).map_err(|e| alloc::format!("kmalloc pool: {e}"))?;
-    let pool = crate::slab::mempool_create_page_pool(4).map_err(|e| alloc::format!("page pool: {e}"))?;
+    let kpool =
+        crate::memory::slab::mempool_create_kmalloc_pool(2, 128).map_err(|e| alloc::format!("kmalloc pool: {e}"))?;
+    let pool = crate::memory::slab::mempool_create_page_pool(4).map_err(|e| alloc::format!("page pool: {e}"))?;
     // Take every free page: highest orders first, chained through the
     // blocks' descriptors' index field (no heap, no arrays).
-    let pa = crate::page_alloc::allocator();
+    let pa = crate::memory::page_alloc::allocator();
     let cpu = arch::percpu::smp_processor_id();
     let mut chain: Option<(mm::Pfn, u32)> = None;
     let mut held = 0u64;
@@ -169,7 +171,7 @@ fn slabinfo_agrees_with_buddy() -> TestResult {
     check_eq!(settled_free_pages(), free0);
     // meminfo's Slab line is those pages in kB.
     let mut text = alloc::string::String::new();
-    crate::state::slab_meminfo_lines(&mut text).map_err(|_| alloc::string::String::from("meminfo lines"))?;
+    crate::memory::slab::meminfo_lines(&mut text).map_err(|_| alloc::string::String::from("meminfo lines"))?;
     let want = alloc::format!("{:<16}{:>8} kB", "Slab:", (r0 + u0) * 4);
     check!(text.lines().any(|l| l == want), "meminfo says {text:?}, expected a line {want:?}");
     Ok(())
@@ -327,7 +329,7 @@ fn kmalloc_red_zone() -> TestResult {
     check_eq!(c.name(), "kmalloc-32");
     if !c.flags().contains(SlabFlags::RED_ZONE) {
         check!(
-            crate::state::get().params.slub_debug == crate::cmdline::SlubDebugArg::Unset,
+            crate::init::state::get().params.slub_debug == bootdata::cmdline::SlubDebugArg::Unset,
             "slub_debug given but kmalloc-32 has no red zone"
         );
         check!(!c.flags().intersects(SlabFlags::POISON | SlabFlags::STORE_USER), "debug flags without slub_debug");
@@ -352,7 +354,7 @@ fn kmalloc_red_zone() -> TestResult {
 /// Free pages after returning every empty slab and draining the pcp lists.
 fn settled_free_pages() -> u64 {
     shrink_kmalloc_caches();
-    let pa = crate::page_alloc::allocator();
+    let pa = crate::memory::page_alloc::allocator();
     pa.drain_all_pages();
     pa.nr_free_pages()
 }
@@ -390,7 +392,7 @@ fn kmalloc_size_classes_and_ksize() -> TestResult {
         core::ptr::write_bytes(d.as_ptr(), 0xee, 100);
         kfree(d.as_ptr());
     }
-    let z = crate::slab::kzalloc(100, Gfp::KERNEL).map_err(|e| alloc::format!("{e}"))?;
+    let z = crate::memory::slab::kzalloc(100, Gfp::KERNEL).map_err(|e| alloc::format!("{e}"))?;
     // SAFETY: 100 readable bytes of a live object.
     let zeroed = unsafe { core::slice::from_raw_parts(z.as_ptr(), 100) }.iter().all(|&b| b == 0);
     // SAFETY: live object, freed once.
@@ -435,7 +437,7 @@ fn alloc_into_pool(cpu: usize) {
 }
 
 fn free_neighbours(cpu: usize) {
-    let online: alloc::vec::Vec<usize> = (0..arch::percpu::NR_CPUS).filter(|&c| smp::cpu_online(c)).collect();
+    let online: alloc::vec::Vec<usize> = (0..arch::percpu::NR_CPUS).filter(|&c| cpumask::cpu_online(c)).collect();
     let me = online.iter().position(|&c| c == cpu).unwrap_or(0);
     let victim = online[(me + 1) % online.len()];
     for i in 0..PER_CPU {
@@ -457,8 +459,8 @@ fn free_neighbours(cpu: usize) {
 fn every_cpu_frees_others_objects() -> TestResult {
     let base = settled_free_pages();
     BAD.store(0, Ordering::Relaxed);
-    smp::on_each_cpu(alloc_into_pool);
-    smp::on_each_cpu(free_neighbours);
+    call::on_each_cpu(alloc_into_pool);
+    call::on_each_cpu(free_neighbours);
     check_eq!(BAD.load(Ordering::Relaxed), 0);
     check!(POOL.iter().all(|p| p.load(Ordering::Relaxed) == 0), "objects left in the pool");
     check_eq!(settled_free_pages(), base);

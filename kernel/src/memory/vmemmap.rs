@@ -16,8 +16,9 @@
 //!             the region: only present PFNs are ever dereferenced)
 //! ```
 
-use crate::layout::{VMEMMAP_END, VMEMMAP_START};
-use crate::paging;
+use super::layout::{VMEMMAP_END, VMEMMAP_START};
+use super::memblock::MEMBLOCK;
+use super::{linear_map, pgtable};
 use mm::memblock::{Memblock, NodeId};
 use mm::pgtable::{MapFlags, PageProt};
 use mm::{Error, PAGE_SHIFT, PhysAddr, VirtAddr};
@@ -48,11 +49,11 @@ pub fn page_va(memstart_pfn: u64, pfn: u64) -> u64 {
 /// Linux gives those pfn_valid descriptors too). Takes `MEMBLOCK` only around
 /// each allocation: mapping may need a table page from memblock (lock order).
 pub fn populate() -> Result<Vmemmap, Error> {
-    let memstart_pfn = paging::memstart().as_u64() >> PAGE_SHIFT;
+    let memstart_pfn = linear_map::memstart().as_u64() >> PAGE_SHIFT;
     let mut sections = 0;
     let mut last_section = u64::MAX;
     let ranges: heapless::Vec<(u64, u64, NodeId), 128> = {
-        let mb: &Memblock = &crate::setup::MEMBLOCK.lock();
+        let mb: &Memblock = &MEMBLOCK.lock();
         mb.for_each_mem_pfn_range(mm::memblock::NUMA_NO_NODE).map(|(s, e, n)| (s.0, e.0, n)).collect()
     };
     for (start, end, nid) in ranges {
@@ -67,17 +68,29 @@ pub fn populate() -> Result<Vmemmap, Error> {
             if va + SECTION_MEMMAP_BYTES > VMEMMAP_END {
                 return Err(Error::InvalidArgument);
             }
-            let pa = crate::setup::MEMBLOCK.lock().alloc_try_nid(
+            let pa = MEMBLOCK.lock().alloc_try_nid(
                 SECTION_MEMMAP_BYTES,
                 SECTION_MEMMAP_BYTES,
                 PhysAddr(0),
                 PhysAddr(u64::MAX),
                 nid,
             )?;
-            paging::map_kernel_range(VirtAddr(va), pa, SECTION_MEMMAP_BYTES, PageProt::KERNEL_RW, MapFlags::empty())?;
+            pgtable::map_kernel_range(VirtAddr(va), pa, SECTION_MEMMAP_BYTES, PageProt::KERNEL_RW, MapFlags::empty())?;
             sections += 1;
         }
     }
     let base = VMEMMAP_START.wrapping_sub(memstart_pfn * STRUCT_PAGE_SIZE);
     Ok(Vmemmap { base, sections })
+}
+
+/// The boot log's line for what `populate` built.
+pub fn print(memmap: &Vmemmap) {
+    crate::pr_info!(
+        "vmemmap: {} section(s) of {} MiB, {} KiB of page descriptors ({} bytes per {} KiB page)",
+        memmap.sections,
+        1 << (SECTION_SIZE_BITS - 20),
+        (memmap.sections * PAGES_PER_SECTION * STRUCT_PAGE_SIZE) >> 10,
+        STRUCT_PAGE_SIZE,
+        mm::PAGE_SIZE >> 10
+    );
 }

@@ -20,20 +20,27 @@
 //!
 //! Callers run with interrupts masked (the kernel never unmasks them yet),
 //! which is what the per-CPU lists need: the CPU number passed down is the
-//! calling CPU's, from TPIDR_EL1.
+//! calling CPU's, from TPIDR_EL1. The kernel-facing API (`Pages`,
+//! `alloc_pages`, ...) is in `pages`, above this file.
 
-use crate::cmdline::Params;
-use crate::zones::{MAX_NR_ZONES, ZoneLimits};
-use crate::{paging, pr_info, pr_warn};
+use super::linear_map::phys_to_virt;
+use super::memblock::{self, MEMBLOCK};
+use super::pgtable;
+use crate::zones::{MAX_NR_ZONES, MAX_NUMNODES, ZoneLimits};
+use crate::{pr_info, pr_warn};
 use alloc::boxed::Box;
+use bootdata::cmdline::Params;
+use bootdata::devicetree::DtInfo;
 use core::fmt::Write;
 use mm::gfp::Gfp;
 use mm::memblock::NodeId;
 use mm::page::{MemMap, Page, PresentSections};
 use mm::page_alloc::{AllocatorFlags, PageAllocator, PgData};
-use mm::{Error, PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
+use mm::{Error, PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr};
 
 static ALLOCATOR: spin::Once<PageAllocator> = spin::Once::new();
+/// The zone boundaries and the vmemmap base the allocator was built with.
+static ZONES: spin::Once<(ZoneLimits, u64)> = spin::Once::new();
 
 /// The page allocator (panics before `init`: a wiring bug).
 pub fn allocator() -> &'static PageAllocator {
@@ -45,8 +52,13 @@ pub fn is_up() -> bool {
     ALLOCATOR.get().is_some()
 }
 
+/// The zone limits and vmemmap base `init` was given (None before it).
+pub fn zone_limits() -> Option<&'static (ZoneLimits, u64)> {
+    ZONES.get()
+}
+
 fn zero_pages(pfn: Pfn, nr_pages: u64) {
-    let va = paging::phys_to_virt(pfn.phys()).as_u64() as *mut u8;
+    let va = phys_to_virt(pfn.phys()).as_u64() as *mut u8;
     // SAFETY: the allocator zeroes only frames it owns (being allocated or
     // freed), which are RAM covered by the linear map read-write.
     unsafe { core::ptr::write_bytes(va, 0, (nr_pages * PAGE_SIZE) as usize) };
@@ -88,8 +100,7 @@ fn measured<T>(f: impl FnOnce() -> T) -> (T, (u64, u64)) {
 
 /// Nodes of the CPUs in logical order (the boot CPU first, then /cpus order
 /// without it: the numbering `smp::smp_init` gives).
-fn cpu_nodes(params: &Params) -> heapless::Vec<NodeId, { arch::percpu::NR_CPUS }> {
-    let dt = &crate::state::get().dt;
+fn cpu_nodes(dt: &DtInfo, params: &Params) -> heapless::Vec<NodeId, { arch::percpu::NR_CPUS }> {
     let me = arch::cpu::mpidr();
     let nid = |n: Option<u32>| if params.numa_off { NodeId(0) } else { NodeId(n.unwrap_or(0).min(63) as i32) };
     let mut v = heapless::Vec::new();
@@ -103,21 +114,27 @@ fn cpu_nodes(params: &Params) -> heapless::Vec<NodeId, { arch::percpu::NR_CPUS }
     v
 }
 
-/// Bring the page allocator up and retire memblock. Not inlined: its locals
-/// would otherwise sit in kernel_main's frame for the whole boot (a bug fixed:
-/// that overflowed the 64 KiB boot stack at kernel_main's first instruction).
+/// Bring the page allocator up over the zones `limits` describes and the
+/// descriptors at `vmemmap_base`, and retire memblock. Not inlined: its
+/// locals would otherwise sit in kernel_main's frame for the whole boot (a
+/// bug fixed: that overflowed the 64 KiB boot stack at kernel_main's first
+/// instruction).
 #[inline(never)]
-pub fn init(limits: &ZoneLimits, vmemmap_base: u64, params: &Params) -> Result<InitCost, Error> {
+pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo) -> Result<InitCost, Error> {
+    let (limits, vmemmap_base) = {
+        let z = ZONES.call_once(|| (limits, vmemmap_base));
+        (&z.0, z.1)
+    };
     arch::pmu::enable();
     let mut cost = InitCost::default();
     let mut sections = PresentSections::new();
     let mut per_node: alloc::vec::Vec<alloc::vec::Vec<(Pfn, Pfn)>> =
-        (0..crate::zones::MAX_NUMNODES).map(|_| alloc::vec::Vec::new()).collect();
+        (0..MAX_NUMNODES).map(|_| alloc::vec::Vec::new()).collect();
     {
-        let mb = crate::setup::MEMBLOCK.lock();
+        let mb = MEMBLOCK.lock();
         for (s, e, nid) in mb.for_each_mem_pfn_range(mm::memblock::NUMA_NO_NODE) {
             sections.add_range(s, e)?;
-            let n = (nid.0.max(0) as usize).min(crate::zones::MAX_NUMNODES - 1);
+            let n = (nid.0.max(0) as usize).min(MAX_NUMNODES - 1);
             per_node[n].push((s, e));
         }
     }
@@ -135,12 +152,12 @@ pub fn init(limits: &ZoneLimits, vmemmap_base: u64, params: &Params) -> Result<I
         flags |= AllocatorFlags::INIT_ON_FREE;
     }
     pa.set_flags(flags);
-    pa.set_cpus(&cpu_nodes(params))?;
+    pa.set_cpus(&cpu_nodes(dt, params))?;
     if !params.numa_off {
         // Linux's of_numa_parse_distance_map: an entry (a, b, d) also sets
         // (b, a) when b > a, so a tree may list one direction only; a later
         // explicit (b, a) still wins. Entries Linux rejects are reported.
-        for &(a, b, d) in &crate::state::get().dt.distances {
+        for &(a, b, d) in &dt.distances {
             let valid = a < 64 && b < 64 && d <= u8::MAX as u32 && ((a == b && d == 10) || (a != b && d > 10));
             if !valid {
                 pr_warn!("NUMA: invalid distance-map entry ({a}, {b}, {d}); ignored");
@@ -199,7 +216,7 @@ pub fn init(limits: &ZoneLimits, vmemmap_base: u64, params: &Params) -> Result<I
 
     // memblock_free_all: every free range, then memblock is done.
     let (freed, c) = measured(|| {
-        let mb = crate::setup::MEMBLOCK.lock();
+        let mb = MEMBLOCK.lock();
         let mut freed = 0;
         for (s, e, _) in mb.for_each_free_mem_range(mm::memblock::NUMA_NO_NODE, mm::memblock::MemblockFlags::NONE) {
             let (s, e) = (s.as_u64().div_ceil(PAGE_SIZE), e.as_u64() >> PAGE_SHIFT);
@@ -211,8 +228,8 @@ pub fn init(limits: &ZoneLimits, vmemmap_base: u64, params: &Params) -> Result<I
     });
     cost.freed_pages = freed;
     cost.handover = c;
-    crate::setup::retire_memblock();
-    paging::switch_tables_to_page_allocator();
+    memblock::retire();
+    pgtable::set_table_alloc(alloc_table_page);
     pa.init_per_zone_wmark_min();
     pa.setup_pcp();
     pa.report_meminit();
@@ -222,15 +239,15 @@ pub fn init(limits: &ZoneLimits, vmemmap_base: u64, params: &Params) -> Result<I
 /// Instructions and ns of a memset over 2 MiB (one section's descriptors),
 /// in a scratch block taken from memblock and given back.
 fn memset_floor() -> (u64, u64) {
-    let pa = match crate::setup::MEMBLOCK.lock().phys_alloc(2 << 20, PAGE_SIZE) {
+    let pa = match MEMBLOCK.lock().phys_alloc(2 << 20, PAGE_SIZE) {
         Ok(p) => p,
         Err(_) => return (0, 0),
     };
-    let va = paging::phys_to_virt(pa).as_u64() as *mut u8;
+    let va = phys_to_virt(pa).as_u64() as *mut u8;
     // SAFETY: a 2 MiB block memblock just reserved for this measurement,
     // covered by the linear map; freed right after.
     let (_, c) = measured(|| unsafe { core::ptr::write_bytes(core::hint::black_box(va), 0, 2 << 20) });
-    let _ = crate::setup::MEMBLOCK.lock().free(pa, 2 << 20);
+    let _ = MEMBLOCK.lock().free(pa, 2 << 20);
     c
 }
 
@@ -286,123 +303,8 @@ pub fn print_init_cost(c: &InitCost) {
     );
 }
 
-// ----- Linux's API --------------------------------------------------------
-
-/// 2^order contiguous pages, given back to the buddy allocator on drop.
-///
-/// # Invariants
-/// `pfn` was returned by the allocator for `order` and not freed since.
-pub struct Pages {
-    pfn: Pfn,
-    order: u32,
-}
-
-impl Pages {
-    /// The first frame.
-    pub fn pfn(&self) -> Pfn {
-        self.pfn
-    }
-    /// The order.
-    pub fn order(&self) -> u32 {
-        self.order
-    }
-    /// The linear-map address of the first page (Linux's page_address).
-    pub fn address(&self) -> VirtAddr {
-        page_address(self.pfn)
-    }
-    /// Give up ownership without freeing (Linux's raw pfn/address use).
-    pub fn into_raw(self) -> (Pfn, u32) {
-        let r = (self.pfn, self.order);
-        core::mem::forget(self);
-        r
-    }
-    /// Take back ownership of pages from `into_raw`.
-    ///
-    /// # Safety
-    /// 1. `(pfn, order)` came from `into_raw` (or the raw API) and is owned by the caller.
-    pub unsafe fn from_raw(pfn: Pfn, order: u32) -> Self {
-        Pages { pfn, order }
-    }
-}
-
-impl Drop for Pages {
-    fn drop(&mut self) {
-        allocator().free_pages(this_cpu(), self.pfn, self.order);
-    }
-}
-
-/// Linux's alloc_pages: 2^order pages, or `NoMemory`.
-pub fn alloc_pages(gfp: Gfp, order: u32) -> Result<Pages, Error> {
-    let pfn = allocator().alloc_pages(this_cpu(), gfp, order)?;
-    Ok(Pages { pfn, order })
-}
-
-/// Linux's alloc_pages_node.
-pub fn alloc_pages_node(nid: NodeId, gfp: Gfp, order: u32) -> Result<Pages, Error> {
-    let pfn = allocator().alloc_pages_node(this_cpu(), nid, gfp, order)?;
-    Ok(Pages { pfn, order })
-}
-
-/// Linux's __free_pages (the consuming form of dropping `Pages`).
-pub fn __free_pages(pages: Pages) {
-    drop(pages);
-}
-
-/// Linux's __get_free_pages: the linear-map address of 2^order pages.
-pub fn __get_free_pages(gfp: Gfp, order: u32) -> Result<VirtAddr, Error> {
-    alloc_pages(gfp, order).map(|p| {
-        let (pfn, _) = p.into_raw();
-        page_address(pfn)
-    })
-}
-
-/// Linux's get_zeroed_page.
-pub fn get_zeroed_page(gfp: Gfp) -> Result<VirtAddr, Error> {
-    __get_free_pages(gfp | Gfp::ZERO, 0)
-}
-
-/// Linux's free_pages: free what `__get_free_pages(_, order)` returned.
-pub fn free_pages(addr: VirtAddr, order: u32) {
-    allocator().free_pages(this_cpu(), virt_to_pfn(addr), order);
-}
-
-/// Linux's alloc_pages_exact: `size_bytes` rounded up to pages, the tail
-/// beyond it given back.
-pub fn alloc_pages_exact(size_bytes: u64, gfp: Gfp) -> Result<VirtAddr, Error> {
-    allocator().alloc_pages_exact(this_cpu(), size_bytes, gfp).map(page_address)
-}
-
-/// Linux's free_pages_exact.
-pub fn free_pages_exact(addr: VirtAddr, size_bytes: u64) {
-    allocator().free_pages_exact(this_cpu(), virt_to_pfn(addr), size_bytes);
-}
-
-/// Linux's page_address for a frame in the linear map.
-pub fn page_address(pfn: Pfn) -> VirtAddr {
-    paging::phys_to_virt(pfn.phys())
-}
-
-/// The frame of a linear-map address.
-pub fn virt_to_pfn(va: VirtAddr) -> Pfn {
-    paging::virt_to_phys(va).pfn()
-}
-
-/// Linux's pfn_to_page.
-pub fn pfn_to_page(pfn: Pfn) -> Option<&'static Page> {
-    allocator().memmap().pfn_to_page(pfn)
-}
-
-/// Linux's virt_to_page.
-pub fn virt_to_page(va: VirtAddr) -> Option<&'static Page> {
-    pfn_to_page(virt_to_pfn(va))
-}
-
-/// Linux's page_to_pfn.
-pub fn page_to_pfn(page: &Page) -> Pfn {
-    allocator().memmap().page_to_pfn(page)
-}
-
-/// A zeroed page for a page table (used by `paging` once memblock is retired).
-pub fn alloc_table_page() -> Result<PhysAddr, Error> {
-    alloc_pages(Gfp::KERNEL | Gfp::ZERO, 0).map(|p| p.into_raw().0.phys())
+/// A zeroed page for a page table, from the page allocator (see
+/// `pgtable::set_table_alloc`); the table keeps it for good.
+fn alloc_table_page() -> Result<PhysAddr, Error> {
+    allocator().alloc_pages(this_cpu(), Gfp::KERNEL | Gfp::ZERO, 0).map(|pfn| pfn.phys())
 }

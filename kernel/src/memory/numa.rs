@@ -9,7 +9,7 @@ static ONLINE_NODES: AtomicU64 = AtomicU64::new(1);
 
 /// Mark the nodes that appear in memblock.memory online.
 pub fn init_from_memblock() {
-    let mb = crate::setup::MEMBLOCK.lock();
+    let mb = super::memblock::MEMBLOCK.lock();
     let mut mask = 0u64;
     for r in mb.memory().regions() {
         if r.nid.0 >= 0 && (r.nid.0 as usize) < 64 {

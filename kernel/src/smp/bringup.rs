@@ -1,28 +1,31 @@
-//! SMP: bringing up the CPUs the device tree lists, and running work on them.
+//! Bringing up the secondary CPUs (Linux's smp_init and __cpu_up).
 //!
 //! Each secondary gets a logical number in /cpus order (the boot CPU is 0),
 //! a 64 KiB stack mapped in the CPU-stack window with an unmapped guard
 //! below (same size and alignment as the boot stack, so the vectors'
 //! overflow check works), an overflow stack, and its `CpuArea` in TPIDR_EL1.
 //!
-//! Bring-up is one CPU at a time, as Linux's __cpu_up: the boot CPU fills
-//! `__secondary_data` (MMU registers, stack, area, entry), cleans it to the
-//! PoC because the secondary reads it with the MMU off, then starts the CPU
-//! with PSCI CPU_ON (hvc or smc, from /psci) or by writing
-//! `secondary_entry`'s physical address to its spin-table `cpu-release-addr`
-//! (cleaned to the PoC) and `sev`. It waits up to a second for the CPU to
-//! mark itself online; a CPU that does not is reported and left alone.
-//!
-//! Online secondaries wait in `wfe` for work: [`on_each_cpu`] posts a
-//! function in every CPU's mailbox, `sev`s, runs it locally, and waits for
-//! all of them (Linux's on_each_cpu with wait = true).
+//! Bring-up is one CPU at a time: the boot CPU fills `__secondary_data`
+//! (MMU registers, stack, area, entry), cleans it to the PoC because the
+//! secondary reads it with the MMU off, then starts the CPU with PSCI
+//! CPU_ON (hvc or smc, from /psci) or by writing `secondary_entry`'s
+//! physical address to its spin-table `cpu-release-addr` (cleaned to the
+//! PoC) and `sev`. It waits up to a second for the CPU to mark itself
+//! online; a CPU that does not is reported and left alone.
 
-use crate::devicetree::{DtInfo, EnableMethod};
-use crate::layout::CPU_STACKS_START;
-use crate::{paging, pr_err, pr_info, pr_warn};
+use super::call::serve_mailbox;
+use super::cpumask::{cpu_online, note_failed, num_online_cpus, set_online};
+use crate::init::platform::psci_conduit;
+use crate::memory::layout::{CPU_STACKS_START, FIX_SPIN_TABLE};
+use crate::memory::linear_map::{linear_map_covers, phys_to_virt};
+use crate::memory::memblock::MEMBLOCK;
+use crate::memory::{numa, pgtable};
+use crate::{pr_err, pr_info, pr_warn};
 use arch::exception::STACK_SIZE;
 use arch::percpu::{NR_CPUS, OVERFLOW_STACK_SIZE, cpu_area};
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use boot::BootInfo;
+use bootdata::devicetree::{DtInfo, EnableMethod};
+use core::sync::atomic::Ordering;
 use mm::pgtable::{MapFlags, PageProt};
 use mm::{PAGE_SIZE, PhysAddr, VirtAddr};
 
@@ -45,23 +48,6 @@ unsafe extern "C" {
     static __overflow_stacks: u8;
 }
 
-/// Bit n set: logical CPU n is online.
-static ONLINE: AtomicU64 = AtomicU64::new(1);
-/// Number of CPUs brought up (including the boot CPU).
-static NR_ONLINE: AtomicUsize = AtomicUsize::new(1);
-/// CPUs listed in the device tree that did not come up (reported at boot).
-static NR_FAILED: AtomicUsize = AtomicUsize::new(0);
-
-/// How many listed CPUs failed to come up.
-pub fn nr_failed_cpus() -> usize {
-    NR_FAILED.load(Ordering::Acquire)
-}
-
-/// Work posted to a CPU: a `fn(usize)` as usize, 0 for none.
-static MAILBOX: [AtomicUsize; NR_CPUS] = [const { AtomicUsize::new(0) }; NR_CPUS];
-/// CPUs that finished the current `on_each_cpu` call.
-static DONE: AtomicUsize = AtomicUsize::new(0);
-
 /// Virtual address of the top of logical CPU `cpu`'s stack (cpu >= 1).
 fn stack_top_va(cpu: usize) -> u64 {
     // Slot of 4 stack sizes: [unused][guard][stack][unused]; the stack starts
@@ -82,77 +68,33 @@ pub fn init_boot_cpu() {
     a.stack_hi.store(boot::sym!(__boot_stack_top), Ordering::Relaxed);
 }
 
-/// Number of online CPUs.
-pub fn num_online_cpus() -> usize {
-    NR_ONLINE.load(Ordering::Acquire)
-}
-
-/// Whether logical CPU `cpu` is online.
-pub fn cpu_online(cpu: usize) -> bool {
-    cpu < NR_CPUS && ONLINE.load(Ordering::Acquire) & (1 << cpu) != 0
-}
-
 /// Where the secondaries begin in Rust, on their own stack, MMU on.
 extern "C" fn secondary_start_kernel(area: &'static arch::percpu::CpuArea) -> ! {
     arch::exception::install();
     let cpu = area.cpu.load(Ordering::Relaxed) as usize;
     pr_info!("CPU{}: Booted secondary processor {:#012x} [{:#010x}]", cpu, arch::cpu::mpidr(), arch::cpu::midr());
-    ONLINE.fetch_or(1 << cpu, Ordering::AcqRel);
-    NR_ONLINE.fetch_add(1, Ordering::AcqRel);
-    loop {
-        let f = MAILBOX[cpu].swap(0, Ordering::Acquire);
-        if f != 0 {
-            // SAFETY: only `on_each_cpu` stores into MAILBOX, and it stores a `fn(usize)`.
-            let f: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(f) };
-            f(cpu);
-            DONE.fetch_add(1, Ordering::AcqRel);
-            continue;
-        }
-        // SAFETY: waiting for an event has no memory effect; on_each_cpu `sev`s
-        // after posting, and a `sev` between the check and the `wfe` leaves the
-        // event register set, so no wake-up is lost.
-        unsafe { core::arch::asm!("wfe", options(nomem, nostack, preserves_flags)) };
-    }
-}
-
-/// Run `f(cpu)` on every online CPU, this one included, and wait for all.
-pub fn on_each_cpu(f: fn(usize)) {
-    let me = arch::percpu::smp_processor_id();
-    DONE.store(0, Ordering::Release);
-    let mut posted = 0;
-    for (cpu, mailbox) in MAILBOX.iter().enumerate() {
-        if cpu != me && cpu_online(cpu) {
-            mailbox.store(f as usize, Ordering::Release);
-            posted += 1;
-        }
-    }
-    // SAFETY: `sev` wakes CPUs waiting in `wfe`; no memory effect. The dsb
-    // makes the mailbox stores visible before the event.
-    unsafe { core::arch::asm!("dsb ish", "sev", options(nostack, preserves_flags)) };
-    f(me);
-    while DONE.load(Ordering::Acquire) < posted {
-        core::hint::spin_loop();
-    }
+    set_online(cpu);
+    serve_mailbox(cpu)
 }
 
 fn map_stack(cpu: usize, nid: i32) -> Result<(u64, u64), mm::Error> {
     let pa = {
-        let mut mb = crate::setup::MEMBLOCK.lock();
+        let mut mb = MEMBLOCK.lock();
         mb.alloc_try_nid(STACK_SIZE, PAGE_SIZE, PhysAddr(0), PhysAddr(u64::MAX), mm::memblock::NodeId(nid))?
     };
     let top = stack_top_va(cpu);
     let lo = top - STACK_SIZE;
-    paging::map_kernel_range(VirtAddr(lo), pa, STACK_SIZE, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
+    pgtable::map_kernel_range(VirtAddr(lo), pa, STACK_SIZE, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
     Ok((lo, top))
 }
 
 /// Write `value` to the physical address `pa` and clean it to the PoC, for a
 /// CPU that reads it with its MMU off (the spin table).
 fn write_phys_for_mmu_off_reader(pa: u64, value: u64) -> Result<(), mm::Error> {
-    let va = if paging::linear_map_covers(PhysAddr(pa), 8) {
-        paging::phys_to_virt(PhysAddr(pa)).as_u64()
+    let va = if linear_map_covers(PhysAddr(pa), 8) {
+        phys_to_virt(PhysAddr(pa)).as_u64()
     } else {
-        paging::fixmap_remap(crate::layout::FIX_SPIN_TABLE, pa, 8, PageProt::KERNEL_RW)?.as_u64()
+        pgtable::fixmap_remap(FIX_SPIN_TABLE, pa, 8, PageProt::KERNEL_RW)?.as_u64()
     };
     if va % 8 != 0 {
         return Err(mm::Error::InvalidArgument);
@@ -165,8 +107,9 @@ fn write_phys_for_mmu_off_reader(pa: u64, value: u64) -> Result<(), mm::Error> {
     Ok(())
 }
 
-/// Bring up every other CPU in the device tree.
-pub fn smp_init(dt: &DtInfo) {
+/// Bring up every other CPU in the device tree (`info`: the head's
+/// hand-over, for the identity map the secondaries turn their MMU on with).
+pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
     let me = arch::cpu::mpidr();
     for (cpu, node) in (1usize..).zip(dt.cpus.iter().filter(|c| c.mpidr != me)) {
         if cpu >= NR_CPUS {
@@ -178,7 +121,7 @@ pub fn smp_init(dt: &DtInfo) {
             Ok(s) => s,
             Err(e) => {
                 pr_err!("CPU{cpu}: no stack ({e}); not brought up");
-                NR_FAILED.fetch_add(1, Ordering::AcqRel);
+                note_failed();
                 continue;
             }
         };
@@ -192,12 +135,12 @@ pub fn smp_init(dt: &DtInfo) {
         let sd = SecondaryData {
             mair: arch::mmu::MAIR_VALUE,
             tcr: arch::mmu::tcr_value(),
-            ttbr0: crate::state::get().info.idmap_root,
+            ttbr0: info.idmap_root,
             ttbr1: arch::mmu::ttbr1().as_u64(),
             stack_top: top,
             cpu_area: area as *const _ as u64,
             entry: secondary_start_kernel as *const () as u64,
-            reserved_pg_dir_pa: paging::pa_symbol(boot::sym!(reserved_pg_dir)).as_u64(),
+            reserved_pg_dir_pa: pgtable::pa_symbol(boot::sym!(reserved_pg_dir)).as_u64(),
         };
         let sd_va = core::ptr::addr_of_mut!(__secondary_data);
         // SAFETY: only this function writes __secondary_data, one CPU at a
@@ -209,9 +152,9 @@ pub fn smp_init(dt: &DtInfo) {
             arch::cache::dcache_clean_inval_poc(sd_start, sd_start + core::mem::size_of::<SecondaryData>() as u64)
         };
 
-        let entry_pa = paging::pa_symbol(core::ptr::addr_of!(secondary_entry) as u64).as_u64();
+        let entry_pa = pgtable::pa_symbol(core::ptr::addr_of!(secondary_entry) as u64).as_u64();
         let started = match node.enable {
-            EnableMethod::Psci => match dt.psci {
+            EnableMethod::Psci => match psci_conduit(dt) {
                 // SAFETY: /psci names the conduit; CPU_ON starts the target at
                 // secondary_entry, which expects exactly this.
                 Some(c) => match unsafe { arch::psci::call(c, arch::psci::PSCI_CPU_ON, node.mpidr, entry_pa, 0) } {
@@ -228,8 +171,7 @@ pub fn smp_init(dt: &DtInfo) {
             },
             EnableMethod::SpinTable(release) => match write_phys_for_mmu_off_reader(release, entry_pa) {
                 Ok(()) => {
-                    // SAFETY: wakes CPUs in wfe; no memory effect.
-                    unsafe { core::arch::asm!("dsb sy", "sev", options(nostack, preserves_flags)) };
+                    arch::cpu::send_event_system();
                     true
                 }
                 Err(e) => {
@@ -243,7 +185,7 @@ pub fn smp_init(dt: &DtInfo) {
             }
         };
         if !started {
-            NR_FAILED.fetch_add(1, Ordering::AcqRel);
+            note_failed();
             continue;
         }
         let t0 = arch::timer::counter();
@@ -252,9 +194,9 @@ pub fn smp_init(dt: &DtInfo) {
             core::hint::spin_loop();
         }
         if !cpu_online(cpu) {
-            NR_FAILED.fetch_add(1, Ordering::AcqRel);
+            note_failed();
             pr_err!("CPU{cpu}: failed to come online (MPIDR {:#x}); carrying on without it", node.mpidr);
         }
     }
-    pr_info!("smp: Brought up {} node(s), {} CPU(s)", crate::numa::nr_online_nodes(), num_online_cpus());
+    pr_info!("smp: Brought up {} node(s), {} CPU(s)", numa::nr_online_nodes(), num_online_cpus());
 }

@@ -1,8 +1,8 @@
 //! Deliberate crashes (`lkdtm=`), to test that each failure path reports and
 //! ends the run (Linux's drivers/misc/lkdtm).
 
-use crate::cmdline::Lkdtm;
 use crate::pr_emerg;
+use bootdata::cmdline::Lkdtm;
 
 #[inline(never)]
 #[allow(unconditional_recursion)]
@@ -23,8 +23,7 @@ pub fn trigger(l: Lkdtm) -> ! {
             panic!("lkdtm: stack exhaustion returned {r}");
         }
         Lkdtm::Undef => {
-            // SAFETY: deliberately undefined; the oops handler ends the run.
-            unsafe { core::arch::asm!("udf #0") };
+            arch::cpu::undefined_instruction();
             panic!("lkdtm: UNDEF returned");
         }
         Lkdtm::AccessNull => {

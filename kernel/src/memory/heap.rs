@@ -63,7 +63,7 @@ fn in_early_heap(p: *mut u8) -> bool {
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         if kmalloc_now()
-            && let Ok(p) = crate::slab::kmalloc(kmalloc_request(layout), Gfp::KERNEL | Gfp::NOWARN)
+            && let Ok(p) = super::slab::kmalloc(kmalloc_request(layout), Gfp::KERNEL | Gfp::NOWARN)
         {
             debug_assert!((p.as_ptr() as usize).is_multiple_of(layout.align()));
             return p.as_ptr();
@@ -75,7 +75,7 @@ unsafe impl GlobalAlloc for KernelHeap {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if kmalloc_now()
-            && let Ok(p) = crate::slab::kzalloc(kmalloc_request(layout), Gfp::KERNEL | Gfp::NOWARN)
+            && let Ok(p) = super::slab::kzalloc(kmalloc_request(layout), Gfp::KERNEL | Gfp::NOWARN)
         {
             return p.as_ptr();
         }
@@ -90,7 +90,7 @@ unsafe impl GlobalAlloc for KernelHeap {
         } else {
             // SAFETY: not from the early heap, so from kmalloc; the caller
             // does not use it after dealloc.
-            unsafe { crate::slab::kfree(ptr) }
+            unsafe { super::slab::kfree(ptr) }
         }
     }
 }

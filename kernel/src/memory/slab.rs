@@ -1,6 +1,7 @@
 //! SLUB, wired: `mm::slub` over the page allocator and Linux's kmalloc API
-//! for the kernel.
-//! Once up, it is also the Rust heap (`heap::switch_to_kmalloc`).
+//! for the kernel, and mempools over both.
+//! Once up, it is also the Rust heap (`heap::switch_to_kmalloc`, which
+//! `main.rs` calls right after [`init`]).
 //!
 //! Hooks given to the core: the linear map both ways (page_address and
 //! virt_to_pfn), the log (KERN_ERR: its lines are bug reports), a random
@@ -11,8 +12,12 @@
 //! Callers run with interrupts masked (always, for now), which is what the
 //! per-CPU slabs need; the CPU number comes from TPIDR_EL1.
 
-use crate::cmdline::{Params, SlubDebugArg};
-use crate::{page_alloc, paging, pr_err, pr_info};
+use super::layout::{PAGE_END, PAGE_OFFSET};
+use super::linear_map::{linear_map_covers, page_address as linear_address, phys_to_virt, virt_to_phys};
+use super::{page_alloc, pages};
+use crate::{pr_err, pr_info};
+use bootdata::cmdline::{Params, SlubDebugArg};
+use bootdata::devicetree::DtInfo;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 use mm::gfp::Gfp;
@@ -27,16 +32,16 @@ pub fn slub() -> Option<&'static Slub> {
 }
 
 fn page_address(pfn: Pfn) -> *mut u8 {
-    paging::phys_to_virt(pfn.phys()).as_u64() as *mut u8
+    phys_to_virt(pfn.phys()).as_u64() as *mut u8
 }
 
 fn virt_to_pfn(p: *const u8) -> Option<Pfn> {
     let va = p as u64;
-    if !(crate::layout::PAGE_OFFSET..crate::layout::PAGE_END).contains(&va) {
+    if !(PAGE_OFFSET..PAGE_END).contains(&va) {
         return None;
     }
-    let pa = paging::virt_to_phys(VirtAddr(va));
-    paging::linear_map_covers(pa, 1).then(|| pa.pfn())
+    let pa = virt_to_phys(VirtAddr(va));
+    linear_map_covers(pa, 1).then(|| pa.pfn())
 }
 
 fn log_line(args: core::fmt::Arguments<'_>) {
@@ -61,8 +66,7 @@ fn now() -> u64 {
     arch::timer::counter()
 }
 
-fn seed_from_boot() -> (u64, &'static str) {
-    let dt = &crate::state::get().dt;
+fn seed_from_boot(dt: &DtInfo) -> (u64, &'static str) {
     let mut seed = 0u64;
     for (i, &b) in dt.rng_seed.iter().enumerate() {
         seed ^= (b as u64) << ((i % 8) * 8);
@@ -85,10 +89,11 @@ fn seed_from_boot() -> (u64, &'static str) {
 /// What every SLUB instance here is given.
 const HOOKS: SlubHooks = SlubHooks { page_address, virt_to_pfn, log: log_line, random, now };
 
-/// Bring SLUB up and switch the Rust heap to kmalloc.
+/// Bring SLUB up with the boot's `slub_debug=` and `init_on_*=`, its
+/// freelist hardening seeded from the device tree's seeds.
 #[inline(never)]
-pub fn init(params: &Params) -> Result<(), Error> {
-    let (seed, source) = seed_from_boot();
+pub fn init(params: &Params, dt: &DtInfo) -> Result<(), Error> {
+    let (seed, source) = seed_from_boot(dt);
     RNG.store(seed, Ordering::Relaxed);
     let mut s = Slub::new(page_alloc::allocator(), HOOKS);
     let mut flags = SlubFlags::empty();
@@ -107,7 +112,6 @@ pub fn init(params: &Params) -> Result<(), Error> {
     s.set_debug(debug);
     let s = SLUB.call_once(|| s);
     s.kmalloc_init(arch::percpu::smp_processor_id())?;
-    crate::heap::switch_to_kmalloc();
     pr_info!(
         "SLUB: kmalloc caches up, the Rust heap on kmalloc; freelist hardening seeded from {source}; slub_debug: {}",
         if debug.flags().is_empty() { "off" } else { "on" }
@@ -181,12 +185,12 @@ pub fn debug_instance(options: &str) -> Option<&'static Slub> {
 
 /// Linux's mempool_alloc_pages for order-0 pages: the linear-map address.
 fn mempool_alloc_page(gfp: Gfp, _: usize) -> Option<NonNull<u8>> {
-    let (pfn, _) = page_alloc::alloc_pages(gfp, 0).ok()?.into_raw();
-    NonNull::new(page_alloc::page_address(pfn).as_u64() as *mut u8)
+    let (pfn, _) = pages::alloc_pages(gfp, 0).ok()?.into_raw();
+    NonNull::new(linear_address(pfn).as_u64() as *mut u8)
 }
 
 fn mempool_free_page(p: NonNull<u8>, _: usize) {
-    page_alloc::free_pages(VirtAddr(p.as_ptr() as u64), 0);
+    pages::free_pages(VirtAddr(p.as_ptr() as u64), 0);
 }
 
 fn mempool_kmalloc(gfp: Gfp, size: usize) -> Option<NonNull<u8>> {
@@ -206,4 +210,16 @@ pub fn mempool_create_page_pool(min_nr: usize) -> Result<mm::mempool::Mempool, E
 /// Linux's mempool_create_kmalloc_pool: a reserve of `min_nr` objects of `size`.
 pub fn mempool_create_kmalloc_pool(min_nr: usize, size: usize) -> Result<mm::mempool::Mempool, Error> {
     mm::mempool::Mempool::create(min_nr, mempool_kmalloc, mempool_kfree, size)
+}
+
+/// The Slab, SReclaimable and SUnreclaim lines of /proc/meminfo, in its
+/// format (`Label:` padded to 16 columns, the value in kB right-aligned).
+pub fn meminfo_lines(s: &mut alloc::string::String) -> core::fmt::Result {
+    use core::fmt::Write;
+    let Some(slub) = slub() else { return Ok(()) };
+    let (rec, unrec) = slub.nr_slab_pages();
+    let kb = |p: u64| p * (mm::PAGE_SIZE >> 10);
+    writeln!(s, "{:<16}{:>8} kB", "Slab:", kb(rec + unrec))?;
+    writeln!(s, "{:<16}{:>8} kB", "SReclaimable:", kb(rec))?;
+    writeln!(s, "{:<16}{:>8} kB", "SUnreclaim:", kb(unrec))
 }

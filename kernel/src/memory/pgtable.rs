@@ -4,19 +4,24 @@
 //! The head leaves the image mapped and `BootInfo::pgtable_pool_used` pages
 //! of the image's page-table pool in use. [`KernelTables`] hands out the rest
 //! of the pool; every table page in it is reached through the image mapping
-//! (`pa + kimage_voffset`). Once the linear map exists and memblock is
-//! unlocked ([`enable_memblock_tables`]), further tables come from memblock
-//! and are reached through the linear map.
+//! (`pa + kimage_voffset`). Once the pool is empty, table pages come from
+//! the allocator registered with [`set_table_alloc`]: memblock's once the
+//! linear map exists (`memblock::enable_table_pages`), the page allocator's
+//! once memblock is retired; they are reached through the linear map. The
+//! allocators register themselves, so this file looks down only, at
+//! `layout` and `linear_map`.
 //!
-//! Lock order: `KERNEL_PT`, then `MEMBLOCK` (a table allocation). So memblock
-//! tables are only enabled after `setup::memblock_init`, which maps the linear
-//! map while holding `MEMBLOCK` and so must take its tables from the pool.
+//! Lock order: `KERNEL_PT`, then the registered allocator's lock (`MEMBLOCK`
+//! or the zone locks). So memblock tables are only enabled after
+//! `memblock::memblock_init`, which maps the linear map while holding
+//! `MEMBLOCK` and so must take its tables from the pool.
 //!
 //! Only invalid-to-valid changes happen here, so publishing a change needs a
 //! `dsb ishst; isb` and no TLB invalidation; replacing a live entry would be
 //! refused (`Busy`) by the walker.
 
-use crate::layout::{MEMSTART_ALIGN, PAGE_END, PAGE_OFFSET};
+use super::layout::{MEMSTART_ALIGN, PAGE_END, PAGE_OFFSET};
+use super::linear_map::{self, linear_map_covers, phys_to_virt};
 use arch::pte::Arm64;
 use boot::{BootInfo, sym};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -24,20 +29,14 @@ use mm::pgtable::{MapFlags, PageProt, PageTable, PgtableMem, Translation};
 use mm::{Error, PAGE_SIZE, PhysAddr, VirtAddr};
 use spin::Mutex;
 
-/// Where table pages come from once the image's pool is used up.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum TableSource {
-    /// Only the pool (before the linear map).
-    Pool,
-    /// memblock (linear map up, page allocator not yet).
-    Memblock,
-    /// The page allocator (memblock retired).
-    PageAllocator,
-}
+/// A source of zeroed-or-not table pages beyond the pool (their physical
+/// address; `alloc_table` zeroes them through the linear map).
+pub type TableAlloc = fn() -> Result<PhysAddr, Error>;
 
 /// Table memory for the kernel's tree.
 pub struct KernelTables {
-    source: TableSource,
+    /// Where pages come from once the pool is empty (None: nowhere yet).
+    table_alloc: Option<TableAlloc>,
     pool_next: u64,
     pool_end: u64,
     image_pa: (u64, u64),
@@ -45,10 +44,10 @@ pub struct KernelTables {
 }
 
 // SAFETY: pool pages are inside the image, mapped RW at pa + kimage_voffset
-// (the head maps the pool section), handed out once and zeroed here; a
-// memblock page is reserved by memblock for this table alone and is covered
-// by the linear map (checked before use), through which it is zeroed and
-// reached.
+// (the head maps the pool section), handed out once and zeroed here; a page
+// from the registered allocator is that allocator's gift to this table alone
+// (`set_table_alloc`'s contract) and is covered by the linear map (checked
+// before use), through which it is zeroed and reached.
 unsafe impl PgtableMem for KernelTables {
     fn alloc_table(&mut self) -> Result<PhysAddr, Error> {
         let (pa, va) = if self.pool_next < self.pool_end {
@@ -56,10 +55,9 @@ unsafe impl PgtableMem for KernelTables {
             self.pool_next += PAGE_SIZE;
             (pa, (pa + self.kimage_voffset) as *mut u8)
         } else {
-            let pa = match self.source {
-                TableSource::Pool => return Err(Error::NoMemory),
-                TableSource::Memblock => crate::setup::MEMBLOCK.lock().phys_alloc(PAGE_SIZE, PAGE_SIZE)?,
-                TableSource::PageAllocator => crate::page_alloc::alloc_table_page()?,
+            let pa = match self.table_alloc {
+                None => return Err(Error::NoMemory),
+                Some(alloc) => alloc()?,
             };
             if !linear_map_covers(pa, PAGE_SIZE) {
                 return Err(Error::NoMemory);
@@ -92,10 +90,6 @@ type KernelPageTable = PageTable<Arm64, KernelTables>;
 static KERNEL_PT: Mutex<Option<KernelPageTable>> = Mutex::new(None);
 static KIMAGE_VOFFSET: AtomicU64 = AtomicU64::new(0);
 static PHYS_BASE: AtomicU64 = AtomicU64::new(0);
-/// Physical address that PAGE_OFFSET maps (Linux's memstart_addr); u64::MAX until set.
-static MEMSTART: AtomicU64 = AtomicU64::new(u64::MAX);
-/// End of the physical range the linear map covers.
-static LINEAR_END: AtomicU64 = AtomicU64::new(0);
 
 /// Adopt the head's TTBR1 tree.
 pub fn init(info: &BootInfo) {
@@ -105,7 +99,7 @@ pub fn init(info: &BootInfo) {
     let pool_start = sym!(__pgtable_pool_start) - voff;
     let pool_end = sym!(__pgtable_pool_end) - voff;
     let mem = KernelTables {
-        source: TableSource::Pool,
+        table_alloc: None,
         pool_next: pool_start + info.pgtable_pool_used * PAGE_SIZE,
         pool_end,
         image_pa: (info.phys_base, sym!(_end) - voff),
@@ -159,23 +153,6 @@ pub fn fixmap_remap(slot: u64, pa: u64, len: u64, prot: PageProt) -> Result<Virt
     Ok(VirtAddr(slot + (pa - start)))
 }
 
-/// The linear-map address of `pa` (Linux's __va / phys_to_virt).
-pub fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
-    VirtAddr(PAGE_OFFSET + (pa.as_u64() - MEMSTART.load(Ordering::Relaxed)))
-}
-
-/// The physical address of a linear-map address (Linux's __pa for linear addresses).
-pub fn virt_to_phys(va: VirtAddr) -> PhysAddr {
-    debug_assert!(va.as_u64() >= PAGE_OFFSET && va.as_u64() < PAGE_END);
-    PhysAddr(va.as_u64() - PAGE_OFFSET + MEMSTART.load(Ordering::Relaxed))
-}
-
-/// Whether `pa` is covered by the linear map.
-pub fn linear_map_covers(pa: PhysAddr, len: u64) -> bool {
-    let start = MEMSTART.load(Ordering::Relaxed);
-    start != u64::MAX && pa.as_u64() >= start && pa.as_u64().saturating_add(len) <= LINEAR_END.load(Ordering::Relaxed)
-}
-
 /// Map every memblock.memory range that is not NOMAP at PAGE_OFFSET, with
 /// blocks where alignment allows (Linux's map_mem).
 pub fn create_linear_map(ranges: &[(PhysAddr, PhysAddr)]) -> Result<(), Error> {
@@ -187,32 +164,24 @@ pub fn create_linear_map(ranges: &[(PhysAddr, PhysAddr)]) -> Result<(), Error> {
     if last_end - memstart > PAGE_END - PAGE_OFFSET {
         return Err(Error::InvalidArgument);
     }
-    MEMSTART.store(memstart, Ordering::Relaxed);
+    linear_map::set_memstart(memstart);
     for &(start, end) in ranges {
         let va = phys_to_virt(start);
         map_kernel_range(va, start, end - start, PageProt::KERNEL_RW, MapFlags::empty())?;
     }
-    LINEAR_END.store(last_end, Ordering::Relaxed);
+    linear_map::set_end(last_end);
     Ok(())
 }
 
-/// The physical start of the linear map (Linux's memstart_addr / PHYS_OFFSET).
-pub fn memstart() -> PhysAddr {
-    PhysAddr(MEMSTART.load(Ordering::Relaxed))
-}
-
-/// From now on take table pages from memblock when the pool is empty. Call
-/// without holding `MEMBLOCK` (lock order), after the linear map exists.
-pub fn enable_memblock_tables() {
+/// From now on take table pages from `alloc` when the pool is empty.
+///
+/// `alloc` must hand out each page it returns to the caller alone (it is
+/// an allocator's allocation, kept by the table for good). Call without
+/// holding the lock `alloc` takes (lock order: `KERNEL_PT` first), after
+/// the linear map exists.
+pub fn set_table_alloc(alloc: TableAlloc) {
     if let Some(pt) = KERNEL_PT.lock().as_mut() {
-        pt.mem_mut().source = TableSource::Memblock;
-    }
-}
-
-/// memblock is retired: take table pages from the page allocator.
-pub fn switch_tables_to_page_allocator() {
-    if let Some(pt) = KERNEL_PT.lock().as_mut() {
-        pt.mem_mut().source = TableSource::PageAllocator;
+        pt.mem_mut().table_alloc = Some(alloc);
     }
 }
 

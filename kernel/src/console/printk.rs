@@ -212,23 +212,23 @@ fn console_unlocked() -> Option<&'static arch::uart::Pl011> {
 /// Log at a level: `printk!(Level::Info, "...")`.
 #[macro_export]
 macro_rules! printk {
-    ($lvl:expr, $($arg:tt)*) => { $crate::printk::log($lvl, format_args!($($arg)*)) };
+    ($lvl:expr, $($arg:tt)*) => { $crate::console::printk::log($lvl, format_args!($($arg)*)) };
 }
 /// KERN_EMERG.
 #[macro_export]
-macro_rules! pr_emerg { ($($arg:tt)*) => { $crate::printk!($crate::printk::Level::Emerg, $($arg)*) }; }
+macro_rules! pr_emerg { ($($arg:tt)*) => { $crate::printk!($crate::console::printk::Level::Emerg, $($arg)*) }; }
 /// KERN_ERR.
 #[macro_export]
-macro_rules! pr_err { ($($arg:tt)*) => { $crate::printk!($crate::printk::Level::Err, $($arg)*) }; }
+macro_rules! pr_err { ($($arg:tt)*) => { $crate::printk!($crate::console::printk::Level::Err, $($arg)*) }; }
 /// KERN_WARNING.
 #[macro_export]
-macro_rules! pr_warn { ($($arg:tt)*) => { $crate::printk!($crate::printk::Level::Warning, $($arg)*) }; }
+macro_rules! pr_warn { ($($arg:tt)*) => { $crate::printk!($crate::console::printk::Level::Warning, $($arg)*) }; }
 /// KERN_NOTICE.
 #[macro_export]
-macro_rules! pr_notice { ($($arg:tt)*) => { $crate::printk!($crate::printk::Level::Notice, $($arg)*) }; }
+macro_rules! pr_notice { ($($arg:tt)*) => { $crate::printk!($crate::console::printk::Level::Notice, $($arg)*) }; }
 /// KERN_INFO.
 #[macro_export]
-macro_rules! pr_info { ($($arg:tt)*) => { $crate::printk!($crate::printk::Level::Info, $($arg)*) }; }
+macro_rules! pr_info { ($($arg:tt)*) => { $crate::printk!($crate::console::printk::Level::Info, $($arg)*) }; }
 /// KERN_DEBUG.
 #[macro_export]
-macro_rules! pr_debug { ($($arg:tt)*) => { $crate::printk!($crate::printk::Level::Debug, $($arg)*) }; }
+macro_rules! pr_debug { ($($arg:tt)*) => { $crate::printk!($crate::console::printk::Level::Debug, $($arg)*) }; }

@@ -1,8 +1,9 @@
 //! Symbol names for oops and panic backtraces (Linux's kallsyms, simplified).
 //!
-//! The linker reserves a fixed-size `.kallsyms` section in rodata; after
-//! linking, `scripts/kallsyms.py` writes the function symbols into it, in
-//! both the ELF and the Image. The section's size does not change, so no
+//! The linker script reserves a fixed-size table at the end of rodata
+//! (`KALLSYMS_SIZE` bytes between `__kallsyms_start` and `__kallsyms_end`);
+//! after linking, `scripts/kallsyms.py` writes the function symbols into it,
+//! in both the ELF and the Image. The table's size does not change, so no
 //! address moves. Layout (little endian):
 //!
 //! ```text
@@ -12,13 +13,11 @@
 
 use boot::sym;
 
-core::arch::global_asm!(".section .kallsyms, \"a\"", ".balign 8", ".space 0x60000");
-
 fn table() -> &'static [u8] {
     let start = sym!(__kallsyms_start);
     let end = sym!(__kallsyms_end);
-    // SAFETY: the linker symbols bound the .kallsyms section in rodata,
-    // mapped read-only for the life of the kernel.
+    // SAFETY: the linker symbols bound the table the linker script reserves
+    // in rodata, mapped read-only for the life of the kernel.
     unsafe { core::slice::from_raw_parts(start as *const u8, (end - start) as usize) }
 }
 

@@ -3,41 +3,17 @@
 //! An exception nothing expected, a kernel stack overflow, or a Rust panic
 //! ends the run: the report goes out through `printk::emergency_write`
 //! (which never blocks on the log lock), then the exit code leaves through
-//! semihosting. Without semihosting the CPU parks after printing, so no path
-//! is a silent hang. Exit codes: 0 pass, 1 self-test failures, 2 fatal boot
-//! error, 3 panic, 4 oops.
+//! semihosting ([`exit`]): 3 for a panic, 4 for an oops. Without
+//! semihosting the CPU parks after printing, so no path is a silent hang.
 
-use crate::kallsyms::Sym;
+use super::exit::{ExitCode, exit};
+use super::kallsyms::Sym;
 use arch::exception::{TrapFrame, Vector, ec, ec_name, esr_ec, fsc_name};
 use boot::sym;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-/// Exit codes.
-pub mod exit_code {
-    /// All self-tests passed (or none were run).
-    pub const PASS: u32 = 0;
-    /// Some self-test failed.
-    pub const SELFTEST_FAILED: u32 = 1;
-    /// The boot could not go on (unusable device tree, no memory).
-    pub const FATAL: u32 = 2;
-    /// A Rust panic.
-    pub const PANIC: u32 = 3;
-    /// An unexpected exception.
-    pub const OOPS: u32 = 4;
-}
-
 macro_rules! emerg {
-    ($($arg:tt)*) => { $crate::printk::emergency_write(format_args!($($arg)*)) };
-}
-
-/// End the run with `code`: semihosting exit, else park.
-pub fn exit(code: u32) -> ! {
-    if !crate::printk::have_console() {
-        crate::printk::flush_early_to_semihosting();
-    }
-    arch::semihosting::exit(code);
-    emerg!("reboot: System halted (exit code {code}; no semihosting host to report it to)");
-    arch::cpu::park()
+    ($($arg:tt)*) => { $crate::console::printk::emergency_write(format_args!($($arg)*)) };
 }
 
 static IN_OOPS: AtomicBool = AtomicBool::new(false);
@@ -133,7 +109,7 @@ fn fsc_level_name(iss: u64) -> FscLevel {
 pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
     if IN_OOPS.swap(true, Ordering::SeqCst) {
         // A fault while reporting a fault: give up quietly but definitely.
-        arch::semihosting::exit(exit_code::OOPS);
+        arch::semihosting::exit(ExitCode::Oops as u32);
         arch::cpu::park();
     }
     let class = esr_ec(f.esr);
@@ -148,13 +124,13 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
         emerg!("Guard page:     [{:#018x}..{:#018x}]", guard.0, guard.1);
         dump_regs(f);
         emerg!("Kernel panic - not syncing: kernel stack overflow");
-        exit(exit_code::OOPS);
+        exit(ExitCode::Oops);
     }
     if !vector.is_sync() {
         emerg!("Unexpected {} exception at {} (ESR {:#018x})", vector.name(), Sym(f.elr), f.esr);
         dump_regs(f);
         emerg!("Kernel panic - not syncing: Unexpected {}", vector.name());
-        exit(exit_code::OOPS);
+        exit(ExitCode::Oops);
     }
     let what = match class {
         ec::DABT_CUR | ec::IABT_CUR | 0x20 | 0x24 => {
@@ -174,13 +150,13 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
     dump_regs(f);
     backtrace(Some(f.elr), f.x[29]);
     emerg!("Kernel panic - not syncing: Oops: Fatal exception");
-    exit(exit_code::OOPS);
+    exit(ExitCode::Oops);
 }
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
     if IN_OOPS.swap(true, Ordering::SeqCst) {
-        arch::semihosting::exit(exit_code::PANIC);
+        arch::semihosting::exit(ExitCode::Panic as u32);
         arch::cpu::park();
     }
     match info.location() {
@@ -188,5 +164,5 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         None => emerg!("Kernel panic - not syncing: {}", info.message()),
     }
     backtrace(None, arch::cpu::frame_pointer());
-    exit(exit_code::PANIC)
+    exit(ExitCode::Panic)
 }

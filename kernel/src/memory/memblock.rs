@@ -1,5 +1,7 @@
 //! Early memory setup: memblock from the device tree, the linear map, and the
-//! early heap (Linux: setup_arch -> arm64_memblock_init, paging_init).
+//! early heap (Linux: setup_arch -> arm64_memblock_init, paging_init); then
+//! memblock as the page tables' allocator until the page allocator takes
+//! over and memblock retires.
 //!
 //! Order, each step logged with where its ranges came from:
 //!
@@ -16,10 +18,14 @@
 //!   early heap                    memblock allocation, reached through the linear map
 //! ```
 
-use crate::devicetree::DtInfo;
-use crate::paging;
+use super::linear_map::{linear_map_covers, phys_to_virt};
+use super::pgtable;
+use crate::console::printk;
 use crate::{pr_info, pr_warn};
 use boot::{BootInfo, sym};
+use bootdata::cmdline::Params;
+use bootdata::devicetree::DtInfo;
+use bootdata::fixedstr::truncated;
 use heapless::{String, Vec};
 use mm::memblock::{Memblock, MemblockFlags, MemblockRegion, NodeId};
 use mm::{Error, PAGE_SIZE, PhysAddr};
@@ -45,7 +51,7 @@ pub struct Reservation {
 pub static RESERVATIONS: Mutex<Vec<Reservation, 96>> = Mutex::new(Vec::new());
 
 fn note(base: u64, size: u64, source: &str, nomap: bool) {
-    let source = crate::fixedstr::truncated(source);
+    let source = truncated(source);
     let _ = RESERVATIONS.lock().push(Reservation { base, size, source, nomap });
 }
 
@@ -54,10 +60,10 @@ fn memblock_dbg(args: core::fmt::Arguments<'_>) {
 }
 
 fn map_array(pa: PhysAddr, bytes: usize) -> Option<&'static mut [MemblockRegion]> {
-    if !paging::linear_map_covers(pa, bytes as u64) {
+    if !linear_map_covers(pa, bytes as u64) {
         return None;
     }
-    let va = paging::phys_to_virt(pa).as_u64() as *mut MemblockRegion;
+    let va = phys_to_virt(pa).as_u64() as *mut MemblockRegion;
     let n = bytes / core::mem::size_of::<MemblockRegion>();
     if !(va as usize).is_multiple_of(core::mem::align_of::<MemblockRegion>()) {
         return None;
@@ -116,7 +122,7 @@ pub fn memblock_init(
     info: &BootInfo,
     dt: &DtInfo,
     dtb: (u64, u64),
-    params: &crate::cmdline::Params,
+    params: &Params,
 ) -> Result<MemoryLayout, SetupError> {
     let mut mb = MEMBLOCK.lock();
     if params.memblock_debug {
@@ -179,14 +185,14 @@ pub fn memblock_init(
             break;
         }
     }
-    paging::create_linear_map(&ranges).map_err(SetupError::LinearMap)?;
+    pgtable::create_linear_map(&ranges).map_err(SetupError::LinearMap)?;
     mb.set_array_mapper(Some(map_array));
 
     // The early heap: 1/64 of RAM, between 256 KiB and 4 MiB.
     let heap_size = (mb.phys_mem_size() / 64).clamp(256 << 10, 4 << 20) & !(PAGE_SIZE - 1);
     let heap_pa = mb.phys_alloc(heap_size, PAGE_SIZE).map_err(|_| SetupError::Heap)?;
     note(heap_pa.as_u64(), heap_size, "early heap (linked_list_allocator)", false);
-    Ok(MemoryLayout { heap: (paging::phys_to_virt(heap_pa).as_u64(), heap_size as usize) })
+    Ok(MemoryLayout { heap: (phys_to_virt(heap_pa).as_u64(), heap_size as usize) })
 }
 
 /// /reserved-memory (Linux's fdt_scan_reserved_mem + fdt_init_reserved_mem).
@@ -277,8 +283,7 @@ fn reserved_mem_init(mb: &mut Memblock, dt: &DtInfo) {
 
 /// Pages reserved for CMA pools in /reserved-memory (reusable, not yet handed
 /// to a CMA allocator: that is a later issue).
-pub fn cma_reserved_pages() -> u64 {
-    let dt = &crate::state::get().dt;
+pub fn cma_reserved_pages(dt: &DtInfo) -> u64 {
     RESERVATIONS
         .lock()
         .iter()
@@ -293,9 +298,20 @@ pub fn cma_reserved_pages() -> u64 {
 
 /// The page allocator owns the free memory now: memblock answers queries but
 /// allocates nothing more.
-pub fn retire_memblock() {
+pub fn retire() {
     MEMBLOCK.lock().retire();
-    crate::pr_info!("memblock: retired; the page allocator owns free memory");
+    pr_info!("memblock: retired; the page allocator owns free memory");
+}
+
+/// A page for a page table, from memblock (see `pgtable::set_table_alloc`).
+fn alloc_table_page() -> Result<PhysAddr, Error> {
+    MEMBLOCK.lock().phys_alloc(PAGE_SIZE, PAGE_SIZE)
+}
+
+/// From now on page tables may take pages from memblock. Call without
+/// holding `MEMBLOCK` (lock order), after `memblock_init` built the linear map.
+pub fn enable_table_pages() {
+    pgtable::set_table_alloc(alloc_table_page);
 }
 
 /// Print every reservation with its source (always), then memblock's arrays.
@@ -312,7 +328,7 @@ pub fn report() {
         );
     }
     let mb = MEMBLOCK.lock();
-    if crate::printk::log_report(|w| mb.dump(w)).is_err() {
-        crate::pr_warn!("memblock: dump failed");
+    if printk::log_report(|w| mb.dump(w)).is_err() {
+        pr_warn!("memblock: dump failed");
     }
 }

@@ -1,0 +1,124 @@
+//! The page allocator's kernel-facing API, in Linux's words: the owning
+//! [`Pages`] handle and `alloc_pages` and friends, the address-based
+//! `__get_free_pages` family, and the descriptor look-ups.
+//!
+//! Safe code frees only what it owns: dropping (or `__free_pages` of) a
+//! `Pages`. The frees by address or PFN (`free_pages`, `free_pages_exact`,
+//! [`free_pages_pfn`]) are `unsafe fn`s whose callers promise ownership;
+//! every kernel call of the core's `PageAllocator::free_pages` goes through
+//! `free_pages_pfn`.
+
+use super::linear_map::{page_address, virt_to_pfn};
+use super::page_alloc::allocator;
+use mm::gfp::Gfp;
+use mm::memblock::NodeId;
+use mm::page::Page;
+use mm::{Error, Pfn, VirtAddr};
+
+fn this_cpu() -> usize {
+    arch::percpu::smp_processor_id()
+}
+
+/// 2^order contiguous pages, given back to the buddy allocator on drop.
+///
+/// # Invariants
+/// `pfn` was returned by the allocator for `order` and not freed since.
+pub struct Pages {
+    pfn: Pfn,
+    order: u32,
+}
+
+impl Pages {
+    /// The first frame.
+    pub fn pfn(&self) -> Pfn {
+        self.pfn
+    }
+    /// The order.
+    pub fn order(&self) -> u32 {
+        self.order
+    }
+    /// The linear-map address of the first page (Linux's page_address).
+    pub fn address(&self) -> VirtAddr {
+        page_address(self.pfn)
+    }
+    /// Give up ownership without freeing (Linux's raw pfn/address use).
+    pub fn into_raw(self) -> (Pfn, u32) {
+        let r = (self.pfn, self.order);
+        core::mem::forget(self);
+        r
+    }
+    /// Take back ownership of pages from `into_raw`.
+    ///
+    /// # Safety
+    /// 1. `(pfn, order)` came from `into_raw` (or the raw API) and is owned by the caller.
+    pub unsafe fn from_raw(pfn: Pfn, order: u32) -> Self {
+        Pages { pfn, order }
+    }
+}
+
+impl Drop for Pages {
+    fn drop(&mut self) {
+        allocator().free_pages(this_cpu(), self.pfn, self.order);
+    }
+}
+
+/// Linux's alloc_pages: 2^order pages, or `NoMemory`.
+pub fn alloc_pages(gfp: Gfp, order: u32) -> Result<Pages, Error> {
+    let pfn = allocator().alloc_pages(this_cpu(), gfp, order)?;
+    Ok(Pages { pfn, order })
+}
+
+/// Linux's alloc_pages_node.
+pub fn alloc_pages_node(nid: NodeId, gfp: Gfp, order: u32) -> Result<Pages, Error> {
+    let pfn = allocator().alloc_pages_node(this_cpu(), nid, gfp, order)?;
+    Ok(Pages { pfn, order })
+}
+
+/// Linux's __free_pages (the consuming form of dropping `Pages`).
+pub fn __free_pages(pages: Pages) {
+    drop(pages);
+}
+
+/// Linux's __get_free_pages: the linear-map address of 2^order pages.
+pub fn __get_free_pages(gfp: Gfp, order: u32) -> Result<VirtAddr, Error> {
+    alloc_pages(gfp, order).map(|p| {
+        let (pfn, _) = p.into_raw();
+        page_address(pfn)
+    })
+}
+
+/// Linux's get_zeroed_page.
+pub fn get_zeroed_page(gfp: Gfp) -> Result<VirtAddr, Error> {
+    __get_free_pages(gfp | Gfp::ZERO, 0)
+}
+
+/// Linux's free_pages: free what `__get_free_pages(_, order)` returned.
+pub fn free_pages(addr: VirtAddr, order: u32) {
+    allocator().free_pages(this_cpu(), virt_to_pfn(addr), order);
+}
+
+/// Linux's alloc_pages_exact: `size_bytes` rounded up to pages, the tail
+/// beyond it given back.
+pub fn alloc_pages_exact(size_bytes: u64, gfp: Gfp) -> Result<VirtAddr, Error> {
+    allocator().alloc_pages_exact(this_cpu(), size_bytes, gfp).map(page_address)
+}
+
+/// Linux's free_pages_exact.
+pub fn free_pages_exact(addr: VirtAddr, size_bytes: u64) {
+    allocator().free_pages_exact(this_cpu(), virt_to_pfn(addr), size_bytes);
+}
+
+/// Linux's pfn_to_page.
+pub fn pfn_to_page(pfn: Pfn) -> Option<&'static Page> {
+    allocator().memmap().pfn_to_page(pfn)
+}
+
+/// Linux's virt_to_page.
+pub fn virt_to_page(va: VirtAddr) -> Option<&'static Page> {
+    pfn_to_page(virt_to_pfn(va))
+}
+
+/// Linux's page_to_pfn.
+pub fn page_to_pfn(page: &Page) -> Pfn {
+    allocator().memmap().page_to_pfn(page)
+}
