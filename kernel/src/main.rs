@@ -56,10 +56,12 @@
 //! - `memory::page_alloc`: the vmemmap as `MemMap`; zeroing frames.
 //! - `memory::pages`: the `Pages` handle and the frees by address or PFN.
 //! - `memory::slab`: `kfree` of a raw pointer; mempool callbacks.
+//! - `memory::kbox`: the owning kmalloc handles.
 //! - `memory::heap`: the `#[global_allocator]`.
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
 //! - `selftest::{heap, mmu, pages, slub, lkdtm}`: tests that reach memory
 //!   through raw pointers on purpose (faults, red zones, freed objects).
+//! - `bench::pages`: frees raw PFNs, as the peer allocator's API does.
 //! - `bench::slab`: the peer heaps' raw-pointer APIs.
 #![no_std]
 #![no_main]

@@ -14,6 +14,7 @@
 //!   page_alloc    the buddy allocator from memblock (memblock_free_all)
 //!   pages         Linux's page API over it: Pages, alloc_pages, ...
 //!   slab          SLUB over the page allocator: kmalloc, mempools
+//!   kbox          owning kmalloc handles for Rust callers: KBox, KmallocBuf
 //!   heap          #[global_allocator]: early heap, then kmalloc
 //!   report        /proc/buddyinfo, meminfo, zoneinfo, slabinfo, ...
 //! ```
@@ -36,6 +37,7 @@
 //! fault handler, for user address spaces).
 
 pub mod heap;
+pub mod kbox;
 pub mod layout;
 pub mod linear_map;
 pub mod memblock;

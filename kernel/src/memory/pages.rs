@@ -3,7 +3,8 @@
 //! `__get_free_pages` family, and the descriptor look-ups.
 //!
 //! Safe code frees only what it owns: dropping (or `__free_pages` of) a
-//! `Pages`. The frees by address or PFN (`free_pages`, `free_pages_exact`,
+//! [`Pages`], or dropping the [`PagesExact`] that `alloc_pages_exact`
+//! returns. The frees by address or PFN (`free_pages`, `free_pages_exact`,
 //! [`free_pages_pfn`]) are `unsafe fn`s whose callers promise ownership;
 //! every kernel call of the core's `PageAllocator::free_pages` goes through
 //! `free_pages_pfn`.
@@ -58,8 +59,21 @@ impl Pages {
 
 impl Drop for Pages {
     fn drop(&mut self) {
-        allocator().free_pages(this_cpu(), self.pfn, self.order);
+        // SAFETY: 1. and 2. are the type's invariant: the handle owns the
+        // block, and nothing can use it once the handle is gone.
+        unsafe { free_pages_pfn(this_cpu(), self.pfn, self.order) };
     }
+}
+
+/// 2^order pages freed by PFN, as CPU `cpu` (past NR_CPUS: straight to the
+/// buddy lists): the one kernel call of the core's `free_pages`.
+///
+/// # Safety
+/// 1. `(pfn, order)` is a block the page allocator handed out for `order`
+///    (or the part of one its owner may free alone), owned by the caller.
+/// 2. Nothing uses the block after this call.
+pub unsafe fn free_pages_pfn(cpu: usize, pfn: Pfn, order: u32) {
+    allocator().free_pages(cpu, pfn, order);
 }
 
 /// Linux's alloc_pages: 2^order pages, or `NoMemory`.
@@ -93,18 +107,71 @@ pub fn get_zeroed_page(gfp: Gfp) -> Result<VirtAddr, Error> {
 }
 
 /// Linux's free_pages: free what `__get_free_pages(_, order)` returned.
-pub fn free_pages(addr: VirtAddr, order: u32) {
-    allocator().free_pages(this_cpu(), virt_to_pfn(addr), order);
+///
+/// # Safety
+/// 1. `addr` is the linear-map address `__get_free_pages` or
+///    `get_zeroed_page` returned for this `order` (or `Pages::into_raw`
+///    gave up), and the caller owns the block.
+/// 2. Nothing uses the block after this call.
+pub unsafe fn free_pages(addr: VirtAddr, order: u32) {
+    // SAFETY: 1. and 2. are the caller's; the address names the block's first frame.
+    unsafe { free_pages_pfn(this_cpu(), virt_to_pfn(addr), order) };
+}
+
+/// `size_bytes` rounded up to whole pages, from a block of the next power
+/// of two whose tail was given back at once (Linux's alloc_pages_exact);
+/// the pages go back on drop.
+///
+/// # Invariants
+/// `pfn` and `size_bytes` are what `alloc_pages_exact` gave and took, not
+/// freed since.
+pub struct PagesExact {
+    pfn: Pfn,
+    size_bytes: u64,
+}
+
+impl PagesExact {
+    /// The first frame.
+    pub fn pfn(&self) -> Pfn {
+        self.pfn
+    }
+    /// The size asked for.
+    pub fn size_bytes(&self) -> u64 {
+        self.size_bytes
+    }
+    /// The linear-map address of the first page.
+    pub fn address(&self) -> VirtAddr {
+        page_address(self.pfn)
+    }
+    /// Give up ownership without freeing: the address for `free_pages_exact`.
+    pub fn into_raw(self) -> VirtAddr {
+        let va = self.address();
+        core::mem::forget(self);
+        va
+    }
+}
+
+impl Drop for PagesExact {
+    fn drop(&mut self) {
+        // SAFETY: 1. and 2. are the type's invariant.
+        unsafe { free_pages_exact(self.address(), self.size_bytes) };
+    }
 }
 
 /// Linux's alloc_pages_exact: `size_bytes` rounded up to pages, the tail
 /// beyond it given back.
-pub fn alloc_pages_exact(size_bytes: u64, gfp: Gfp) -> Result<VirtAddr, Error> {
-    allocator().alloc_pages_exact(this_cpu(), size_bytes, gfp).map(page_address)
+pub fn alloc_pages_exact(size_bytes: u64, gfp: Gfp) -> Result<PagesExact, Error> {
+    let pfn = allocator().alloc_pages_exact(this_cpu(), size_bytes, gfp)?;
+    Ok(PagesExact { pfn, size_bytes })
 }
 
 /// Linux's free_pages_exact.
-pub fn free_pages_exact(addr: VirtAddr, size_bytes: u64) {
+///
+/// # Safety
+/// 1. `addr` and `size_bytes` are a `PagesExact`'s address (from
+///    `into_raw`) and size, owned by the caller.
+/// 2. Nothing uses the pages after this call.
+pub unsafe fn free_pages_exact(addr: VirtAddr, size_bytes: u64) {
     allocator().free_pages_exact(this_cpu(), virt_to_pfn(addr), size_bytes);
 }
 

@@ -21,6 +21,7 @@ use bootdata::devicetree::DtInfo;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 use mm::gfp::Gfp;
+use mm::memblock::NodeId;
 use mm::slub::{Slub, SlubDebug, SlubFlags, SlubHooks};
 use mm::{Error, Pfn, VirtAddr};
 
@@ -135,6 +136,18 @@ pub fn kzalloc(size: usize, gfp: Gfp) -> Result<NonNull<u8>, Error> {
     slub().ok_or(Error::NotFound)?.kzalloc(cpu(), size, gfp)
 }
 
+/// Linux's kmalloc_node: an object on node `nid` if it can be.
+#[track_caller]
+pub fn kmalloc_node(size: usize, gfp: Gfp, nid: NodeId) -> Result<NonNull<u8>, Error> {
+    slub().ok_or(Error::NotFound)?.kmalloc_node(cpu(), size, gfp, nid)
+}
+
+/// Linux's kzalloc_node.
+#[track_caller]
+pub fn kzalloc_node(size: usize, gfp: Gfp, nid: NodeId) -> Result<NonNull<u8>, Error> {
+    kmalloc_node(size, gfp | Gfp::ZERO, nid)
+}
+
 /// Linux's kfree (null is fine).
 ///
 /// # Safety
@@ -190,7 +203,9 @@ fn mempool_alloc_page(gfp: Gfp, _: usize) -> Option<NonNull<u8>> {
 }
 
 fn mempool_free_page(p: NonNull<u8>, _: usize) {
-    pages::free_pages(VirtAddr(p.as_ptr() as u64), 0);
+    // SAFETY: 1. the pool frees only elements mempool_alloc_page made: order-0
+    // blocks whose Pages handle gave them up; 2. the pool forgets them here.
+    unsafe { pages::free_pages(VirtAddr(p.as_ptr() as u64), 0) };
 }
 
 fn mempool_kmalloc(gfp: Gfp, size: usize) -> Option<NonNull<u8>> {

@@ -35,7 +35,7 @@ use crate::memory::linear_map::{page_address, virt_to_pfn};
 use crate::memory::page_alloc::{allocator, is_up};
 use crate::memory::pages::{
     __free_pages, __get_free_pages, Pages, alloc_pages, alloc_pages_exact, alloc_pages_node, free_pages,
-    free_pages_exact, get_zeroed_page, page_to_pfn, pfn_to_page, virt_to_page,
+    free_pages_exact, free_pages_pfn, get_zeroed_page, page_to_pfn, pfn_to_page, virt_to_page,
 };
 use crate::smp::{call, cpumask};
 use crate::{check, check_eq, fail};
@@ -373,7 +373,8 @@ fn split_merge_every_order() -> TestResult {
     check_eq!(page_address(pfn), addr);
     let by_addr = virt_to_page(addr).ok_or("virt_to_page found no descriptor")?;
     check!(pfn_to_page(pfn).is_some_and(|p| core::ptr::eq(p, by_addr)), "virt_to_page != pfn_to_page(virt_to_pfn)");
-    free_pages(addr, 5);
+    // SAFETY: 1. __get_free_pages just gave this order-5 block to us; 2. unused below.
+    unsafe { free_pages(addr, 5) };
     check_restored(&before)
 }
 
@@ -982,7 +983,8 @@ fn zeroing() -> TestResult {
     }
     check!(first_not(&pages, 0).is_none(), "get_zeroed_page gave a dirty page");
     let (pfn, _) = pages.into_raw();
-    free_pages(page_address(pfn), 0);
+    // SAFETY: 1. the order-0 block get_zeroed_page gave, given up by into_raw; 2. unused below.
+    unsafe { free_pages(page_address(pfn), 0) };
 
     let wiped = params.init_on_alloc || params.init_on_free;
     for order in [0, 3] {
@@ -1009,8 +1011,11 @@ fn alloc_pages_exact_frees_tail() -> TestResult {
     for nr in [1u64, 3, 5, 8, 9] {
         let size_bytes = nr * PAGE_SIZE - 100;
         let block = nr.next_power_of_two();
-        let addr = alloc_pages_exact(size_bytes, Gfp::KERNEL).map_err(|e| format!("{nr} pages: {e}"))?;
-        let pfn = virt_to_pfn(addr).0;
+        let exact = alloc_pages_exact(size_bytes, Gfp::KERNEL).map_err(|e| format!("{nr} pages: {e}"))?;
+        check_eq!(exact.size_bytes(), size_bytes);
+        let pfn = exact.pfn().0;
+        let addr = exact.into_raw();
+        check_eq!(virt_to_pfn(addr).0, pfn);
         check!(pfn.is_multiple_of(block), "{nr} pages at {pfn:#x}, not aligned to {block}");
         pa.drain_all_pages();
         check_eq!(pa.nr_free_pages(), before.nr_free_pages - nr);
@@ -1018,7 +1023,8 @@ fn alloc_pages_exact_frees_tail() -> TestResult {
             let (refs, want) = (page(pfn + i)?.page_ref_count(), (i < nr) as i32);
             check!(refs == want, "{nr} pages: page {i} of the block has refcount {refs}, expected {want}");
         }
-        free_pages_exact(addr, size_bytes);
+        // SAFETY: 1. the address and size of the PagesExact given up above; 2. unused below.
+        unsafe { free_pages_exact(addr, size_bytes) };
         pa.drain_all_pages();
         check_eq!(pa.nr_free_pages(), before.nr_free_pages);
     }
@@ -1068,7 +1074,9 @@ fn compound_page_frees_as_one() -> TestResult {
     pa.drain_all_pages();
     check_eq!(pa.nr_free_pages(), before.nr_free_pages - 1);
     check_eq!(page(head.0)?.page_ref_count(), 1);
-    pa.free_pages(cpu, head, 0);
+    // SAFETY: 1. the head kept its extra reference, so the order-0 block at
+    // `head` is still ours; 2. unused below.
+    unsafe { free_pages_pfn(cpu, head, 0) };
     check_restored(&before)
 }
 

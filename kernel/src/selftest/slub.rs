@@ -27,6 +27,7 @@ pub const TESTS: &[Test] = &[
     Test { suite: "slub", name: "slabinfo_and_meminfo_agree_with_buddy", run: slabinfo_agrees_with_buddy },
     Test { suite: "slub", name: "mempool_reserve_carries_through_exhaustion", run: mempool_reserve },
     Test { suite: "slub", name: "krealloc_red_zone_and_zeroing", run: krealloc_red_zone },
+    Test { suite: "slub", name: "kbox_and_kmalloc_buf_free_on_drop", run: kbox_and_kmalloc_buf },
 ];
 
 /// Linux's test_krealloc_redzone_zeroing, on a second SLUB whose kmalloc
@@ -495,5 +496,82 @@ fn double_and_invalid_free_reported() -> TestResult {
         kfree(c.as_ptr());
         kfree(d.as_ptr());
     }
+    Ok(())
+}
+
+static KBOX_DROPS: AtomicUsize = AtomicUsize::new(0);
+
+/// A value whose drop is counted.
+struct Counted(#[allow(dead_code)] u64);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        KBOX_DROPS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// 256-byte aligned: more than kmalloc's 8 bytes.
+#[repr(C, align(256))]
+struct Aligned([u8; 40]);
+
+/// The kernel's owning kmalloc handles: `KBox` and `KmallocBuf` take the
+/// kmalloc class their size asks for, honour an alignment above kmalloc's,
+/// zero what `zalloc` promises, place by node, run the value's drop, survive
+/// a round trip through the raw pointer, and give every object back.
+fn kbox_and_kmalloc_buf() -> TestResult {
+    use crate::memory::kbox::{KBox, KmallocBuf};
+    use crate::memory::pages::virt_to_page;
+    let err = |e: mm::Error| alloc::format!("{e}");
+    let base = settled_free_pages();
+    KBOX_DROPS.store(0, Ordering::Relaxed);
+    {
+        let mut b = KBox::new([7u64; 100], Gfp::KERNEL).map_err(err)?;
+        check_eq!(KBox::ksize(&b), 1024);
+        b[99] = 8;
+        check!(b[..99].iter().all(|&x| x == 7) && b[99] == 8, "KBox<[u64; 100]> contents wrong");
+        let a = KBox::new(Aligned([1; 40]), Gfp::KERNEL).map_err(err)?;
+        let at = &*a as *const Aligned as usize;
+        check!(at.is_multiple_of(256), "KBox<Aligned> at {at:#x}, not 256-byte aligned");
+        check_eq!(a.0, [1u8; 40]);
+        let z = KmallocBuf::zalloc(300, Gfp::KERNEL).map_err(err)?;
+        check!(z.len() == 300 && z.ksize() == 512, "zalloc(300): {} bytes, ksize {}", z.len(), z.ksize());
+        check!(z.iter().all(|&x| x == 0), "zalloc(300) is not zero");
+        let mut c = KmallocBuf::copy_from(b"mm-kernel", Gfp::KERNEL).map_err(err)?;
+        c[0] = b'M';
+        check_eq!(&c[..], b"Mm-kernel");
+        let big = KmallocBuf::zalloc(64 << 10, Gfp::KERNEL).map_err(err)?;
+        check!(big.ksize() == 64 << 10 && big.iter().all(|&x| x == 0), "large zalloc: ksize {}", big.ksize());
+        let pa = crate::memory::page_alloc::allocator();
+        let nid = pa.numa_mem_id(arch::percpu::smp_processor_id());
+        let node_of = |p: *const u8| virt_to_page(mm::VirtAddr(p as u64)).map(|p| p.node());
+        let n = KmallocBuf::zalloc_node(64, Gfp::KERNEL, nid).map_err(err)?;
+        check_eq!(node_of(n.as_ptr()), Some(nid));
+        let k = KBox::new_node(3u32, Gfp::KERNEL, nid).map_err(err)?;
+        check!(*k == 3, "KBox::new_node lost its value");
+        check_eq!(node_of(&*k as *const u32 as *const u8), Some(nid));
+        let mut w = KBox::<[u64; 16]>::new_uninit_node(Gfp::KERNEL, nid).map_err(err)?;
+        w.write([9; 16]);
+        // SAFETY: 1. the value was just written through the MaybeUninit.
+        let w = unsafe { w.assume_init() };
+        check_eq!(*w, [9u64; 16]);
+        // Dirty a 128-byte object, free it, and ask for a zeroed one.
+        drop(KBox::new([0xeeu8; 128], Gfp::KERNEL).map_err(err)?);
+        let zeroed = KBox::<[u8; 128]>::new_zeroed(Gfp::KERNEL).map_err(err)?;
+        // SAFETY: 1. zero bytes are a valid [u8; 128].
+        let zeroed = unsafe { zeroed.assume_init() };
+        check!(zeroed.iter().all(|&x| x == 0), "KBox::new_zeroed is not zero");
+        let (p, len) = c.into_raw();
+        // SAFETY: 1. `(p, len)` came from into_raw just above and nothing else owns it.
+        let c = unsafe { KmallocBuf::from_raw(p, len) };
+        check_eq!(&c[..], b"Mm-kernel");
+        drop(KBox::new(Counted(5), Gfp::KERNEL).map_err(err)?);
+        check_eq!(KBOX_DROPS.load(Ordering::Relaxed), 1);
+        let raw = KBox::into_raw(KBox::new(Counted(6), Gfp::KERNEL).map_err(err)?);
+        check_eq!(KBOX_DROPS.load(Ordering::Relaxed), 1);
+        // SAFETY: 1. `raw` came from into_raw just above and nothing else owns it.
+        drop(unsafe { KBox::from_raw(raw) });
+        check_eq!(KBOX_DROPS.load(Ordering::Relaxed), 2);
+    }
+    check_eq!(settled_free_pages(), base);
     Ok(())
 }
