@@ -1,6 +1,8 @@
-//! What a self-test is: a function returning `Ok(())` or a reason, and the
-//! macros that make the reason (`fail!`, `check!`, `check_eq!`).
+//! What a self-test is: a function returning `Ok(())` or a reason, the
+//! macros that make the reason (`fail!`, `check!`, `check_eq!`), and
+//! [`expect_bug`] for the tests that make the kernel report a bug on purpose.
 
+use crate::pr_info;
 use alloc::string::String;
 
 /// A test's verdict.
@@ -37,4 +39,15 @@ macro_rules! check_eq {
             $crate::fail!("{} == {:?}, expected {:?}", stringify!($a), a, b);
         }
     }};
+}
+
+/// Run `provoke`, which makes the kernel print a BUG report on purpose,
+/// between two lines that say so: `selftest: expecting BUG <what>` before
+/// and `selftest: end of expected BUG` after, so that a reader of a passing
+/// boot's log knows the report between them is the test's, not a fault.
+pub fn expect_bug<R>(what: core::fmt::Arguments<'_>, provoke: impl FnOnce() -> R) -> R {
+    pr_info!("selftest: expecting BUG {}", what);
+    let r = provoke();
+    pr_info!("selftest: end of expected BUG");
+    r
 }

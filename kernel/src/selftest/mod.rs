@@ -1,9 +1,23 @@
 //! In-kernel self-tests, registered per subsystem and run at the end of boot.
 //!
-//! Each test is a function returning `Ok(())` or a reason. The runner prints
-//! `<subsystem>: <name> ... ok` or `... FAILED: <reason>` per test and closes
-//! with `selftest: N passed, M failed` alone on a line. `selftest=` picks
-//! suites (`off`, `all`, or a comma list of subsystem names).
+//! They test the wiring on real translation: this machine's page tables,
+//! CPUs and device tree, the allocators on the memory the boot handed over.
+//! Algorithms the host tests already assert (mm's and bootdata's unit
+//! tests) are not run again here under other names.
+//!
+//! Each test (`harness::Test`) is a function returning `Ok(())` or a reason.
+//! The runner prints `<suite>: <name> ... ok (<t> ms)` or
+//! `<suite>: <name> ... FAILED: <reason> (<t> ms)` per test, timed with the
+//! generic timer, and closes with `selftest: N passed, M failed` alone on a
+//! line. `selftest=` picks what runs: `all` (the default), `off`, or a comma
+//! list of suites and `suite.test` names; [`names_exist`] refuses a name
+//! that is not registered (the boot then stops with exit code 5). A test
+//! that makes the kernel print a BUG report on purpose brackets it with
+//! `selftest: expecting BUG ...` and `selftest: end of expected BUG`
+//! (`harness::expect_bug`).
+//!
+//! Files: `harness` (the test type and macros), one file per suite, and
+//! `lkdtm` (deliberate crashes, run after the tests when asked).
 
 pub mod harness;
 pub mod lkdtm;
@@ -64,14 +78,16 @@ pub fn run(sel: &SelftestSel) -> (usize, usize) {
             // Suites that measure the page allocator's exact counts keep the
             // heap off it while they run (see heap::with_early_heap).
             let measured = matches!(t.suite, "pages" | "slub");
+            let t0 = arch::timer::uptime_ns();
             let r = if measured { crate::memory::heap::with_early_heap(t.run) } else { (t.run)() };
+            let ms = arch::timer::uptime_ns().saturating_sub(t0) / 1_000_000;
             match r {
                 Ok(()) => {
-                    pr_info!("{}: {} ... ok", t.suite, t.name);
+                    pr_info!("{}: {} ... ok ({} ms)", t.suite, t.name, ms);
                     passed += 1;
                 }
                 Err(why) => {
-                    pr_err!("{}: {} ... FAILED: {}", t.suite, t.name, why);
+                    pr_err!("{}: {} ... FAILED: {} ({} ms)", t.suite, t.name, why, ms);
                     failed += 1;
                 }
             }
