@@ -42,13 +42,15 @@
 //!
 //! # Unsafe code
 //!
-//! The crate denies `unsafe_code`; these modules allow it, each for the
-//! reason given (every `unsafe` block in them carries its `// SAFETY:`):
+//! The crate denies `unsafe_code`; only these modules allow it (the
+//! `#[allow]` sits on their `mod` line, with the same reason), and every
+//! `unsafe` block in them carries a `// SAFETY:` comment:
 //!
-//! - `kernel_main` (this file): `#[unsafe(no_mangle)]`, the head calls it by name.
+//! - `kernel_main` (this file, the item alone): `no_mangle`, the head
+//!   branches to it by name.
 //! - `console::printk`: breaks the log lock for the oops path.
 //! - `console::kallsyms`: reads the symbol table between two linker symbols.
-//! - `console::oops`: walks frame records on the stacks of a failed CPU.
+//! - `console::oops`: walks the frame records of a failed CPU's stacks.
 //! - `init::fdt`: reads the blob through the fixmap; the kernel's buffer.
 //! - `init::earlycon`: the PL011's registers through the fixmap.
 //! - `memory::pgtable`: table memory for the page-table walker (`PgtableMem`).
@@ -56,16 +58,23 @@
 //! - `memory::page_alloc`: the vmemmap as `MemMap`; zeroing frames.
 //! - `memory::pages`: the `Pages` handle and the frees by address or PFN.
 //! - `memory::slab`: `kfree` of a raw pointer; mempool callbacks.
-//! - `memory::kbox`: the owning kmalloc handles.
+//! - `memory::kbox`: the owning kmalloc handles, `KBox` and `KmallocBuf`.
 //! - `memory::heap`: the `#[global_allocator]`.
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
-//! - `selftest::{heap, mmu, pages, slub, lkdtm}`: tests that reach memory
-//!   through raw pointers on purpose (faults, red zones, freed objects).
-//! - `bench::pages`: frees raw PFNs, as the peer allocator's API does.
-//! - `bench::slab`: the peer heaps' raw-pointer APIs.
+//! - `selftest::{heap, mmu, pages, slub}`: tests that reach memory through
+//!   raw pointers on purpose (the heap's GlobalAlloc, faulting probes, block
+//!   contents, red zones and freed objects); `selftest::lkdtm`: a NULL
+//!   dereference on purpose.
+//! - `bench::pages`, `bench::slab`: the raw-pointer APIs of the allocators
+//!   compared (PFNs, the peer heaps).
+//!
+//! Everything else is safe code over arch's and mm's safe APIs and the
+//! owning handles above (`Pages`, `PagesExact`, `KBox`, `KmallocBuf`,
+//! `EarlyHeapRegion`).
 #![no_std]
 #![no_main]
 #![deny(unsafe_op_in_unsafe_fn)]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
@@ -82,6 +91,7 @@ use console::exit::{ExitCode, exit, fatal};
 use init::{cmdline, earlycon, fdt, platform, state};
 use memory::{heap, memblock, numa, page_alloc, pgtable, report, slab, vmemmap};
 
+#[allow(unsafe_code)] // no_mangle: the head branches to kernel_main by name
 #[unsafe(no_mangle)]
 extern "C" fn kernel_main(info: &BootInfo) -> ! {
     let info = *info;
@@ -104,9 +114,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
 
     let dtb = (info.dtb_pa, raw.len() as u64);
     let layout = memblock::memblock_init(&info, &dt, dtb, &params).unwrap_or_else(|e| fatal(format_args!("{e}")));
-    // SAFETY: memblock reserved the heap range for the heap alone and the
-    // linear map covers it read-write; init runs once.
-    unsafe { heap::init(layout.heap.0, layout.heap.1) };
+    heap::init(layout.heap);
     memblock::enable_table_pages();
     state::init(info, blob, raw.len() as u64, dt, params);
     let (dt, params) = (&state::get().dt, &state::get().params);

@@ -21,7 +21,9 @@
 //! import `harness` only; this file picks them.
 
 mod harness;
+#[allow(unsafe_code)] // frees raw PFNs, as the peer's API does
 mod pages;
+#[allow(unsafe_code)] // the peer heaps' raw-pointer APIs
 mod slab;
 
 use crate::memory::heap;

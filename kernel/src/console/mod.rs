@@ -18,6 +18,9 @@
 //! oops and panic paths, which may run while it is held, do not take it.
 
 pub mod exit;
+#[allow(unsafe_code)] // reads the symbol table between two linker symbols
 pub mod kallsyms;
+#[allow(unsafe_code)] // walks the frame records of a failed CPU's stacks
 pub mod oops;
+#[allow(unsafe_code)] // breaks the log lock for the oops path
 pub mod printk;

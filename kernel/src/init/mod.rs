@@ -17,7 +17,9 @@
 //! the memory wiring is handed what it needs as arguments instead.
 
 pub mod cmdline;
+#[allow(unsafe_code)] // the PL011's registers through the fixmap
 pub mod earlycon;
+#[allow(unsafe_code)] // reads the blob through the fixmap; the kernel's buffer
 pub mod fdt;
 pub mod platform;
 pub mod state;

@@ -18,6 +18,7 @@
 //! 8 bytes every kmalloc object has is served by rounding the request up to
 //! the next power of two of max(size, align).
 
+use super::memblock::EarlyHeapRegion;
 use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use linked_list_allocator::LockedHeap;
@@ -95,16 +96,15 @@ unsafe impl GlobalAlloc for KernelHeap {
     }
 }
 
-/// Hand `[start, start + size)` to the early heap.
-///
-/// # Safety
-/// 1. The range is mapped read-write, owned by the heap from now on, and
-///    never used for anything else.
-/// 2. Called once.
-pub unsafe fn init(start: u64, size: usize) {
+/// Hand memblock's early-heap region to the early heap (once; the region
+/// is consumed).
+pub fn init(region: EarlyHeapRegion) {
+    let (start, size) = (region.start(), region.size());
     EARLY_START.store(start, Ordering::Relaxed);
     EARLY_END.store(start + size as u64, Ordering::Relaxed);
-    // SAFETY: obligations 1 and 2 are exactly what Heap::init requires.
+    // SAFETY: EarlyHeapRegion's invariant: the range is mapped read-write,
+    // reserved for the heap alone, and this is the only region there will
+    // be, so Heap::init runs once over memory nothing else uses.
     unsafe { EARLY.lock().init(start as *mut u8, size) };
 }
 

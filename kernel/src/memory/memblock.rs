@@ -75,10 +75,33 @@ fn map_array(pa: PhysAddr, bytes: usize) -> Option<&'static mut [MemblockRegion]
     Some(unsafe { core::slice::from_raw_parts_mut(va, n) })
 }
 
+/// The early heap's memory, as memblock set it aside: handed to
+/// `heap::init`, which takes it by value.
+///
+/// # Invariants
+/// `[start, start + size)` (virtual) is RAM that memblock reserved for the
+/// heap alone, mapped read-write by the linear map for the kernel's life,
+/// and no other `EarlyHeapRegion` covers it (one is made per boot).
+pub struct EarlyHeapRegion {
+    start: u64,
+    size: usize,
+}
+
+impl EarlyHeapRegion {
+    /// First byte (a linear-map address).
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+    /// Size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
 /// What the setup produced.
 pub struct MemoryLayout {
-    /// Start of the early heap (virtual) and its size.
-    pub heap: (u64, usize),
+    /// The early heap.
+    pub heap: EarlyHeapRegion,
 }
 
 /// Why memory setup cannot go on.
@@ -118,12 +141,16 @@ fn reserve(mb: &mut Memblock, base: u64, size: u64, source: &str) {
 }
 
 /// Fill memblock from the tree, build the linear map, carve the early heap.
+/// Runs once per boot (a second call is a wiring bug, and panics: it would
+/// make a second `EarlyHeapRegion`).
 pub fn memblock_init(
     info: &BootInfo,
     dt: &DtInfo,
     dtb: (u64, u64),
     params: &Params,
 ) -> Result<MemoryLayout, SetupError> {
+    static RAN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    assert!(!RAN.swap(true, core::sync::atomic::Ordering::SeqCst), "memblock_init called twice");
     let mut mb = MEMBLOCK.lock();
     if params.memblock_debug {
         mb.set_debug(Some(memblock_dbg));
@@ -192,7 +219,8 @@ pub fn memblock_init(
     let heap_size = (mb.phys_mem_size() / 64).clamp(256 << 10, 4 << 20) & !(PAGE_SIZE - 1);
     let heap_pa = mb.phys_alloc(heap_size, PAGE_SIZE).map_err(|_| SetupError::Heap)?;
     note(heap_pa.as_u64(), heap_size, "early heap (linked_list_allocator)", false);
-    Ok(MemoryLayout { heap: (phys_to_virt(heap_pa).as_u64(), heap_size as usize) })
+    let heap = EarlyHeapRegion { start: phys_to_virt(heap_pa).as_u64(), size: heap_size as usize };
+    Ok(MemoryLayout { heap })
 }
 
 /// /reserved-memory (Linux's fdt_scan_reserved_mem + fdt_init_reserved_mem).

@@ -36,15 +36,22 @@
 //! `fault` (the page-fault glue between arch's exception entry and `mm`'s
 //! fault handler, for user address spaces).
 
+#[allow(unsafe_code)] // the #[global_allocator]
 pub mod heap;
+#[allow(unsafe_code)] // the owning kmalloc handles
 pub mod kbox;
 pub mod layout;
 pub mod linear_map;
+#[allow(unsafe_code)] // memblock's grown arrays, through the linear map
 pub mod memblock;
 pub mod numa;
+#[allow(unsafe_code)] // the vmemmap as MemMap; zeroing frames
 pub mod page_alloc;
+#[allow(unsafe_code)] // the Pages handle; frees by address or PFN
 pub mod pages;
+#[allow(unsafe_code)] // table memory for the walker (PgtableMem)
 pub mod pgtable;
 pub mod report;
+#[allow(unsafe_code)] // kfree of a raw pointer; mempool callbacks
 pub mod slab;
 pub mod vmemmap;

@@ -20,14 +20,19 @@
 //! `lkdtm` (deliberate crashes, run after the tests when asked).
 
 pub mod harness;
+#[allow(unsafe_code)] // a NULL dereference on purpose
 pub mod lkdtm;
 
 mod exceptions;
 mod fdt;
+#[allow(unsafe_code)] // the Rust heap's GlobalAlloc, called directly
 mod heap;
 mod memblock;
+#[allow(unsafe_code)] // probes that fault on purpose
 mod mmu;
+#[allow(unsafe_code)] // block contents and raw frees through the linear map
 mod pages;
+#[allow(unsafe_code)] // red zones, freed objects and free pointers, written on purpose
 mod slub;
 mod smp;
 mod timer;

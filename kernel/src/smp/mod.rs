@@ -15,6 +15,7 @@
 //! (the PSCI conduit). No lock is held across a wait; the mailboxes'
 //! locks are taken one at a time.
 
+#[allow(unsafe_code)] // __secondary_data, the spin table, PSCI CPU_ON
 pub mod bringup;
 pub mod call;
 pub mod cpumask;
