@@ -5,6 +5,11 @@
 //! (which never blocks on the log lock), then the exit code leaves through
 //! semihosting ([`exit`]): 3 for a panic, 4 for an oops. Without
 //! semihosting the CPU parks after printing, so no path is a silent hang.
+//!
+//! Every report ends with a call trace ([`backtrace`]), a stack overflow's
+//! too: one line per frame, `[<address>] function+offset/size`, the
+//! faulting PC first and then each caller by its call instruction, read
+//! from the frame records (the stack that overflowed, for an overflow).
 
 use super::exit::{ExitCode, exit};
 use super::kallsyms::Sym;
@@ -25,32 +30,76 @@ fn this_stack() -> (u64, u64) {
     if lo == 0 { (sym!(__boot_stack_bottom), sym!(__boot_stack_top)) } else { (lo, hi) }
 }
 
-fn on_known_stack(addr: u64) -> bool {
-    let (lo, hi) = this_stack();
-    addr >= lo && addr < hi
+/// Most frames a call trace prints (an overflowed stack holds thousands).
+const MAX_FRAMES: usize = 32;
+
+/// One frame of a call trace: the address and, beside it, the symbol
+/// (Linux's `[<address>] function+offset/size`), so that `addr2line -e
+/// kernel <address>` names the line without arithmetic.
+struct Frame(u64);
+
+impl core::fmt::Display for Frame {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "[<{:016x}>] {}", self.0, Sym(self.0))
+    }
 }
 
-/// Print a backtrace by walking frame records from `fp`.
-pub fn backtrace(pc: Option<u64>, mut fp: u64) {
-    emerg!("Call trace:");
-    if let Some(pc) = pc {
-        emerg!(" {}", Sym(pc));
+/// The frame record at `fp` (the caller's frame pointer and the return
+/// address), if `fp` is a 16-byte aligned record wholly inside `stack`.
+fn frame_record(fp: u64, (lo, hi): (u64, u64)) -> Option<(u64, u64)> {
+    if !fp.is_multiple_of(16) || fp < lo || fp.checked_add(16)? > hi {
+        return None;
     }
-    for _ in 0..32 {
-        if fp == 0 || !fp.is_multiple_of(16) || !on_known_stack(fp) || !on_known_stack(fp + 8) {
-            break;
+    // SAFETY: [fp, fp + 16) is 16-byte aligned and inside `stack`, a mapped
+    // kernel stack of this CPU (the callers pass its bounds, never the
+    // guard page below it), so both words are readable.
+    Some(unsafe { ((fp as *const u64).read(), ((fp + 8) as *const u64).read()) })
+}
+
+/// Where the function containing `addr` starts, if kallsyms knows it.
+fn function_start(addr: u64) -> Option<u64> {
+    super::kallsyms::lookup(addr).map(|(_, off, _)| addr - off)
+}
+
+/// Print a call trace: the exception's `pc` and `lr` (if one was taken),
+/// then each caller, by walking the frame records from `fp` up `stack`.
+///
+/// A return address is the instruction after the call, which for a call
+/// that does not return may already be the next function: each caller is
+/// named by its call instruction, 4 bytes before (Linux symbolizes return
+/// addresses the same way). A function that faults before it stores a frame
+/// record (a leaf such as memset) leaves its caller only in `lr`: when `lr`
+/// is in another function than `pc` and is not the first record's return
+/// address, it is that caller, and is printed second. The walk stops at a
+/// record outside `stack`, a zero return address, a frame pointer that does
+/// not climb, or after MAX_FRAMES frames.
+pub fn backtrace(regs: Option<(u64, u64)>, mut fp: u64, stack: (u64, u64)) {
+    emerg!("Call trace:");
+    if let Some((pc, lr)) = regs {
+        emerg!(" {}", Frame(pc));
+        let first = frame_record(fp, stack).map(|(_, ret)| ret);
+        let caller = lr.wrapping_sub(4);
+        if lr != 0
+            && first != Some(lr)
+            && function_start(caller).is_some()
+            && function_start(caller) != function_start(pc)
+        {
+            emerg!(" {}", Frame(caller));
         }
-        // SAFETY: fp is 16-byte aligned and inside a mapped kernel stack
-        // (checked above), so both words are readable.
-        let (next, lr) = unsafe { ((fp as *const u64).read(), ((fp + 8) as *const u64).read()) };
+    }
+    for _ in 0..MAX_FRAMES {
+        let Some((next, lr)) = frame_record(fp, stack) else { return };
         if lr == 0 {
-            break;
+            return;
         }
-        emerg!(" {}", Sym(lr));
+        emerg!(" {}", Frame(lr.wrapping_sub(4)));
         if next <= fp {
-            break;
+            return;
         }
         fp = next;
+    }
+    if frame_record(fp, stack).is_some_and(|(_, lr)| lr != 0) {
+        emerg!(" ... (the trace goes on; {} frames shown)", MAX_FRAMES);
     }
 }
 
@@ -123,6 +172,9 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
         emerg!("Task stack:     [{:#018x}..{:#018x}]", stack_lo, stack_hi);
         emerg!("Guard page:     [{:#018x}..{:#018x}]", guard.0, guard.1);
         dump_regs(f);
+        // The frames of the stack that overflowed (this handler runs on the
+        // overflow stack; the walk never leaves the task stack's bounds).
+        backtrace(Some((f.elr, f.x[30])), f.x[29], (stack_lo, stack_hi));
         emerg!("Kernel panic - not syncing: kernel stack overflow");
         exit(ExitCode::Oops);
     }
@@ -148,7 +200,7 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
     let cpu = arch::percpu::smp_processor_id();
     emerg!("CPU: {cpu} PID: 0 Comm: swapper/{cpu} ({}: {})", vector.name(), ec_name(class));
     dump_regs(f);
-    backtrace(Some(f.elr), f.x[29]);
+    backtrace(Some((f.elr, f.x[30])), f.x[29], (stack_lo, stack_hi));
     emerg!("Kernel panic - not syncing: Oops: Fatal exception");
     exit(ExitCode::Oops);
 }
@@ -163,6 +215,6 @@ fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
         Some(l) => emerg!("Kernel panic - not syncing: {} (at {}:{})", info.message(), l.file(), l.line()),
         None => emerg!("Kernel panic - not syncing: {}", info.message()),
     }
-    backtrace(None, arch::cpu::frame_pointer());
+    backtrace(None, arch::cpu::frame_pointer(), this_stack());
     exit(ExitCode::Panic)
 }
