@@ -46,6 +46,52 @@ pub fn frame_pointer() -> u64 {
     fp
 }
 
+/// The stack pointer of the caller's frame.
+#[inline(always)]
+pub fn stack_pointer() -> u64 {
+    let sp: u64;
+    // SAFETY: reading a register has no side effect.
+    unsafe { asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    sp
+}
+
+/// Wait for an event (`wfe`): returns at the next [`send_event`] from any
+/// CPU, or at once if one arrived since the last wait (the event register
+/// keeps it), or spuriously. Callers re-check what they wait for.
+#[inline(always)]
+pub fn wait_for_event() {
+    // SAFETY: waiting for an event has no memory effect.
+    unsafe { asm!("wfe", options(nomem, nostack, preserves_flags)) };
+}
+
+/// Make this CPU's earlier stores visible to the other CPUs of the inner
+/// shareable domain (`dsb ish`), then wake every CPU in [`wait_for_event`]
+/// (`sev`): the order a CPU that wakes and reads what was posted needs.
+#[inline(always)]
+pub fn send_event() {
+    // SAFETY: a barrier and an event: no memory is written.
+    unsafe { asm!("dsb ish", "sev", options(nostack, preserves_flags)) };
+}
+
+/// As [`send_event`], with a full-system barrier (`dsb sy`): for a CPU that
+/// still runs with its MMU and caches off and reads memory at the point of
+/// coherency (a secondary in a spin table), after the stores were cleaned
+/// to the PoC.
+#[inline(always)]
+pub fn send_event_system() {
+    // SAFETY: as in send_event.
+    unsafe { asm!("dsb sy", "sev", options(nostack, preserves_flags)) };
+}
+
+/// Execute an undefined instruction (`udf #0`): an Undefined Instruction
+/// exception, which the kernel's handler reports as an oops. For lkdtm.
+#[inline(never)]
+pub fn undefined_instruction() {
+    // SAFETY: the instruction traps before it could touch anything; what
+    // follows is the exception handler's business.
+    unsafe { asm!("udf #0", options(nomem, nostack)) };
+}
+
 /// Mask all interrupts and stop this CPU for good.
 pub fn park() -> ! {
     loop {

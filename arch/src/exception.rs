@@ -348,6 +348,19 @@ pub fn install() {
     unsafe { core::arch::asm!("msr vbar_el1, {v}", "isb", v = in(reg) v, options(nostack, preserves_flags)) };
 }
 
+/// The address of the kernel's vector table (what [`install`] writes to VBAR_EL1).
+pub fn vectors_address() -> u64 {
+    core::ptr::addr_of!(__vectors) as u64
+}
+
+/// VBAR_EL1 as the CPU has it now.
+pub fn vbar() -> u64 {
+    let v: u64;
+    // SAFETY: reading VBAR_EL1 has no side effect.
+    unsafe { core::arch::asm!("mrs {}, vbar_el1", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
 /// A fault recorded by a probe.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProbeFault {

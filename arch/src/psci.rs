@@ -43,3 +43,15 @@ pub unsafe fn call(conduit: Conduit, func: u32, a1: u64, a2: u64, a3: u64) -> i6
     }
     x0 as i64
 }
+
+/// PSCI_VERSION: `(major << 16) | minor`, or a negative PSCI error.
+///
+/// Safe where [`call`] is not: PSCI_VERSION has no effect, and if nothing
+/// answers the conduit, HVC and SMC are undefined instructions at EL1 (Arm
+/// ARM D1.4 and C6.2: UNDEFINED when EL2 or EL3 is absent or disables them),
+/// which trap to the kernel's exception handler: an oops, not a memory error.
+pub fn version(conduit: Conduit) -> i64 {
+    // SAFETY: obligation 1 is unnecessary for this function (see above);
+    // obligation 2: PSCI_VERSION changes nothing.
+    unsafe { call(conduit, PSCI_VERSION, 0, 0, 0) }
+}

@@ -18,9 +18,9 @@
 //! The arithmetic is `mm::zone::ZoneLimits` (host-tested); this file gives it
 //! memblock's memory and the command line, and prints the result.
 
-use crate::cmdline::{CoreSize, Params};
-use crate::hal::Memblock;
+use crate::memory::hal::Memblock;
 use crate::pr_info;
+use bootdata::cmdline::{CoreSize, Params};
 pub use mm::config::MAX_NUMNODES;
 pub use mm::zone::ZoneLimits;
 use mm::zone::ZoneType;

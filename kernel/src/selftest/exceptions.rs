@@ -1,6 +1,6 @@
 //! Exception plumbing: the vectors, the FP/SIMD trap, semihosting detection.
 
-use super::{Test, TestResult};
+use super::harness::{Test, TestResult};
 use crate::{check, check_eq, fail};
 use arch::exception::esr_ec;
 
@@ -11,13 +11,8 @@ pub const TESTS: &[Test] = &[
 ];
 
 fn vectors_installed() -> TestResult {
-    let vbar: u64;
-    // SAFETY: reading VBAR_EL1 has no side effect.
-    unsafe { core::arch::asm!("mrs {}, vbar_el1", out(reg) vbar, options(nomem, nostack, preserves_flags)) };
-    unsafe extern "C" {
-        static __vectors: u8;
-    }
-    check_eq!(vbar, core::ptr::addr_of!(__vectors) as u64);
+    let vbar = arch::exception::vbar();
+    check_eq!(vbar, arch::exception::vectors_address());
     check!(vbar.is_multiple_of(2048), "VBAR {vbar:#x} not 2 KiB aligned");
     Ok(())
 }

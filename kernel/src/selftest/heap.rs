@@ -1,8 +1,8 @@
 //! The Rust heap on kmalloc: early objects go back to the early heap, new
 //! ones are kmalloc objects, any Layout's alignment is honoured.
 
-use super::{Test, TestResult};
-use crate::heap::{is_early, usage, with_early_heap};
+use super::harness::{Test, TestResult};
+use crate::memory::heap::{is_early, usage, with_early_heap};
 use crate::{check, check_eq};
 use alloc::boxed::Box;
 use core::alloc::{GlobalAlloc, Layout};
@@ -27,7 +27,7 @@ fn heap_objects_are_kmalloc_objects() -> TestResult {
     for size in [1usize, 24, 100, 600, 5000, 20000] {
         let v: alloc::vec::Vec<u8> = alloc::vec![0xa5; size];
         check!(!is_early(v.as_ptr()), "a {size}-byte Vec came from the early heap");
-        let k = crate::slab::ksize(v.as_ptr());
+        let k = crate::memory::slab::ksize(v.as_ptr());
         check!(k >= size, "ksize of a {size}-byte heap object is {k}");
     }
     Ok(())
@@ -37,13 +37,13 @@ fn large_alignments_honoured() -> TestResult {
     for (size, align) in [(10usize, 16usize), (10, 64), (100, 4096), (5000, 8192), (100, 65536), (1 << 20, 1 << 21)] {
         let layout = Layout::from_size_align(size, align).map_err(|e| alloc::format!("{e}"))?;
         // SAFETY: a valid non-zero-size layout; the block is freed just below.
-        let p = unsafe { crate::heap::HEAP_HANDLE.alloc(layout) };
+        let p = unsafe { crate::memory::heap::HEAP_HANDLE.alloc(layout) };
         check!(!p.is_null(), "allocation of {size} bytes aligned {align} failed");
         let aligned = (p as usize).is_multiple_of(align);
         // SAFETY: `size` bytes of the block are ours.
         unsafe { core::ptr::write_bytes(p, 0x5a, size) };
         // SAFETY: allocated above with this layout.
-        unsafe { crate::heap::HEAP_HANDLE.dealloc(p, layout) };
+        unsafe { crate::memory::heap::HEAP_HANDLE.dealloc(p, layout) };
         check!(aligned, "{size} bytes at {p:p}: not aligned to {align}");
     }
     Ok(())

@@ -1,8 +1,10 @@
 //! memblock as the boot left it: consistent arrays, the right reservations.
 
-use super::{Test, TestResult};
-use crate::setup::{MEMBLOCK, RESERVATIONS};
-use crate::{check, check_eq, paging, state};
+use super::harness::{Test, TestResult};
+use crate::init::state;
+use crate::memory::memblock::{MEMBLOCK, RESERVATIONS};
+use crate::memory::pgtable;
+use crate::{check, check_eq};
 use boot::sym;
 use mm::PhysAddr;
 
@@ -29,7 +31,7 @@ fn arrays_sorted_disjoint() -> TestResult {
 fn boot_reservations_present() -> TestResult {
     let s = state::get();
     let mb = MEMBLOCK.lock();
-    let image = (s.info.phys_base, paging::pa_symbol(sym!(_end)).as_u64());
+    let image = (s.info.phys_base, pgtable::pa_symbol(sym!(_end)).as_u64());
     check!(mb.is_region_reserved(PhysAddr(image.0), image.1 - image.0), "kernel image not reserved");
     for a in (image.0..image.1).step_by(0x1000) {
         check!(mb.is_reserved(PhysAddr(a)), "image page {a:#x} not reserved");
@@ -55,7 +57,7 @@ fn memory_matches_device_tree() -> TestResult {
     match s.params.mem_limit {
         None => check_eq!(mb.phys_mem_size(), dt_total),
         Some(limit) => {
-            let image = paging::pa_symbol(sym!(_end)).as_u64() - s.info.phys_base;
+            let image = pgtable::pa_symbol(sym!(_end)).as_u64() - s.info.phys_base;
             check!(
                 mb.phys_mem_size() <= limit.max(dt_total.min(limit) + image),
                 "mem= not enforced: {} > {}",

@@ -1,9 +1,11 @@
 //! The translation is real: hardware and software walks agree, permissions
 //! hold, the identity map is gone, the stack guard is unmapped.
 
-use super::{Test, TestResult};
-use crate::layout::{FIX_EARLYCON, FIX_FDT};
-use crate::{check, check_eq, fail, paging, state};
+use super::harness::{Test, TestResult};
+use crate::init::state;
+use crate::memory::layout::{FIX_EARLYCON, FIX_FDT};
+use crate::memory::{linear_map, pgtable};
+use crate::{check, check_eq, fail};
 use arch::exception::{ec, esr_ec};
 use arch::mmu::at_s1e1r;
 use boot::sym;
@@ -38,40 +40,42 @@ fn try_write_scratch(cpu: usize) {
 /// Change a live kernel mapping RW -> RO -> RW -> unmapped, break-before-make,
 /// and check that every CPU's TLB follows (inner-shareable invalidation).
 fn live_remap_seen_by_every_cpu() -> TestResult {
-    use crate::layout::SELFTEST_SCRATCH;
+    use crate::memory::layout::SELFTEST_SCRATCH;
     use mm::pgtable::MapFlags;
     let va = VirtAddr(SELFTEST_SCRATCH);
-    let page = crate::page_alloc::alloc_pages(mm::gfp::Gfp::KERNEL, 0).map_err(|e| alloc::format!("{e}"))?;
+    let page = crate::memory::pages::alloc_pages(mm::gfp::Gfp::KERNEL, 0).map_err(|e| alloc::format!("{e}"))?;
     let pa = page.pfn().phys();
-    let online = (0..arch::percpu::NR_CPUS).filter(|&c| crate::smp::cpu_online(c)).fold(0u64, |m, c| m | 1 << c);
+    let online =
+        (0..arch::percpu::NR_CPUS).filter(|&c| crate::smp::cpumask::cpu_online(c)).fold(0u64, |m, c| m | 1 << c);
     let rw = PageProt::KERNEL_RW;
     let r = (|| -> TestResult {
-        paging::map_kernel_range(va, pa, PAGE_SIZE, rw, MapFlags::NO_BLOCKS).map_err(|e| alloc::format!("map: {e}"))?;
+        pgtable::map_kernel_range(va, pa, PAGE_SIZE, rw, MapFlags::NO_BLOCKS)
+            .map_err(|e| alloc::format!("map: {e}"))?;
         PROBE_VA.store(va.as_u64(), Ordering::Release);
         for (prot, want_faults) in [(rw, 0), (PageProt::KERNEL_RO, online), (rw, 0)] {
-            paging::change_kernel_prot(va, PAGE_SIZE, prot).map_err(|e| alloc::format!("change_prot: {e}"))?;
+            pgtable::change_kernel_prot(va, PAGE_SIZE, prot).map_err(|e| alloc::format!("change_prot: {e}"))?;
             WRITE_FAULTED.store(0, Ordering::Release);
-            crate::smp::on_each_cpu(try_write_scratch);
+            crate::smp::call::on_each_cpu(try_write_scratch);
             let got = WRITE_FAULTED.load(Ordering::Acquire);
             check!(
                 got == want_faults,
                 "after change to {prot:?}: CPUs that faulted {got:#x}, expected {want_faults:#x}"
             );
         }
-        check_eq!(paging::unmap_kernel_range(va, PAGE_SIZE), Ok(1));
+        check_eq!(pgtable::unmap_kernel_range(va, PAGE_SIZE), Ok(1));
         check!(at_s1e1r(va).is_err(), "still mapped after unmap");
         WRITE_FAULTED.store(0, Ordering::Release);
-        crate::smp::on_each_cpu(try_write_scratch);
+        crate::smp::call::on_each_cpu(try_write_scratch);
         check_eq!(WRITE_FAULTED.load(Ordering::Acquire), online);
         Ok(())
     })();
-    let _ = paging::unmap_kernel_range(va, PAGE_SIZE);
+    let _ = pgtable::unmap_kernel_range(va, PAGE_SIZE);
     drop(page);
     r
 }
 
 fn layout_regions_ordered() -> TestResult {
-    use crate::layout::*;
+    use crate::memory::layout::*;
     check_eq!(sym!(_text), KIMAGE_VADDR);
     check!(sym!(_end) <= VMALLOC_START, "the image runs into the vmalloc area");
     let bounds = [
@@ -101,11 +105,9 @@ static BSS_WORD: AtomicU64 = AtomicU64::new(0);
 
 fn sample_addresses() -> [(&'static str, u64); 12] {
     let s = state::get();
-    let sp: u64;
-    // SAFETY: reading sp has no side effect.
-    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
-    let dram = paging::phys_to_virt(paging::memstart()).as_u64();
-    let first_mem = crate::setup::MEMBLOCK.lock().start_of_dram();
+    let sp = arch::cpu::stack_pointer();
+    let dram = linear_map::phys_to_virt(linear_map::memstart()).as_u64();
+    let first_mem = crate::memory::memblock::MEMBLOCK.lock().start_of_dram();
     [
         ("image header", sym!(_text)),
         ("text (this function)", sample_addresses as *const () as u64),
@@ -118,13 +120,13 @@ fn sample_addresses() -> [(&'static str, u64); 12] {
         ("stack", sp),
         ("fixmap fdt", FIX_FDT + (s.info.dtb_pa & (PAGE_SIZE - 1))),
         ("fixmap uart", if s.dt.console.is_some() { FIX_EARLYCON } else { FIX_FDT }),
-        ("linear map", dram.max(paging::phys_to_virt(first_mem).as_u64())),
+        ("linear map", dram.max(linear_map::phys_to_virt(first_mem).as_u64())),
     ]
 }
 
 fn hw_walk_matches_sw_walk() -> TestResult {
     for (what, va) in sample_addresses() {
-        let sw = match paging::translate(VirtAddr(va)) {
+        let sw = match pgtable::translate(VirtAddr(va)) {
             Some(t) => t.pa,
             None => fail!("{what} at {va:#x}: software walk finds no mapping"),
         };
@@ -135,14 +137,14 @@ fn hw_walk_matches_sw_walk() -> TestResult {
         check!(hw == sw, "{what} at {va:#x}: hardware walk {:#x} != software walk {:#x}", hw.as_u64(), sw.as_u64());
         // Image addresses must also equal pa = va - kimage_voffset.
         if va >= sym!(_text) && va < sym!(_end) {
-            check_eq!(hw, paging::pa_symbol(va));
+            check_eq!(hw, pgtable::pa_symbol(va));
         }
     }
     Ok(())
 }
 
 fn section_permissions() -> TestResult {
-    let prot = |va: u64| paging::translate(VirtAddr(va)).map(|t| t.prot);
+    let prot = |va: u64| pgtable::translate(VirtAddr(va)).map(|t| t.prot);
     check_eq!(prot(sym!(_text)), Some(PageProt::KERNEL_ROX));
     check_eq!(prot(sample_addresses as *const () as u64), Some(PageProt::KERNEL_ROX));
     check_eq!(prot(&RODATA_WORD as *const u64 as u64), Some(PageProt::KERNEL_RO));
@@ -193,9 +195,9 @@ fn data_exec_faults() -> TestResult {
 }
 
 fn identity_map_removed() -> TestResult {
-    let idmap_pa = paging::pa_symbol(sym!(__idmap_text_start)).as_u64();
+    let idmap_pa = pgtable::pa_symbol(sym!(__idmap_text_start)).as_u64();
     check!(at_s1e1r(VirtAddr(idmap_pa)).is_err(), "the identity map still translates {idmap_pa:#x}");
-    check_eq!(arch::mmu::ttbr0(), paging::pa_symbol(sym!(reserved_pg_dir)));
+    check_eq!(arch::mmu::ttbr0(), pgtable::pa_symbol(sym!(reserved_pg_dir)));
     Ok(())
 }
 
@@ -204,7 +206,7 @@ fn stack_guard_unmapped() -> TestResult {
     check!(hi - lo >= PAGE_SIZE, "guard is {} bytes", hi - lo);
     for va in [lo, hi - PAGE_SIZE] {
         check!(at_s1e1r(VirtAddr(va)).is_err(), "guard page {va:#x} is mapped");
-        check!(paging::translate(VirtAddr(va)).is_none(), "tables map guard page {va:#x}");
+        check!(pgtable::translate(VirtAddr(va)).is_none(), "tables map guard page {va:#x}");
     }
     let bottom = sym!(__boot_stack_bottom);
     check!(bottom & arch::exception::STACK_SIZE == 0, "stack bottom {bottom:#x} breaks the overflow check's alignment");
@@ -212,7 +214,7 @@ fn stack_guard_unmapped() -> TestResult {
 }
 
 fn linear_map_covers_memory() -> TestResult {
-    let mb = crate::setup::MEMBLOCK.lock();
+    let mb = crate::memory::memblock::MEMBLOCK.lock();
     let mut n = 0;
     for (s, e, _) in mb.for_each_mem_range() {
         let (s, e) = (s.align_up(PAGE_SIZE), e.align_down(PAGE_SIZE));
@@ -220,8 +222,8 @@ fn linear_map_covers_memory() -> TestResult {
             continue;
         }
         for pa in [s, e - PAGE_SIZE, s + (((e - s) / 2) & !(PAGE_SIZE - 1))] {
-            check_eq!(paging::virt_to_phys(paging::phys_to_virt(pa)), pa);
-            let va = paging::phys_to_virt(pa);
+            check_eq!(linear_map::virt_to_phys(linear_map::phys_to_virt(pa)), pa);
+            let va = linear_map::phys_to_virt(pa);
             match at_s1e1r(va) {
                 Ok(got) => {
                     check!(got == pa, "linear {:#x} -> {:#x}, expected {:#x}", va.as_u64(), got.as_u64(), pa.as_u64())
@@ -230,7 +232,7 @@ fn linear_map_covers_memory() -> TestResult {
             }
             n += 1;
         }
-        let t = paging::translate(paging::phys_to_virt(s));
+        let t = pgtable::translate(linear_map::phys_to_virt(s));
         check!(t.is_some_and(|t| t.prot == PageProt::KERNEL_RW), "linear map of {:#x} is not RW/NX", s.as_u64());
     }
     check!(n > 0, "no memory range checked");

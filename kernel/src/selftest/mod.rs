@@ -1,64 +1,48 @@
 //! In-kernel self-tests, registered per subsystem and run at the end of boot.
 //!
-//! Each test is a function returning `Ok(())` or a reason. The runner prints
-//! `<subsystem>: <name> ... ok` or `... FAILED: <reason>` per test and closes
-//! with `selftest: N passed, M failed` alone on a line. `selftest=` picks
-//! suites (`off`, `all`, or a comma list of subsystem names).
+//! They test the wiring on real translation: this machine's page tables,
+//! CPUs and device tree, the allocators on the memory the boot handed over.
+//! Algorithms the host tests already assert (mm's and bootdata's unit
+//! tests) are not run again here under other names.
+//!
+//! Each test (`harness::Test`) is a function returning `Ok(())` or a reason.
+//! The runner prints `<suite>: <name> ... ok (<t> ms)` or
+//! `<suite>: <name> ... FAILED: <reason> (<t> ms)` per test, timed with the
+//! generic timer, and closes with `selftest: N passed, M failed` alone on a
+//! line. `selftest=` picks what runs: `all` (the default), `off`, or a comma
+//! list of suites and `suite.test` names; [`names_exist`] refuses a name
+//! that is not registered (the boot then stops with exit code 5). A test
+//! that makes the kernel print a BUG report on purpose brackets it with
+//! `selftest: expecting BUG ...` and `selftest: end of expected BUG`
+//! (`harness::expect_bug`).
+//!
+//! Files: `harness` (the test type and macros), one file per suite, and
+//! `lkdtm` (deliberate crashes, run after the tests when asked).
 
-mod cmdline;
+pub mod harness;
+#[allow(unsafe_code)] // a NULL dereference on purpose
+pub mod lkdtm;
+
 mod exceptions;
 mod fdt;
+#[allow(unsafe_code)] // the Rust heap's GlobalAlloc, called directly
 mod heap;
 mod memblock;
+#[allow(unsafe_code)] // probes that fault on purpose
 mod mmu;
+#[allow(unsafe_code)] // block contents and raw frees through the linear map
 mod pages;
+#[allow(unsafe_code)] // red zones, freed objects and free pointers, written on purpose
 mod slub;
 mod smp;
 mod timer;
 mod zones;
 
-use crate::cmdline::SelftestSel;
 use crate::{pr_err, pr_info};
-use alloc::string::String;
-
-/// A test's verdict.
-pub type TestResult = Result<(), String>;
-
-/// One registered test.
-pub struct Test {
-    /// Subsystem (suite) name.
-    pub suite: &'static str,
-    /// Test name.
-    pub name: &'static str,
-    /// The test.
-    pub run: fn() -> TestResult,
-}
-
-/// Fail with a formatted reason.
-#[macro_export]
-macro_rules! fail {
-    ($($arg:tt)*) => { return Err(alloc::format!($($arg)*)) };
-}
-
-/// Fail unless `cond`.
-#[macro_export]
-macro_rules! check {
-    ($cond:expr, $($arg:tt)*) => { if !$cond { $crate::fail!($($arg)*); } };
-}
-
-/// Fail unless `a == b`, showing both.
-#[macro_export]
-macro_rules! check_eq {
-    ($a:expr, $b:expr) => {{
-        let (a, b) = (&$a, &$b);
-        if a != b {
-            $crate::fail!("{} == {:?}, expected {:?}", stringify!($a), a, b);
-        }
-    }};
-}
+use bootdata::cmdline::SelftestSel;
+use harness::Test;
 
 const SUITES: &[&[Test]] = &[
-    cmdline::TESTS,
     fdt::TESTS,
     memblock::TESTS,
     mmu::TESTS,
@@ -71,32 +55,51 @@ const SUITES: &[&[Test]] = &[
     heap::TESTS,
 ];
 
+/// Whether every name in `sel` is a registered suite or test; each one
+/// that is not is reported by name.
+pub fn names_exist(sel: &SelftestSel) -> bool {
+    let mut ok = true;
+    for n in sel.names() {
+        let suite_known = SUITES.iter().flat_map(|s| s.iter()).any(|t| t.suite == n.suite);
+        if !suite_known {
+            pr_err!("selftest: no such suite \"{}\"", n);
+            ok = false;
+        } else if !SUITES.iter().flat_map(|s| s.iter()).any(|t| n.selects(t.suite, t.name)) {
+            pr_err!("selftest: no such test \"{}\"", n);
+            ok = false;
+        }
+    }
+    ok
+}
+
 /// Run the selected suites; returns (passed, failed).
 pub fn run(sel: &SelftestSel) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
     for suite in SUITES {
         for t in suite.iter() {
-            if !sel.wants(t.suite) {
+            if !sel.wants(t.suite, t.name) {
                 continue;
             }
             // Suites that measure the page allocator's exact counts keep the
             // heap off it while they run (see heap::with_early_heap).
             let measured = matches!(t.suite, "pages" | "slub");
-            let r = if measured { crate::heap::with_early_heap(t.run) } else { (t.run)() };
+            let t0 = arch::timer::uptime_ns();
+            let r = if measured { crate::memory::heap::with_early_heap(t.run) } else { (t.run)() };
+            let ms = arch::timer::uptime_ns().saturating_sub(t0) / 1_000_000;
             match r {
                 Ok(()) => {
-                    pr_info!("{}: {} ... ok", t.suite, t.name);
+                    pr_info!("{}: {} ... ok ({} ms)", t.suite, t.name, ms);
                     passed += 1;
                 }
                 Err(why) => {
-                    pr_err!("{}: {} ... FAILED: {}", t.suite, t.name, why);
+                    pr_err!("{}: {} ... FAILED: {} ({} ms)", t.suite, t.name, why, ms);
                     failed += 1;
                 }
             }
         }
     }
     if passed + failed > 0 {
-        crate::printk::log_bare(format_args!("selftest: {passed} passed, {failed} failed"));
+        crate::console::printk::log_bare(format_args!("selftest: {passed} passed, {failed} failed"));
     }
     (passed, failed)
 }

@@ -1,10 +1,15 @@
-//! The page allocator at work: every order splits and merges back, free
-//! blocks stay aligned and inside their zone, the gfp zone modifiers and node
-//! placement hold, the fallback zonelists follow the NUMA distances, memory
-//! can be exhausted and recovered exactly, the watermarks follow Linux's
-//! formulas and hold, bad pages are caught, memory is zeroed when asked,
-//! exact and compound allocations free whole, every CPU can allocate and
-//! free at once, and the reports agree with the counters.
+//! The page allocator on this machine's memory, as the boot handed it over:
+//! every order splits and merges back through the kernel's address API,
+//! free blocks stay aligned and inside the zones and nodes the device tree
+//! gave, the gfp zone modifiers and node placement hold on the real zones
+//! and nodes, the fallback zonelists follow the device tree's NUMA
+//! distances, memory can be exhausted and recovered exactly, bad pages are
+//! caught, memory is zeroed when `init_on_*=` or __GFP_ZERO ask, exact and
+//! compound allocations free whole, every CPU can allocate and free at once,
+//! and the reports agree with the counters.
+//!
+//! The watermark formulas and their enforcement are tested on the host
+//! (mm's page_alloc tests), not again here.
 //!
 //! # Leaving the allocator as it was found
 //!
@@ -14,8 +19,8 @@
 //! nr_free_pages and nr_bad_pages), gives back everything it took, drains
 //! again and requires the same snapshot: with nothing else allocating (the
 //! other CPUs wait for work), the buddy allocator must merge every block
-//! back, and counts taken in between are exact. Free blocks per *migratetype* are not compared, because taking
-//! memory may change a pageblock's type for good (claiming, as in Linux).
+//! back, and counts taken in between are exact. Free blocks per
+//! *migratetype* are not compared, because taking memory may change a pageblock's type for good (claiming, as in Linux).
 //! The exception is `bad_page_detected`, which leaks the pages it frees in a
 //! bad state, as Linux does (and prints `BUG: Bad page state` for them).
 //!
@@ -25,17 +30,18 @@
 //!
 //! High-order atomic allocations are avoided: they reserve HIGHATOMIC
 //! pageblocks, which outlive the test and keep their neighbours from merging.
-//! Where a test needs exact free counts while it allocates, it calls the core
-//! with a CPU number past `NR_CPUS`, which bypasses the pcp lists (no batch
-//! of pages moves to a pcp list behind the counters' back).
 
-use super::{Test, TestResult};
-use crate::hal::PageAllocator;
-use crate::page_alloc::{
-    __free_pages, __get_free_pages, Pages, alloc_pages, alloc_pages_exact, alloc_pages_node, allocator, free_pages,
-    free_pages_exact, get_zeroed_page, is_up, page_address, page_to_pfn, pfn_to_page, virt_to_page, virt_to_pfn,
+use super::harness::{Test, TestResult, expect_bug};
+use crate::init::state;
+use crate::memory::hal::PageAllocator;
+use crate::memory::linear_map::{page_address, virt_to_pfn};
+use crate::memory::page_alloc::{allocator, is_up};
+use crate::memory::pages::{
+    __free_pages, __get_free_pages, Pages, alloc_pages, alloc_pages_exact, alloc_pages_node, free_pages,
+    free_pages_exact, free_pages_pfn, get_zeroed_page, page_to_pfn, pfn_to_page, virt_to_page,
 };
-use crate::{check, check_eq, fail, smp, state};
+use crate::smp::{call, cpumask};
+use crate::{check, check_eq, fail};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -46,14 +52,10 @@ use mm::gfp::{Gfp, gfp_zone};
 use mm::memblock::{MAX_NUMNODES, NUMA_NO_NODE, NodeId};
 use mm::page::{Page, PageFlags, TAIL_MAPPING};
 use mm::page_alloc::{
-    AllocatorFlags, DEFAULT_WATERMARK_SCALE_FACTOR, LOCAL_DISTANCE, REMOTE_DISTANCE, ZONELIST_FALLBACK,
-    ZONELIST_NOFALLBACK, ZoneRef,
+    AllocatorFlags, LOCAL_DISTANCE, REMOTE_DISTANCE, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZoneRef,
 };
 use mm::pcp::{zone_batchsize, zone_highsize};
-use mm::zone::{
-    LOWMEM_RESERVE_RATIO, MAX_NR_ZONES, MAX_PAGE_ORDER, MigrateType, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER,
-    PAGEBLOCK_ORDER, SWAP_CLUSTER_MAX, Zone, ZoneType, int_sqrt, mult_frac,
-};
+use mm::zone::{MAX_PAGE_ORDER, MigrateType, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER, Zone, ZoneType};
 use mm::{Error, PAGE_SHIFT, PAGE_SIZE, Pfn};
 
 pub const TESTS: &[Test] = &[
@@ -67,7 +69,6 @@ pub const TESTS: &[Test] = &[
     Test { suite: "pages", name: "node_placement", run: node_placement },
     Test { suite: "pages", name: "fallback_order_by_distance", run: fallback_order_by_distance },
     Test { suite: "pages", name: "exhaust_and_recover", run: exhaust_and_recover },
-    Test { suite: "pages", name: "watermarks", run: watermarks },
     Test { suite: "pages", name: "bad_page_detected", run: bad_page_detected },
     Test { suite: "pages", name: "zeroing", run: zeroing },
     Test { suite: "pages", name: "alloc_pages_exact_frees_tail", run: alloc_pages_exact_frees_tail },
@@ -75,10 +76,6 @@ pub const TESTS: &[Test] = &[
     Test { suite: "pages", name: "every_cpu_at_once", run: every_cpu_at_once },
     Test { suite: "pages", name: "reports_agree", run: reports_agree },
 ];
-
-/// A CPU number past the pcp lists: allocations and frees go straight to
-/// the buddy lists, so the free counts move by exactly the pages taken.
-const NO_PCP_CPU: usize = mm::pcp::NR_CPUS;
 
 /// The lists an allocation can take from or claim (not HIGHATOMIC, CMA, ISOLATE).
 const PCP_TYPES: [MigrateType; 3] = [MigrateType::Unmovable, MigrateType::Movable, MigrateType::Reclaimable];
@@ -258,14 +255,6 @@ impl Drop for Chain {
     }
 }
 
-/// Take a block from the core directly as `cpu` (NO_PCP_CPU: no pcp lists)
-/// as an owning handle.
-fn core_alloc(cpu: usize, nid: NodeId, gfp: Gfp, order: u32) -> Result<Pages, Error> {
-    let pfn = pa().alloc_pages_node(cpu, nid, gfp, order)?;
-    // SAFETY: 1. the allocator just handed this block of `order` to us.
-    Ok(unsafe { Pages::from_raw(pfn, order) })
-}
-
 // ----- snapshots ------------------------------------------------------------
 
 /// One zone's free counts.
@@ -370,7 +359,7 @@ fn split_merge_every_order() -> TestResult {
     check_eq!(page_address(pfn), addr);
     let by_addr = virt_to_page(addr).ok_or("virt_to_page found no descriptor")?;
     check!(pfn_to_page(pfn).is_some_and(|p| core::ptr::eq(p, by_addr)), "virt_to_page != pfn_to_page(virt_to_pfn)");
-    // SAFETY: 1. the order-5 block __get_free_pages gave us, not used again.
+    // SAFETY: 1. __get_free_pages just gave this order-5 block to us; 2. unused below.
     unsafe { free_pages(addr, 5) };
     check_restored(&before)
 }
@@ -699,7 +688,7 @@ fn fallback_order_by_distance() -> TestResult {
     }
     // Each CPU allocates from the first node of its node's list with a
     // zone GFP_KERNEL can use (numa_mem_id).
-    for cpu in (0..pa.nr_cpus()).filter(|&c| smp::cpu_online(c)) {
+    for cpu in (0..pa.nr_cpus()).filter(|&c| cpumask::cpu_online(c)) {
         let want = pa
             .node_data(pa.cpu_to_node(cpu))
             .and_then(|p| p.zonelist(ZONELIST_FALLBACK).zones().iter().find(|r| r.zone <= ZoneType::Normal))
@@ -771,103 +760,6 @@ fn exhaust_and_recover() -> TestResult {
 
 // ----- 7. watermarks --------------------------------------------------------
 
-/// min, low and high follow __setup_per_zone_wmarks, the lowmem reserves
-/// setup_per_zone_lowmem_reserve, min_free_kbytes and totalreserve their
-/// formulas. Then, on this CPU's node: GFP_KERNEL allocations stop exactly
-/// at min + lowmem_reserve in each zone, GFP_ATOMIC dips below min to
-/// Linux's 37.5% of it, and everything comes back.
-fn watermarks() -> TestResult {
-    let pa = pa();
-    let lowmem: u64 = pa.all_zones().filter(|z| z.zone_type() != ZoneType::Movable).map(|z| z.managed_pages()).sum();
-    let lowmem_le_normal: u64 =
-        pa.all_zones().filter(|z| z.zone_type() <= ZoneType::Normal).map(|z| z.managed_pages()).sum();
-    let kbytes = int_sqrt((lowmem_le_normal << (PAGE_SHIFT - 10)) * 16).clamp(128, 262_144);
-    check_eq!(pa.min_free_kbytes(), kbytes);
-    let pages_min = kbytes >> (PAGE_SHIFT - 10);
-    let mut totalreserve = 0;
-    for zone in pa.all_zones() {
-        let managed = zone.managed_pages();
-        let share = if lowmem == 0 { 0 } else { (pages_min as u128 * managed as u128 / lowmem as u128) as u64 };
-        let min =
-            if zone.zone_type() == ZoneType::Movable { (managed / 1024).clamp(SWAP_CLUSTER_MAX, 128) } else { share };
-        let step = (share / 4).max(mult_frac(managed, DEFAULT_WATERMARK_SCALE_FACTOR, 10_000));
-        let got = (zone.min_wmark_pages(), zone.low_wmark_pages(), zone.high_wmark_pages(), zone.watermark_boost());
-        check!(got == (min, min + step, min + 2 * step, 0), "{}: (min, low, high, boost) {got:?}", zname(zone));
-        // lowmem_reserve[j]: the managed pages of the zones above, up to j, over this zone's ratio.
-        let pgdat = pa.node_data(zone.node()).ok_or("node vanished")?;
-        let i = zone.zone_type().idx();
-        let mut max_reserve = 0;
-        for j in 0..MAX_NR_ZONES {
-            let above: u64 = (i + 1..=j).map(|k| pgdat.zone(ZoneType::from_index(k)).managed_pages()).sum();
-            let ratio = LOWMEM_RESERVE_RATIO[i];
-            let want = if j <= i || ratio == 0 || managed == 0 { 0 } else { above / ratio };
-            let got = zone.lowmem_reserve(ZoneType::from_index(j));
-            check!(got == want, "{}: lowmem_reserve[{j}] == {got}, expected {want}", zname(zone));
-            max_reserve = max_reserve.max(want);
-        }
-        totalreserve += (max_reserve + zone.high_wmark_pages()).min(managed);
-    }
-    check_eq!(pa.totalreserve_pages(), totalreserve);
-
-    // Behaviour, straight from the buddy lists so that the counts are exact.
-    let before = snapshot();
-    let nid = pa.numa_mem_id(this_cpu());
-    let pgdat = pa.node_data(nid).ok_or("this CPU's memory node does not exist")?;
-    let zones: Vec<&Zone> =
-        pgdat.zones().iter().filter(|z| z.is_managed() && z.zone_type() <= ZoneType::Normal).collect();
-    let reserve = |z: &Zone| z.lowmem_reserve(ZoneType::Normal);
-    // What GFP_KERNEL may count: neither CMA nor HIGHATOMIC pages.
-    let start: Vec<u64> = zones.iter().map(|&z| z.free_pages() - unusable(z)).collect();
-    let mut held = Chain::new();
-    let kernel = Gfp::KERNEL | Gfp::THISNODE | Gfp::NOWARN;
-    for order in (0..=MAX_PAGE_ORDER).rev() {
-        while let Ok(pages) = core_alloc(NO_PCP_CPU, nid, kernel, order) {
-            held.push(pages)?;
-        }
-    }
-    for (&z, &was) in zones.iter().zip(&start) {
-        let (got, want) = (z.free_pages() - unusable(z), was.min(z.min_wmark_pages() + reserve(z)));
-        check!(
-            got == want,
-            "{}: GFP_KERNEL stopped at {got} usable free pages, expected min {} + reserve {} (or {was})",
-            zname(z),
-            z.min_wmark_pages(),
-            reserve(z)
-        );
-    }
-    // GFP_ATOMIC (__GFP_HIGH, no direct reclaim) may use half of min and a
-    // quarter of the rest: it stops at 37.5% of min. It may count
-    // HIGHATOMIC pages, not CMA ones.
-    let kernel_level: Vec<u64> = zones.iter().map(|&z| z.free_pages() - z.free_cma_pages()).collect();
-    let atomic = Gfp::ATOMIC | Gfp::THISNODE | Gfp::NOWARN;
-    let mut dipped = 0;
-    while let Ok(pages) = core_alloc(NO_PCP_CPU, nid, atomic, 0) {
-        dipped += 1;
-        held.push(pages)?;
-    }
-    for (&z, &was) in zones.iter().zip(&kernel_level) {
-        let min = z.min_wmark_pages();
-        let half = min - min / 2;
-        let floor = half - half / 4;
-        let (got, want) = (z.free_pages() - z.free_cma_pages(), was.min(floor + reserve(z)));
-        check!(
-            got == want,
-            "{}: GFP_ATOMIC stopped at {got} free, expected {floor} + reserve {}",
-            zname(z),
-            reserve(z)
-        );
-    }
-    if let Some(&top) = zones.last()
-        && top.min_wmark_pages() >= 8
-    {
-        check!(dipped > 0, "GFP_ATOMIC got nothing below the min watermark of {}", zname(top));
-        check!(top.free_pages() < top.min_wmark_pages() + reserve(top), "GFP_ATOMIC did not dip below min");
-    }
-    check_eq!(core_alloc(NO_PCP_CPU, nid, kernel, 0).err(), Some(Error::NoMemory));
-    drop(held);
-    check_restored(&before)
-}
-
 // ----- 8. bad pages ---------------------------------------------------------
 
 /// A page freed with a stray mapcount, and a block freed with a mapping on
@@ -884,15 +776,22 @@ fn bad_page_detected() -> TestResult {
     pa.drain_all_pages();
     let free = pa.nr_free_pages();
 
-    // As if still mapped into a page table: _mapcount 0 is one mapping.
     let p = page(mapped_pfn)?;
-    p.set_raw_mapcount(0);
-    __free_pages(mapped);
-    // As if a tail page were still in a file's page cache.
     let tail = page(block_pfn + 2)?;
-    tail.set_mapping(0xdead_4000);
-    __free_pages(block);
-    pa.drain_all_pages();
+    let what = format_args!(
+        "(twice): Bad page state for pfn {:#x} (nonzero mapcount) and pfn {:#x} (non-NULL mapping)",
+        mapped_pfn,
+        block_pfn + 2
+    );
+    expect_bug(what, || {
+        // As if still mapped into a page table: _mapcount 0 is one mapping.
+        p.set_raw_mapcount(0);
+        __free_pages(mapped);
+        // As if a tail page were still in a file's page cache.
+        tail.set_mapping(0xdead_4000);
+        __free_pages(block);
+        pa.drain_all_pages();
+    });
 
     check_eq!(pa.nr_bad_pages(), bad + 1 + 4);
     check_eq!(pa.nr_bad_page_reports(), reports + 2);
@@ -980,8 +879,7 @@ fn zeroing() -> TestResult {
     }
     check!(first_not(&pages, 0).is_none(), "get_zeroed_page gave a dirty page");
     let (pfn, _) = pages.into_raw();
-    // SAFETY: 1. the zeroed page from above, ownership just taken back from
-    // `pages`, not used again.
+    // SAFETY: 1. the order-0 block get_zeroed_page gave, given up by into_raw; 2. unused below.
     unsafe { free_pages(page_address(pfn), 0) };
 
     let wiped = params.init_on_alloc || params.init_on_free;
@@ -1009,8 +907,11 @@ fn alloc_pages_exact_frees_tail() -> TestResult {
     for nr in [1u64, 3, 5, 8, 9] {
         let size_bytes = nr * PAGE_SIZE - 100;
         let block = nr.next_power_of_two();
-        let addr = alloc_pages_exact(size_bytes, Gfp::KERNEL).map_err(|e| format!("{nr} pages: {e}"))?;
-        let pfn = virt_to_pfn(addr).0;
+        let exact = alloc_pages_exact(size_bytes, Gfp::KERNEL).map_err(|e| format!("{nr} pages: {e}"))?;
+        check_eq!(exact.size_bytes(), size_bytes);
+        let pfn = exact.pfn().0;
+        let addr = exact.into_raw();
+        check_eq!(virt_to_pfn(addr).0, pfn);
         check!(pfn.is_multiple_of(block), "{nr} pages at {pfn:#x}, not aligned to {block}");
         pa.drain_all_pages();
         check_eq!(pa.nr_free_pages(), before.nr_free_pages - nr);
@@ -1018,7 +919,7 @@ fn alloc_pages_exact_frees_tail() -> TestResult {
             let (refs, want) = (page(pfn + i)?.page_ref_count(), (i < nr) as i32);
             check!(refs == want, "{nr} pages: page {i} of the block has refcount {refs}, expected {want}");
         }
-        // SAFETY: 1. what alloc_pages_exact gave us above, not used again.
+        // SAFETY: 1. the address and size of the PagesExact given up above; 2. unused below.
         unsafe { free_pages_exact(addr, size_bytes) };
         pa.drain_all_pages();
         check_eq!(pa.nr_free_pages(), before.nr_free_pages);
@@ -1071,9 +972,9 @@ fn compound_page_frees_as_one() -> TestResult {
     pa.drain_all_pages();
     check_eq!(pa.nr_free_pages(), before.nr_free_pages - 1);
     check_eq!(page(head.0)?.page_ref_count(), 1);
-    // SAFETY: 1. the reference taken with get_page above; 2. order 0, the head
-    // alone is what it holds; 3. not used again.
-    unsafe { pa.free_pages(cpu, head, 0) };
+    // SAFETY: 1. the head kept its extra reference, so the order-0 block at
+    // `head` is still ours; 2. unused below.
+    unsafe { free_pages_pfn(cpu, head, 0) };
     check_restored(&before)
 }
 
@@ -1153,7 +1054,7 @@ fn trade(cpu: usize) {
 
 /// The next online CPU after `cpu`, cyclically (itself when alone).
 fn next_online(cpu: usize) -> usize {
-    (1..=NR_CPUS).map(|d| (cpu + d) % NR_CPUS).find(|&c| smp::cpu_online(c)).unwrap_or(cpu)
+    (1..=NR_CPUS).map(|d| (cpu + d) % NR_CPUS).find(|&c| cpumask::cpu_online(c)).unwrap_or(cpu)
 }
 
 /// On each CPU: free what the next CPU allocated, largest blocks first.
@@ -1201,7 +1102,7 @@ fn every_cpu_at_once() -> TestResult {
         seen.store(0, Ordering::Relaxed);
     }
     let r = (|| -> TestResult {
-        smp::on_each_cpu(trade);
+        call::on_each_cpu(trade);
         if let Some(why) = TRADE_ERROR.lock().take() {
             fail!("{why}");
         }
@@ -1218,12 +1119,12 @@ fn every_cpu_at_once() -> TestResult {
         pa.drain_all_pages();
         let held: u64 = blocks.iter().map(|b| b.1).sum();
         check_eq!(pa.nr_free_pages() + held, before.nr_free_pages);
-        smp::on_each_cpu(free_neighbours);
+        call::on_each_cpu(free_neighbours);
         if let Some(why) = TRADE_ERROR.lock().take() {
             fail!("{why}");
         }
         check_eq!(POOL.lock().len(), 0);
-        for cpu in (0..NR_CPUS).filter(|&c| smp::cpu_online(c)) {
+        for cpu in (0..NR_CPUS).filter(|&c| cpumask::cpu_online(c)) {
             check!(PCP_SEEN[cpu].load(Ordering::Relaxed) > 0, "CPU{cpu} never had a page on its pcp lists");
         }
         Ok(())

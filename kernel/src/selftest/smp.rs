@@ -1,8 +1,10 @@
 //! Every CPU the device tree lists is up, runs work, and sees the same
 //! kernel page tables.
 
-use super::{Test, TestResult};
-use crate::{check, check_eq, smp, state};
+use super::harness::{Test, TestResult};
+use crate::init::state;
+use crate::smp::{call, cpumask};
+use crate::{check, check_eq};
 use arch::percpu::{NR_CPUS, cpu_area, this_cpu_area};
 use core::sync::atomic::{AtomicU64, Ordering};
 use mm::VirtAddr;
@@ -16,9 +18,9 @@ pub const TESTS: &[Test] = &[
 /// Every CPU the device tree lists is online, or was reported as failed.
 fn all_cpus_online() -> TestResult {
     let listed = state::get().dt.cpus.len().clamp(1, NR_CPUS);
-    check_eq!(smp::num_online_cpus() + smp::nr_failed_cpus(), listed);
-    let online = (0..NR_CPUS).filter(|&c| smp::cpu_online(c)).count();
-    check_eq!(online, smp::num_online_cpus());
+    check_eq!(cpumask::num_online_cpus() + cpumask::nr_failed_cpus(), listed);
+    let online = (0..NR_CPUS).filter(|&c| cpumask::cpu_online(c)).count();
+    check_eq!(online, cpumask::num_online_cpus());
     Ok(())
 }
 
@@ -27,9 +29,7 @@ static BAD: AtomicU64 = AtomicU64::new(0);
 
 fn whoami(cpu: usize) {
     let area = this_cpu_area();
-    let sp: u64;
-    // SAFETY: reading sp has no side effect.
-    unsafe { core::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    let sp = arch::cpu::stack_pointer();
     let on_stack = sp >= area.stack_lo.load(Ordering::Relaxed) && sp < area.stack_hi.load(Ordering::Relaxed);
     let right_cpu = arch::percpu::smp_processor_id() == cpu && area.mpidr.load(Ordering::Relaxed) == arch::cpu::mpidr();
     if !(on_stack && right_cpu) {
@@ -41,13 +41,13 @@ fn whoami(cpu: usize) {
 fn on_each_cpu_runs_everywhere() -> TestResult {
     RAN.store(0, Ordering::Relaxed);
     BAD.store(0, Ordering::Relaxed);
-    smp::on_each_cpu(whoami);
-    let want = (0..NR_CPUS).filter(|&c| smp::cpu_online(c)).fold(0u64, |m, c| m | 1 << c);
+    call::on_each_cpu(whoami);
+    let want = (0..NR_CPUS).filter(|&c| cpumask::cpu_online(c)).fold(0u64, |m, c| m | 1 << c);
     check_eq!(RAN.load(Ordering::Relaxed), want);
     check_eq!(BAD.load(Ordering::Relaxed), 0);
     // Stacks are distinct and each has its guard below.
     for cpu in 1..NR_CPUS {
-        if smp::cpu_online(cpu) {
+        if cpumask::cpu_online(cpu) {
             let lo = cpu_area(cpu).stack_lo.load(Ordering::Relaxed);
             check!(arch::mmu::at_s1e1r(VirtAddr(lo - 4096)).is_err(), "CPU{cpu}: no guard below its stack");
             check!(lo & arch::exception::STACK_SIZE == 0, "CPU{cpu}: stack breaks the overflow check's alignment");
@@ -64,10 +64,10 @@ fn translate_sample(cpu: usize) {
 }
 
 fn same_translation_on_every_cpu() -> TestResult {
-    smp::on_each_cpu(translate_sample);
+    call::on_each_cpu(translate_sample);
     let want = state::get().info.phys_base;
     for (cpu, pa) in PA_SEEN.iter().enumerate() {
-        if smp::cpu_online(cpu) {
+        if cpumask::cpu_online(cpu) {
             check_eq!(pa.load(Ordering::Relaxed), want);
         }
     }

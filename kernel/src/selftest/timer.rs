@@ -1,6 +1,6 @@
 //! The generic timer that stamps the log.
 
-use super::{Test, TestResult};
+use super::harness::{Test, TestResult};
 use crate::check;
 
 pub const TESTS: &[Test] = &[Test { suite: "timer", name: "counter_runs", run: counter_runs }];

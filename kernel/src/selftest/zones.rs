@@ -1,9 +1,10 @@
 //! Zone boundaries follow Linux arm64's rules; the vmemmap covers every
 //! present frame.
 
-use super::{Test, TestResult};
-use crate::vmemmap::{PAGES_PER_SECTION, STRUCT_PAGE_SIZE};
-use crate::{check, check_eq, fail, state};
+use super::harness::{Test, TestResult};
+use crate::init::state;
+use crate::memory::vmemmap::{PAGES_PER_SECTION, STRUCT_PAGE_SIZE};
+use crate::{check, check_eq, fail};
 use mm::{PAGE_SHIFT, VirtAddr};
 
 pub const TESTS: &[Test] = &[
@@ -12,8 +13,8 @@ pub const TESTS: &[Test] = &[
 ];
 
 fn boundaries_follow_linux_rules() -> TestResult {
-    let Some((z, _)) = state::zone_limits() else { fail!("zone limits not computed") };
-    let mb = crate::setup::MEMBLOCK.lock();
+    let Some((z, _)) = crate::memory::page_alloc::zone_limits() else { fail!("zone limits not computed") };
+    let mb = crate::memory::memblock::MEMBLOCK.lock();
     let (start, end) = (mb.start_of_dram().as_u64() >> PAGE_SHIFT, mb.end_of_dram().as_u64() >> PAGE_SHIFT);
     // Contiguous, ordered, covering [start of DRAM, end of DRAM).
     check_eq!(z.zone_range[0].0, start);
@@ -40,8 +41,8 @@ fn boundaries_follow_linux_rules() -> TestResult {
 }
 
 fn vmemmap_covers_present_frames() -> TestResult {
-    let Some((_, base)) = state::zone_limits() else { fail!("vmemmap not populated") };
-    let mb = crate::setup::MEMBLOCK.lock();
+    let Some((_, base)) = crate::memory::page_alloc::zone_limits() else { fail!("vmemmap not populated") };
+    let mb = crate::memory::memblock::MEMBLOCK.lock();
     let mut checked = 0;
     for (s, e, _) in mb.for_each_mem_pfn_range(mm::memblock::NUMA_NO_NODE) {
         for pfn in [s.0, e.0 - 1, s.0.next_multiple_of(PAGES_PER_SECTION).min(e.0 - 1)] {

@@ -1,0 +1,220 @@
+//! Oops, panic and the end of a run.
+//!
+//! An exception nothing expected, a kernel stack overflow, or a Rust panic
+//! ends the run: the report goes out through `printk::emergency_write`
+//! (which never blocks on the log lock), then the exit code leaves through
+//! semihosting ([`exit`]): 3 for a panic, 4 for an oops. Without
+//! semihosting the CPU parks after printing, so no path is a silent hang.
+//!
+//! Every report ends with a call trace ([`backtrace`]), a stack overflow's
+//! too: one line per frame, `[<address>] function+offset/size`, the
+//! faulting PC first and then each caller by its call instruction, read
+//! from the frame records (the stack that overflowed, for an overflow).
+
+use super::exit::{ExitCode, exit};
+use super::kallsyms::Sym;
+use arch::exception::{TrapFrame, Vector, ec, ec_name, esr_ec, fsc_name};
+use boot::sym;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+macro_rules! emerg {
+    ($($arg:tt)*) => { $crate::console::printk::emergency_write(format_args!($($arg)*)) };
+}
+
+static IN_OOPS: AtomicBool = AtomicBool::new(false);
+
+/// This CPU's kernel stack.
+fn this_stack() -> (u64, u64) {
+    let a = arch::percpu::this_cpu_area();
+    let (lo, hi) = (a.stack_lo.load(Ordering::Relaxed), a.stack_hi.load(Ordering::Relaxed));
+    if lo == 0 { (sym!(__boot_stack_bottom), sym!(__boot_stack_top)) } else { (lo, hi) }
+}
+
+/// Most frames a call trace prints (an overflowed stack holds thousands).
+const MAX_FRAMES: usize = 32;
+
+/// One frame of a call trace: the address and, beside it, the symbol
+/// (Linux's `[<address>] function+offset/size`), so that `addr2line -e
+/// kernel <address>` names the line without arithmetic.
+struct Frame(u64);
+
+impl core::fmt::Display for Frame {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "[<{:016x}>] {}", self.0, Sym(self.0))
+    }
+}
+
+/// The frame record at `fp` (the caller's frame pointer and the return
+/// address), if `fp` is a 16-byte aligned record wholly inside `stack`.
+fn frame_record(fp: u64, (lo, hi): (u64, u64)) -> Option<(u64, u64)> {
+    if !fp.is_multiple_of(16) || fp < lo || fp.checked_add(16)? > hi {
+        return None;
+    }
+    // SAFETY: [fp, fp + 16) is 16-byte aligned and inside `stack`, a mapped
+    // kernel stack of this CPU (the callers pass its bounds, never the
+    // guard page below it), so both words are readable.
+    Some(unsafe { ((fp as *const u64).read(), ((fp + 8) as *const u64).read()) })
+}
+
+/// Where the function containing `addr` starts, if kallsyms knows it.
+fn function_start(addr: u64) -> Option<u64> {
+    super::kallsyms::lookup(addr).map(|(_, off, _)| addr - off)
+}
+
+/// Print a call trace: the exception's `pc` and `lr` (if one was taken),
+/// then each caller, by walking the frame records from `fp` up `stack`.
+///
+/// A return address is the instruction after the call, which for a call
+/// that does not return may already be the next function: each caller is
+/// named by its call instruction, 4 bytes before (Linux symbolizes return
+/// addresses the same way). A function that faults before it stores a frame
+/// record (a leaf such as memset) leaves its caller only in `lr`: when `lr`
+/// is in another function than `pc` and is not the first record's return
+/// address, it is that caller, and is printed second. The walk stops at a
+/// record outside `stack`, a zero return address, a frame pointer that does
+/// not climb, or after MAX_FRAMES frames.
+pub fn backtrace(regs: Option<(u64, u64)>, mut fp: u64, stack: (u64, u64)) {
+    emerg!("Call trace:");
+    if let Some((pc, lr)) = regs {
+        emerg!(" {}", Frame(pc));
+        let first = frame_record(fp, stack).map(|(_, ret)| ret);
+        let caller = lr.wrapping_sub(4);
+        if lr != 0
+            && first != Some(lr)
+            && function_start(caller).is_some()
+            && function_start(caller) != function_start(pc)
+        {
+            emerg!(" {}", Frame(caller));
+        }
+    }
+    for _ in 0..MAX_FRAMES {
+        let Some((next, lr)) = frame_record(fp, stack) else { return };
+        if lr == 0 {
+            return;
+        }
+        emerg!(" {}", Frame(lr.wrapping_sub(4)));
+        if next <= fp {
+            return;
+        }
+        fp = next;
+    }
+    if frame_record(fp, stack).is_some_and(|(_, lr)| lr != 0) {
+        emerg!(" ... (the trace goes on; {} frames shown)", MAX_FRAMES);
+    }
+}
+
+fn dump_regs(f: &TrapFrame) {
+    emerg!("pc : {}", Sym(f.elr));
+    emerg!("lr : {}", Sym(f.x[30]));
+    emerg!("sp : {:016x}  pstate: {:08x}", f.sp, f.spsr);
+    let mut i = 29i32;
+    while i >= 0 {
+        if i >= 1 {
+            emerg!("x{:<2}: {:016x} x{:<2}: {:016x}", i, f.x[i as usize], i - 1, f.x[i as usize - 1]);
+        } else {
+            emerg!("x{:<2}: {:016x}", i, f.x[i as usize]);
+        }
+        i -= 2;
+    }
+}
+
+fn mem_abort_info(f: &TrapFrame) {
+    let esr = f.esr;
+    let iss = esr & 0x1ff_ffff;
+    emerg!("Mem abort info:");
+    emerg!("  ESR = {:#018x}", esr);
+    emerg!(
+        "  EC = {:#04x}: {}, IL = {} bits",
+        esr_ec(esr),
+        ec_name(esr_ec(esr)),
+        if esr & (1 << 25) != 0 { 32 } else { 16 }
+    );
+    emerg!("  SET = {}, FnV = {}", (iss >> 11) & 3, (iss >> 10) & 1);
+    emerg!("  EA = {}, S1PTW = {}", (iss >> 9) & 1, (iss >> 7) & 1);
+    emerg!("  FSC = {:#04x}: {}", iss & 0x3f, fsc_level_name(iss));
+    if esr_ec(esr) == ec::DABT_CUR || esr_ec(esr) == 0x24 {
+        emerg!("Data abort info:");
+        emerg!("  ISV = {}, ISS = {:#010x}", (iss >> 24) & 1, iss);
+        emerg!("  CM = {}, WnR = {}", (iss >> 8) & 1, (iss >> 6) & 1);
+    }
+}
+
+struct FscLevel(u64);
+impl core::fmt::Display for FscLevel {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let fsc = self.0 & 0x3f;
+        if fsc < 0x10 && fsc & 0x3c != 0x08 {
+            write!(f, "level {} {}", fsc & 3, fsc_name(fsc))
+        } else {
+            f.write_str(fsc_name(fsc))
+        }
+    }
+}
+fn fsc_level_name(iss: u64) -> FscLevel {
+    FscLevel(iss)
+}
+
+/// The kernel's handler for every exception arch's fixups do not take.
+pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
+    if IN_OOPS.swap(true, Ordering::SeqCst) {
+        // A fault while reporting a fault: give up quietly but definitely.
+        arch::semihosting::exit(ExitCode::Oops as u32);
+        arch::cpu::park();
+    }
+    let class = esr_ec(f.esr);
+    let (stack_lo, stack_hi) = this_stack();
+    let guard = (stack_lo - arch::exception::STACK_SIZE, stack_lo);
+    let guard_hit = vector.is_sync() && (class == ec::DABT_CUR) && f.far >= guard.0 && f.far < guard.1;
+    if vector.stack_overflowed() || guard_hit {
+        emerg!("Insufficient stack space to handle exception!");
+        emerg!("ESR: {:#018x} -- {}", f.esr, ec_name(class));
+        emerg!("FAR: {:#018x}", f.far);
+        emerg!("Task stack:     [{:#018x}..{:#018x}]", stack_lo, stack_hi);
+        emerg!("Guard page:     [{:#018x}..{:#018x}]", guard.0, guard.1);
+        dump_regs(f);
+        // The frames of the stack that overflowed (this handler runs on the
+        // overflow stack; the walk never leaves the task stack's bounds).
+        backtrace(Some((f.elr, f.x[30])), f.x[29], (stack_lo, stack_hi));
+        emerg!("Kernel panic - not syncing: kernel stack overflow");
+        exit(ExitCode::Oops);
+    }
+    if !vector.is_sync() {
+        emerg!("Unexpected {} exception at {} (ESR {:#018x})", vector.name(), Sym(f.elr), f.esr);
+        dump_regs(f);
+        emerg!("Kernel panic - not syncing: Unexpected {}", vector.name());
+        exit(ExitCode::Oops);
+    }
+    let what = match class {
+        ec::DABT_CUR | ec::IABT_CUR | 0x20 | 0x24 => {
+            let kind = if f.far < 0x1_0000 { "NULL pointer dereference" } else { "paging request" };
+            emerg!("Unable to handle kernel {} at virtual address {:016x}", kind, f.far);
+            mem_abort_info(f);
+            "Oops"
+        }
+        ec::UNKNOWN => "Oops - undefined instruction",
+        ec::FP_ASIMD => "Oops - FP/SIMD access trapped (the kernel is built not to use FP/SIMD)",
+        ec::BRK64 => "Oops - BUG",
+        _ => "Oops - unexpected exception",
+    };
+    emerg!("Internal error: {}: {:016x} [#1] SMP", what, f.esr);
+    let cpu = arch::percpu::smp_processor_id();
+    emerg!("CPU: {cpu} PID: 0 Comm: swapper/{cpu} ({}: {})", vector.name(), ec_name(class));
+    dump_regs(f);
+    backtrace(Some((f.elr, f.x[30])), f.x[29], (stack_lo, stack_hi));
+    emerg!("Kernel panic - not syncing: Oops: Fatal exception");
+    exit(ExitCode::Oops);
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    if IN_OOPS.swap(true, Ordering::SeqCst) {
+        arch::semihosting::exit(ExitCode::Panic as u32);
+        arch::cpu::park();
+    }
+    match info.location() {
+        Some(l) => emerg!("Kernel panic - not syncing: {} (at {}:{})", info.message(), l.file(), l.line()),
+        None => emerg!("Kernel panic - not syncing: {}", info.message()),
+    }
+    backtrace(None, arch::cpu::frame_pointer(), this_stack());
+    exit(ExitCode::Panic)
+}

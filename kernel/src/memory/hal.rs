@@ -1,0 +1,97 @@
+//! `mm`'s platform, implemented for this kernel: the console, the linear
+//! map, the timer and a hardening seed. `mm` is generic over it; the type
+//! aliases below are the allocators this kernel runs.
+//!
+//! Log levels keep what each subsystem printed before: the page allocator
+//! warns (KERN_WARNING), SLUB reports bugs (KERN_ERR), memblock=debug is
+//! information (KERN_INFO).
+
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use mm::hal::{Hal, LogLevel};
+use mm::{PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
+
+use crate::memory::layout::{PAGE_END, PAGE_OFFSET};
+use crate::memory::linear_map::{linear_map_covers, phys_to_virt, virt_to_phys};
+use crate::{pr_err, pr_info, pr_warn};
+
+/// The page allocator over this kernel's platform.
+pub type PageAllocator = mm::page_alloc::PageAllocator<KernelHal>;
+/// SLUB over this kernel's platform.
+pub type Slub = mm::slub::Slub<KernelHal>;
+/// memblock over this kernel's platform.
+pub type Memblock = mm::memblock::Memblock<KernelHal>;
+
+/// This kernel, as `mm` sees it.
+pub struct KernelHal;
+
+/// xorshift64* state for [`Hal::random`], seeded once by [`seed_random`].
+static RNG: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
+
+/// Seed the hardening random source (SLUB init, from the device tree's
+/// rng-seed or kaslr-seed, else the timer).
+pub fn seed_random(seed: u64) {
+    RNG.store(seed, Ordering::Relaxed);
+}
+
+// SAFETY: 1. page_address is the linear map, which maps all RAM the page
+// allocator manages read-write at PAGE_OFFSET + (pa - memstart), linearly
+// (so aligned blocks are contiguous), for the kernel's life. 2. virt_to_pfn
+// inverts it and answers None outside the linear map's virtual range or
+// above what it covers. 3. phys_to_virt answers only for ranges the linear
+// map covers (checked), page-aligned as pa is; memblock owns what it asks
+// for. 4. zero_pages writes exactly the frames named, through the same map.
+// 5. printk, the timer and the atomic RNG never call into an allocator.
+unsafe impl Hal for KernelHal {
+    fn log(level: LogLevel, args: core::fmt::Arguments<'_>) {
+        match level {
+            LogLevel::Err => pr_err!("{}", args),
+            LogLevel::Warning => pr_warn!("{}", args),
+            LogLevel::Info => pr_info!("{}", args),
+        }
+    }
+
+    fn random() -> u64 {
+        // Races between CPUs only mix the stream further; no value is trusted
+        // for anything but obfuscation and shuffling.
+        let mut x = RNG.load(Ordering::Relaxed);
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        RNG.store(x, Ordering::Relaxed);
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn now() -> u64 {
+        arch::timer::counter()
+    }
+
+    #[inline]
+    fn page_address(pfn: Pfn) -> *mut u8 {
+        phys_to_virt(pfn.phys()).as_u64() as *mut u8
+    }
+
+    fn virt_to_pfn(p: *const u8) -> Option<Pfn> {
+        let va = p as u64;
+        if !(PAGE_OFFSET..PAGE_END).contains(&va) {
+            return None;
+        }
+        let pa = virt_to_phys(VirtAddr(va));
+        linear_map_covers(pa, 1).then(|| pa.pfn())
+    }
+
+    fn phys_to_virt(pa: PhysAddr, size_bytes: u64) -> Option<NonNull<u8>> {
+        if !linear_map_covers(pa, size_bytes) {
+            return None;
+        }
+        NonNull::new(phys_to_virt(pa).as_u64() as *mut u8)
+    }
+
+    fn zero_pages(pfn: Pfn, nr_pages: u64) {
+        let va = phys_to_virt(pfn.phys()).as_u64() as *mut u8;
+        // SAFETY: the allocator zeroes only frames it owns (being allocated or
+        // freed), which are RAM covered by the linear map read-write.
+        unsafe { core::ptr::write_bytes(va, 0, (nr_pages * PAGE_SIZE) as usize) };
+    }
+}

@@ -1,0 +1,59 @@
+//! The linear map's arithmetic: every byte of RAM at PAGE_OFFSET plus its
+//! distance from the start of RAM (Linux's __va, __pa and memstart_addr).
+//!
+//! `pgtable::create_linear_map` builds the mapping and records its range
+//! here; before that no physical address is covered. The conversions are
+//! plain arithmetic on two words set once, so every layer may use them,
+//! the page tables included (their own pages beyond the image's pool are
+//! reached through the linear map).
+
+use super::layout::{PAGE_END, PAGE_OFFSET};
+use core::sync::atomic::{AtomicU64, Ordering};
+use mm::{Pfn, PhysAddr, VirtAddr};
+
+/// Physical address that PAGE_OFFSET maps (Linux's memstart_addr); u64::MAX until set.
+static MEMSTART: AtomicU64 = AtomicU64::new(u64::MAX);
+/// End of the physical range the linear map covers; 0 until it is mapped.
+static LINEAR_END: AtomicU64 = AtomicU64::new(0);
+
+/// The linear-map address of `pa` (Linux's __va / phys_to_virt).
+pub fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
+    VirtAddr(PAGE_OFFSET + (pa.as_u64() - MEMSTART.load(Ordering::Relaxed)))
+}
+
+/// The physical address of a linear-map address (Linux's __pa for linear addresses).
+pub fn virt_to_phys(va: VirtAddr) -> PhysAddr {
+    debug_assert!(va.as_u64() >= PAGE_OFFSET && va.as_u64() < PAGE_END);
+    PhysAddr(va.as_u64() - PAGE_OFFSET + MEMSTART.load(Ordering::Relaxed))
+}
+
+/// Whether `[pa, pa + len)` is covered by the linear map.
+pub fn linear_map_covers(pa: PhysAddr, len: u64) -> bool {
+    let start = MEMSTART.load(Ordering::Relaxed);
+    start != u64::MAX && pa.as_u64() >= start && pa.as_u64().saturating_add(len) <= LINEAR_END.load(Ordering::Relaxed)
+}
+
+/// The physical start of the linear map (Linux's memstart_addr / PHYS_OFFSET).
+pub fn memstart() -> PhysAddr {
+    PhysAddr(MEMSTART.load(Ordering::Relaxed))
+}
+
+/// Linux's page_address for a frame in the linear map.
+pub fn page_address(pfn: Pfn) -> VirtAddr {
+    phys_to_virt(pfn.phys())
+}
+
+/// The frame of a linear-map address.
+pub fn virt_to_pfn(va: VirtAddr) -> Pfn {
+    virt_to_phys(va).pfn()
+}
+
+/// Fix where PAGE_OFFSET points, before the linear map is built.
+pub(super) fn set_memstart(pa: u64) {
+    MEMSTART.store(pa, Ordering::Relaxed);
+}
+
+/// The linear map now covers RAM up to `end`.
+pub(super) fn set_end(end: u64) {
+    LINEAR_END.store(end, Ordering::Relaxed);
+}

@@ -1,0 +1,345 @@
+//! Early memory setup: memblock from the device tree, the linear map, and the
+//! early heap (Linux: setup_arch -> arm64_memblock_init, paging_init); then
+//! memblock as the page tables' allocator until the page allocator takes
+//! over and memblock retires.
+//!
+//! Order, each step logged with where its ranges came from:
+//!
+//! ```text
+//!   /memory reg ranges            memblock_add (ranges above the CPU's PA size are dropped)
+//!   mem=                          memblock_enforce_memory_limit, then the image re-added
+//!   kernel image                  reserve [_text, _end) (text, data, bss, page tables, stack)
+//!   device tree blob              reserve [dtb, dtb + totalsize)
+//!   /memreserve/                  reserve
+//!   initrd                        reserve
+//!   /reserved-memory              static: reserve, or mark NOMAP for no-map;
+//!                                 dynamic: allocate in alloc-ranges (then NOMAP if no-map)
+//!   linear map                    every memory range not NOMAP, at PAGE_OFFSET
+//!   early heap                    memblock allocation, reached through the linear map
+//! ```
+
+use super::hal::Memblock;
+use super::linear_map::phys_to_virt;
+use super::pgtable;
+use crate::console::printk;
+use crate::{pr_info, pr_warn};
+use boot::{BootInfo, sym};
+use bootdata::cmdline::Params;
+use bootdata::devicetree::DtInfo;
+use bootdata::fixedstr::truncated;
+use heapless::{String, Vec};
+use mm::config::MAX_NUMNODES;
+use mm::memblock::{MemblockFlags, NodeId};
+use mm::{Error, PAGE_SIZE, PhysAddr};
+use spin::Mutex;
+
+/// The one memblock instance.
+pub static MEMBLOCK: Mutex<Memblock> = Mutex::new(Memblock::new());
+
+/// A reservation and where it came from, for the boot log and the self-tests.
+#[derive(Clone, Debug)]
+pub struct Reservation {
+    /// First byte.
+    pub base: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Who asked for it.
+    pub source: String<64>,
+    /// NOMAP rather than reserved.
+    pub nomap: bool,
+}
+
+/// Every reservation made during setup.
+pub static RESERVATIONS: Mutex<Vec<Reservation, 96>> = Mutex::new(Vec::new());
+
+fn note(base: u64, size: u64, source: &str, nomap: bool) {
+    let source = truncated(source);
+    let _ = RESERVATIONS.lock().push(Reservation { base, size, source, nomap });
+}
+
+/// The early heap's memory, as memblock set it aside: handed to
+/// `heap::init`, which takes it by value.
+///
+/// # Invariants
+/// `[start, start + size)` (virtual) is RAM that memblock reserved for the
+/// heap alone, mapped read-write by the linear map for the kernel's life,
+/// and no other `EarlyHeapRegion` covers it (one is made per boot).
+pub struct EarlyHeapRegion {
+    start: u64,
+    size: usize,
+}
+
+impl EarlyHeapRegion {
+    /// First byte (a linear-map address).
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+    /// Size in bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+}
+
+/// What the setup produced.
+pub struct MemoryLayout {
+    /// The early heap.
+    pub heap: EarlyHeapRegion,
+}
+
+/// Why memory setup cannot go on.
+#[derive(Clone, Copy, Debug)]
+pub enum SetupError {
+    /// No /memory range survived.
+    NoMemory,
+    /// The linear map could not be built.
+    LinearMap(Error),
+    /// The early heap could not be allocated.
+    Heap,
+}
+
+impl core::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SetupError::NoMemory => {
+                f.write_str("no usable memory: the device tree has no /memory range the CPU can address")
+            }
+            SetupError::LinearMap(e) => write!(f, "cannot build the linear map: {e}"),
+            SetupError::Heap => f.write_str("cannot allocate the early heap from memblock"),
+        }
+    }
+}
+
+#[track_caller] // memblock=debug names the line that asked, not this wrapper
+fn reserve(mb: &mut Memblock, base: u64, size: u64, source: &str) {
+    if size == 0 {
+        return;
+    }
+    match mb.reserve(PhysAddr(base), size) {
+        Ok(()) => note(base, size, source, false),
+        Err(e) => {
+            pr_warn!("memblock: cannot reserve [mem {:#018x}-{:#018x}] for {}: {}", base, base + size - 1, source, e)
+        }
+    }
+}
+
+/// Fill memblock from the tree, build the linear map, carve the early heap.
+/// Runs once per boot (a second call is a wiring bug, and panics: it would
+/// make a second `EarlyHeapRegion`).
+pub fn memblock_init(
+    info: &BootInfo,
+    dt: &DtInfo,
+    dtb: (u64, u64),
+    params: &Params,
+) -> Result<MemoryLayout, SetupError> {
+    static RAN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    assert!(!RAN.swap(true, core::sync::atomic::Ordering::SeqCst), "memblock_init called twice");
+    let mut mb = MEMBLOCK.lock();
+    if params.memblock_debug {
+        mb.set_debug(true);
+    }
+    let pa_limit = 1u64 << arch::mmu::pa_bits().min(48);
+    for r in &dt.memory {
+        let end = r.base.saturating_add(r.size).min(pa_limit);
+        if r.base >= end {
+            pr_warn!(
+                "Ignoring memory block {:#x} - {:#x} (beyond the CPU's physical address size)",
+                r.base,
+                r.base.saturating_add(r.size)
+            );
+            continue;
+        }
+        let nid =
+            if params.numa_off { NodeId(0) } else { NodeId(r.nid.unwrap_or(0).min(MAX_NUMNODES as u32 - 1) as i32) };
+        if let Err(e) = mb.add_node(PhysAddr(r.base), end - r.base, nid, MemblockFlags::NONE) {
+            pr_warn!("memblock: cannot add [mem {:#018x}-{:#018x}]: {}", r.base, end - 1, e);
+        }
+    }
+    if mb.phys_mem_size() == 0 {
+        return Err(SetupError::NoMemory);
+    }
+
+    let voff = info.kimage_voffset();
+    let image = (info.phys_base, sym!(_end) - voff);
+    if let Some(limit) = params.mem_limit
+        && mb.enforce_memory_limit(limit).is_ok()
+    {
+        // The kernel must stay covered whatever the limit (Linux re-adds it too).
+        let _ = mb.add(PhysAddr(image.0), image.1 - image.0);
+        pr_info!("mem={}M: usable memory capped at {} MiB", limit >> 20, mb.phys_mem_size() >> 20);
+    }
+
+    let bss_end = (sym!(__bss_end) - voff).next_multiple_of(PAGE_SIZE);
+    reserve(&mut mb, image.0, bss_end - image.0, "kernel image (text, rodata, data, bss)");
+    reserve(&mut mb, bss_end, sym!(__pgtable_pool_end) - voff - bss_end, "initial page tables");
+    reserve(
+        &mut mb,
+        sym!(__pgtable_pool_end) - voff,
+        image.1 - (sym!(__pgtable_pool_end) - voff),
+        "boot stack and guard",
+    );
+    reserve(&mut mb, dtb.0, dtb.1, "device tree blob");
+    for &(base, size) in &dt.memreserve {
+        reserve(&mut mb, base, size, "/memreserve/");
+    }
+    if let Some((s, e)) = dt.initrd {
+        reserve(&mut mb, s & !(PAGE_SIZE - 1), (e - (s & !(PAGE_SIZE - 1))).next_multiple_of(PAGE_SIZE), "initrd");
+    }
+    reserved_mem_init(&mut mb, dt);
+
+    // The linear map: memory that is not NOMAP.
+    let mut ranges: Vec<(PhysAddr, PhysAddr), 128> = Vec::new();
+    for (s, e, _) in mb.for_each_mem_range() {
+        let (s, e) = (s.align_up(PAGE_SIZE), e.align_down(PAGE_SIZE));
+        if s < e && ranges.push((s, e)).is_err() {
+            pr_warn!("linear map: too many memory ranges; RAM above {:#x} is not mapped", s.as_u64());
+            break;
+        }
+    }
+    pgtable::create_linear_map(&ranges).map_err(SetupError::LinearMap)?;
+    mb.allow_resize();
+
+    // The early heap: 1/64 of RAM, between 256 KiB and 4 MiB.
+    let heap_size = (mb.phys_mem_size() / 64).clamp(256 << 10, 4 << 20) & !(PAGE_SIZE - 1);
+    let heap_pa = mb.phys_alloc(heap_size, PAGE_SIZE).map_err(|_| SetupError::Heap)?;
+    note(heap_pa.as_u64(), heap_size, "early heap (linked_list_allocator)", false);
+    let heap = EarlyHeapRegion { start: phys_to_virt(heap_pa).as_u64(), size: heap_size as usize };
+    Ok(MemoryLayout { heap })
+}
+
+/// /reserved-memory (Linux's fdt_scan_reserved_mem + fdt_init_reserved_mem).
+fn reserved_mem_init(mb: &mut Memblock, dt: &DtInfo) {
+    for node in &dt.reserved {
+        let mut src: String<64> = String::new();
+        let _ = src.push_str("/reserved-memory/");
+        for c in node.name.chars().take(40) {
+            let _ = src.push(c);
+        }
+        let kind = if node.no_map { "nomap" } else { "map" };
+        let reuse = if node.reusable { "reusable" } else { "non-reusable" };
+        if let Some((base, size)) = node.reg {
+            if size == 0 {
+                continue;
+            }
+            if node.no_map {
+                if mb.is_region_memory(PhysAddr(base), size) && mb.is_region_reserved(PhysAddr(base), size) {
+                    pr_warn!("OF: reserved mem: {}: overlaps a reservation; not marked no-map", node.name);
+                    continue;
+                }
+                if mb.is_map_memory(PhysAddr(base)) {
+                    let _ = mb.mark_nomap(PhysAddr(base), size);
+                }
+                note(base, size, &src, true);
+            } else {
+                reserve(mb, base, size, &src);
+            }
+            pr_info!(
+                "OF: reserved mem: {:#018x}..{:#018x} ({} KiB) {} {} {}",
+                base,
+                base + size - 1,
+                size >> 10,
+                kind,
+                reuse,
+                node.name
+            );
+            continue;
+        }
+        let Some(size) = node.size.filter(|&s| s > 0) else {
+            pr_warn!("OF: reserved mem: {}: neither reg nor size; ignored", node.name);
+            continue;
+        };
+        let align = node.alignment.filter(|a| a.is_power_of_two()).unwrap_or(PAGE_SIZE).max(PAGE_SIZE);
+        let size = size.next_multiple_of(PAGE_SIZE);
+        let mut got = None;
+        if node.alloc_ranges.is_empty() {
+            got = mb.phys_alloc_range(size, align, PhysAddr(0), PhysAddr(u64::MAX)).ok();
+        } else {
+            for &(start, len) in &node.alloc_ranges {
+                if let Ok(pa) = mb.phys_alloc_range(size, align, PhysAddr(start), PhysAddr(start.saturating_add(len))) {
+                    got = Some(pa);
+                    break;
+                }
+            }
+        }
+        match got {
+            Some(pa) => {
+                if node.no_map {
+                    let _ = mb.mark_nomap(pa, size);
+                }
+                note(pa.as_u64(), size, &src, node.no_map);
+                if node.reusable && node.cma_default {
+                    pr_info!(
+                        "Reserved memory: created CMA memory pool at {:#018x}, size {} MiB",
+                        pa.as_u64(),
+                        size >> 20
+                    );
+                }
+                pr_info!(
+                    "OF: reserved mem: {:#018x}..{:#018x} ({} KiB) {} {} {}",
+                    pa.as_u64(),
+                    pa.as_u64() + size - 1,
+                    size >> 10,
+                    kind,
+                    reuse,
+                    node.name
+                );
+            }
+            None => pr_warn!(
+                "OF: reserved mem: failed to allocate memory for node '{}': size {} MiB",
+                node.name,
+                size >> 20
+            ),
+        }
+    }
+}
+
+/// Pages reserved for CMA pools in /reserved-memory (reusable, not yet handed
+/// to a CMA allocator: that is a later issue).
+pub fn cma_reserved_pages(dt: &DtInfo) -> u64 {
+    RESERVATIONS
+        .lock()
+        .iter()
+        .filter(|r| {
+            r.source
+                .strip_prefix("/reserved-memory/")
+                .is_some_and(|n| dt.reserved.iter().any(|x| x.reusable && x.name == n))
+        })
+        .map(|r| r.size >> mm::PAGE_SHIFT)
+        .sum()
+}
+
+/// The page allocator owns the free memory now: memblock answers queries but
+/// allocates nothing more.
+pub fn retire() {
+    MEMBLOCK.lock().retire();
+    pr_info!("memblock: retired; the page allocator owns free memory");
+}
+
+/// A page for a page table, from memblock (see `pgtable::set_table_alloc`).
+fn alloc_table_page() -> Result<PhysAddr, Error> {
+    MEMBLOCK.lock().phys_alloc(PAGE_SIZE, PAGE_SIZE)
+}
+
+/// From now on page tables may take pages from memblock. Call without
+/// holding `MEMBLOCK` (lock order), after `memblock_init` built the linear map.
+pub fn enable_table_pages() {
+    pgtable::set_table_alloc(alloc_table_page);
+}
+
+/// Print every reservation with its source (always), then memblock's arrays.
+pub fn report() {
+    pr_info!("Reserved memory by source:");
+    for r in RESERVATIONS.lock().iter() {
+        pr_info!(
+            "  [mem {:#018x}-{:#018x}] {:>8} KiB {}{}",
+            r.base,
+            r.base + r.size - 1,
+            r.size >> 10,
+            r.source,
+            if r.nomap { " (no-map)" } else { "" }
+        );
+    }
+    let mb = MEMBLOCK.lock();
+    if printk::log_report(|w| mb.dump(w)).is_err() {
+        pr_warn!("memblock: dump failed");
+    }
+}

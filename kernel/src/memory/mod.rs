@@ -1,0 +1,61 @@
+//! The memory wiring: the architecture-free `mm` crate brought up on this
+//! machine, in boot order, each step on the one before it.
+//!
+//! ```text
+//!   layout        the virtual address map (constants; fixmap slots)
+//!   linear_map    __va / __pa: RAM at PAGE_OFFSET (arithmetic only)
+//!   hal           mm's platform for this kernel (KernelHal) and the
+//!                 allocator types over it
+//!   pgtable       the TTBR1 tree: fixmap, map/unmap, the linear map's
+//!                 mappings; table pages from the pool, then from whoever
+//!                 registered (memblock, then the page allocator)
+//!   memblock      memblock from the device tree, reservations, the early
+//!                 heap's region; the tables' allocator until it retires
+//!   numa          nodes online, from memblock
+//!   vmemmap       page descriptors for every present section
+//!   page_alloc    the buddy allocator from memblock (memblock_free_all)
+//!   pages         Linux's page API over it: Pages, alloc_pages, ...
+//!   slab          SLUB over the page allocator: kmalloc, mempools
+//!   kbox          owning kmalloc handles for Rust callers: KBox, KmallocBuf
+//!   heap          #[global_allocator]: early heap, then kmalloc
+//!   report        /proc/buddyinfo, meminfo, zoneinfo, slabinfo, ...
+//! ```
+//!
+//! Each file imports only files above it in this list (and `console`, and
+//! `crate::zones` for the zone boundaries); where a lower layer needs a
+//! higher one (page tables need pages from memblock, later from the page
+//! allocator) the higher one registers a function with it. Boot facts (the
+//! device tree, the command line) come in as arguments, not from
+//! `init::state`, so this folder sits below `init`.
+//!
+//! Lock order: `pgtable`'s `KERNEL_PT`, then `memblock::MEMBLOCK` or the
+//! page allocator's zone locks (a table page being allocated); never the
+//! other way round, which is why memblock only becomes the tables'
+//! allocator after the linear map is built.
+//!
+//! Not built yet, with their homes: `vmalloc` (the vmalloc area is in
+//! `layout`; mapping will go through `pgtable`, areas through `mm`) and
+//! `fault` (the page-fault glue between arch's exception entry and `mm`'s
+//! fault handler, for user address spaces).
+
+#[allow(unsafe_code)] // zeroing frames through the linear map; the unsafe Hal impl
+pub mod hal;
+#[allow(unsafe_code)] // the #[global_allocator]
+pub mod heap;
+#[allow(unsafe_code)] // the owning kmalloc handles
+pub mod kbox;
+pub mod layout;
+pub mod linear_map;
+#[allow(unsafe_code)] // memblock's grown arrays, through the linear map
+pub mod memblock;
+pub mod numa;
+#[allow(unsafe_code)] // the vmemmap as MemMap; zeroing frames
+pub mod page_alloc;
+#[allow(unsafe_code)] // the Pages handle; frees by address or PFN
+pub mod pages;
+#[allow(unsafe_code)] // table memory for the walker (PgtableMem)
+pub mod pgtable;
+pub mod report;
+#[allow(unsafe_code)] // kfree of a raw pointer; mempool callbacks
+pub mod slab;
+pub mod vmemmap;

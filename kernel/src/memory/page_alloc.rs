@@ -1,0 +1,287 @@
+//! The page allocator, wired: `mm::page_alloc` brought up from memblock and
+//! given Linux's kernel-facing API.
+//!
+//! Bring-up (Linux: free_area_init, build_all_zonelists, memblock_free_all,
+//! init_per_zone_wmark_min, setup_per_cpu_pageset):
+//!
+//! ```text
+//!   present sections (memblock.memory)  ─► MemMap over the vmemmap
+//!   per node: zone spans from zones::ZoneLimits, present ranges  ─► add_node
+//!   memmap_init        every descriptor: reserved, refcount 1, node and zone
+//!   build_all_zonelists, "Fallback order for Node N: ..."
+//!   memblock_free_all  memblock's free ranges to the buddy lists in the
+//!                      largest aligned blocks; memblock is retired
+//!   watermarks, pcp    min_free_kbytes by Linux's formula; pcp batch/high
+//! ```
+//!
+//! The memmap initialisation and the hand-over are measured (PMU
+//! instructions and timer) and reported per GiB beside the cost of a memset
+//! over the same descriptors, the floor they are compared with.
+//!
+//! Callers run with interrupts masked (the kernel never unmasks them yet),
+//! which is what the per-CPU lists need: the CPU number passed down is the
+//! calling CPU's, from TPIDR_EL1. The kernel-facing API (`Pages`,
+//! `alloc_pages`, ...) is in `pages`, above this file.
+
+use super::hal::PageAllocator;
+use super::linear_map::phys_to_virt;
+use super::memblock::{self, MEMBLOCK};
+use super::pgtable;
+use crate::zones::ZoneLimits;
+use crate::{pr_info, pr_warn};
+use alloc::boxed::Box;
+use bootdata::cmdline::Params;
+use bootdata::devicetree::DtInfo;
+use core::fmt::Write;
+use mm::config::MAX_NUMNODES;
+use mm::gfp::Gfp;
+use mm::memblock::NodeId;
+use mm::page::{MemMap, Page, PresentSections};
+use mm::page_alloc::{AllocatorFlags, PgData};
+use mm::{Error, PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr};
+
+static ALLOCATOR: spin::Once<PageAllocator> = spin::Once::new();
+/// The zone boundaries and the vmemmap base the allocator was built with.
+static ZONES: spin::Once<(ZoneLimits, u64)> = spin::Once::new();
+
+/// The page allocator (panics before `init`: a wiring bug).
+pub fn allocator() -> &'static PageAllocator {
+    ALLOCATOR.get().expect("page allocator used before page_alloc::init")
+}
+
+/// Whether the page allocator is up.
+pub fn is_up() -> bool {
+    ALLOCATOR.get().is_some()
+}
+
+/// The zone limits and vmemmap base `init` was given (None before it).
+pub fn zone_limits() -> Option<&'static (ZoneLimits, u64)> {
+    ZONES.get()
+}
+
+fn this_cpu() -> usize {
+    arch::percpu::smp_processor_id()
+}
+
+/// What the bring-up measured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct InitCost {
+    /// Descriptors initialised.
+    pub descriptors: u64,
+    /// (instructions, ns) of memmap_init.
+    pub memmap_init: (u64, u64),
+    /// (instructions, ns) of the hand-over.
+    pub handover: (u64, u64),
+    /// (instructions, ns) of a memset over one section's descriptors (2 MiB).
+    pub memset_2m: (u64, u64),
+    /// Pages handed to the buddy lists.
+    pub freed_pages: u64,
+}
+
+/// (instructions, ns) of `f`. Instructions are 0 where the PMU does not
+/// count INST_RETIRED (QEMU counts it only under -icount).
+fn measured<T>(f: impl FnOnce() -> T) -> (T, (u64, u64)) {
+    let (_, i0) = arch::pmu::read();
+    let t0 = arch::timer::uptime_ns();
+    let r = f();
+    let (_, i1) = arch::pmu::read();
+    let t1 = arch::timer::uptime_ns();
+    (r, (i1.wrapping_sub(i0), t1 - t0))
+}
+
+/// Nodes of the CPUs in logical order (the boot CPU first, then /cpus order
+/// without it: the numbering `smp::smp_init` gives).
+fn cpu_nodes(dt: &DtInfo, params: &Params) -> heapless::Vec<NodeId, { arch::percpu::NR_CPUS }> {
+    let me = arch::cpu::mpidr();
+    let nid = |n: Option<u32>| {
+        if params.numa_off { NodeId(0) } else { NodeId(n.unwrap_or(0).min(MAX_NUMNODES as u32 - 1) as i32) }
+    };
+    let mut v = heapless::Vec::new();
+    let boot = dt.cpus.iter().find(|c| c.mpidr == me).and_then(|c| c.nid);
+    let _ = v.push(nid(boot));
+    for c in dt.cpus.iter().filter(|c| c.mpidr != me) {
+        if v.push(nid(c.nid)).is_err() {
+            break;
+        }
+    }
+    v
+}
+
+/// Bring the page allocator up over the zones `limits` describes and the
+/// descriptors at `vmemmap_base`, and retire memblock. Not inlined: its
+/// locals would otherwise sit in kernel_main's frame for the whole boot (a
+/// bug fixed: that overflowed the 64 KiB boot stack at kernel_main's first
+/// instruction).
+#[inline(never)]
+pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo) -> Result<InitCost, Error> {
+    let (limits, vmemmap_base) = {
+        let z = ZONES.call_once(|| (limits, vmemmap_base));
+        (&z.0, z.1)
+    };
+    arch::pmu::enable();
+    let mut cost = InitCost::default();
+    let mut sections = PresentSections::new();
+    let mut per_node: alloc::vec::Vec<alloc::vec::Vec<(Pfn, Pfn)>> =
+        (0..MAX_NUMNODES).map(|_| alloc::vec::Vec::new()).collect();
+    {
+        let mb = MEMBLOCK.lock();
+        for (s, e, nid) in mb.for_each_mem_pfn_range(mm::memblock::NUMA_NO_NODE) {
+            sections.add_range(s, e)?;
+            let n = (nid.0.max(0) as usize).min(MAX_NUMNODES - 1);
+            per_node[n].push((s, e));
+        }
+    }
+    // SAFETY: vmemmap::populate mapped read-write descriptors for every frame
+    // of every section that `sections` marks present, at base + pfn * 64,
+    // for the life of the kernel, and nothing else uses them.
+    let map = unsafe { MemMap::new(vmemmap_base as *mut Page, sections) };
+    let mut pa = PageAllocator::new(map);
+    let mut flags = AllocatorFlags::empty();
+    if params.init_on_alloc {
+        flags |= AllocatorFlags::INIT_ON_ALLOC;
+    }
+    if params.init_on_free {
+        flags |= AllocatorFlags::INIT_ON_FREE;
+    }
+    pa.set_flags(flags);
+    pa.set_cpus(&cpu_nodes(dt, params))?;
+    if !params.numa_off {
+        // Linux's of_numa_parse_distance_map: an entry (a, b, d) also sets
+        // (b, a) when b > a, so a tree may list one direction only; a later
+        // explicit (b, a) still wins. Entries Linux rejects are reported.
+        for &(a, b, d) in &dt.distances {
+            let valid = a < MAX_NUMNODES as u32
+                && b < MAX_NUMNODES as u32
+                && d <= u8::MAX as u32
+                && ((a == b && d == 10) || (a != b && d > 10));
+            if !valid {
+                pr_warn!("NUMA: invalid distance-map entry ({a}, {b}, {d}); ignored");
+                continue;
+            }
+            pa.set_node_distance(NodeId(a as i32), NodeId(b as i32), d as u8)?;
+            if b > a {
+                pa.set_node_distance(NodeId(b as i32), NodeId(a as i32), d as u8)?;
+            }
+        }
+    }
+
+    for (nid, present) in per_node.iter().enumerate() {
+        let (Some(first), Some(last)) = (present.first(), present.last()) else { continue };
+        let spans = limits.node_zone_spans(nid, first.0.0, last.1.0);
+        let storage = Box::leak(Box::<PgData>::new_uninit());
+        pa.add_node(NodeId(nid as i32), storage, &spans, present)?;
+    }
+
+    let (descriptors, c) = measured(|| pa.memmap_init());
+    cost.descriptors = descriptors;
+    cost.memmap_init = c;
+    cost.memset_2m = memset_floor();
+    pa.build_all_zonelists();
+    for pgdat in pa.online_nodes() {
+        let mut line: heapless::String<256> = heapless::String::new();
+        let _ = write!(line, "Fallback order for Node {}: ", pgdat.node_id().0);
+        let mut last = -1;
+        for z in pgdat.zonelist(mm::page_alloc::ZONELIST_FALLBACK).zones() {
+            if i32::from(z.nid) != last {
+                let _ = write!(line, "{} ", z.nid);
+                last = i32::from(z.nid);
+            }
+        }
+        pr_info!("{}", line);
+    }
+    let pa = ALLOCATOR.call_once(|| pa);
+
+    // memblock_free_all: every free range, then memblock is done.
+    let (freed, c) = measured(|| {
+        let mb = MEMBLOCK.lock();
+        let mut freed = 0;
+        for (s, e, _) in mb.for_each_free_mem_range(mm::memblock::NUMA_NO_NODE, mm::memblock::MemblockFlags::NONE) {
+            let (s, e) = (s.as_u64().div_ceil(PAGE_SIZE), e.as_u64() >> PAGE_SHIFT);
+            if s < e {
+                freed += pa.free_bootmem_range(Pfn(s), Pfn(e));
+            }
+        }
+        freed
+    });
+    cost.freed_pages = freed;
+    cost.handover = c;
+    memblock::retire();
+    pgtable::set_table_alloc(alloc_table_page);
+    pa.init_per_zone_wmark_min();
+    pa.setup_pcp();
+    pa.report_meminit();
+    Ok(cost)
+}
+
+/// Instructions and ns of a memset over 2 MiB (one section's descriptors),
+/// in a scratch block taken from memblock and given back.
+fn memset_floor() -> (u64, u64) {
+    let pa = match MEMBLOCK.lock().phys_alloc(2 << 20, PAGE_SIZE) {
+        Ok(p) => p,
+        Err(_) => return (0, 0),
+    };
+    let va = phys_to_virt(pa).as_u64() as *mut u8;
+    // SAFETY: a 2 MiB block memblock just reserved for this measurement,
+    // covered by the linear map; freed right after.
+    let (_, c) = measured(|| unsafe { core::ptr::write_bytes(core::hint::black_box(va), 0, 2 << 20) });
+    let _ = MEMBLOCK.lock().free(pa, 2 << 20);
+    c
+}
+
+/// Linux's mem_init_print_info line.
+pub fn print_memory_line(reserved_cma_pages: u64) {
+    use boot::sym;
+    let pa = allocator();
+    let k = |pages: u64| pages * (PAGE_SIZE >> 10);
+    let physpages: u64 = pa.online_nodes().map(|n| n.node_present_pages()).sum();
+    let code = (sym!(_etext) - sym!(_text)) >> 10;
+    let rodata = (sym!(__end_rodata) - sym!(__start_rodata)) >> 10;
+    let rwdata = (sym!(_edata) - sym!(_sdata)) >> 10;
+    let bss = (sym!(__bss_end) - sym!(__bss_start)) >> 10;
+    pr_info!(
+        "Memory: {}K/{}K available ({}K kernel code, {}K rwdata, {}K rodata, 0K init, {}K bss, {}K reserved, {}K cma-reserved)",
+        k(pa.nr_free_pages()),
+        k(physpages),
+        code,
+        rwdata,
+        rodata,
+        bss,
+        k(physpages - pa.totalram_pages() - reserved_cma_pages),
+        k(reserved_cma_pages)
+    );
+}
+
+/// Print the boot's memmap and hand-over cost per GiB of RAM, and as a
+/// multiple of a memset over the same descriptors. In instructions when the
+/// PMU counts them (under -icount), else in time.
+pub fn print_init_cost(c: &InitCost) {
+    if c.descriptors == 0 {
+        return;
+    }
+    let insns = c.memmap_init.0 != 0 && c.memset_2m.0 != 0;
+    let pick = |m: (u64, u64)| if insns { m.0 } else { m.1 };
+    let unit = if insns { "insn" } else { "ns" };
+    let per_gib = |x: u64| x * (1 << (30 - PAGE_SHIFT)) / c.descriptors;
+    // 2 MiB of descriptors describe 128 MiB: a memset of one GiB's is 8 times that.
+    let memset_gib = pick(c.memset_2m) * 8;
+    let tenths = |x: u64| (per_gib(x) * 10).checked_div(memset_gib).unwrap_or(0);
+    let (m, h) = (tenths(pick(c.memmap_init)), tenths(pick(c.handover)));
+    pr_info!(
+        "mm: memmap_init {} {}/GiB ({}.{}x a memset of the descriptors); hand-over of {} pages {} {}/GiB ({}.{}x)",
+        per_gib(pick(c.memmap_init)),
+        unit,
+        m / 10,
+        m % 10,
+        c.freed_pages,
+        per_gib(pick(c.handover)),
+        unit,
+        h / 10,
+        h % 10
+    );
+}
+
+/// A zeroed page for a page table, from the page allocator (see
+/// `pgtable::set_table_alloc`); the table keeps it for good.
+fn alloc_table_page() -> Result<PhysAddr, Error> {
+    allocator().alloc_pages(this_cpu(), Gfp::KERNEL | Gfp::ZERO, 0).map(|pfn| pfn.phys())
+}

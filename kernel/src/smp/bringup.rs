@@ -1,0 +1,202 @@
+//! Bringing up the secondary CPUs (Linux's smp_init and __cpu_up).
+//!
+//! Each secondary gets a logical number in /cpus order (the boot CPU is 0),
+//! a 64 KiB stack mapped in the CPU-stack window with an unmapped guard
+//! below (same size and alignment as the boot stack, so the vectors'
+//! overflow check works), an overflow stack, and its `CpuArea` in TPIDR_EL1.
+//!
+//! Bring-up is one CPU at a time: the boot CPU fills `__secondary_data`
+//! (MMU registers, stack, area, entry), cleans it to the PoC because the
+//! secondary reads it with the MMU off, then starts the CPU with PSCI
+//! CPU_ON (hvc or smc, from /psci) or by writing `secondary_entry`'s
+//! physical address to its spin-table `cpu-release-addr` (cleaned to the
+//! PoC) and `sev`. It waits up to a second for the CPU to mark itself
+//! online; a CPU that does not is reported and left alone.
+
+use super::call::serve_mailbox;
+use super::cpumask::{cpu_online, note_failed, num_online_cpus, set_online};
+use crate::init::platform::psci_conduit;
+use crate::memory::layout::{CPU_STACKS_START, FIX_SPIN_TABLE};
+use crate::memory::linear_map::{linear_map_covers, phys_to_virt};
+use crate::memory::memblock::MEMBLOCK;
+use crate::memory::{numa, pgtable};
+use crate::{pr_err, pr_info, pr_warn};
+use arch::exception::STACK_SIZE;
+use arch::percpu::{NR_CPUS, OVERFLOW_STACK_SIZE, cpu_area};
+use boot::BootInfo;
+use bootdata::devicetree::{DtInfo, EnableMethod};
+use core::sync::atomic::Ordering;
+use mm::pgtable::{MapFlags, PageProt};
+use mm::{PAGE_SIZE, PhysAddr, VirtAddr};
+
+/// The layout head.S reads (`SD_*` offsets there).
+#[repr(C)]
+struct SecondaryData {
+    mair: u64,
+    tcr: u64,
+    ttbr0: u64,
+    ttbr1: u64,
+    stack_top: u64,
+    cpu_area: u64,
+    entry: u64,
+    reserved_pg_dir_pa: u64,
+}
+
+unsafe extern "C" {
+    static mut __secondary_data: SecondaryData;
+    static secondary_entry: u8;
+    static __overflow_stacks: u8;
+}
+
+/// Virtual address of the top of logical CPU `cpu`'s stack (cpu >= 1).
+fn stack_top_va(cpu: usize) -> u64 {
+    // Slot of 4 stack sizes: [unused][guard][stack][unused]; the stack starts
+    // at 2 * STACK_SIZE into the slot, aligned to 2 * STACK_SIZE.
+    CPU_STACKS_START + (cpu as u64) * 4 * STACK_SIZE + 3 * STACK_SIZE
+}
+
+fn overflow_stack_top(cpu: usize) -> u64 {
+    core::ptr::addr_of!(__overflow_stacks) as u64 + ((cpu + 1) * OVERFLOW_STACK_SIZE) as u64
+}
+
+/// Record the boot CPU's area (the head set TPIDR_EL1 and its overflow stack).
+pub fn init_boot_cpu() {
+    let a = cpu_area(0);
+    a.cpu.store(0, Ordering::Relaxed);
+    a.mpidr.store(arch::cpu::mpidr(), Ordering::Relaxed);
+    a.stack_lo.store(boot::sym!(__boot_stack_bottom), Ordering::Relaxed);
+    a.stack_hi.store(boot::sym!(__boot_stack_top), Ordering::Relaxed);
+}
+
+/// Where the secondaries begin in Rust, on their own stack, MMU on.
+extern "C" fn secondary_start_kernel(area: &'static arch::percpu::CpuArea) -> ! {
+    arch::exception::install();
+    let cpu = area.cpu.load(Ordering::Relaxed) as usize;
+    pr_info!("CPU{}: Booted secondary processor {:#012x} [{:#010x}]", cpu, arch::cpu::mpidr(), arch::cpu::midr());
+    set_online(cpu);
+    serve_mailbox(cpu)
+}
+
+fn map_stack(cpu: usize, nid: i32) -> Result<(u64, u64), mm::Error> {
+    let pa = {
+        let mut mb = MEMBLOCK.lock();
+        mb.alloc_try_nid(STACK_SIZE, PAGE_SIZE, PhysAddr(0), PhysAddr(u64::MAX), mm::memblock::NodeId(nid))?
+    };
+    let top = stack_top_va(cpu);
+    let lo = top - STACK_SIZE;
+    pgtable::map_kernel_range(VirtAddr(lo), pa, STACK_SIZE, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
+    Ok((lo, top))
+}
+
+/// Write `value` to the physical address `pa` and clean it to the PoC, for a
+/// CPU that reads it with its MMU off (the spin table).
+fn write_phys_for_mmu_off_reader(pa: u64, value: u64) -> Result<(), mm::Error> {
+    let va = if linear_map_covers(PhysAddr(pa), 8) {
+        phys_to_virt(PhysAddr(pa)).as_u64()
+    } else {
+        pgtable::fixmap_remap(FIX_SPIN_TABLE, pa, 8, PageProt::KERNEL_RW)?.as_u64()
+    };
+    if va % 8 != 0 {
+        return Err(mm::Error::InvalidArgument);
+    }
+    // SAFETY: `va` maps the 8-byte, aligned release address the device tree
+    // gives for this CPU; firmware reserves it (/memreserve/) for exactly this.
+    unsafe { (va as *mut u64).write_volatile(value) };
+    // SAFETY: va is mapped (just above).
+    unsafe { arch::cache::dcache_clean_inval_poc(va, va + 8) };
+    Ok(())
+}
+
+/// Bring up every other CPU in the device tree (`info`: the head's
+/// hand-over, for the identity map the secondaries turn their MMU on with).
+pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
+    let me = arch::cpu::mpidr();
+    for (cpu, node) in (1usize..).zip(dt.cpus.iter().filter(|c| c.mpidr != me)) {
+        if cpu >= NR_CPUS {
+            pr_warn!("smp: more CPUs than NR_CPUS ({NR_CPUS}); MPIDR {:#x} and later are not brought up", node.mpidr);
+            break;
+        }
+        let nid = node.nid.map(|n| n as i32).unwrap_or(0);
+        let (lo, top) = match map_stack(cpu, nid) {
+            Ok(s) => s,
+            Err(e) => {
+                pr_err!("CPU{cpu}: no stack ({e}); not brought up");
+                note_failed();
+                continue;
+            }
+        };
+        let area = cpu_area(cpu);
+        area.cpu.store(cpu as u64, Ordering::Relaxed);
+        area.mpidr.store(node.mpidr, Ordering::Relaxed);
+        area.stack_lo.store(lo, Ordering::Relaxed);
+        area.stack_hi.store(top, Ordering::Relaxed);
+        area.overflow_stack_top.store(overflow_stack_top(cpu), Ordering::Relaxed);
+
+        let sd = SecondaryData {
+            mair: arch::mmu::MAIR_VALUE,
+            tcr: arch::mmu::tcr_value(),
+            ttbr0: info.idmap_root,
+            ttbr1: arch::mmu::ttbr1().as_u64(),
+            stack_top: top,
+            cpu_area: area as *const _ as u64,
+            entry: secondary_start_kernel as *const () as u64,
+            reserved_pg_dir_pa: pgtable::pa_symbol(boot::sym!(reserved_pg_dir)).as_u64(),
+        };
+        let sd_va = core::ptr::addr_of_mut!(__secondary_data);
+        // SAFETY: only this function writes __secondary_data, one CPU at a
+        // time, and no secondary is between release and online now.
+        unsafe { sd_va.write_volatile(sd) };
+        let sd_start = sd_va as u64;
+        // SAFETY: the structure is in the image's .data, mapped.
+        unsafe {
+            arch::cache::dcache_clean_inval_poc(sd_start, sd_start + core::mem::size_of::<SecondaryData>() as u64)
+        };
+
+        let entry_pa = pgtable::pa_symbol(core::ptr::addr_of!(secondary_entry) as u64).as_u64();
+        let started = match node.enable {
+            EnableMethod::Psci => match psci_conduit(dt) {
+                // SAFETY: /psci names the conduit; CPU_ON starts the target at
+                // secondary_entry, which expects exactly this.
+                Some(c) => match unsafe { arch::psci::call(c, arch::psci::PSCI_CPU_ON, node.mpidr, entry_pa, 0) } {
+                    0 => true,
+                    err => {
+                        pr_err!("psci: failed to boot CPU{cpu} ({err})");
+                        false
+                    }
+                },
+                None => {
+                    pr_err!("CPU{cpu}: enable-method psci but no /psci node");
+                    false
+                }
+            },
+            EnableMethod::SpinTable(release) => match write_phys_for_mmu_off_reader(release, entry_pa) {
+                Ok(()) => {
+                    arch::cpu::send_event_system();
+                    true
+                }
+                Err(e) => {
+                    pr_err!("CPU{cpu}: cannot write cpu-release-addr {release:#x}: {e}");
+                    false
+                }
+            },
+            EnableMethod::Unknown => {
+                pr_err!("CPU{cpu}: MPIDR {:#x} has no usable enable-method", node.mpidr);
+                false
+            }
+        };
+        if !started {
+            note_failed();
+            continue;
+        }
+        let t0 = arch::timer::counter();
+        let timeout = arch::timer::frequency_hz().max(1);
+        while !cpu_online(cpu) && arch::timer::counter().wrapping_sub(t0) < timeout {
+            core::hint::spin_loop();
+        }
+        if !cpu_online(cpu) {
+            note_failed();
+            pr_err!("CPU{cpu}: failed to come online (MPIDR {:#x}); carrying on without it", node.mpidr);
+        }
+    }
+    pr_info!("smp: Brought up {} node(s), {} CPU(s)", numa::nr_online_nodes(), num_online_cpus());
+}
