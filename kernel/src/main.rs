@@ -84,7 +84,6 @@ mod init;
 mod memory;
 mod selftest;
 mod smp;
-mod zones;
 
 use boot::BootInfo;
 use console::exit::{ExitCode, exit, fatal};
@@ -121,8 +120,8 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     numa::init_from_memblock();
     let zone_limits = {
         let mb = memblock::MEMBLOCK.lock();
-        let z = zones::compute(&mb, dt.dma_max_cpu_addr, params);
-        zones::print(&mb, &z);
+        let z = memory::zones::compute(&mb, dt.dma_max_cpu_addr, params);
+        memory::zones::print(&mb, &z);
         z
     };
     let memmap = vmemmap::populate().unwrap_or_else(|e| fatal(format_args!("cannot map the vmemmap: {e}")));

@@ -12,6 +12,8 @@
 //!   memblock      memblock from the device tree, reservations, the early
 //!                 heap's region; the tables' allocator until it retires
 //!   numa          nodes online, from memblock
+//!   zones         where the zones go (mm::zone::ZoneLimits over memblock
+//!                 and the command line), and Linux's `Zone ranges:` lines
 //!   vmemmap       page descriptors for every present section
 //!   page_alloc    the buddy allocator from memblock (memblock_free_all)
 //!   pages         Linux's page API over it: Pages, alloc_pages, ...
@@ -21,10 +23,10 @@
 //!   report        /proc/buddyinfo, meminfo, zoneinfo, slabinfo, ...
 //! ```
 //!
-//! Each file imports only files above it in this list (and `console`, and
-//! `crate::zones` for the zone boundaries); where a lower layer needs a
-//! higher one (page tables need pages from memblock, later from the page
-//! allocator) the higher one registers a function with it. Boot facts (the
+//! Each file imports only files above it in this list (and `console`);
+//! where a lower layer needs a higher one (page tables need pages from
+//! memblock, later from the page allocator) the higher one registers a
+//! function with it. Boot facts (the
 //! device tree, the command line) come in as arguments, not from
 //! `init::state`, so this folder sits below `init`.
 //!
@@ -59,3 +61,4 @@ pub mod report;
 #[allow(unsafe_code)] // kfree of a raw pointer; mempool callbacks
 pub mod slab;
 pub mod vmemmap;
+pub mod zones;

@@ -27,7 +27,7 @@ use super::hal::PageAllocator;
 use super::linear_map::phys_to_virt;
 use super::memblock::{self, MEMBLOCK};
 use super::pgtable;
-use crate::zones::ZoneLimits;
+use crate::memory::zones::ZoneLimits;
 use crate::{pr_info, pr_warn};
 use alloc::boxed::Box;
 use bootdata::cmdline::Params;
