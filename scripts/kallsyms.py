@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Fill the kernel's .kallsyms section with function names, in place.
 
-The linker reserves a fixed-size .kallsyms section (kernel/src/kallsyms.rs);
+The linker reserves a fixed-size .kallsyms section (linker.ld, KALLSYMS_SIZE;
+read by kernel/src/console/kallsyms.rs);
 this writes the table into the ELF and into the Image at the same place, so
 no address moves. Format (little endian):
   b"KSYM", u32 count, count x (u32 offset from _text, u32 size, u32 name offset), names NUL-terminated.

@@ -35,8 +35,8 @@
 //!   selftest/    in-kernel self-tests and lkdtm      bench/   benchmarks
 //!   smp/         secondary CPUs, on_each_cpu
 //!   init/        boot-time facts: device tree, command line, BootState
-//!   memory/      the mm crate wired up: page tables ... page allocator,
-//!                SLUB, the heap, the reports          zones.rs zone limits
+//!   memory/      the mm crate wired up: page tables ... zones, page
+//!                allocator, SLUB, the heap, the reports
 //!   console/     printk, oops and panic, kallsyms, exit codes
 //! ```
 //!
@@ -55,7 +55,8 @@
 //! - `init::earlycon`: the PL011's registers through the fixmap.
 //! - `memory::pgtable`: table memory for the page-table walker (`PgtableMem`).
 //! - `memory::memblock`: memblock's grown arrays, through the linear map.
-//! - `memory::page_alloc`: the vmemmap as `MemMap`; zeroing frames.
+//! - `memory::hal`: mm's `unsafe trait Hal` for this kernel; zeroing frames.
+//! - `memory::page_alloc`: the vmemmap as `MemMap`.
 //! - `memory::pages`: the `Pages` handle and the frees by address or PFN.
 //! - `memory::slab`: `kfree` of a raw pointer; mempool callbacks.
 //! - `memory::kbox`: the owning kmalloc handles, `KBox` and `KmallocBuf`.
