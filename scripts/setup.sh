@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what a fresh Debian machine lacks to build, boot and debug the kernel:
 #   qemu-system-aarch64 >= 9.0 (raspi4b), dtc, gdb-multiarch, u-boot-qemu,
-#   python3 (kallsyms, the cycle check) and flock (the build lock), and the
-#   Rust targets pinned in rust-toolchain.toml.
+#   python3 (kallsyms, the cycle check), flock (the build lock), mtools and
+#   dosfstools (the Pi 4 SD card image), and the Rust targets pinned in
+#   rust-toolchain.toml.
 # Quiet and quick when everything is already there.
 #
 # Debian bookworm ships QEMU 7.2, which has no raspi4b machine. Its backports
@@ -28,6 +29,9 @@ command -v gdb-multiarch >/dev/null 2>&1 || missing+=(gdb-multiarch)
 uboot_ok || missing+=(u-boot-qemu)
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
 command -v flock >/dev/null 2>&1 || missing+=(util-linux)
+# The Pi 4 SD card image (scripts/sdcard.sh): a FAT file system in a plain file.
+command -v mcopy >/dev/null 2>&1 || missing+=(mtools)
+command -v mkfs.vfat >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.vfat ] || missing+=(dosfstools)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
