@@ -17,6 +17,8 @@
 .set INIT_SCTLR_EL1_MMU_ON,  SCTLR_EL1_RES1 | SCTLR_EL1_M | SCTLR_EL1_C | SCTLR_EL1_I | SCTLR_EL1_SA | SCTLR_EL1_SA0 | SCTLR_EL1_WXN
 
 .set HCR_EL2_RW,      (1 << 31)     // EL1 is AArch64
+// SCTLR_EL2 with the MMU off: its RES1 bits, little-endian (Linux's INIT_SCTLR_EL2_MMU_OFF).
+.set INIT_SCTLR_EL2_MMU_OFF, (1 << 4) | (1 << 5) | (1 << 11) | (1 << 16) | (1 << 18) | (1 << 22) | (1 << 23) | (1 << 28) | (1 << 29)
 .set HCR_EL2_E2H,     (1 << 34)
 .set SPSR_EL1H_MASKED, 0x3c5        // EL1h, D, A, I, F masked
 
@@ -161,15 +163,22 @@ init_kernel_el:
     mov     w0, #1
     ret
 
-1:  // At EL2: host an AArch64 EL1 kernel, trapping nothing it does not need to.
+1:  // At EL2: host an AArch64 EL1 kernel, trapping nothing it does not need
+    // to. Every EL2 register that affects EL1 gets an exact value, never an
+    // OR into its UNKNOWN reset value (as Linux's init_el2 does).
+    ldr     x0, =INIT_SCTLR_EL2_MMU_OFF
+    msr     sctlr_el2, x0
+    isb
+    adrp    x0, __hyp_stub_vectors  // an HVC from EL1 returns NOT_SUPPORTED
+    add     x0, x0, :lo12:__hyp_stub_vectors
+    msr     vbar_el2, x0
     ldr     x0, =HCR_EL2_RW
     msr     hcr_el2, x0
     isb
     mrs     x1, hcr_el2             // E2H may be RES1 (no FEAT_E2H0)
-    mrs     x0, cnthctl_el2
-    orr     x0, x0, #3              // EL1PCTEN | EL1PCEN (E2H = 0 layout)
+    mov     x0, #3                  // CNTHCTL_EL2: EL1PCTEN | EL1PCEN (E2H = 0 layout)
     tbz     x1, #34, 2f
-    orr     x0, x0, #(3 << 10)      // EL1PCTEN | EL1PCEN (E2H = 1 layout)
+    mov     x0, #(3 << 10)          // the same bits in the E2H = 1 layout
 2:  msr     cnthctl_el2, x0
     msr     cntvoff_el2, xzr
     mov     x0, #0x32ff             // CPTR_EL2: RES1 bits only (Linux's CPTR_EL2_DEFAULT): no traps to EL2
@@ -180,32 +189,52 @@ init_kernel_el:
     msr     vpidr_el2, x0
     mrs     x0, mpidr_el1
     msr     vmpidr_el2, x0
-    // PMU: let EL1 use every counter (MDCR_EL2.HPMN = PMCR_EL0.N), no traps.
+    // MDCR_EL2: no debug or PMU traps; EL1 gets every PMU counter
+    // (HPMN = PMCR_EL0.N), or HPMN = 0 without a PMU.
+    mov     x1, xzr
     mrs     x0, id_aa64dfr0_el1
     ubfx    x0, x0, #8, #4          // PMUVer
     cbz     x0, 3f
-    cmp     x0, #0xf
+    cmp     x0, #0xf                // IMPLEMENTATION DEFINED PMU: leave HPMN 0
     b.eq    3f
     mrs     x0, pmcr_el0
-    ubfx    x0, x0, #11, #5
-    msr     mdcr_el2, x0
-3:  // GICv3 system registers: let EL1 use them if present.
+    ubfx    x1, x0, #11, #5
+3:  msr     mdcr_el2, x1
+    // GICv3 CPU interface: system-register access for EL1, no virtual
+    // interface traps (ICH_HCR_EL2 = 0), as Linux's __init_el2_gicv3.
     mrs     x0, id_aa64pfr0_el1
     ubfx    x0, x0, #24, #4
     cbz     x0, 4f
     mrs     x0, s3_4_c12_c9_5       // ICC_SRE_EL2
-    mov     x1, #9                  // SRE | Enable
-    orr     x0, x0, x1
+    orr     x0, x0, #1              // SRE
+    orr     x0, x0, #8              // Enable: EL1 may write ICC_SRE_EL1
     msr     s3_4_c12_c9_5, x0
     isb
-4:  ldr     x0, =INIT_SCTLR_EL1_MMU_OFF
+    msr     s3_4_c12_c11_0, xzr     // ICH_HCR_EL2
+4:  // Fine-grained traps (FEAT_FGT, ID_AA64MMFR0_EL1.FGT): none. The kernel
+    // uses none of the features whose negative-polarity bits would need a 1.
+    mrs     x0, id_aa64mmfr0_el1
+    ubfx    x0, x0, #56, #4
+    cbz     x0, 5f
+    msr     s3_4_c3_c1_4, xzr       // HDFGRTR_EL2
+    msr     s3_4_c3_c1_5, xzr       // HDFGWTR_EL2
+    msr     s3_4_c1_c1_4, xzr       // HFGRTR_EL2
+    msr     s3_4_c1_c1_5, xzr       // HFGWTR_EL2
+    msr     s3_4_c1_c1_6, xzr       // HFGITR_EL2
+5:  // HCRX_EL2 (FEAT_HCX, ID_AA64MMFR1_EL1.HCX): 0, none of its features used.
+    mrs     x0, id_aa64mmfr1_el1
+    ubfx    x0, x0, #40, #4
+    cbz     x0, 6f
+    msr     s3_4_c1_c2_2, xzr       // HCRX_EL2
+6:  ldr     x0, =INIT_SCTLR_EL1_MMU_OFF
     msr     sctlr_el1, x0
     mov     x0, #SPSR_EL1H_MASKED
     msr     spsr_el2, x0
-    adr     x0, 5f
+    adr     x0, 7f
     msr     elr_el2, x0
+    isb                             // every EL2 write above before the exception return
     eret
-5:  mov     w0, #2
+7:  mov     w0, #2
     ret
 
 // Turn the MMU on. Runs from the identity map; returns to identity-mapped code.
@@ -220,6 +249,22 @@ __enable_mmu:
     dsb     nsh
     isb
     ret
+
+// EL2 vectors while the kernel runs at EL1 (outside .idmap.text, which must
+// fit a page; EL2 runs with its MMU off, so VBAR_EL2 holds the physical
+// address the head computes): nothing lives at EL2, so an HVC
+// (PSCI over hvc named by a device tree on a machine where we are the
+// hypervisor) returns PSCI's NOT_SUPPORTED (-1) in x0 instead of jumping
+// through an unset VBAR_EL2. Anything else taken to EL2 returns as well.
+.pushsection .text.hyp_stub, "ax"
+.balign 0x800
+__hyp_stub_vectors:
+    .rept 16
+    .balign 0x80
+    mov     x0, #-1
+    eret
+    .endr
+.popsection
 
 .ltorg
 
