@@ -463,6 +463,11 @@ fn fixup(frame: &mut TrapFrame, vector: Vector) -> bool {
         frame.elr += 4;
         return true;
     }
+    if ec == ec::UNKNOWN && crate::psci::undefined_conduit(frame.elr) {
+        frame.x[0] = crate::psci::NOT_SUPPORTED as u64;
+        frame.elr += 4;
+        return true;
+    }
     let p = probe_state();
     let kind = p.kind.load(Ordering::SeqCst);
     let hit = match kind {
