@@ -6,14 +6,39 @@
 //! the table walker once the MMU is on (Linux: dcache_inval_poc in head.S).
 
 use core::arch::asm;
+use core::sync::atomic::{AtomicU8, Ordering};
 
-/// Smallest data cache line in bytes (CTR_EL0.DminLine).
+/// The smallest CTR_EL0.DminLine of every CPU that has come up (log2 of
+/// words), or `DMINLINE_UNSET`. CPUs of one system may differ (big.LITTLE),
+/// and maintenance by VA must step by the smallest line of any CPU that may
+/// hold the data (Linux sanitises CTR_EL0 the same way). Initialised to a
+/// nonzero value so that it lives in .data, readable by the MMU-off head
+/// before .bss is cleared; only plain loads happen before the MMU is on.
+static SYSTEM_DMINLINE: AtomicU8 = AtomicU8::new(DMINLINE_UNSET);
+const DMINLINE_UNSET: u8 = 0xff;
+
+/// This CPU's CTR_EL0.DminLine field.
 #[inline(always)]
-pub fn dcache_line_size() -> u64 {
+fn local_dminline() -> u8 {
     let ctr: u64;
     // SAFETY: reading CTR_EL0 has no side effect (aarch64-cpu does not name it).
     unsafe { asm!("mrs {}, ctr_el0", out(reg) ctr, options(nomem, nostack, preserves_flags)) };
-    4 << ((ctr >> 16) & 0xf)
+    ((ctr >> 16) & 0xf) as u8
+}
+
+/// Fold this CPU's line size into the system-wide minimum. Every CPU calls
+/// it once it runs with the MMU on (an atomic read-modify-write needs
+/// cacheable memory).
+pub fn note_cpu_dcache_line() {
+    SYSTEM_DMINLINE.fetch_min(local_dminline(), Ordering::Relaxed);
+}
+
+/// Smallest data cache line in bytes: of every CPU noted so far and of this
+/// one (before any CPU is noted, as in the head, this CPU's own).
+#[inline(always)]
+pub fn dcache_line_size() -> u64 {
+    let dminline = local_dminline().min(SYSTEM_DMINLINE.load(Ordering::Relaxed));
+    4 << dminline
 }
 
 /// Invalidate `[start, end)` to the PoC. Lines only partly inside the range are
@@ -25,6 +50,10 @@ pub fn dcache_line_size() -> u64 {
 ///    caller does not need it.
 #[inline(always)]
 pub unsafe fn dcache_inval_poc(start: u64, end: u64) {
+    // Stores made with the MMU off are Device/Non-cacheable accesses; order
+    // them before the maintenance by VA (Linux's head.S does the same).
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dmb sy", options(nostack, preserves_flags)) };
     let line = dcache_line_size();
     let mut addr = start & !(line - 1);
     while addr < end {
@@ -49,6 +78,9 @@ pub unsafe fn dcache_inval_poc(start: u64, end: u64) {
 /// # Safety
 /// `[start, end)` is mapped (or the MMU is off and it is RAM).
 pub unsafe fn dcache_clean_inval_poc(start: u64, end: u64) {
+    // Earlier stores (possibly made with the MMU off) before the maintenance.
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dmb sy", options(nostack, preserves_flags)) };
     let line = dcache_line_size();
     let mut addr = start & !(line - 1);
     while addr < end {
