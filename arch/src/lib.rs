@@ -13,12 +13,14 @@
 //! | `uart`        | the PL011 UART                                                |
 //! | `timer`       | the generic timer's counter                                   |
 //! | `psci`        | PSCI calls over HVC or SMC                                    |
+//! | `bcm2835_pm`  | the Raspberry Pi's PM watchdog: reset and power off without PSCI |
 //! | `cpu`         | identification, exception level, parking                      |
 //! | `percpu`      | per-CPU areas through TPIDR_EL1                                |
 //! | `pmu`         | the PMU cycle and instruction counters (benchmarks)            |
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod bcm2835_pm;
 pub mod cache;
 pub mod cpu;
 pub mod exception;

@@ -24,3 +24,20 @@ pub fn uptime_ns() -> u64 {
     }
     ((counter() as u128 * 1_000_000_000) / f as u128) as u64
 }
+
+/// Wait about `us` microseconds (at least that long if the counter runs; a
+/// bounded spin if firmware left CNTFRQ_EL0 at 0).
+pub fn delay_us(us: u64) {
+    let f = frequency_hz();
+    if f == 0 {
+        for _ in 0..us.saturating_mul(1000) {
+            core::hint::spin_loop();
+        }
+        return;
+    }
+    let ticks = (us as u128 * f as u128).div_ceil(1_000_000) as u64;
+    let start = counter();
+    while counter().wrapping_sub(start) < ticks {
+        core::hint::spin_loop();
+    }
+}
