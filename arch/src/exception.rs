@@ -304,6 +304,13 @@ __probe_write_insn:
     str     x1, [x0]
     ret
 
+.global __probe_read32
+.global __probe_read32_insn
+__probe_read32:                     // x0 = address; returns the word
+__probe_read32_insn:
+    ldr     w0, [x0]
+    ret
+
 .global __probe_exec
 __probe_exec:                       // x0 = address to branch to
     stp     x29, x30, [sp, #-16]!
@@ -335,7 +342,9 @@ unsafe extern "C" {
     static __vectors: u8;
     static __probe_write_insn: u8;
     static __probe_fp_insn: u8;
+    static __probe_read32_insn: u8;
     fn __probe_write(addr: u64, val: u64);
+    fn __probe_read32(addr: u64) -> u32;
     fn __probe_exec(addr: u64);
     fn __probe_fp();
 }
@@ -374,6 +383,7 @@ const PROBE_NONE: u64 = 0;
 const PROBE_WRITE: u64 = 1;
 const PROBE_EXEC: u64 = 2;
 const PROBE_FP: u64 = 3;
+const PROBE_READ: u64 = 4;
 
 /// One CPU's armed probe and what it caught. Per CPU, because self-tests
 /// probe on every CPU at once (a bug fixed: a global record let one CPU
@@ -429,6 +439,21 @@ pub unsafe fn probe_write(addr: u64, val: u64) -> Result<(), ProbeFault> {
     disarm()
 }
 
+/// Load the 32-bit word at `addr`, recovering from a data abort (an
+/// address with no device or memory behind it: a synchronous external
+/// abort; or an unmapped one: a translation fault).
+///
+/// # Safety
+/// 1. `addr` is 4-byte aligned, and if the load succeeds, reading it must be
+///    harmless (no read side effect the caller does not want: a UART's
+///    status register, not its data register).
+pub unsafe fn probe_read32(addr: u64) -> Result<u32, ProbeFault> {
+    arm(PROBE_READ, addr);
+    // SAFETY: obligation 1; a fault at the load is fixed up by arch_trap.
+    let v = unsafe { __probe_read32(addr) };
+    disarm().map(|()| v)
+}
+
 /// Branch to `addr`, recovering from an instruction abort there.
 ///
 /// # Safety
@@ -474,6 +499,7 @@ fn fixup(frame: &mut TrapFrame, vector: Vector) -> bool {
         PROBE_WRITE => ec == ec::DABT_CUR && frame.elr == core::ptr::addr_of!(__probe_write_insn) as u64,
         PROBE_EXEC => ec == ec::IABT_CUR && frame.elr == p.target.load(Ordering::Relaxed),
         PROBE_FP => ec == ec::FP_ASIMD && frame.elr == core::ptr::addr_of!(__probe_fp_insn) as u64,
+        PROBE_READ => ec == ec::DABT_CUR && frame.elr == core::ptr::addr_of!(__probe_read32_insn) as u64,
         _ => false,
     };
     if !hit {
