@@ -112,14 +112,16 @@ pub unsafe fn call(conduit: Conduit, func: u32, a1: u64, a2: u64, a3: u64) -> i6
     r as i64
 }
 
-/// PSCI_VERSION: `(major << 16) | minor`, or a negative PSCI error.
+/// PSCI_VERSION: `(major << 16) | minor`, or a negative PSCI error
+/// ([`NOT_SUPPORTED`] when nothing implements the conduit).
 ///
-/// Safe where [`call`] is not: PSCI_VERSION has no effect, and if nothing
-/// answers the conduit, HVC and SMC are undefined instructions at EL1 (Arm
-/// ARM D1.4 and C6.2: UNDEFINED when EL2 or EL3 is absent or disables them),
-/// which trap to the kernel's exception handler: an oops, not a memory error.
+/// Safe where [`call`] is not: PSCI_VERSION has no effect (obligation 1),
+/// and an HVC or SMC that no exception level implements is UNDEFINED at EL1
+/// (Arm ARM C6.2, HVC and SMC), caught by the fixup once the vectors are
+/// installed; before that, the head's early vectors end the run: a stop,
+/// never a memory error.
 pub fn version(conduit: Conduit) -> i64 {
-    // SAFETY: obligation 1 is unnecessary for this function (see above);
-    // obligation 2: PSCI_VERSION changes nothing.
+    // SAFETY: obligation 1: PSCI_VERSION changes nothing; obligation 2, see
+    // above: without the vectors an undefined conduit stops the machine.
     unsafe { call(conduit, PSCI_VERSION, 0, 0, 0) }
 }

@@ -155,8 +155,9 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
         let entry_pa = pgtable::pa_symbol(core::ptr::addr_of!(secondary_entry) as u64).as_u64();
         let started = match node.enable {
             EnableMethod::Psci => match psci_conduit(dt) {
-                // SAFETY: /psci names the conduit; CPU_ON starts the target at
-                // secondary_entry, which expects exactly this.
+                // SAFETY: 1. CPU_ON starts the target at secondary_entry, which
+                // expects exactly this; 2. the vectors were installed first
+                // thing in kernel_main.
                 Some(c) => match unsafe { arch::psci::call(c, arch::psci::PSCI_CPU_ON, node.mpidr, entry_pa, 0) } {
                     0 => true,
                     err => {
