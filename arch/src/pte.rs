@@ -112,4 +112,7 @@ impl PteFormat for Arm64 {
         }
         p
     }
+    fn new_table_barrier() {
+        crate::tlb::order_new_table();
+    }
 }

@@ -35,3 +35,11 @@ pub fn publish_new_entries() {
     // SAFETY: barriers have no memory-safety effect.
     unsafe { asm!("dsb ishst", "isb", options(nostack, preserves_flags)) };
 }
+
+/// Order the writes that filled a new page-table page before the write that
+/// links it into the tree, for every walker in the inner-shareable domain
+/// (Linux: the barrier between zeroing a table and `__pmd_populate`).
+pub fn order_new_table() {
+    // SAFETY: a barrier has no memory-safety effect.
+    unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
+}

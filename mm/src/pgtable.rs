@@ -18,6 +18,13 @@
 //! The same code therefore builds the first page tables in the head, the
 //! fixmap, and (from the next issue on) the linear map.
 //!
+//! A table is linked into the tree only after the writes that fill it (the
+//! zeroes of a fresh table, the leaves of a split block) are ordered before
+//! the linking write for the table walker: [`PteFormat::new_table_barrier`]
+//! runs between the two (Linux: the `smp_wmb()` in `pmd_install` and
+//! `__pte_alloc`, a `dmb ishst` on arm64, and the `dsb(ishst)` after a table
+//! is allocated for `__create_pgd_mapping`).
+//!
 //! Mapping walks down from the root, allocating missing tables, and writes a
 //! block descriptor at L1 or L2 when the virtual address, the physical address
 //! and the remaining length are all aligned to the block size and the caller
@@ -123,6 +130,13 @@ pub trait PteFormat {
     fn mk_leaf(pa: PhysAddr, prot: PageProt, level: usize) -> u64;
     /// The protection a leaf descriptor grants.
     fn leaf_prot(raw: u64) -> PageProt;
+    /// Order the writes that filled a new table (zeroes, or a split block's
+    /// leaves) before the write of the descriptor that links it, as the
+    /// table walker sees them: without it a walker on another CPU (or this
+    /// one, speculatively) may follow the new link and read the table's old
+    /// contents (on arm64: `dsb ishst`). The walker calls it between
+    /// [`PgtableMem::alloc_table`] (or filling a split table) and linking.
+    fn new_table_barrier();
 }
 
 /// Where page tables live and how to reach them.
@@ -282,6 +296,8 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
                     F::output_addr(old)
                 } else {
                     let t = self.mem.alloc_table()?;
+                    // The zeroes must reach the walker before the link does.
+                    F::new_table_barrier();
                     self.write(table, idx, F::mk_table(t));
                     t
                 };
@@ -320,7 +336,8 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
         for i in 0..PTRS_PER_TABLE {
             self.write(next, i, F::mk_leaf(pa + i as u64 * step, prot, level + 1));
         }
-        self.mem.publish();
+        // The new leaves must reach the walker before the link does.
+        F::new_table_barrier();
         self.replace_live(table, idx, block_va, F::mk_table(next));
         Ok(next)
     }
@@ -437,6 +454,18 @@ mod tests {
         fn leaf_prot(raw: u64) -> PageProt {
             PageProt::from_bits_truncate(((raw >> 2) & 0x3f) as u32)
         }
+        fn new_table_barrier() {
+            BARRIERS.with(|b| b.set(b.get() + 1));
+        }
+    }
+
+    std::thread_local! {
+        /// How many times this thread's walker called `new_table_barrier`.
+        static BARRIERS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    fn barriers() -> u64 {
+        BARRIERS.with(|b| b.get())
     }
 
     /// Tables in a Vec; "physical" address = 0x1000 * (index + 1).
@@ -725,5 +754,103 @@ mod tests {
         );
         // root + 2 more tables allowed: the L3 table cannot be had.
         assert_eq!(pt.map_range(VirtAddr(KVA), PhysAddr(0), PAGE_SIZE, rw, MapFlags::empty()), Err(Error::NoMemory));
+    }
+
+    /// Checks, at every call the walker makes into it, that no table is
+    /// linked into the tree unless a `new_table_barrier` ran after the table
+    /// was allocated (or, for a split, filled): the zeroes or leaves were
+    /// ordered before the link.
+    struct Ordered {
+        inner: Arena,
+        root: std::cell::Cell<PhysAddr>,
+        /// (table, barrier count when it was handed out or split into)
+        born: RefCell<Vec<(PhysAddr, u64)>>,
+        checks: std::cell::Cell<usize>,
+    }
+
+    impl Ordered {
+        fn new() -> Self {
+            Self {
+                inner: Arena::new(64),
+                root: std::cell::Cell::new(PhysAddr(0)),
+                born: RefCell::new(Vec::new()),
+                checks: std::cell::Cell::new(0),
+            }
+        }
+        fn linked_tables(&self, table: PhysAddr, level: usize, out: &mut Vec<PhysAddr>) {
+            for i in 0..PTRS_PER_TABLE {
+                let raw = arena_read(&self.inner, table, i);
+                if Toy::is_valid(raw) && Toy::is_table(raw, level) {
+                    out.push(Toy::output_addr(raw));
+                    self.linked_tables(Toy::output_addr(raw), level + 1, out);
+                }
+            }
+        }
+        fn check(&self) {
+            if self.root.get() == PhysAddr(0) {
+                return;
+            }
+            let mut linked = Vec::new();
+            self.linked_tables(self.root.get(), 0, &mut linked);
+            let now = barriers();
+            for t in linked {
+                let born = self.born.borrow().iter().rev().find(|b| b.0 == t).map(|b| b.1);
+                let born = born.expect("a linked table the fake never handed out");
+                assert!(now > born, "table {t:?} linked with no barrier since it was filled");
+            }
+            self.checks.set(self.checks.get() + 1);
+        }
+    }
+
+    // SAFETY: delegates to Arena, which upholds the contract.
+    unsafe impl PgtableMem for &Ordered {
+        fn alloc_table(&mut self) -> Result<PhysAddr, Error> {
+            self.check();
+            let t = (&self.inner).alloc_table()?;
+            self.born.borrow_mut().push((t, barriers()));
+            Ok(t)
+        }
+        fn table_ptr(&self, pa: PhysAddr) -> *mut u64 {
+            (&self.inner).table_ptr(pa)
+        }
+        fn publish(&mut self) {
+            self.check();
+        }
+        fn flush_tlb(&mut self, _va: VirtAddr) {
+            self.check();
+        }
+    }
+
+    #[test]
+    fn new_tables_are_ordered_before_their_link() {
+        let o = Ordered::new();
+        let mut pt = PageTable::<Toy, _>::new(&o).unwrap();
+        o.root.set(pt.root());
+        let b0 = barriers();
+        // Four levels of fresh tables, then a second L3 table under the same L2.
+        pt.map_range(VirtAddr(KVA), PhysAddr(0x4000_0000), PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
+        pt.map_range(
+            VirtAddr(KVA + (2 << 20)),
+            PhysAddr(0x4000_0000),
+            PAGE_SIZE,
+            PageProt::KERNEL_RW,
+            MapFlags::empty(),
+        )
+        .unwrap();
+        // L1, L2, L3, and the second L3: one barrier each.
+        assert_eq!(barriers() - b0, 4);
+        o.check();
+        // A split: the table of leaves is filled, then linked.
+        let va = VirtAddr(0xffff_0000_4000_0000);
+        pt.map_range(va, PhysAddr(0x4000_0000), 2 << 20, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
+        let b1 = barriers();
+        let tables = o.inner.pages.borrow().len();
+        pt.unmap_range(va + 0x1000, PAGE_SIZE).unwrap();
+        assert_eq!(o.inner.pages.borrow().len(), tables + 1);
+        // One barrier for the split table, checked at the break's flush
+        // and at the publish after the link.
+        assert_eq!(barriers() - b1, 1);
+        o.check();
+        assert!(o.checks.get() >= 8, "the fake was hardly consulted ({} checks)", o.checks.get());
     }
 }
