@@ -33,6 +33,17 @@ pub const PTE_NG: u64 = 1 << 11;
 pub const PTE_PXN: u64 = 1 << 53;
 /// Unprivileged execute-never.
 pub const PTE_UXN: u64 = 1 << 54;
+/// Dirty bit modifier (hardware dirty-state management; never set here).
+pub const PTE_DBM: u64 = 1 << 51;
+/// Contiguous hint: one of 16 adjacent entries with the same attributes.
+pub const PTE_CONT: u64 = 1 << 52;
+/// Software bits 58..55, ignored by the walker.
+pub const PTE_SW_MASK: u64 = 0xf << 55;
+/// Bits a live leaf may change without break-before-make: permissions
+/// (AP[2:1], PXN, UXN), the access flag, DBM and the software bits (Arm ARM
+/// D8.16.1 lists what needs the break: output address, size, memory type,
+/// shareability, nG, contiguous; Linux's pgattr_change_is_safe).
+pub const PTE_NO_BREAK_MASK: u64 = PTE_USER | PTE_RDONLY | PTE_AF | PTE_DBM | PTE_PXN | PTE_UXN | PTE_SW_MASK;
 /// Output address bits [47:12].
 pub const PTE_ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
 
@@ -111,6 +122,19 @@ impl PteFormat for Arm64 {
             _ => {}
         }
         p
+    }
+    fn needs_break(old: u64, new: u64) -> bool {
+        (old ^ new) & !PTE_NO_BREAK_MASK != 0
+    }
+    fn split_leaf(block: u64, pa: PhysAddr, level: usize) -> u64 {
+        // Keep AttrIndx, SH, nG, AP, AF, XN and the software bits; a piece is
+        // not part of a contiguous run, so drop the hint.
+        let attrs = block & !(PTE_ADDR_MASK | PTE_TABLE | PTE_CONT);
+        let mut d = attrs | (pa.as_u64() & PTE_ADDR_MASK);
+        if level == LAST_LEVEL {
+            d |= PTE_PAGE;
+        }
+        d
     }
     fn new_table_barrier() {
         crate::tlb::order_new_table();

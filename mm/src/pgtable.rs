@@ -32,14 +32,23 @@
 //! valid is never silently replaced: mapping over the same translation is a
 //! no-op, anything else is [`Error::Busy`] (unmap first).
 //!
-//! Unmapping and changing protection work on live entries, so they follow
-//! break-before-make (Arm ARM D8.14.1): the old descriptor is replaced by an
-//! invalid one, the TLB entry is invalidated ([`PgtableMem::flush_tlb`],
-//! inner-shareable on arm64 so every CPU drops it), and only then is the new
-//! descriptor written. A block that the range covers only in part is first
-//! split into a table of next-level leaves with the same attributes, by the
-//! same sequence. Tables emptied by an unmap are kept (as Linux keeps kernel
-//! page tables).
+//! Unmapping and changing protection work on live entries. The Arm ARM's
+//! break-before-make rules ("Using break-before-make when updating
+//! translation table entries", D8.16.1 in DDI 0487K) require the sequence
+//! for a change of output address, block size, memory type or
+//! shareability: the old descriptor is replaced by an invalid one, the TLB
+//! entry is invalidated ([`PgtableMem::flush_tlb`], inner-shareable on arm64
+//! so every CPU drops it), and only then is the new descriptor written. A
+//! change of permissions or of the access flag alone needs no break
+//! ([`PteFormat::needs_break`] says which is which, as Linux's
+//! `pgattr_change_is_safe` does): the descriptor is rewritten in place and
+//! the TLB entry invalidated, so the page never stops translating. A block
+//! that the range covers only in part is first split into a table of
+//! next-level leaves with every attribute of the block
+//! ([`PteFormat::split_leaf`]: memory type, shareability and nG too), linked
+//! break-before-make; a tree that cannot afford the moment when the whole
+//! block translates nothing refuses the split ([`PgtableMem::may_split`]).
+//! Tables emptied by an unmap are kept (as Linux keeps kernel page tables).
 //!
 //! Locking is the caller's: a `PageTable` is used through `&mut self`, so the
 //! kernel keeps it behind a lock and the type system carries the precondition.
@@ -130,6 +139,15 @@ pub trait PteFormat {
     fn mk_leaf(pa: PhysAddr, prot: PageProt, level: usize) -> u64;
     /// The protection a leaf descriptor grants.
     fn leaf_prot(raw: u64) -> PageProt;
+    /// Whether replacing the live leaf `old` by `new` (both valid, same
+    /// level) needs break-before-make: true unless the two differ only in
+    /// permission or access-flag bits, which may be rewritten in place.
+    fn needs_break(old: u64, new: u64) -> bool;
+    /// The leaf at `level` mapping `pa` that one piece of the split block
+    /// `block` becomes: every attribute of the block (memory type,
+    /// shareability, nG, permissions) kept, only the output address and the
+    /// block/page encoding changed.
+    fn split_leaf(block: u64, pa: PhysAddr, level: usize) -> u64;
     /// Order the writes that filled a new table (zeroes, or a split block's
     /// leaves) before the write of the descriptor that links it, as the
     /// table walker sees them: without it a walker on another CPU (or this
@@ -158,9 +176,19 @@ pub unsafe trait PgtableMem {
     /// the new translations are used (on arm64: `dsb ishst; isb`).
     fn publish(&mut self) {}
     /// Drop every CPU's cached translation of `va` after its descriptor was
-    /// invalidated (on arm64: `dsb ishst; tlbi vaale1is; dsb ish; isb`).
+    /// invalidated or its permissions changed (on arm64: `dsb ishst; tlbi
+    /// vaale1is; dsb ish; isb`).
     fn flush_tlb(&mut self, va: VirtAddr) {
         let _ = va;
+    }
+    /// Whether the live block at `level` covering `va` may be split. A split
+    /// is break-before-make: for a moment the whole block translates
+    /// nothing, on every CPU. A tree whose blocks may hold what the
+    /// splitting CPU or another CPU needs meanwhile (its tables, code,
+    /// stack) says no here, and the walker refuses the change with `Busy`.
+    fn may_split(&self, va: VirtAddr, level: usize) -> bool {
+        let _ = (va, level);
+        true
     }
 }
 
@@ -329,12 +357,15 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
         level: usize,
         block_va: VirtAddr,
     ) -> Result<PhysAddr, Error> {
+        if !self.mem.may_split(block_va, level) {
+            return Err(Error::Busy);
+        }
         let old = self.read(table, idx);
-        let (pa, prot) = (F::output_addr(old), F::leaf_prot(old));
+        let pa = F::output_addr(old);
         let next = self.mem.alloc_table()?;
         let step = level_size(level + 1);
         for i in 0..PTRS_PER_TABLE {
-            self.write(next, i, F::mk_leaf(pa + i as u64 * step, prot, level + 1));
+            self.write(next, i, F::split_leaf(old, pa + i as u64 * step, level + 1));
         }
         // The new leaves must reach the walker before the link does.
         F::new_table_barrier();
@@ -349,8 +380,10 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
         self.update_range(va, size, None)
     }
 
-    /// Change the protection of every mapped page in `[va, va + size)`,
-    /// break-before-make. Returns the number of leaf entries changed.
+    /// Change the protection of every mapped page in `[va, va + size)`: in
+    /// place when only permissions change, break-before-make when the memory
+    /// type (or any other attribute) does. Returns the number of leaf
+    /// entries changed.
     pub fn change_prot(&mut self, va: VirtAddr, size: u64, prot: PageProt) -> Result<usize, Error> {
         self.update_range(va, size, Some(prot))
     }
@@ -394,7 +427,14 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
                         Some(p) => F::mk_leaf(F::output_addr(raw), p, level),
                     };
                     if new != raw {
-                        self.replace_live(table, idx, entry_va, new);
+                        if new != 0 && !F::needs_break(raw, new) {
+                            // Permissions only: rewrite in place, then drop
+                            // the stale (more or less permissive) TLB entry.
+                            self.write(table, idx, new);
+                            self.mem.flush_tlb(entry_va);
+                        } else {
+                            self.replace_live(table, idx, entry_va, new);
+                        }
                         changed += 1;
                     }
                 } else {
@@ -457,7 +497,19 @@ mod tests {
         fn new_table_barrier() {
             BARRIERS.with(|b| b.set(b.get() + 1));
         }
+        /// Bits 2..6 (READ, WRITE, EXEC, USER) are permissions; DEVICE and
+        /// NONCACHED (bits 6, 7) and the extra attributes (bits 8..12, which
+        /// stand for shareability and nG) are not.
+        fn needs_break(old: u64, new: u64) -> bool {
+            (old ^ new) & !(0xf << 2) != 0
+        }
+        fn split_leaf(block: u64, pa: PhysAddr, level: usize) -> u64 {
+            (block & !(0x0000_ffff_ffff_f000 | 2)) | pa.0 | if level == LAST_LEVEL { 2 } else { 0 }
+        }
     }
+
+    /// Toy attribute bits outside the protection (shareability, nG).
+    const TOY_EXTRA: u64 = 0b1011 << 8;
 
     std::thread_local! {
         /// How many times this thread's walker called `new_table_barrier`.
@@ -671,8 +723,13 @@ mod tests {
         assert_eq!(pt.translate(VirtAddr(KVA + PAGE_SIZE)).unwrap().pa, PhysAddr(0x5000_0000));
     }
 
+    /// Flushes recorded by a Recorder: (va, whether va still translated).
+    fn recorded_flushes(r: &Recorder) -> Vec<(u64, bool)> {
+        r.events.borrow().iter().filter(|e| e.0 == u64::MAX).map(|e| (e.1, e.2 != 0)).collect()
+    }
+
     #[test]
-    fn change_prot_is_break_before_make() {
+    fn permission_change_is_in_place_with_tlb_flush() {
         let r = Recorder {
             inner: Arena::new(64),
             root: std::cell::Cell::new(PhysAddr(0)),
@@ -685,18 +742,112 @@ mod tests {
         let before = snapshot(&r.inner);
         assert_eq!(pt.change_prot(VirtAddr(KVA), 2 * PAGE_SIZE, PageProt::KERNEL_RO), Ok(2));
         assert_eq!(pt.translate(VirtAddr(KVA + PAGE_SIZE)).unwrap().prot, PageProt::KERNEL_RO);
+        // One flush per page, and the page never stopped translating: the
+        // descriptor was rewritten in place, not broken.
+        assert_eq!(recorded_flushes(&r), vec![(KVA, true), (KVA + PAGE_SIZE, true)]);
         // Same protection again: nothing to do, no flush.
         let n = r.events.borrow().len();
         assert_eq!(pt.change_prot(VirtAddr(KVA), 2 * PAGE_SIZE, PageProt::KERNEL_RO), Ok(0));
         assert_eq!(r.events.borrow().len(), n);
-        // Exactly two flushes, one per page, and the tables changed in two slots.
-        let flushes: Vec<u64> = r.events.borrow().iter().filter(|e| e.0 == u64::MAX).map(|e| e.1).collect();
-        assert_eq!(flushes, vec![KVA, KVA + PAGE_SIZE]);
-        assert!(r.events.borrow().iter().all(|e| e.2 == 0), "a TLB flush ran while the old entry was still live");
+        // The tables changed in exactly two slots.
         let after = snapshot(&r.inner);
         let diffs: usize =
             before.iter().zip(&after).map(|(b, a)| b.iter().zip(a).filter(|(x, y)| x != y).count()).sum();
         assert_eq!(diffs, 2);
+    }
+
+    #[test]
+    fn memory_type_change_is_break_before_make() {
+        let r = Recorder {
+            inner: Arena::new(64),
+            root: std::cell::Cell::new(PhysAddr(0)),
+            events: RefCell::new(Vec::new()),
+        };
+        let mut pt = PageTable::<Toy, _>::new(&r).unwrap();
+        r.root.set(pt.root());
+        pt.map_range(VirtAddr(KVA), PhysAddr(0x4000_0000), 2 * PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::empty())
+            .unwrap();
+        assert_eq!(pt.change_prot(VirtAddr(KVA), 2 * PAGE_SIZE, PageProt::KERNEL_DEVICE), Ok(2));
+        assert_eq!(pt.translate(VirtAddr(KVA)).unwrap().prot, PageProt::KERNEL_DEVICE);
+        // Each flush ran while its page translated nothing: broken first.
+        assert_eq!(recorded_flushes(&r), vec![(KVA, false), (KVA + PAGE_SIZE, false)]);
+        // Unmapping is always a break.
+        assert_eq!(pt.unmap_range(VirtAddr(KVA), PAGE_SIZE), Ok(1));
+        assert_eq!(recorded_flushes(&r).last(), Some(&(KVA, false)));
+    }
+
+    #[test]
+    fn split_keeps_every_block_attribute() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        let va = VirtAddr(0xffff_0000_4000_0000);
+        pt.map_range(va, PhysAddr(0x4000_0000), 2 << 20, PageProt::KERNEL_RW | PageProt::NONCACHED, MapFlags::empty())
+            .unwrap();
+        let t = pt.translate(va).unwrap();
+        assert_eq!(t.level, 2);
+        // Give the block attributes mk_leaf never sets (as nG and
+        // shareability are for arm64 kernel mappings).
+        let (table, idx) = find_leaf_slot(&a, pt.root(), va);
+        a.pages.borrow_mut()[(table.0 / 0x1000 - 1) as usize][idx] = t.raw | TOY_EXTRA;
+        assert_eq!(pt.unmap_range(va + 0x3000, PAGE_SIZE), Ok(1));
+        for off in [0u64, 0x2000, 0x4000, 0x1f_f000] {
+            let p = pt.translate(va + off).unwrap();
+            assert_eq!(p.level, 3);
+            assert_eq!(p.pa, PhysAddr(0x4000_0000 + off));
+            assert_eq!(p.prot, PageProt::KERNEL_RW | PageProt::NONCACHED, "memory type lost at {off:#x}");
+            assert_eq!(p.raw & TOY_EXTRA, TOY_EXTRA, "shareability/nG lost at {off:#x}");
+        }
+    }
+
+    /// The table and index holding the leaf that maps `va`.
+    fn find_leaf_slot(a: &Arena, root: PhysAddr, va: VirtAddr) -> (PhysAddr, usize) {
+        let mut table = root;
+        for level in 0..LEVELS {
+            let raw = arena_read(a, table, level_index(va, level));
+            if level < LAST_LEVEL && Toy::is_table(raw, level) {
+                table = Toy::output_addr(raw);
+            } else {
+                return (table, level_index(va, level));
+            }
+        }
+        unreachable!()
+    }
+
+    /// Refuses to split any block.
+    struct NoSplit(Arena);
+    // SAFETY: delegates to Arena, which upholds the contract.
+    unsafe impl PgtableMem for &NoSplit {
+        fn alloc_table(&mut self) -> Result<PhysAddr, Error> {
+            (&self.0).alloc_table()
+        }
+        fn table_ptr(&self, pa: PhysAddr) -> *mut u64 {
+            (&self.0).table_ptr(pa)
+        }
+        fn flush_tlb(&mut self, va: VirtAddr) {
+            self.0.flushes.borrow_mut().push(va);
+        }
+        fn may_split(&self, _va: VirtAddr, _level: usize) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn a_block_that_may_not_split_is_left_whole() {
+        let n = NoSplit(Arena::new(64));
+        let mut pt = PageTable::<Toy, _>::new(&n).unwrap();
+        let va = VirtAddr(0xffff_0000_4000_0000);
+        pt.map_range(va, PhysAddr(0x4000_0000), 2 << 20, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
+        let tables = n.0.pages.borrow().len();
+        let before = snapshot(&n.0);
+        assert_eq!(pt.unmap_range(va + 0x1000, PAGE_SIZE), Err(Error::Busy));
+        assert_eq!(pt.change_prot(va, PAGE_SIZE, PageProt::KERNEL_RO), Err(Error::Busy));
+        // Nothing allocated, nothing written, nothing flushed.
+        assert_eq!(n.0.pages.borrow().len(), tables);
+        assert_eq!(snapshot(&n.0), before);
+        assert!(n.0.flushes.borrow().is_empty());
+        // The whole block can still change: no split needed.
+        assert_eq!(pt.change_prot(va, 2 << 20, PageProt::KERNEL_RO), Ok(1));
+        assert_eq!(pt.translate(va + 0x1000).unwrap().prot, PageProt::KERNEL_RO);
     }
 
     #[test]

@@ -16,9 +16,27 @@
 //! `memblock::memblock_init`, which maps the linear map while holding
 //! `MEMBLOCK` and so must take its tables from the pool.
 //!
-//! Only invalid-to-valid changes happen here, so publishing a change needs a
-//! `dsb ishst; isb` and no TLB invalidation; replacing a live entry would be
-//! refused (`Busy`) by the walker.
+//! Mapping makes only invalid-to-valid changes, so publishing it needs a
+//! `dsb ishst; isb` and no TLB invalidation. Unmapping and permission
+//! changes of live entries invalidate every CPU's TLB entry (the walker's
+//! rules: in place for permissions, break-before-make otherwise).
+//!
+//! Which blocks may be split. Blocks exist only in the linear map (the
+//! image, the fixmap, the CPU stacks and everything else here are mapped
+//! with pages, `MapFlags::NO_BLOCKS`), and the linear map's blocks are never
+//! split ([`KernelTables::may_split`] says no for `PAGE_OFFSET..PAGE_END`):
+//! splitting is break-before-make, and while a linear-map block is invalid
+//! every CPU loses that 2 MiB or 1 GiB of RAM, which may hold table pages
+//! taken from memblock or the page allocator (reached through the linear
+//! map, possibly the very table being split), kmalloc objects and the page
+//! structures other CPUs are using, and a secondary's per-CPU data. The
+//! other choice, mapping the linear map with pages, costs 2 MiB of tables
+//! per GiB and TLB reach for no user yet. This is Linux's choice too when
+//! `can_set_direct_map()` is false: the linear map keeps its blocks and
+//! `change_memory_common` refuses to change it. Code and stacks are never
+//! at risk: the image (text, the boot stack, the table pool) runs from its
+//! own page-mapped alias at KIMAGE_VADDR and the secondaries' stacks are
+//! page-mapped in the CPU-stack window.
 
 use super::layout::{MEMSTART_ALIGN, PAGE_END, PAGE_OFFSET};
 use super::linear_map::{self, linear_map_covers, phys_to_virt};
@@ -83,6 +101,10 @@ unsafe impl PgtableMem for KernelTables {
         // Inner shareable: every CPU drops the translation (tlbi vaale1is).
         arch::tlb::flush_tlb_kernel_page(va);
     }
+    fn may_split(&self, va: VirtAddr, _level: usize) -> bool {
+        // Never the linear map's blocks (see the module's essay).
+        !(PAGE_OFFSET..PAGE_END).contains(&va.as_u64())
+    }
 }
 
 type KernelPageTable = PageTable<Arm64, KernelTables>;
@@ -134,7 +156,9 @@ pub fn unmap_kernel_range(va: VirtAddr, size: u64) -> Result<usize, Error> {
     KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.unmap_range(va, size)
 }
 
-/// Change the protection of `[va, va + size)`, break-before-make.
+/// Change the protection of `[va, va + size)`: in place for permissions,
+/// break-before-make for a memory type; `Busy` if a linear-map block would
+/// have to be split.
 pub fn change_kernel_prot(va: VirtAddr, size: u64, prot: PageProt) -> Result<usize, Error> {
     KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.change_prot(va, size, prot)
 }

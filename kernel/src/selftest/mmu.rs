@@ -23,7 +23,61 @@ pub const TESTS: &[Test] = &[
     Test { suite: "mmu", name: "linear_map_covers_memory", run: linear_map_covers_memory },
     Test { suite: "mmu", name: "layout_regions_ordered", run: layout_regions_ordered },
     Test { suite: "mmu", name: "live_remap_seen_by_every_cpu", run: live_remap_seen_by_every_cpu },
+    Test { suite: "mmu", name: "split_keeps_attributes", run: split_keeps_attributes },
+    Test { suite: "mmu", name: "linear_map_blocks_not_split", run: linear_map_blocks_not_split },
 ];
+
+/// The arm64 descriptor rules the walker relies on: a split piece keeps
+/// every attribute of its block; only permission bits change in place.
+fn split_keeps_attributes() -> TestResult {
+    use arch::pte::*;
+    use mm::PhysAddr;
+    use mm::pgtable::PteFormat;
+    let block = Arm64::mk_leaf(PhysAddr(0x4000_0000), PageProt::KERNEL_RW | PageProt::NONCACHED, 2) | PTE_NG | PTE_CONT;
+    let keep = !(PTE_ADDR_MASK | PTE_TABLE | PTE_CONT);
+    for (i, level) in [(0u64, 3usize), (511, 3)] {
+        let pa = PhysAddr(0x4000_0000 + i * PAGE_SIZE);
+        let piece = Arm64::split_leaf(block, pa, level);
+        check_eq!(piece & keep, block & keep);
+        check_eq!(Arm64::output_addr(piece), pa);
+        check!(piece & PTE_PAGE != 0 && piece & PTE_CONT == 0, "piece {piece:#x} is not a plain page");
+        check_eq!(Arm64::leaf_prot(piece), Arm64::leaf_prot(block));
+    }
+    let rw = Arm64::mk_leaf(PhysAddr(0x4000_0000), PageProt::KERNEL_RW, 3);
+    let ro = Arm64::mk_leaf(PhysAddr(0x4000_0000), PageProt::KERNEL_RO, 3);
+    let rox = Arm64::mk_leaf(PhysAddr(0x4000_0000), PageProt::KERNEL_ROX, 3);
+    let dev = Arm64::mk_leaf(PhysAddr(0x4000_0000), PageProt::KERNEL_DEVICE, 3);
+    let moved = Arm64::mk_leaf(PhysAddr(0x4000_1000), PageProt::KERNEL_RW, 3);
+    check!(!Arm64::needs_break(rw, ro) && !Arm64::needs_break(ro, rox), "a permission change needs a break");
+    check!(Arm64::needs_break(rw, dev), "a memory-type change is allowed in place");
+    check!(Arm64::needs_break(rw, moved), "an output-address change is allowed in place");
+    check!(Arm64::needs_break(rw, rw | PTE_NG), "an nG change is allowed in place");
+    Ok(())
+}
+
+/// A change inside a linear-map block is refused, and the block still maps.
+fn linear_map_blocks_not_split() -> TestResult {
+    let s = linear_map::phys_to_virt(crate::memory::memblock::MEMBLOCK.lock().start_of_dram());
+    let mut checked = 0;
+    for i in 0..64u64 {
+        let va = VirtAddr(s.as_u64() + i * (2 << 20));
+        let Some(t) = pgtable::translate(va) else { continue };
+        if t.level == 3 {
+            continue;
+        }
+        let target = VirtAddr(va.as_u64() + PAGE_SIZE);
+        check_eq!(pgtable::change_kernel_prot(target, PAGE_SIZE, PageProt::KERNEL_RO), Err(mm::Error::Busy));
+        check_eq!(pgtable::unmap_kernel_range(target, PAGE_SIZE), Err(mm::Error::Busy));
+        check_eq!(pgtable::translate(va), Some(t));
+        check!(at_s1e1r(target).is_ok(), "the block stopped translating");
+        checked += 1;
+        break;
+    }
+    if checked == 0 {
+        crate::pr_info!("selftest: mmu: no linear-map block in the first 128 MiB of RAM; nothing to split");
+    }
+    Ok(())
+}
 
 static PROBE_VA: AtomicU64 = AtomicU64::new(0);
 static WRITE_FAULTED: AtomicU64 = AtomicU64::new(0);
