@@ -25,8 +25,8 @@
 .set BOOT_STATUS_OK, 0
 .set OVERFLOW_STACK_SIZE, 8192      // arch::percpu::OVERFLOW_STACK_SIZE
 
-// struct SecondaryData (kernel/src/smp.rs), filled and cleaned to the PoC
-// by the boot CPU before it releases each secondary.
+// struct SecondaryData (kernel/src/smp/bringup.rs), filled and cleaned to
+// the PoC by the boot CPU before it releases each secondary.
 .set SD_MAIR,       0
 .set SD_TCR,        8
 .set SD_TTBR0,      16
@@ -35,6 +35,9 @@
 .set SD_CPU_AREA,   40
 .set SD_ENTRY,      48
 .set SD_RESERVED_PA, 56             // physical address of reserved_pg_dir
+.set SD_TOKEN,      64              // this attempt: seq << 40 | MPIDR affinity; bit 63 = taken
+.set TOKEN_TAKEN_BIT, 63
+.set TOKEN_SEQ_SHIFT, 40
 
 .section .head.text, "ax"
 .global _head
@@ -128,6 +131,21 @@ secondary_entry:
     isb
     adrp    x19, __secondary_data   // physical, MMU off: the boot CPU cleaned it to the PoC
     add     x19, x19, :lo12:__secondary_data
+    // Is this attempt ours? The token names the MPIDR the boot CPU is
+    // waiting for; a CPU released for an attempt that was given up (or by a
+    // release address shared with another CPU) finds another CPU's token,
+    // or none, and parks before touching anything the attempt describes.
+    ldr     x23, [x19, #SD_TOKEN]
+    mrs     x0, mpidr_el1
+    movz    x1, #0xffff             // affinity mask: Aff3 (39..32), Aff2..Aff0 (23..0)
+    movk    x1, #0x00ff, lsl #16
+    movk    x1, #0x00ff, lsl #32
+    eor     x0, x0, x23
+    tst     x0, x1
+    b.ne    __secondary_park        // another CPU's attempt
+    lsr     x0, x23, #TOKEN_SEQ_SHIFT
+    cbz     x0, __secondary_park    // no attempt (given up, or never made)
+    tbnz    x23, #TOKEN_TAKEN_BIT, __secondary_park // already taken by a CPU
     ldr     x0, [x19, #SD_MAIR]
     msr     mair_el1, x0
     ldr     x0, [x19, #SD_TCR]
@@ -146,6 +164,12 @@ secondary_entry:
     bl      __enable_mmu
     ldr     x8, =__secondary_switched
     br      x8
+
+// A CPU that must not run this attempt: wait forever with the MMU off,
+// touching nothing (a sev from a later release only wakes it to wait again).
+__secondary_park:
+    wfe
+    b       __secondary_park
 
 // Configure the CPU for an EL1 kernel. Returns w0 = 1 or 2, the entry EL.
 init_kernel_el:
@@ -326,6 +350,19 @@ __primary_switched:
 // A secondary, now in the upper half: x20 = stack top, x21 = CPU area,
 // x22 = the Rust function to run (never returns).
 __secondary_switched:
+    // Claim the attempt before using anything it describes (the stack, the
+    // CPU area): token -> token | taken. The boot CPU, giving up, swaps the
+    // token for 0 first, and then this fails: too late, park (Linux's
+    // __secondary_too_slow). x23 = the token read with the MMU off.
+    adrp    x1, __secondary_data
+    add     x1, x1, :lo12:__secondary_data
+    add     x1, x1, #SD_TOKEN
+    orr     x3, x23, #(1 << TOKEN_TAKEN_BIT)
+1:  ldaxr   x2, [x1]
+    cmp     x2, x23
+    b.ne    __secondary_too_slow
+    stlxr   w4, x3, [x1]
+    cbnz    w4, 1b
     mov     sp, x20
     mov     x29, xzr
     mov     x30, xzr
@@ -347,11 +384,19 @@ __secondary_switched:
 4:  wfe
     b       4b
 
+// The boot CPU gave up on this attempt before this CPU claimed it: the
+// stack and CPU area may already belong to the next CPU. Park, MMU on,
+// touching no memory.
+__secondary_too_slow:
+    clrex
+5:  wfe
+    b       5b
+
 .section .data.secondary_data, "aw"
 .balign 64
 .global __secondary_data
 __secondary_data:
-    .space  64
+    .space  128
 
 .section .rodata.reserved_pg_dir, "a"
 .balign 4096

@@ -12,6 +12,23 @@
 //! physical address to its spin-table `cpu-release-addr` (cleaned to the
 //! PoC) and `sev`. It waits up to a second for the CPU to mark itself
 //! online; a CPU that does not is reported and left alone.
+//!
+//! A CPU that comes up late must not run on the next CPU's stack and area
+//! (Linux's `__secondary_too_slow`). Each attempt carries a token in
+//! `__secondary_data`: a nonzero sequence number and the target's MPIDR
+//! affinity. The secondary, MMU off, parks unless the affinity is its own
+//! and the attempt is open (a CPU woken by a release address it shares
+//! with another, or one that arrives while the next CPU is being started,
+//! sees someone else's token). With the MMU on, before it touches the
+//! stack, it claims the attempt with an exclusive compare-and-swap
+//! (token -> token | taken). The boot CPU, on timeout, swaps the token for
+//! 0 first; whoever swaps first wins, so a late CPU's claim fails and it
+//! parks; if the CPU won, the boot CPU waits for it once more.
+//!
+//! Every CPU folds its D-cache line size into the system-wide minimum
+//! (`arch::cache::note_cpu_dcache_line`) as soon as it runs with the MMU
+//! on. A zero CNTFRQ_EL0 is reported; the timeouts here count delay steps,
+//! which stay bounded when the frequency is unknown.
 
 use super::call::serve_mailbox;
 use super::cpumask::{cpu_online, note_failed, num_online_cpus, set_online};
@@ -25,7 +42,7 @@ use arch::exception::STACK_SIZE;
 use arch::percpu::{NR_CPUS, OVERFLOW_STACK_SIZE, cpu_area};
 use boot::BootInfo;
 use bootdata::devicetree::{DtInfo, EnableMethod};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 use mm::pgtable::{MapFlags, PageProt};
 use mm::{PAGE_SIZE, PhysAddr, VirtAddr};
 
@@ -40,6 +57,31 @@ struct SecondaryData {
     cpu_area: u64,
     entry: u64,
     reserved_pg_dir_pa: u64,
+    /// This attempt ([`attempt_token`]); claimed with a compare-and-swap.
+    token: u64,
+}
+
+/// MPIDR affinity fields: Aff3 (39..32) and Aff2..Aff0 (23..0).
+const MPIDR_AFF_MASK: u64 = 0xff_00ff_ffff;
+/// Token bits above the affinity: the attempt's sequence number.
+const TOKEN_SEQ_SHIFT: u32 = 40;
+/// Set by the secondary that claimed the attempt (head.S TOKEN_TAKEN_BIT).
+const TOKEN_TAKEN: u64 = 1 << 63;
+
+/// The token of bring-up attempt `seq` (nonzero) for the CPU `mpidr`. The
+/// secondary, MMU off, parks unless the affinity is its own, the sequence
+/// is nonzero and the attempt is not taken; MMU on, it claims the attempt
+/// (token -> token | TOKEN_TAKEN) before touching the stack or CPU area.
+fn attempt_token(seq: u64, mpidr: u64) -> u64 {
+    (((seq & ((1 << 23) - 1)).max(1)) << TOKEN_SEQ_SHIFT) | (mpidr & MPIDR_AFF_MASK)
+}
+
+/// The token word of `__secondary_data`, for the compare-and-swap.
+fn token_word() -> &'static AtomicU64 {
+    // SAFETY: the field is 8-byte aligned inside a static that lives for
+    // ever; every access to it after it is written (the secondaries' claim,
+    // the boot CPU's give-up) is atomic.
+    unsafe { &*(core::ptr::addr_of!(__secondary_data.token) as *const AtomicU64) }
 }
 
 unsafe extern "C" {
@@ -66,11 +108,13 @@ pub fn init_boot_cpu() {
     a.mpidr.store(arch::cpu::mpidr(), Ordering::Relaxed);
     a.stack_lo.store(boot::sym!(__boot_stack_bottom), Ordering::Relaxed);
     a.stack_hi.store(boot::sym!(__boot_stack_top), Ordering::Relaxed);
+    arch::cache::note_cpu_dcache_line();
 }
 
 /// Where the secondaries begin in Rust, on their own stack, MMU on.
 extern "C" fn secondary_start_kernel(area: &'static arch::percpu::CpuArea) -> ! {
     arch::exception::install();
+    arch::cache::note_cpu_dcache_line();
     let cpu = area.cpu.load(Ordering::Relaxed) as usize;
     pr_info!("CPU{}: Booted secondary processor {:#012x} [{:#010x}]", cpu, arch::cpu::mpidr(), arch::cpu::midr());
     set_online(cpu);
@@ -107,10 +151,29 @@ fn write_phys_for_mmu_off_reader(pa: u64, value: u64) -> Result<(), mm::Error> {
     Ok(())
 }
 
+/// How long a released CPU has to come online.
+const ONLINE_TIMEOUT_US: u64 = 1_000_000;
+
+/// Poll `cond` for about `us` microseconds; whether it became true. Bounded
+/// even when CNTFRQ_EL0 is 0 (arch's delay then spins a fixed count).
+fn wait_until(us: u64, cond: impl Fn() -> bool) -> bool {
+    const STEP_US: u64 = 10;
+    for _ in 0..us.div_ceil(STEP_US) {
+        if cond() {
+            return true;
+        }
+        arch::timer::delay_us(STEP_US);
+    }
+    cond()
+}
+
 /// Bring up every other CPU in the device tree (`info`: the head's
 /// hand-over, for the identity map the secondaries turn their MMU on with).
 pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
     let me = arch::cpu::mpidr();
+    if arch::timer::frequency_hz() == 0 {
+        pr_err!("arch_timer: frequency not available (CNTFRQ_EL0 is 0): timestamps stay 0, delays are estimates");
+    }
     for (cpu, node) in (1usize..).zip(dt.cpus.iter().filter(|c| c.mpidr != me)) {
         if cpu >= NR_CPUS {
             pr_warn!("smp: more CPUs than NR_CPUS ({NR_CPUS}); MPIDR {:#x} and later are not brought up", node.mpidr);
@@ -141,7 +204,9 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
             cpu_area: area as *const _ as u64,
             entry: secondary_start_kernel as *const () as u64,
             reserved_pg_dir_pa: pgtable::pa_symbol(boot::sym!(reserved_pg_dir)).as_u64(),
+            token: attempt_token(cpu as u64, node.mpidr),
         };
+        let token = sd.token;
         let sd_va = core::ptr::addr_of_mut!(__secondary_data);
         // SAFETY: only this function writes __secondary_data, one CPU at a
         // time, and no secondary is between release and online now.
@@ -189,12 +254,17 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
             note_failed();
             continue;
         }
-        let t0 = arch::timer::counter();
-        let timeout = arch::timer::frequency_hz().max(1);
-        while !cpu_online(cpu) && arch::timer::counter().wrapping_sub(t0) < timeout {
-            core::hint::spin_loop();
+        let mut online = wait_until(ONLINE_TIMEOUT_US, || cpu_online(cpu));
+        if !online {
+            // Give up on the attempt before the CPU claims it; if it claimed
+            // it meanwhile, it is past the head and about to come online.
+            match token_word().compare_exchange(token, 0, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {}
+                Err(v) if v == token | TOKEN_TAKEN => online = wait_until(ONLINE_TIMEOUT_US, || cpu_online(cpu)),
+                Err(v) => pr_err!("CPU{cpu}: bring-up token changed under us ({v:#x}, expected {token:#x})"),
+            }
         }
-        if !cpu_online(cpu) {
+        if !online {
             note_failed();
             pr_err!("CPU{cpu}: failed to come online (MPIDR {:#x}); carrying on without it", node.mpidr);
         }

