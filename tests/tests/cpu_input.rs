@@ -50,3 +50,20 @@ fn released_cpu_with_another_cpus_token_parks() {
     out.assert_not_contains("CPU1: Booted secondary processor");
     out.assert_not_contains("CPU2: Booted secondary processor");
 }
+
+/// A release address that is not 8-byte aligned (CPU1) and one outside RAM
+/// (CPU2) are refused with a message naming the CPU, before anything is
+/// written; CPU3 still comes up and the self-tests pass (the mmu suite
+/// checks that no spin-table fixmap slot stays mapped).
+#[test]
+fn bad_release_addresses_are_refused() {
+    let out = raspi4b_with(&[
+        &["-t", "x", "/cpus/cpu@1", "cpu-release-addr", "0", "dc"],
+        &["-t", "x", "/cpus/cpu@2", "cpu-release-addr", "8", "0"],
+    ]);
+    out.assert_passed();
+    out.assert_contains("CPU1: cpu-release-addr 0xdc is not 8-byte aligned; not brought up");
+    out.assert_contains("CPU2: cpu-release-addr 0x800000000 is outside RAM; not brought up");
+    out.assert_contains("CPU3: Booted secondary processor 0x0000000003");
+    out.assert_contains("smp: Brought up 1 node(s), 2 CPU(s)");
+}

@@ -42,8 +42,12 @@ pub const VMEMMAP_END: u64 = 0xffff_fe00_0000_0000;
 pub const FIX_FDT: u64 = FIXADDR_START;
 /// Fixmap slot for the early console's registers.
 pub const FIX_EARLYCON: u64 = FIXADDR_START + 0x40_0000;
-/// Fixmap slot for a spin-table release address outside the linear map.
-pub const FIX_SPIN_TABLE: u64 = FIXADDR_START + 0x40_1000;
+/// Fixmap slots for spin-table release addresses outside the linear map
+/// (NOMAP memory): one page per logical CPU, `FIX_SPIN_TABLE + cpu *
+/// PAGE_SIZE`, mapped for the release write and unmapped after it.
+pub const FIX_SPIN_TABLE: u64 = FIXADDR_START + 0x80_0000;
+/// End of the spin-table slots.
+pub const FIX_SPIN_TABLE_END: u64 = FIX_SPIN_TABLE + mm::config::NR_CPUS as u64 * mm::PAGE_SIZE;
 
 /// Secondary CPUs' stacks: the first 4 MiB of the vmalloc area, one slot of
 /// four stack sizes per CPU ([unused][guard][stack][unused]).

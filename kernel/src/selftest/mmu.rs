@@ -147,6 +147,11 @@ fn layout_regions_ordered() -> TestResult {
     ];
     check!(bounds.windows(2).all(|w| w[0] <= w[1]), "layout bounds out of order: {:x?}", bounds);
     check!(FIX_EARLYCON + PAGE_SIZE <= FIXADDR_TOP && FIX_FDT + (4 << 20) <= FIX_EARLYCON, "fixmap slots overlap");
+    check!(FIX_EARLYCON + PAGE_SIZE <= FIX_SPIN_TABLE && FIX_SPIN_TABLE_END <= FIXADDR_TOP, "spin-table slots overlap");
+    for cpu in 0..arch::percpu::NR_CPUS as u64 {
+        let slot = VirtAddr(FIX_SPIN_TABLE + cpu * PAGE_SIZE);
+        check!(pgtable::translate(slot).is_none(), "spin-table slot {cpu} still mapped after bring-up");
+    }
     Ok(())
 }
 

@@ -132,23 +132,58 @@ fn map_stack(cpu: usize, nid: i32) -> Result<(u64, u64), mm::Error> {
     Ok((lo, top))
 }
 
-/// Write `value` to the physical address `pa` and clean it to the PoC, for a
-/// CPU that reads it with its MMU off (the spin table).
-fn write_phys_for_mmu_off_reader(pa: u64, value: u64) -> Result<(), mm::Error> {
-    let va = if linear_map_covers(PhysAddr(pa), 8) {
-        phys_to_virt(PhysAddr(pa)).as_u64()
-    } else {
-        pgtable::fixmap_remap(FIX_SPIN_TABLE, pa, 8, PageProt::KERNEL_RW)?.as_u64()
-    };
-    if va % 8 != 0 {
-        return Err(mm::Error::InvalidArgument);
+/// Why a spin-table release address was refused.
+#[derive(Debug)]
+enum ReleaseAddrError {
+    Unaligned,
+    NotRam,
+    NoMapping(mm::Error),
+    Abort(arch::exception::ProbeFault),
+}
+
+impl core::fmt::Display for ReleaseAddrError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Unaligned => f.write_str("is not 8-byte aligned"),
+            Self::NotRam => f.write_str("is outside RAM"),
+            Self::NoMapping(e) => write!(f, "cannot be mapped ({e})"),
+            Self::Abort(p) => write!(f, "aborts when written (ESR {:#x})", p.esr),
+        }
     }
+}
+
+/// Write `value` to CPU `cpu`'s spin-table release address `pa` and clean
+/// it to the PoC, for a CPU that reads it with its MMU off. The address
+/// must be 8-byte aligned RAM (Documentation/arch/arm64/booting.rst: a
+/// 64-bit location in reserved memory); it is reached through the linear
+/// map, or (NOMAP memory) through this CPU's own fixmap slot, unmapped
+/// again afterwards; a write that aborts is caught and refused.
+fn write_release_addr(cpu: usize, pa: u64, value: u64) -> Result<(), ReleaseAddrError> {
+    if !pa.is_multiple_of(8) {
+        return Err(ReleaseAddrError::Unaligned);
+    }
+    if !MEMBLOCK.lock().is_region_memory(PhysAddr(pa), 8) {
+        return Err(ReleaseAddrError::NotRam);
+    }
+    let slot = FIX_SPIN_TABLE + cpu as u64 * PAGE_SIZE;
+    let (va, fixmapped) = if linear_map_covers(PhysAddr(pa), 8) {
+        (phys_to_virt(PhysAddr(pa)).as_u64(), false)
+    } else {
+        let va = pgtable::fixmap_remap(slot, pa, 8, PageProt::KERNEL_RW).map_err(ReleaseAddrError::NoMapping)?;
+        (va.as_u64(), true)
+    };
     // SAFETY: `va` maps the 8-byte, aligned release address the device tree
-    // gives for this CPU; firmware reserves it (/memreserve/) for exactly this.
-    unsafe { (va as *mut u64).write_volatile(value) };
-    // SAFETY: va is mapped (just above).
-    unsafe { arch::cache::dcache_clean_inval_poc(va, va + 8) };
-    Ok(())
+    // gives for this CPU, in RAM; firmware reserves it (/memreserve/) for
+    // exactly this store; an abort is caught and reported.
+    let res = unsafe { arch::exception::probe_write(va, value) }.map_err(ReleaseAddrError::Abort);
+    if res.is_ok() {
+        // SAFETY: va is mapped (just above) and the store did not abort.
+        unsafe { arch::cache::dcache_clean_inval_poc(va, va + 8) };
+    }
+    if fixmapped {
+        let _ = pgtable::unmap_kernel_range(VirtAddr(slot), PAGE_SIZE);
+    }
+    res
 }
 
 /// How long a released CPU has to come online.
@@ -235,13 +270,13 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
                     false
                 }
             },
-            EnableMethod::SpinTable(release) => match write_phys_for_mmu_off_reader(release, entry_pa) {
+            EnableMethod::SpinTable(release) => match write_release_addr(cpu, release, entry_pa) {
                 Ok(()) => {
                     arch::cpu::send_event_system();
                     true
                 }
                 Err(e) => {
-                    pr_err!("CPU{cpu}: cannot write cpu-release-addr {release:#x}: {e}");
+                    pr_err!("CPU{cpu}: cpu-release-addr {release:#x} {e}; not brought up");
                     false
                 }
             },
