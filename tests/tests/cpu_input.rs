@@ -9,6 +9,11 @@ use std::process::Command;
 
 use boot_tests::{Qemu, ScratchFile, kernel};
 
+/// The Image's base for stub boots (above QEMU's own DTB at 0x4000_0000).
+const IMAGE_BASE: u64 = 0x4020_0000;
+/// Where the edited DTB goes.
+const DTB_ADDR: u64 = 0x4800_0000;
+
 /// `blob` after each `fdtput` argument list in `edits` (the file name is
 /// inserted after the options).
 fn fdt_edit(blob: &[u8], edits: &[&[&str]]) -> Vec<u8> {
@@ -23,6 +28,14 @@ fn fdt_edit(blob: &[u8], edits: &[&[&str]]) -> Vec<u8> {
         assert!(out.status.success(), "fdtput {edit:?}: {}", String::from_utf8_lossy(&out.stderr));
     }
     std::fs::read(file.path()).expect("read back the DTB")
+}
+
+/// Boot virt (`smp` CPUs, entered at EL2 if `el2`) with QEMU's own tree
+/// after `edits`.
+fn virt_with(smp: u32, el2: bool, edits: &[&[&str]]) -> boot_tests::Outcome {
+    let machine = || if el2 { Qemu::virt().smp(smp).el2() } else { Qemu::virt().smp(smp) };
+    let dtb = fdt_edit(&machine().dump_dtb(), edits);
+    machine().stub_with_dtb(IMAGE_BASE, dtb, DTB_ADDR).run()
 }
 
 /// Boot raspi4b with the project's tree after `edits`.
@@ -66,4 +79,69 @@ fn bad_release_addresses_are_refused() {
     out.assert_contains("CPU2: cpu-release-addr 0x800000000 is outside RAM; not brought up");
     out.assert_contains("CPU3: Booted secondary processor 0x0000000003");
     out.assert_contains("smp: Brought up 1 node(s), 2 CPU(s)");
+}
+
+/// A second /cpus entry with CPU1's MPIDR is skipped as Linux skips it;
+/// the two real CPUs come up and the smp suite counts the possible CPUs.
+#[test]
+fn duplicate_cpu_is_skipped() {
+    let out = virt_with(
+        2,
+        false,
+        &[
+            &["-c", "/cpus/cpu@dup"],
+            &["-t", "s", "/cpus/cpu@dup", "device_type", "cpu"],
+            &["-t", "s", "/cpus/cpu@dup", "compatible", "arm,cortex-a72"],
+            &["-t", "x", "/cpus/cpu@dup", "reg", "1"],
+            &["-t", "s", "/cpus/cpu@dup", "enable-method", "psci"],
+        ],
+    );
+    out.assert_passed();
+    out.assert_contains("duplicate cpu reg properties in the DT (MPIDR 0x1); skipped");
+    out.assert_contains("smp: Brought up 1 node(s), 2 CPU(s)");
+    out.assert_not_contains("failed to come online");
+}
+
+/// /cpus without the CPU we run on: not our machine's tree, so no
+/// secondary is started (Linux: "missing boot CPU MPIDR").
+#[test]
+fn missing_boot_cpu_enables_no_secondaries() {
+    let out = virt_with(2, false, &[&["-r", "/cpus/cpu@0"]]);
+    out.assert_passed();
+    out.assert_contains("missing boot CPU MPIDR 0x0 in /cpus, not enabling secondaries");
+    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
+    out.assert_not_contains("CPU1: Booted secondary processor");
+}
+
+/// `method = "smc"` on virt without EL3: the SMC is an undefined
+/// instruction, caught; PSCI is unavailable and the secondaries stay off.
+#[test]
+fn psci_smc_without_el3_leaves_secondaries_off() {
+    let out = virt_with(2, false, &[&["-t", "s", "/psci", "method", "smc"]]);
+    out.assert_passed();
+    out.assert_contains("psci: no PSCI firmware behind the Smc conduit");
+    out.assert_contains("psci: no cpu_on method, not booting CPU1");
+    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
+}
+
+/// `method = "hvc"` when the kernel itself was entered at EL2: the HVC
+/// lands in the head's EL2 stub, which answers NOT_SUPPORTED.
+#[test]
+fn psci_hvc_when_entered_at_el2_leaves_secondaries_off() {
+    let out = virt_with(2, true, &[&["-t", "s", "/psci", "method", "hvc"]]);
+    out.assert_passed();
+    out.assert_contains("entered at EL2");
+    out.assert_contains("psci: no PSCI firmware behind the Hvc conduit");
+    out.assert_contains("psci: no cpu_on method, not booting CPU1");
+    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
+}
+
+/// An unknown method string is a device-tree warning; PSCI is unavailable.
+#[test]
+fn psci_unknown_method_leaves_secondaries_off() {
+    let out = virt_with(2, false, &[&["-t", "s", "/psci", "method", "firmware-please"]]);
+    out.assert_passed();
+    out.assert_contains("/psci: invalid \"method\" property");
+    out.assert_contains("psci: no cpu_on method, not booting CPU1");
+    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
 }

@@ -25,11 +25,13 @@
 
 mod check;
 mod compact;
+mod cpus;
 mod parse;
 mod raw;
 
 pub use check::{check_full, check_no_nops, header_total_size};
 pub use compact::compact;
+pub use cpus::{CpuSkip, LogicalCpus, MPIDR_HWID_MASK, logical_cpus};
 pub use parse::{
     ConsoleNode, CpuNode, DtInfo, EnableMethod, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, MemRange, PsciMethod,
     ReservedNode, parse,

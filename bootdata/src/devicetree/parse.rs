@@ -429,7 +429,12 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
         info.psci = match prop_str(psci, "method") {
             Some("hvc") => Some(PsciMethod::Hvc),
             Some("smc") => Some(PsciMethod::Smc),
-            _ => None,
+            _ => {
+                let _ = info
+                    .warnings
+                    .push("/psci: invalid \"method\" property (neither \"hvc\" nor \"smc\"); PSCI unavailable");
+                None
+            }
         };
     }
 

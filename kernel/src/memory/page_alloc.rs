@@ -89,17 +89,17 @@ fn measured<T>(f: impl FnOnce() -> T) -> (T, (u64, u64)) {
     (r, (i1.wrapping_sub(i0), t1 - t0))
 }
 
-/// Nodes of the CPUs in logical order (the boot CPU first, then /cpus order
-/// without it: the numbering `smp::smp_init` gives).
+/// Nodes of the CPUs in logical order (the boot CPU first, then the others
+/// as `bootdata::devicetree::logical_cpus` numbers them, as `smp_init` does).
 fn cpu_nodes(dt: &DtInfo, params: &Params) -> heapless::Vec<NodeId, { arch::percpu::NR_CPUS }> {
     let me = arch::cpu::mpidr();
     let nid = |n: Option<u32>| {
         if params.numa_off { NodeId(0) } else { NodeId(n.unwrap_or(0).min(MAX_NUMNODES as u32 - 1) as i32) }
     };
     let mut v = heapless::Vec::new();
-    let boot = dt.cpus.iter().find(|c| c.mpidr == me).and_then(|c| c.nid);
-    let _ = v.push(nid(boot));
-    for c in dt.cpus.iter().filter(|c| c.mpidr != me) {
+    let cpus = bootdata::devicetree::logical_cpus(dt, me);
+    let _ = v.push(nid(cpus.boot.and_then(|c| c.nid)));
+    for c in cpus.secondaries.iter() {
         if v.push(nid(c.nid)).is_err() {
             break;
         }

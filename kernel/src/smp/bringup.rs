@@ -31,7 +31,7 @@
 //! which stay bounded when the frequency is unknown.
 
 use super::call::serve_mailbox;
-use super::cpumask::{cpu_online, note_failed, num_online_cpus, set_online};
+use super::cpumask::{cpu_online, note_failed, num_online_cpus, set_online, set_possible};
 use crate::init::platform::psci_conduit;
 use crate::memory::layout::{CPU_STACKS_START, FIX_SPIN_TABLE};
 use crate::memory::linear_map::{linear_map_covers, phys_to_virt};
@@ -41,7 +41,7 @@ use crate::{pr_err, pr_info, pr_warn};
 use arch::exception::STACK_SIZE;
 use arch::percpu::{NR_CPUS, OVERFLOW_STACK_SIZE, cpu_area};
 use boot::BootInfo;
-use bootdata::devicetree::{DtInfo, EnableMethod};
+use bootdata::devicetree::{CpuSkip, DtInfo, EnableMethod, logical_cpus};
 use core::sync::atomic::{AtomicU64, Ordering};
 use mm::pgtable::{MapFlags, PageProt};
 use mm::{PAGE_SIZE, PhysAddr, VirtAddr};
@@ -186,6 +186,30 @@ fn write_release_addr(cpu: usize, pa: u64, value: u64) -> Result<(), ReleaseAddr
     res
 }
 
+/// The PSCI conduit CPU_ON can go through, if any secondary needs one:
+/// /psci must name a method the parser knows, and the firmware must answer
+/// PSCI_VERSION on it. A conduit nothing implements (SMC without EL3, HVC
+/// when this kernel is the hypervisor) answers NOT_SUPPORTED (the arch
+/// fixup, the EL2 stub), and PSCI is then unavailable, as in Linux's
+/// psci_probe(): the secondaries stay off and the boot CPU carries on.
+fn psci_cpu_on_usable(dt: &DtInfo, secondaries: &[&bootdata::devicetree::CpuNode]) -> Option<arch::psci::Conduit> {
+    if !secondaries.iter().any(|c| c.enable == EnableMethod::Psci) {
+        return None;
+    }
+    let Some(c) = psci_conduit(dt) else {
+        pr_err!("psci: /psci is missing or names no usable method; CPUs with enable-method psci stay off");
+        return None;
+    };
+    let v = arch::psci::version(c);
+    if v < 0 {
+        pr_err!(
+            "psci: no PSCI firmware behind the {c:?} conduit (PSCI_VERSION: {v}); CPUs with enable-method psci stay off"
+        );
+        return None;
+    }
+    Some(c)
+}
+
 /// How long a released CPU has to come online.
 const ONLINE_TIMEOUT_US: u64 = 1_000_000;
 
@@ -209,7 +233,20 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
     if arch::timer::frequency_hz() == 0 {
         pr_err!("arch_timer: frequency not available (CNTFRQ_EL0 is 0): timestamps stay 0, delays are estimates");
     }
-    for (cpu, node) in (1usize..).zip(dt.cpus.iter().filter(|c| c.mpidr != me)) {
+    let cpus = logical_cpus(dt, me);
+    for &(i, why) in &cpus.skipped {
+        let m = dt.cpus[i].mpidr;
+        match why {
+            CpuSkip::Duplicate => pr_err!("/cpus[{i}]: duplicate cpu reg properties in the DT (MPIDR {m:#x}); skipped"),
+            CpuSkip::InvalidReg => pr_err!("/cpus[{i}]: invalid reg property {m:#x}; skipped"),
+        }
+    }
+    if cpus.boot.is_none() {
+        pr_err!("missing boot CPU MPIDR {me:#x} in /cpus, not enabling secondaries");
+    }
+    set_possible((1 + cpus.secondaries.len()).min(NR_CPUS));
+    let psci_cpu_on = psci_cpu_on_usable(dt, &cpus.secondaries);
+    for (cpu, node) in (1usize..).zip(cpus.secondaries.iter().copied()) {
         if cpu >= NR_CPUS {
             pr_warn!("smp: more CPUs than NR_CPUS ({NR_CPUS}); MPIDR {:#x} and later are not brought up", node.mpidr);
             break;
@@ -254,7 +291,7 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
 
         let entry_pa = pgtable::pa_symbol(core::ptr::addr_of!(secondary_entry) as u64).as_u64();
         let started = match node.enable {
-            EnableMethod::Psci => match psci_conduit(dt) {
+            EnableMethod::Psci => match psci_cpu_on {
                 // SAFETY: 1. CPU_ON starts the target at secondary_entry, which
                 // expects exactly this; 2. the vectors were installed first
                 // thing in kernel_main.
@@ -266,7 +303,7 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
                     }
                 },
                 None => {
-                    pr_err!("CPU{cpu}: enable-method psci but no /psci node");
+                    pr_err!("psci: no cpu_on method, not booting CPU{cpu}");
                     false
                 }
             },

@@ -10,6 +10,20 @@ static ONLINE: AtomicU64 = AtomicU64::new(1);
 static NR_ONLINE: AtomicUsize = AtomicUsize::new(1);
 /// CPUs listed in the device tree that did not come up (reported at boot).
 static NR_FAILED: AtomicUsize = AtomicUsize::new(0);
+/// CPUs the kernel numbered (the boot CPU and every secondary it tried;
+/// Linux's cpu_possible_mask, as a count). Entries skipped as duplicates or
+/// invalid, or all secondaries when the boot CPU is missing, are not in it.
+static NR_POSSIBLE: AtomicUsize = AtomicUsize::new(1);
+
+/// Number of possible CPUs: online + failed once bring-up is over.
+pub fn num_possible_cpus() -> usize {
+    NR_POSSIBLE.load(Ordering::Acquire)
+}
+
+/// Bring-up numbered `n` CPUs, the boot CPU included.
+pub(super) fn set_possible(n: usize) {
+    NR_POSSIBLE.store(n, Ordering::Release);
+}
 
 /// Number of online CPUs.
 pub fn num_online_cpus() -> usize {
