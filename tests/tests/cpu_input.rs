@@ -145,3 +145,29 @@ fn psci_unknown_method_leaves_secondaries_off() {
     out.assert_contains("psci: no cpu_on method, not booting CPU1");
     out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
 }
+
+/// Firmware that leaves CNTFRQ_EL0 at 0: a stub, run at EL2 (the highest
+/// EL on virt without EL3, where CNTFRQ_EL0 is writable), zeroes it, then
+/// enters the Image as `boot_stub` does. The kernel reports the missing
+/// frequency, every CPU still comes up (the online wait is bounded without
+/// a frequency), and the only self-test that fails is the timer's
+/// plausibility check, which names the value.
+#[test]
+fn zero_timer_frequency_is_reported_and_bring_up_is_bounded() {
+    const MSR_CNTFRQ_EL0_XZR: u32 = 0xd51b_e01f;
+    const NOP: u32 = 0xd503_201f;
+    // Two instructions keep the stub's 64-bit literals 8-byte aligned.
+    let mut stub: Vec<u8> = [MSR_CNTFRQ_EL0_XZR, NOP].iter().flat_map(|i| i.to_le_bytes()).collect();
+    stub.extend(boot_tests::boot_stub(boot_tests::VIRT_DTB_ADDR, IMAGE_BASE));
+    let file = ScratchFile::with_bytes("cntfrq0-stub.bin", &stub);
+    let bios = file.path().to_str().expect("UTF-8 scratch path").to_string();
+    // The last -bios wins: ours replaces the plain stub.
+    let out = Qemu::virt().smp(4).el2().stub(IMAGE_BASE).args(["-bios".to_string(), bios]).run();
+    out.assert_not_timed_out();
+    out.assert_exit(1);
+    out.assert_contains("arch_timer: frequency not available (CNTFRQ_EL0 is 0)");
+    out.assert_contains("smp: Brought up 1 node(s), 4 CPU(s)");
+    let failed: Vec<String> = out.failed_selftests().iter().map(|r| format!("{}.{}", r.suite, r.name)).collect();
+    assert_eq!(failed, ["timer.counter_runs"], "{}", out.report());
+    out.assert_contains("CNTFRQ_EL0 = 0 Hz is implausible");
+}
