@@ -171,3 +171,23 @@ fn zero_timer_frequency_is_reported_and_bring_up_is_bounded() {
     assert_eq!(failed, ["timer.counter_runs"], "{}", out.report());
     out.assert_contains("CNTFRQ_EL0 = 0 Hz is implausible");
 }
+
+/// A release address in a `no-map` reserved region (as firmware may
+/// describe its spin-table page) is outside the linear map: it is written
+/// through CPU3's own fixmap slot, which is unmapped afterwards (the mmu
+/// suite checks that no slot stays mapped). QEMU's CPU3 polls its usual
+/// slot, so it is not released and is reported; nothing is refused.
+#[test]
+fn release_address_in_nomap_memory_goes_through_the_fixmap() {
+    let out = raspi4b_with(&[
+        &["-c", "/reserved-memory/spin-table@3b000000"],
+        &["-t", "x", "/reserved-memory/spin-table@3b000000", "reg", "0", "3b000000", "1000"],
+        &["/reserved-memory/spin-table@3b000000", "no-map"],
+        &["-t", "x", "/cpus/cpu@3", "cpu-release-addr", "0", "3b000000"],
+    ]);
+    out.assert_passed();
+    out.assert_not_contains("not marked no-map");
+    out.assert_not_contains("not brought up");
+    out.assert_contains("CPU3: failed to come online (MPIDR 0x3)");
+    out.assert_contains("smp: Brought up 1 node(s), 3 CPU(s)");
+}

@@ -162,11 +162,16 @@ fn write_release_addr(cpu: usize, pa: u64, value: u64) -> Result<(), ReleaseAddr
     if !pa.is_multiple_of(8) {
         return Err(ReleaseAddrError::Unaligned);
     }
-    if !MEMBLOCK.lock().is_region_memory(PhysAddr(pa), 8) {
-        return Err(ReleaseAddrError::NotRam);
-    }
+    let mapped = {
+        let mb = MEMBLOCK.lock();
+        if !mb.is_region_memory(PhysAddr(pa), 8) {
+            return Err(ReleaseAddrError::NotRam);
+        }
+        // NOMAP memory lies inside the linear map's span but is not mapped.
+        mb.is_map_memory(PhysAddr(pa)) && linear_map_covers(PhysAddr(pa), 8)
+    };
     let slot = FIX_SPIN_TABLE + cpu as u64 * PAGE_SIZE;
-    let (va, fixmapped) = if linear_map_covers(PhysAddr(pa), 8) {
+    let (va, fixmapped) = if mapped {
         (phys_to_virt(PhysAddr(pa)).as_u64(), false)
     } else {
         let va = pgtable::fixmap_remap(slot, pa, 8, PageProt::KERNEL_RW).map_err(ReleaseAddrError::NoMapping)?;
@@ -217,6 +222,18 @@ const ONLINE_TIMEOUT_US: u64 = 1_000_000;
 /// even when CNTFRQ_EL0 is 0 (arch's delay then spins a fixed count).
 fn wait_until(us: u64, cond: impl Fn() -> bool) -> bool {
     const STEP_US: u64 = 10;
+    let f = arch::timer::frequency_hz();
+    if f != 0 {
+        let ticks = (us as u128 * f as u128 / 1_000_000) as u64;
+        let t0 = arch::timer::counter();
+        while arch::timer::counter().wrapping_sub(t0) < ticks {
+            if cond() {
+                return true;
+            }
+            core::hint::spin_loop();
+        }
+        return cond();
+    }
     for _ in 0..us.div_ceil(STEP_US) {
         if cond() {
             return true;
