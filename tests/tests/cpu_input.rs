@@ -191,3 +191,31 @@ fn release_address_in_nomap_memory_goes_through_the_fixmap() {
     out.assert_contains("CPU3: failed to come online (MPIDR 0x3)");
     out.assert_contains("smp: Brought up 1 node(s), 3 CPU(s)");
 }
+
+/// A release address in memory the tree claims but the machine lacks:
+/// /memory says 2 GiB on a 1 GiB virt, the missing half marked `no-map`
+/// so nothing else touches it, and CPU1 (made a spin-table CPU) has its
+/// release address there. The store takes an external abort, which is
+/// caught: CPU1 is refused by name and the boot goes on.
+#[test]
+fn release_address_that_aborts_is_refused() {
+    let out = virt_with(
+        2,
+        false,
+        &[
+            &["-t", "x", "/memory@40000000", "reg", "0", "40000000", "0", "80000000"],
+            &["-c", "/reserved-memory"],
+            &["-t", "u", "/reserved-memory", "#address-cells", "2"],
+            &["-t", "u", "/reserved-memory", "#size-cells", "2"],
+            &["/reserved-memory", "ranges"],
+            &["-c", "/reserved-memory/absent@80000000"],
+            &["-t", "x", "/reserved-memory/absent@80000000", "reg", "0", "80000000", "0", "40000000"],
+            &["/reserved-memory/absent@80000000", "no-map"],
+            &["-t", "s", "/cpus/cpu@1", "enable-method", "spin-table"],
+            &["-t", "x", "/cpus/cpu@1", "cpu-release-addr", "0", "80000000"],
+        ],
+    );
+    out.assert_passed();
+    out.assert_contains("CPU1: cpu-release-addr 0x80000000 aborts when written");
+    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
+}
