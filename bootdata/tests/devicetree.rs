@@ -56,7 +56,7 @@ fn qemu_virt_yields_its_machine() {
         assert_eq!(*c, CpuNode { mpidr: i as u64, enable: EnableMethod::Psci, nid: None });
     }
     assert_eq!(dt.psci, Some(PsciMethod::Hvc));
-    assert_eq!(dt.console, Some(ConsoleNode { path: "/pl011@9000000".try_into().unwrap(), pa: 0x0900_0000 }));
+    assert_eq!(dt.console(), Some(ConsoleNode { path: "/pl011@9000000".try_into().unwrap(), pa: 0x0900_0000 }));
     assert_eq!(dt.stdout_path.as_str(), "/pl011@9000000");
     assert!(dt.kaslr_seed.is_some());
     assert_eq!(dt.rng_seed.len(), 32);
@@ -74,7 +74,7 @@ fn qemu_virt_el2_smp8_4g_yields_its_machine() {
     assert!(dt.cpus.iter().all(|c| c.enable == EnableMethod::Psci));
     // With virtualization=on QEMU's PSCI sits at EL3: smc.
     assert_eq!(dt.psci, Some(PsciMethod::Smc));
-    assert_eq!(dt.console.map(|c| c.pa), Some(0x0900_0000));
+    assert_eq!(dt.console().map(|c| c.pa), Some(0x0900_0000));
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn raspi4b_yields_spin_tables_translated_console_and_dma_limit() {
     );
     assert_eq!(dt.psci, None);
     // serial0 -> /soc/serial@7e201000, bus address 0x7e201000 -> CPU 0xfe201000.
-    let con = dt.console.expect("a console");
+    let con = dt.console().expect("a console");
     assert_eq!(con.pa, 0xfe20_1000);
     assert!(con.path.starts_with("/soc/serial@7e201000"), "{}", con.path);
     assert_eq!(dt.stdout_path.as_str(), "serial0");
@@ -165,7 +165,7 @@ fn every_property_the_kernel_reads() {
     // serial1 is an alias to a UART two buses down: 0x2000 -> 0x12000 -> 0x1012000.
     assert_eq!(dt.stdout_path.as_str(), "serial1");
     assert_eq!(
-        dt.console,
+        dt.console(),
         Some(ConsoleNode { path: "/bus@1000000/inner@0/serial@2000".try_into().unwrap(), pa: 0x101_2000 })
     );
     // The inner bus's window (256 MiB at CPU 0x1000000) is the lowest limit.
@@ -230,7 +230,7 @@ fn odd_properties_are_skipped_not_trusted() {
     let dt = parse(&blob).unwrap();
     assert!(dt.memory.is_empty());
     assert_eq!((dt.kaslr_seed, dt.initrd, dt.psci), (None, None, None));
-    assert_eq!(dt.console, None);
+    assert_eq!(dt.console(), None);
     assert_eq!(dt.stdout_path.as_str(), "/nowhere");
     assert_eq!(dt.distances.as_slice(), &[(0, 0, 10)]);
 }
@@ -248,15 +248,15 @@ fn console_falls_back_to_the_first_enabled_pl011() {
     let b = pl011(b, "serial@1000", 0x1000, "disabled");
     let b = pl011(b, "serial@2000", 0x2000, "okay");
     let dt = parse(&b.end().finish()).unwrap();
-    assert_eq!(dt.console, Some(ConsoleNode { path: "/serial@2000".try_into().unwrap(), pa: 0x2000 }));
+    assert_eq!(dt.console(), Some(ConsoleNode { path: "/serial@2000".try_into().unwrap(), pa: 0x2000 }));
     // A stdout-path naming something that is not a PL011 gives no console.
     let b = minimal().begin("chosen").prop_str("stdout-path", "/uart@3000").end();
     let b = b.begin("uart@3000").prop_str("compatible", "ns16550a").prop_u32("reg", &[0, 0x3000, 0, 8]).end();
-    assert_eq!(parse(&b.end().finish()).unwrap().console, None);
+    assert_eq!(parse(&b.end().finish()).unwrap().console(), None);
     // A UART behind a bus without `ranges` cannot be translated.
     let b = minimal().begin("bus").prop_u32("#address-cells", &[1]).prop_u32("#size-cells", &[1]);
     let b = b.begin("serial@10").prop_str("compatible", "arm,pl011").prop_u32("reg", &[0x10, 0x1000]).end().end();
-    assert_eq!(parse(&b.end().finish()).unwrap().console, None);
+    assert_eq!(parse(&b.end().finish()).unwrap().console(), None);
 }
 
 // ----- the validator ----------------------------------------------------------

@@ -22,7 +22,9 @@
 
 mod common;
 
-use bootdata::cmdline::{BENCH_SUITES, CoreSize, LKDTM_TYPES, Params, SelftestSel, SlubDebugArg, TestName, parse};
+use bootdata::cmdline::{
+    BENCH_SUITES, CoreSize, LKDTM_TYPES, Params, RebootMode, SelftestSel, SlubDebugArg, TestName, parse,
+};
 use bootdata::devicetree::{
     DtInfo, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, check_full, compact, parse as dt_parse,
 };
@@ -213,9 +215,10 @@ fn assert_sane(info: &DtInfo, what: &str) {
     assert!(info.rng_seed.len() <= 64 && info.distances.len() <= 64 && info.warnings.len() <= 8, "{what}");
     assert!(info.bootargs.len() <= 1024 && info.model.len() <= 64, "{what}");
     assert!(info.initrd.is_none_or(|(s, e)| s < e), "{what}: initrd {:?}", info.initrd);
-    if let Some(c) = &info.console {
+    if let Some(c) = &info.console() {
         assert!(c.path.starts_with('/'), "{what}: console path {:?}", c.path);
     }
+    assert!(info.uarts.uarts.iter().all(|u| u.path.starts_with('/')), "{what}: {:?}", info.uarts.uarts);
 }
 
 #[test]
@@ -420,6 +423,27 @@ fn canonical(p: &Params) -> Option<String> {
         // Values with quotes or blanks cannot be written back unambiguously.
         SlubDebugArg::Value(v) if v.contains(['"', ' ', '\t', '\n']) => return None,
         SlubDebugArg::Value(v) => w.push(format!("slub_debug={v}")),
+    }
+    let plain = |v: &str| !v.contains(['"', ' ', '\t', '\n']);
+    for c in &p.console {
+        if !plain(c) {
+            return None;
+        }
+        w.push(format!("console={c}"));
+    }
+    match p.earlycon.as_deref() {
+        None => {}
+        Some("") => w.push("earlycon".into()),
+        Some(v) if !plain(v) => return None,
+        Some(v) => w.push(format!("earlycon={v}")),
+    }
+    if p.panic_timeout != 0 {
+        w.push(format!("panic={}", p.panic_timeout));
+    }
+    match p.reboot {
+        RebootMode::PowerOff => {}
+        RebootMode::Park => w.push("reboot=park".into()),
+        RebootMode::Reset => w.push("reboot=reset".into()),
     }
     Some(w.join(" "))
 }
