@@ -37,6 +37,10 @@
 //! so a kernel that has no UART yet (no device tree) can still be heard, and
 //! the log reads in order. QEMU's own messages arrive on stderr. The chardev
 //! is a mux, so input on stdin (U-Boot commands) goes to the PL011.
+//! [`Qemu::second_serial`] puts the chardev on QEMU's second serial port
+//! instead (raspi4b's mini UART), and [`Qemu::no_semihosting`] leaves
+//! semihosting off, as on hardware: the run then ends only when the kernel
+//! powers the machine off (QEMU exits 0), and the verdict is the log's.
 //!
 //! # Build, parallelism, environment
 //!
@@ -397,6 +401,8 @@ pub struct Qemu {
     extra: Vec<String>,
     script: Vec<(String, String)>,
     timeout: Duration,
+    second_serial: bool,
+    semihosting: bool,
 }
 
 impl Qemu {
@@ -416,6 +422,8 @@ impl Qemu {
             extra: Vec::new(),
             script: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            second_serial: false,
+            semihosting: true,
         }
     }
 
@@ -512,6 +520,20 @@ impl Qemu {
         self
     }
 
+    /// The console chardev on QEMU's second serial port (`-serial null
+    /// -serial chardev:con`): on `raspi4b` the mini UART, not the PL011.
+    pub fn second_serial(mut self) -> Self {
+        self.second_serial = true;
+        self
+    }
+
+    /// No semihosting, as on hardware: the kernel cannot hand QEMU its exit
+    /// code, and the run ends only if the kernel powers the machine off.
+    pub fn no_semihosting(mut self) -> Self {
+        self.semihosting = false;
+        self
+    }
+
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -573,11 +595,14 @@ impl Qemu {
             "none".into(),
             "-chardev".into(),
             "stdio,id=con,mux=on".into(),
-            "-serial".into(),
-            "chardev:con".into(),
-            "-semihosting-config".into(),
-            "enable=on,target=native,chardev=con".into(),
         ];
+        if self.second_serial {
+            args.extend(["-serial".into(), "null".into()]);
+        }
+        args.extend(["-serial".into(), "chardev:con".into()]);
+        if self.semihosting {
+            args.extend(["-semihosting-config".into(), "enable=on,target=native,chardev=con".into()]);
+        }
         args.extend(self.board_args(""));
         let load = |args: &mut Vec<String>, file: &Path, addr: u64| {
             args.extend(["-device".into(), format!("loader,file={},addr={addr:#x},force-raw=on", path_arg(file))]);

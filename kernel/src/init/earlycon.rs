@@ -15,8 +15,9 @@
 //! the firmware left disabled cannot be programmed (`UartError::BadClock`).
 //!
 //! A candidate that failed after its mapping leaves its `Uart` value in
-//! `UARTS` unused: the fixmap slot is remapped for the next candidate, and
-//! only a registered UART is ever used.
+//! `UARTS` unused: the fixmap slots are unmapped and mapped again for the
+//! next candidate, and only a registered UART (after which no candidate is
+//! tried) is ever used.
 
 use crate::console::printk;
 use crate::memory::layout::{FIX_EARLYCON, FIX_EARLYCON_AUX};
@@ -31,9 +32,21 @@ use bootdata::devicetree::{
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 use mm::pgtable::PageProt;
+use mm::{PAGE_SIZE, VirtAddr};
 
 static UARTS: [spin::Once<Uart>; MAX_CANDIDATES] = [const { spin::Once::new() }; MAX_CANDIDATES];
 static MAPPED: AtomicBool = AtomicBool::new(false);
+static AUX_MAPPED: AtomicBool = AtomicBool::new(false);
+
+/// Unmap what an earlier candidate left in the slots (the fixmap maps a
+/// slot afresh only when it is empty).
+fn clear_slots() {
+    for (slot, flag) in [(FIX_EARLYCON, &MAPPED), (FIX_EARLYCON_AUX, &AUX_MAPPED)] {
+        if flag.swap(false, Ordering::Relaxed) {
+            let _ = pgtable::unmap_kernel_range(VirtAddr(slot), PAGE_SIZE);
+        }
+    }
+}
 
 /// Why a candidate was not used.
 enum Why<'a> {
@@ -157,6 +170,7 @@ fn try_one<'a>(dt: &DtInfo, c: &'a Candidate, slot: usize) -> Result<How, Why<'a
     for a in core::iter::once(pa).chain(aux_pa) {
         check_address(dt, a)?;
     }
+    clear_slots();
     let va = pgtable::fixmap_remap(FIX_EARLYCON, pa, 0x40, PageProt::KERNEL_DEVICE)
         .map_err(|e| Why::CannotMap(pa, e))?
         .as_u64();
@@ -177,9 +191,11 @@ fn try_one<'a>(dt: &DtInfo, c: &'a Candidate, slot: usize) -> Result<How, Why<'a
             let aux_va = if aux & !0xfff == pa & !0xfff {
                 va - (pa - aux)
             } else {
-                pgtable::fixmap_remap(FIX_EARLYCON_AUX, aux, 8, PageProt::KERNEL_DEVICE)
+                let v = pgtable::fixmap_remap(FIX_EARLYCON_AUX, aux, 8, PageProt::KERNEL_DEVICE)
                     .map_err(|e| Why::CannotMap(aux, e))?
-                    .as_u64()
+                    .as_u64();
+                AUX_MAPPED.store(true, Ordering::Relaxed);
+                v
             };
             // SAFETY: as for the PL011: both addresses are mapped device
             // memory or absent (caught); AUX_ENABLES and LSR have no read side
