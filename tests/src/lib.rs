@@ -403,6 +403,7 @@ pub struct Qemu {
     timeout: Duration,
     second_serial: bool,
     semihosting: bool,
+    image: Option<PathBuf>,
 }
 
 impl Qemu {
@@ -424,6 +425,7 @@ impl Qemu {
             timeout: DEFAULT_TIMEOUT,
             second_serial: false,
             semihosting: true,
+            image: None,
         }
     }
 
@@ -527,6 +529,13 @@ impl Qemu {
         self
     }
 
+    /// Boot this Image file instead of the build's (`-kernel` or the
+    /// stub's loader), e.g. a `kernel8.img` taken out of an SD card image.
+    pub fn image_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.image = Some(path.into());
+        self
+    }
+
     /// No semihosting, as on hardware: the kernel cannot hand QEMU its exit
     /// code, and the run ends only if the kernel powers the machine off.
     pub fn no_semihosting(mut self) -> Self {
@@ -608,12 +617,12 @@ impl Qemu {
             args.extend(["-device".into(), format!("loader,file={},addr={addr:#x},force-raw=on", path_arg(file))]);
         };
         match self.boot {
-            Boot::Image => args.extend(["-kernel".into(), path_arg(&kernel.image)]),
+            Boot::Image => args.extend(["-kernel".into(), path_arg(self.image.as_ref().unwrap_or(&kernel.image))]),
             Boot::Elf => args.extend(["-kernel".into(), path_arg(&kernel.elf)]),
             Boot::Stub { base, dtb } => {
                 let stub = ScratchFile::with_bytes("stub.bin", &boot_stub(dtb, base));
                 args.extend(["-bios".into(), path_arg(stub.path())]);
-                load(&mut args, &kernel.image, base);
+                load(&mut args, self.image.as_ref().unwrap_or(&kernel.image), base);
                 scratch.push(stub);
             }
             Boot::UBoot { base } => {
