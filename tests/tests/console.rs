@@ -1,7 +1,8 @@
 //! Consoles the tree names badly, on `virt` through the boot stub with a
-//! mutated copy of QEMU's own tree: a UART inside RAM and a UART with
-//! nothing behind it are refused by name and the next UART is used; a
-//! fatal error with `loglevel=0` still prints its diagnosis.
+//! mutated copy of QEMU's own tree: a UART inside RAM, at the flash, with
+//! nothing behind it, or behind an alias loop is refused by name and the
+//! next UART is used; a fatal error with `loglevel=0` still prints its
+//! diagnosis.
 
 use boot_tests::{Outcome, Qemu, fdt_without_memory};
 use std::io::Write;
@@ -100,4 +101,18 @@ fn loglevel_0_still_prints_a_fatal_diagnosis() {
     out.assert_exit(2);
     out.assert_contains("Kernel panic - not syncing:");
     out.assert_not_contains("Machine model");
+}
+
+#[test]
+fn console_at_flash_is_refused_without_a_write() {
+    // virt's second flash bank (0x4000000) reads as zeros: a "PL011" there
+    // looks disabled, and with no clock in the tree it is not programmed
+    // (no write reaches the flash); the next UART is used.
+    let out = boot(with_console_at(0x0400_0000));
+    out.assert_line_contains(
+        "console: /serial@4000000 (arm,pl011) at 0x4000000 is disabled and its clock is unknown",
+        &["cannot be programmed", "trying /pl011@9000000 (arm,pl011)"],
+    );
+    out.assert_contains("printk: console [/pl011@9000000] enabled");
+    out.assert_passed();
 }
