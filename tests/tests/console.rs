@@ -77,6 +77,16 @@ fn console_with_nothing_behind_it_falls_back_to_the_next_uart() {
 }
 
 #[test]
+fn console_beyond_the_physical_address_space_is_refused() {
+    let out = boot(with_console_at(1 << 48));
+    out.assert_line_contains(
+        "console: /serial@1000000000000 (arm,pl011) is at 0x1000000000000, beyond the CPU's",
+        &["physical address space: refused", "trying /pl011@9000000 (arm,pl011)"],
+    );
+    out.assert_passed();
+}
+
+#[test]
 fn console_alias_loop_is_named_and_skipped() {
     let dtb = virt_dtb_edited(|dts| {
         let dts = dts.replace("stdout-path = \"/pl011@9000000\";", "stdout-path = \"serial0:115200n8\";");

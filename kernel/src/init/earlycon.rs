@@ -3,8 +3,8 @@
 //! answers registered with printk, which replays what was logged before it.
 //!
 //! Each candidate is checked before it is touched: an address of 0, inside
-//! RAM (the tree's /memory: mapping RAM as a device would alias it), or
-//! that the fixmap cannot map is refused. It is then mapped (the fixmap:
+//! RAM (the tree's /memory: mapping RAM as a device would alias it), beyond
+//! the CPU's physical address size, or that the fixmap cannot map is refused. It is then mapped (the fixmap:
 //! `FIX_EARLYCON`, and `FIX_EARLYCON_AUX` for a mini UART's AUX block on
 //! another page), and its first access is a status-register read through
 //! `arch::exception::probe_read32`, so an address with nothing behind it
@@ -54,6 +54,7 @@ enum Why<'a> {
     NoAddress,
     Zero,
     InRam { pa: u64, base: u64, end: u64 },
+    BeyondPa { pa: u64, bits: u32 },
     CannotMap(u64, mm::Error),
     Abort(u64, ProbeFault),
     Init(u64, UartError),
@@ -69,6 +70,9 @@ impl fmt::Display for Why<'_> {
             Why::Zero => f.write_str("is at address 0: refused"),
             Why::InRam { pa, base, end } => {
                 write!(f, "is at {pa:#x}, inside RAM [{base:#x}-{:#x}]: refused", end - 1)
+            }
+            Why::BeyondPa { pa, bits } => {
+                write!(f, "is at {pa:#x}, beyond the CPU's {bits}-bit physical address space: refused")
             }
             Why::CannotMap(pa, e) => write!(f, "at {pa:#x} cannot be mapped: {e}"),
             Why::Abort(pa, p) => write!(
@@ -212,10 +216,14 @@ fn try_one<'a>(dt: &DtInfo, c: &'a Candidate, slot: usize) -> Result<How, Why<'a
 }
 
 /// Refuse 0, an address inside the tree's RAM, or one past the end of the
-/// physical address space.
+/// physical address space (a descriptor cannot hold it).
 fn check_address(dt: &DtInfo, pa: u64) -> Result<(), Why<'static>> {
     if pa == 0 {
         return Err(Why::Zero);
+    }
+    let bits = arch::mmu::pa_bits();
+    if bits < 64 && pa >> bits != 0 {
+        return Err(Why::BeyondPa { pa, bits });
     }
     let page = pa & !0xfff;
     for m in &dt.memory {

@@ -35,8 +35,11 @@ pub fn init(dt: &DtInfo, params: &Params) {
 fn map_pm(dt: &DtInfo, pa: u64) -> Option<&'static Bcm2835Pm> {
     static PM: spin::Once<Bcm2835Pm> = spin::Once::new();
     let in_ram = dt.memory.iter().any(|m| pa >= m.base && pa - m.base < m.size);
-    if pa == 0 || in_ram {
-        pr_warn!("reboot: the PM watchdog's address {pa:#x} is 0 or inside RAM: not used");
+    let bits = arch::mmu::pa_bits();
+    if pa == 0 || in_ram || (bits < 64 && pa >> bits != 0) {
+        pr_warn!(
+            "reboot: the PM watchdog's address {pa:#x} is 0, inside RAM or beyond the physical address space: not used"
+        );
         return None;
     }
     let va = match pgtable::fixmap_remap(FIX_POWEROFF, pa, 0x28, PageProt::KERNEL_DEVICE) {
