@@ -8,15 +8,38 @@ mod common;
 use bootdata::cmdline::{self, Params};
 use bootdata::devicetree::{
     AliasError, Candidate, ClockSource, ConsoleInfo, DtInfo, PI_FIRMWARE_UART_CLOCK_HZ, RefError, Target, UartKind,
-    Via, compact, console_candidates, parse,
+    Via, compact, console_candidates, parse, parse_uarts,
 };
 use common::*;
 
-fn parsed(name: &str) -> DtInfo {
+/// The tree's facts and its UARTs.
+struct Parsed {
+    dt: DtInfo,
+    uarts: ConsoleInfo,
+}
+
+impl Parsed {
+    fn of(blob: &[u8]) -> Self {
+        Parsed { dt: parse(blob).unwrap(), uarts: parse_uarts(blob).unwrap() }
+    }
+
+    fn console(&self) -> Option<bootdata::devicetree::ConsoleNode> {
+        self.uarts.console()
+    }
+}
+
+impl std::ops::Deref for Parsed {
+    type Target = DtInfo;
+    fn deref(&self) -> &DtInfo {
+        &self.dt
+    }
+}
+
+fn parsed(name: &str) -> Parsed {
     let b = data(name);
     let mut out = vec![0u8; b.len() + 64];
     let c = compact(&b, &mut out).unwrap_or_else(|e| panic!("compact: {e}"));
-    parse(c).unwrap_or_else(|e| panic!("{name}: {e}"))
+    Parsed::of(c)
 }
 
 fn params(cmdline: &str) -> Params {
@@ -133,11 +156,12 @@ fn qemu_and_project_trees_give_their_pl011_with_its_clock() {
     assert_eq!((u.pa, u.clock_hz, u.clock), (Some(0xfe20_1000), Some(48_000_000), ClockSource::Clocks));
     assert_eq!(cands(&dt.uarts, "")[0].via, Via::StdoutPath);
     assert_eq!(parsed("virt.dtb").pm_watchdog, None);
+    assert_eq!(parsed("raspi4b.dtb").pm_watchdog, None, "tests/data/raspi4b.dtb predates the watchdog node");
 }
 
 /// A tree with a PL011 `pl` at 0x1000, a mini UART at 0x2040 with its AUX
 /// block at 0x2000, an ns16550a at 0x3000, and the given aliases and stdout-path.
-fn tree(aliases: &[(&str, &str)], stdout: Option<&str>) -> DtInfo {
+fn tree(aliases: &[(&str, &str)], stdout: Option<&str>) -> Parsed {
     let mut b = minimal();
     b = b.begin("aliases");
     for (k, v) in aliases {
@@ -161,12 +185,12 @@ fn tree(aliases: &[(&str, &str)], stdout: Option<&str>) -> DtInfo {
     b = b.end();
     b = b.begin("serial@3000").prop_str("compatible", "ns16550a").prop_u32("reg", &[0, 0x3000, 0, 8]).end();
     b = b.begin("gpio@4000").prop_str("compatible", "brcm,foo").prop_u32("reg", &[0, 0x4000, 0, 8]).end();
-    parse(&b.end().finish()).unwrap()
+    Parsed::of(&b.end().finish())
 }
 
 #[test]
 fn alias_loops_end_in_a_clear_error() {
-    let refused = |dt: &DtInfo| match &dt.uarts.stdout.as_ref().expect("stdout").uart {
+    let refused = |dt: &Parsed| match &dt.uarts.stdout.as_ref().expect("stdout").uart {
         Err(RefError::Alias(e)) => e.to_string(),
         other => panic!("not an alias error: {other:?}"),
     };
@@ -231,12 +255,12 @@ fn clocks_and_aux_blocks_are_followed() {
     assert_eq!(mini.aux_pa, Some(0x2000));
     // Without an aux node the AUX block is assumed 0x40 below the UART.
     let b = minimal().begin("serial@5040").prop_str("compatible", "brcm,bcm2835-aux-uart");
-    let dt = parse(&b.prop_u32("reg", &[0, 0x5040, 0, 0x40]).end().end().finish()).unwrap();
+    let dt = Parsed::of(&b.prop_u32("reg", &[0, 0x5040, 0, 0x40]).end().end().finish());
     assert_eq!(dt.uarts.uarts[0].aux_pa, Some(0x5000));
     assert_eq!(dt.uarts.uarts[0].clock, ClockSource::Unknown);
     // A disabled UART is not a fallback, but named when asked for.
     let b = minimal().begin("serial@1000").prop_str("compatible", "arm,pl011").prop_str("status", "disabled");
-    let dt = parse(&b.prop_u32("reg", &[0, 0x1000, 0, 0x1000]).end().end().finish()).unwrap();
+    let dt = Parsed::of(&b.prop_u32("reg", &[0, 0x1000, 0, 0x1000]).end().end().finish());
     assert_eq!(dt.console(), None);
     let c = cands(&dt.uarts, "console=ttyAMA0");
     assert_eq!(c.len(), 1);

@@ -112,7 +112,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     let raw = fdt::map(info.dtb_pa).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let (blob, dt) = fdt::unflatten(raw, info.dtb_pa).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let (params, names_exist) = cmdline::setup(&dt.bootargs);
-    earlycon::start(&dt, &params);
+    earlycon::start(blob, &dt, &params);
     reboot::init(&dt, &params);
     platform::print_machine(&dt, &info, semihosting);
     if !(names_exist & selftest::names_exist(&params.selftest)) {

@@ -200,6 +200,29 @@ pub struct ConsoleInfo {
     pub truncated: bool,
 }
 
+/// The console the tree chooses without a command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleNode {
+    /// Path of the node.
+    pub path: String<64>,
+    /// CPU physical address of its registers.
+    pub pa: u64,
+}
+
+impl ConsoleInfo {
+    /// The first usable candidate of [`console_candidates`] with no
+    /// command line: what the tree alone makes the console.
+    pub fn console(&self) -> Option<ConsoleNode> {
+        console_candidates(self, &Params::default()).iter().find_map(|c| match c.target {
+            Target::Uart(i) => {
+                let u = &self.uarts[i];
+                Some(ConsoleNode { path: u.path.clone(), pa: u.pa? })
+            }
+            _ => None,
+        })
+    }
+}
+
 /// How a candidate was named.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Via {

@@ -32,11 +32,12 @@ mod raw;
 pub use check::{check_full, check_no_nops, header_total_size};
 pub use compact::compact;
 pub use console::{
-    AliasError, Candidate, Candidates, ClockSource, ConsoleInfo, DEFAULT_BAUD, MAX_ALIAS_HOPS, MAX_CANDIDATES,
-    MAX_UARTS, PI_FIRMWARE_UART_CLOCK_HZ, RefError, StdoutPath, Target, UartKind, UartNode, Via, console_candidates,
+    AliasError, Candidate, Candidates, ClockSource, ConsoleInfo, ConsoleNode, DEFAULT_BAUD, MAX_ALIAS_HOPS,
+    MAX_CANDIDATES, MAX_UARTS, PI_FIRMWARE_UART_CLOCK_HZ, RefError, StdoutPath, Target, UartKind, UartNode, Via,
+    console_candidates,
 };
 pub use parse::{
-    ConsoleNode, CpuNode, DtInfo, EnableMethod, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, MemRange, PsciMethod,
-    ReservedNode, parse,
+    CpuNode, DtInfo, EnableMethod, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, MemRange, PsciMethod, ReservedNode,
+    parse, parse_uarts,
 };
 pub use raw::{DtError, FDT_MAGIC, HEADER_SIZE, MAX_FDT_SIZE, header};

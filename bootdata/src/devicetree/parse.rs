@@ -12,8 +12,8 @@
 
 use super::check::{check_full, check_no_nops};
 use super::console::{
-    AliasError, ClockSource, ConsoleInfo, MAX_ALIAS_HOPS, PI_FIRMWARE_UART_CLOCK_HZ, RefError, StdoutPath, Target,
-    UartKind, UartNode, baud_of,
+    AliasError, ClockSource, ConsoleInfo, MAX_ALIAS_HOPS, PI_FIRMWARE_UART_CLOCK_HZ, RefError, StdoutPath, UartKind,
+    UartNode, baud_of,
 };
 use super::raw::{DtError, be32, be64};
 use crate::fixedstr::truncated;
@@ -91,16 +91,6 @@ pub enum PsciMethod {
     Smc,
 }
 
-/// The console the tree alone chooses (no command line): see
-/// [`DtInfo::console`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConsoleNode {
-    /// Path of the node.
-    pub path: String<64>,
-    /// CPU physical address of its registers.
-    pub pa: u64,
-}
-
 /// What the kernel takes from the tree.
 #[derive(Clone, Debug, Default)]
 pub struct DtInfo {
@@ -128,8 +118,6 @@ pub struct DtInfo {
     pub psci: Option<PsciMethod>,
     /// /distance-map distance-matrix entries (from, to, distance).
     pub distances: Vec<(u32, u32, u32), 64>,
-    /// The UARTs, the serial aliases and stdout-path.
-    pub uarts: ConsoleInfo,
     /// The BCM2835/BCM2711 PM block (`brcm,bcm2835-pm-wdt`,
     /// `brcm,bcm2711-pm`): its first `reg`, as a CPU physical address.
     pub pm_watchdog: Option<u64>,
@@ -138,21 +126,6 @@ pub struct DtInfo {
     pub dma_max_cpu_addr: Option<u64>,
     /// Things worth a warning (truncated lists, odd properties).
     pub warnings: Vec<&'static str, 8>,
-}
-
-impl DtInfo {
-    /// The console the tree chooses without a command line: the first
-    /// usable candidate of [`console_candidates`](super::console_candidates).
-    pub fn console(&self) -> Option<ConsoleNode> {
-        let cands = super::console::console_candidates(&self.uarts, &crate::cmdline::Params::default());
-        cands.iter().find_map(|c| match c.target {
-            Target::Uart(i) => {
-                let u = &self.uarts.uarts[i];
-                Some(ConsoleNode { path: u.path.clone(), pa: u.pa? })
-            }
-            _ => None,
-        })
-    }
 }
 
 fn cells(data: &[u8], ncells: usize, idx: &mut usize) -> Option<u64> {
@@ -383,13 +356,12 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
         }
     }
 
-    info.uarts = parse_console(&fdt, root, &mut info.pm_watchdog);
-    if info.uarts.truncated {
-        let _ = info.warnings.push("too many UART nodes; the rest are ignored");
+    if let Some(chosen) = fdt.find_node("/chosen")
+        && let Some(sp) = prop_str(chosen, "stdout-path").or_else(|| prop_str(chosen, "linux,stdout-path"))
+    {
+        info.stdout_path = truncated(sp.split_once(':').map_or(sp, |(n, _)| n));
     }
-    if let Some(sp) = &info.uarts.stdout {
-        info.stdout_path = sp.name.clone();
-    }
+    info.pm_watchdog = find_pm_watchdog(root, &mut Vec::new());
     info.dma_max_cpu_addr = dma_max_cpu_address(root, &mut Vec::new());
     Ok(info)
 }
@@ -575,8 +547,45 @@ fn clock_of(fdt: &Fdt<'_>, node: FdtNode<'_, '_>, kind: UartKind) -> (Option<u64
     (None, ClockSource::Unknown)
 }
 
-/// Read the UARTs, the serial aliases and stdout-path; and the BCM2835 PM
-/// watchdog's address into `pm` (it is found on the same walk).
+/// The UARTs, the serial aliases and stdout-path of a blob, read apart from
+/// [`parse`] so that [`DtInfo`], which the kernel keeps on its boot stack,
+/// stays small. The blob must pass [`check_full`] and hold no FDT_NOP.
+pub fn parse_uarts(blob: &[u8]) -> Result<ConsoleInfo, DtError> {
+    check_full(blob)?;
+    check_no_nops(blob)?;
+    let fdt = Fdt::new(blob).map_err(|_| DtError::BadLayout("header"))?;
+    let root = fdt.find_node("/").ok_or(DtError::BadStructure("no root node", 0))?;
+    Ok(parse_console(&fdt, root, &mut None))
+}
+
+/// The first okay `brcm,bcm2835-pm-wdt` / `brcm,bcm2711-pm` node's first
+/// `reg`, translated; `chain` holds `node`'s ancestors.
+fn find_pm_watchdog<'b, 'a>(node: FdtNode<'b, 'a>, chain: &mut Vec<FdtNode<'b, 'a>, MAX_DEPTH>) -> Option<u64> {
+    chain.push(node).ok()?;
+    let (ac, sc) = child_cells(node);
+    let mut found = None;
+    for child in node.children() {
+        let pm =
+            child.compatible().is_some_and(|c| c.all().any(|s| s == "brcm,bcm2835-pm-wdt" || s == "brcm,bcm2711-pm"));
+        if pm && is_okay(child) {
+            found = child
+                .property("reg")
+                .and_then(|r| decode_pairs(r.value, ac, sc).next())
+                .and_then(|(a, _)| translate_chain(chain, a));
+        }
+        if found.is_none() {
+            found = find_pm_watchdog(child, chain);
+        }
+        if found.is_some() {
+            break;
+        }
+    }
+    chain.pop();
+    found
+}
+
+/// Read the UARTs, the serial aliases and stdout-path; the BCM2835 PM
+/// watchdog's address goes into `pm` if it is met on the walk.
 fn parse_console(fdt: &Fdt<'_>, root: FdtNode<'_, '_>, pm: &mut Option<u64>) -> ConsoleInfo {
     let mut out = ConsoleInfo::default();
     let mut aux: Vec<(Option<u32>, u64), 4> = Vec::new();

@@ -27,7 +27,8 @@ use arch::exception::ProbeFault;
 use arch::uart::{MiniSetup, MiniUart, Pl011, Pl011Setup, Uart, UartError, UartSetup};
 use bootdata::cmdline::Params;
 use bootdata::devicetree::{
-    Candidate, ClockSource, DtInfo, MAX_CANDIDATES, RefError, Target, UartKind, console_candidates,
+    Candidate, ClockSource, ConsoleInfo, DtInfo, MAX_CANDIDATES, RefError, Target, UartKind, console_candidates,
+    parse_uarts,
 };
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -96,9 +97,27 @@ pub fn mapped() -> bool {
     MAPPED.load(Ordering::Relaxed)
 }
 
-/// Try the candidates in order; register the first that works.
-pub fn start(dt: &DtInfo, params: &Params) {
-    let con = &dt.uarts;
+/// The tree's UARTs, aliases and stdout-path, read once by [`start`]
+/// (kept here, not in `DtInfo`, which lives on the boot stack).
+pub fn uarts() -> Option<&'static ConsoleInfo> {
+    CONSOLE_INFO.get()
+}
+
+static CONSOLE_INFO: spin::Once<ConsoleInfo> = spin::Once::new();
+
+/// Read the UARTs of the (checked, compacted) `blob`, try the candidates in
+/// order, and register the first that works.
+pub fn start(blob: &[u8], dt: &DtInfo, params: &Params) {
+    let con = CONSOLE_INFO.call_once(|| match parse_uarts(blob) {
+        Ok(c) => c,
+        Err(e) => {
+            pr_warn!("console: cannot read the UARTs of the device tree: {e}");
+            ConsoleInfo::default()
+        }
+    });
+    if con.truncated {
+        pr_warn!("devicetree: more than {} UART nodes; the rest are ignored", bootdata::devicetree::MAX_UARTS);
+    }
     let cands = console_candidates(con, params);
     if cands.is_empty() {
         pr_warn!(
@@ -107,7 +126,7 @@ pub fn start(dt: &DtInfo, params: &Params) {
         return;
     }
     for (i, c) in cands.iter().enumerate() {
-        match try_one(dt, c, i) {
+        match try_one(dt, con, c, i) {
             Ok(how) => {
                 pr_info!("printk: console [{}] enabled ({})", c.name, how);
                 return;
@@ -160,11 +179,11 @@ impl fmt::Display for How {
     }
 }
 
-fn try_one<'a>(dt: &DtInfo, c: &'a Candidate, slot: usize) -> Result<How, Why<'a>> {
+fn try_one<'a>(dt: &DtInfo, con: &ConsoleInfo, c: &'a Candidate, slot: usize) -> Result<How, Why<'a>> {
     let (kind, pa, aux_pa, clock_hz, clock, path) = match &c.target {
         Target::Refused(e) => return Err(Why::Refused(e)),
         Target::Uart(i) => {
-            let u = &dt.uarts.uarts[*i];
+            let u = &con.uarts[*i];
             let pa = u.pa.ok_or(Why::NoAddress)?;
             (u.kind, pa, u.aux_pa, u.clock_hz, u.clock, Some(u.path.clone()))
         }
