@@ -10,7 +10,7 @@
 //! | `tlb`         | TLB invalidation, local and inner-shareable                   |
 //! | `exception`   | the vector table, the trap frame, fixups for expected faults  |
 //! | `semihosting` | Arm semihosting, detected at run time                         |
-//! | `uart`        | the PL011 UART                                                |
+//! | `uart/`       | the console UARTs: PL011 and BCM2835 mini UART, bounded waits |
 //! | `timer`       | the generic timer's counter                                   |
 //! | `psci`        | PSCI calls over HVC or SMC                                    |
 //! | `bcm2835_pm`  | the Raspberry Pi's PM watchdog: reset and power off without PSCI |

@@ -125,3 +125,18 @@ pub fn version(conduit: Conduit) -> i64 {
     // above: without the vectors an undefined conduit stops the machine.
     unsafe { call(conduit, PSCI_VERSION, 0, 0, 0) }
 }
+
+/// Power the machine off through PSCI. Returns only if the firmware did not
+/// (the result: [`NOT_SUPPORTED`] when nothing implements the conduit).
+pub fn system_off(conduit: Conduit) -> i64 {
+    // SAFETY: obligation 1: powering off is what the caller asks for;
+    // obligation 2: `version` documents the undefined-conduit case, and the
+    // callers run long after the vectors are installed.
+    unsafe { call(conduit, PSCI_SYSTEM_OFF, 0, 0, 0) }
+}
+
+/// Reset the machine through PSCI. Returns only if the firmware did not.
+pub fn system_reset(conduit: Conduit) -> i64 {
+    // SAFETY: as for `system_off`: a reset is what the caller asks for.
+    unsafe { call(conduit, PSCI_SYSTEM_RESET, 0, 0, 0) }
+}

@@ -144,6 +144,26 @@ pub struct Params {
     pub bench: u32,
     /// `slub_debug` / `slub_debug=...`.
     pub slub_debug: SlubDebugArg,
+    /// `console=` values in command-line order (`ttyAMA0,115200`, `serial1`).
+    pub console: Vec<String<48>, 4>,
+    /// `earlycon` (`Some("")`) or `earlycon=VALUE` (`pl011,0x9000000`).
+    pub earlycon: Option<String<64>>,
+    /// `panic=N`: seconds before a reset after a panic; 0 = stay, negative
+    /// = at once (Linux's panic_timeout).
+    pub panic_timeout: i32,
+    /// `reboot=`: how a run ends without semihosting.
+    pub reboot: RebootMode,
+}
+
+/// `reboot=`: what the end of a run does on a machine with no semihosting host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RebootMode {
+    /// Power off (PSCI SYSTEM_OFF, else the Pi's PM watchdog): the default.
+    PowerOff,
+    /// `reboot=park`: print the verdict and park the CPU.
+    Park,
+    /// `reboot=reset`: reset the board instead of powering it off.
+    Reset,
 }
 
 /// `slub_debug` as given: absent, bare (all checks), or with Linux's value
@@ -187,6 +207,10 @@ impl Default for Params {
             init_on_free: false,
             bench: 0,
             slub_debug: SlubDebugArg::Unset,
+            console: Vec::new(),
+            earlycon: None,
+            panic_timeout: 0,
+            reboot: RebootMode::PowerOff,
         }
     }
 }
@@ -296,6 +320,11 @@ fn parse_core_size(v: &str) -> Option<CoreSize> {
         Some(p) => p.parse::<u8>().ok().filter(|&p| p <= 100).map(CoreSize::Percent),
         None => memparse(v).map(CoreSize::Bytes),
     }
+}
+
+/// A decimal number with an optional sign.
+fn parse_i32(v: &str) -> Option<i32> {
+    v.parse::<i32>().ok()
 }
 
 fn parse_bool01(v: &str) -> Option<bool> {
@@ -436,9 +465,37 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 }
                 fits
             }
+            ("console", Some(v)) => {
+                let fits = v.len() <= 48 && !v.is_empty();
+                if fits && p.console.push(truncated(v)).is_err() {
+                    let _ = p.console.remove(0);
+                    let _ = p.console.push(truncated(v));
+                }
+                fits
+            }
+            ("earlycon", None) => {
+                p.earlycon = Some(String::new());
+                true
+            }
+            ("earlycon", Some(v)) => {
+                let fits = v.len() <= 64;
+                if fits {
+                    p.earlycon = Some(truncated(v));
+                }
+                fits
+            }
+            ("panic", Some(v)) => parse_i32(v).map(|t| p.panic_timeout = t).is_some(),
+            ("reboot", Some(v)) => match v {
+                "park" | "p" => Some(RebootMode::Park),
+                "poweroff" | "off" => Some(RebootMode::PowerOff),
+                "reset" | "cold" | "warm" | "hard" | "soft" => Some(RebootMode::Reset),
+                _ => None,
+            }
+            .map(|m| p.reboot = m)
+            .is_some(),
             (
-                "mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm" | "numa" | "movablecore" | "kernelcore"
-                | "init_on_alloc" | "init_on_free" | "bench",
+                "console" | "panic" | "reboot" | "mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm"
+                | "numa" | "movablecore" | "kernelcore" | "init_on_alloc" | "init_on_free" | "bench",
                 None,
             ) => false,
             ("quiet" | "debug" | "mminfo", Some(_)) => false,
@@ -455,6 +512,9 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
         if !ok {
             let _ =
                 diags.list.push(Diag::Malformed { name: truncated(raw_name), value: truncated(value.unwrap_or("")) });
+        }
+        if name == "console" {
+            continue; // several consoles are normal (Linux uses them all)
         }
         if seen.contains(&raw_name) {
             let _ = diags.list.push(Diag::Repeated(truncated(raw_name)));

@@ -6,8 +6,9 @@
 mod common;
 
 use bootdata::devicetree::{
-    ConsoleNode, CpuNode, DtError, DtInfo, EnableMethod, MAX_CPUS, MAX_FDT_SIZE, MAX_MEM_RANGES, MAX_RESERVED_NODES,
-    MemRange, PsciMethod, check_full, check_no_nops, compact, header_total_size, parse,
+    ConsoleInfo, ConsoleNode, CpuNode, DtError, DtInfo, EnableMethod, MAX_CPUS, MAX_FDT_SIZE, MAX_MEM_RANGES,
+    MAX_RESERVED_NODES, MemRange, PsciMethod, check_full, check_no_nops, compact, header_total_size, parse,
+    parse_uarts,
 };
 use common::*;
 
@@ -15,6 +16,10 @@ fn compacted(b: &[u8]) -> Vec<u8> {
     let mut out = vec![0u8; b.len() + 64];
     let c = compact(b, &mut out).unwrap_or_else(|e| panic!("compact: {e}"));
     c.to_vec()
+}
+
+fn uarts(name: &str) -> ConsoleInfo {
+    parse_uarts(&compacted(&data(name))).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
 fn parsed(name: &str) -> DtInfo {
@@ -56,7 +61,10 @@ fn qemu_virt_yields_its_machine() {
         assert_eq!(*c, CpuNode { mpidr: i as u64, enable: EnableMethod::Psci, nid: None });
     }
     assert_eq!(dt.psci, Some(PsciMethod::Hvc));
-    assert_eq!(dt.console, Some(ConsoleNode { path: "/pl011@9000000".try_into().unwrap(), pa: 0x0900_0000 }));
+    assert_eq!(
+        uarts("virt.dtb").console(),
+        Some(ConsoleNode { path: "/pl011@9000000".try_into().unwrap(), pa: 0x0900_0000 })
+    );
     assert_eq!(dt.stdout_path.as_str(), "/pl011@9000000");
     assert!(dt.kaslr_seed.is_some());
     assert_eq!(dt.rng_seed.len(), 32);
@@ -74,7 +82,7 @@ fn qemu_virt_el2_smp8_4g_yields_its_machine() {
     assert!(dt.cpus.iter().all(|c| c.enable == EnableMethod::Psci));
     // With virtualization=on QEMU's PSCI sits at EL3: smc.
     assert_eq!(dt.psci, Some(PsciMethod::Smc));
-    assert_eq!(dt.console.map(|c| c.pa), Some(0x0900_0000));
+    assert_eq!(uarts("virt-el2-smp8-4g.dtb").console().map(|c| c.pa), Some(0x0900_0000));
 }
 
 #[test]
@@ -110,7 +118,7 @@ fn raspi4b_yields_spin_tables_translated_console_and_dma_limit() {
     );
     assert_eq!(dt.psci, None);
     // serial0 -> /soc/serial@7e201000, bus address 0x7e201000 -> CPU 0xfe201000.
-    let con = dt.console.expect("a console");
+    let con = uarts("raspi4b.dtb").console().expect("a console");
     assert_eq!(con.pa, 0xfe20_1000);
     assert!(con.path.starts_with("/soc/serial@7e201000"), "{}", con.path);
     assert_eq!(dt.stdout_path.as_str(), "serial0");
@@ -165,7 +173,7 @@ fn every_property_the_kernel_reads() {
     // serial1 is an alias to a UART two buses down: 0x2000 -> 0x12000 -> 0x1012000.
     assert_eq!(dt.stdout_path.as_str(), "serial1");
     assert_eq!(
-        dt.console,
+        uarts("features.dtb").console(),
         Some(ConsoleNode { path: "/bus@1000000/inner@0/serial@2000".try_into().unwrap(), pa: 0x101_2000 })
     );
     // The inner bus's window (256 MiB at CPU 0x1000000) is the lowest limit.
@@ -230,7 +238,7 @@ fn odd_properties_are_skipped_not_trusted() {
     let dt = parse(&blob).unwrap();
     assert!(dt.memory.is_empty());
     assert_eq!((dt.kaslr_seed, dt.initrd, dt.psci), (None, None, None));
-    assert_eq!(dt.console, None);
+    assert_eq!(parse_uarts(&blob).unwrap().console(), None);
     assert_eq!(dt.stdout_path.as_str(), "/nowhere");
     assert_eq!(dt.distances.as_slice(), &[(0, 0, 10)]);
 }
@@ -247,16 +255,16 @@ fn console_falls_back_to_the_first_enabled_pl011() {
     let b = minimal();
     let b = pl011(b, "serial@1000", 0x1000, "disabled");
     let b = pl011(b, "serial@2000", 0x2000, "okay");
-    let dt = parse(&b.end().finish()).unwrap();
-    assert_eq!(dt.console, Some(ConsoleNode { path: "/serial@2000".try_into().unwrap(), pa: 0x2000 }));
+    let con = parse_uarts(&b.end().finish()).unwrap();
+    assert_eq!(con.console(), Some(ConsoleNode { path: "/serial@2000".try_into().unwrap(), pa: 0x2000 }));
     // A stdout-path naming something that is not a PL011 gives no console.
     let b = minimal().begin("chosen").prop_str("stdout-path", "/uart@3000").end();
     let b = b.begin("uart@3000").prop_str("compatible", "ns16550a").prop_u32("reg", &[0, 0x3000, 0, 8]).end();
-    assert_eq!(parse(&b.end().finish()).unwrap().console, None);
+    assert_eq!(parse_uarts(&b.end().finish()).unwrap().console(), None);
     // A UART behind a bus without `ranges` cannot be translated.
     let b = minimal().begin("bus").prop_u32("#address-cells", &[1]).prop_u32("#size-cells", &[1]);
     let b = b.begin("serial@10").prop_str("compatible", "arm,pl011").prop_u32("reg", &[0x10, 0x1000]).end().end();
-    assert_eq!(parse(&b.end().finish()).unwrap().console, None);
+    assert_eq!(parse_uarts(&b.end().finish()).unwrap().console(), None);
 }
 
 // ----- the validator ----------------------------------------------------------

@@ -22,9 +22,12 @@
 
 mod common;
 
-use bootdata::cmdline::{BENCH_SUITES, CoreSize, LKDTM_TYPES, Params, SelftestSel, SlubDebugArg, TestName, parse};
+use bootdata::cmdline::{
+    BENCH_SUITES, CoreSize, LKDTM_TYPES, Params, RebootMode, SelftestSel, SlubDebugArg, TestName, parse,
+};
 use bootdata::devicetree::{
-    DtInfo, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, check_full, compact, parse as dt_parse,
+    ConsoleInfo, DtInfo, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, Target, check_full, compact, console_candidates,
+    parse as dt_parse, parse_uarts,
 };
 use common::*;
 
@@ -205,6 +208,20 @@ fn grow_struct(b: &mut [u8], at: usize, delta: i64) {
 }
 
 /// What any parse result must look like.
+/// What any UART parse must look like: paths from the root, candidates
+/// that index the UARTs, a console that is one of them.
+fn assert_uarts_sane(con: &ConsoleInfo, what: &str) {
+    assert!(con.uarts.iter().all(|u| u.path.starts_with('/')), "{what}: {:?}", con.uarts);
+    for c in &console_candidates(con, &Params::default()) {
+        if let Target::Uart(i) = c.target {
+            assert!(i < con.uarts.len(), "{what}: candidate {c:?}");
+        }
+    }
+    if let Some(c) = con.console() {
+        assert!(con.uarts.iter().any(|u| u.path == c.path && u.pa == Some(c.pa)), "{what}: console {c:?}");
+    }
+}
+
 fn assert_sane(info: &DtInfo, what: &str) {
     assert!(info.memory.len() <= MAX_MEM_RANGES, "{what}");
     assert!(info.memory.iter().all(|m| m.size > 0), "{what}: an empty memory range: {:?}", info.memory);
@@ -213,9 +230,6 @@ fn assert_sane(info: &DtInfo, what: &str) {
     assert!(info.rng_seed.len() <= 64 && info.distances.len() <= 64 && info.warnings.len() <= 8, "{what}");
     assert!(info.bootargs.len() <= 1024 && info.model.len() <= 64, "{what}");
     assert!(info.initrd.is_none_or(|(s, e)| s < e), "{what}: initrd {:?}", info.initrd);
-    if let Some(c) = &info.console {
-        assert!(c.path.starts_with('/'), "{what}: console path {:?}", c.path);
-    }
 }
 
 #[test]
@@ -251,6 +265,9 @@ fn fuzz_devicetree() {
                             match dt_parse(c) {
                                 Ok(info) => assert_sane(&info, &what),
                                 Err(_) => parse_refused += 1,
+                            }
+                            if let Ok(con) = parse_uarts(c) {
+                                assert_uarts_sane(&con, &what);
                             }
                         }
                         Err(_) => too_big += 1,
@@ -420,6 +437,27 @@ fn canonical(p: &Params) -> Option<String> {
         // Values with quotes or blanks cannot be written back unambiguously.
         SlubDebugArg::Value(v) if v.contains(['"', ' ', '\t', '\n']) => return None,
         SlubDebugArg::Value(v) => w.push(format!("slub_debug={v}")),
+    }
+    let plain = |v: &str| !v.contains(['"', ' ', '\t', '\n']);
+    for c in &p.console {
+        if !plain(c) {
+            return None;
+        }
+        w.push(format!("console={c}"));
+    }
+    match p.earlycon.as_deref() {
+        None => {}
+        Some("") => w.push("earlycon".into()),
+        Some(v) if !plain(v) => return None,
+        Some(v) => w.push(format!("earlycon={v}")),
+    }
+    if p.panic_timeout != 0 {
+        w.push(format!("panic={}", p.panic_timeout));
+    }
+    match p.reboot {
+        RebootMode::PowerOff => {}
+        RebootMode::Park => w.push("reboot=park".into()),
+        RebootMode::Reset => w.push("reboot=reset".into()),
     }
     Some(w.join(" "))
 }

@@ -5,9 +5,13 @@
 //!     exception handler, semihosting probe
 //!     pgtable::init         adopt the head's TTBR1 tree
 //!     device tree           fixmap the blob, check_full, compact, parse
-//!     console               fixmap the PL011 from stdout-path; replay the log
-//!     command line          /chosen/bootargs; a name that does not exist
-//!                           stops here (exit 5)
+//!     command line          /chosen/bootargs, parsed (console=, earlycon=)
+//!     console               the candidates in order (command line, stdout-
+//!                           path, the first okay UART): checked, fixmapped,
+//!                           probed, initialised; replay the log
+//!     reboot                PSCI or the PM watchdog, for the end of a run
+//!                           without semihosting; a command-line name that
+//!                           does not exist stops here (exit 5)
 //!     memblock_init         memblock from the tree, linear map, early heap
 //!     zones, vmemmap        zone boundaries; page descriptors mapped
 //!     report                reservations by source, memblock arrays
@@ -18,7 +22,9 @@
 //!     bench, lkdtm          if asked for
 //!     exit                  semihosting exit code (console::exit::ExitCode:
 //!                           0 pass, 1 fail, 2 fatal, 3 panic, 4 oops,
-//!                           5 the command line names what does not exist)
+//!                           5 the command line names what does not exist);
+//!                           without a host: power off, reset or park
+//!                           (reboot=, panic=)
 //! ```
 //!
 //! Nothing here trusts its input: a missing or corrupt device tree or a tree
@@ -52,7 +58,8 @@
 //! - `console::kallsyms`: reads the symbol table between two linker symbols.
 //! - `console::oops`: walks the frame records of a failed CPU's stacks.
 //! - `init::fdt`: reads the blob through the fixmap; the kernel's buffer.
-//! - `init::earlycon`: the PL011's registers through the fixmap.
+//! - `init::earlycon`: the console UARTs' registers through the fixmap.
+//! - `init::reboot`: the PM watchdog's registers through the fixmap.
 //! - `memory::pgtable`: table memory for the page-table walker (`PgtableMem`).
 //! - `memory::memblock`: memblock's grown arrays, through the linear map.
 //! - `memory::hal`: mm's `unsafe trait Hal` for this kernel; zeroing frames.
@@ -88,7 +95,7 @@ mod smp;
 
 use boot::BootInfo;
 use console::exit::{ExitCode, exit, fatal};
-use init::{cmdline, earlycon, fdt, platform, state};
+use init::{cmdline, earlycon, fdt, platform, reboot, state};
 use memory::{heap, memblock, numa, page_alloc, pgtable, report, slab, vmemmap};
 
 #[allow(unsafe_code)] // no_mangle: the head branches to kernel_main by name
@@ -104,10 +111,10 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
 
     let raw = fdt::map(info.dtb_pa).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let (blob, dt) = fdt::unflatten(raw, info.dtb_pa).unwrap_or_else(|e| fatal(format_args!("{e}")));
-    earlycon::start(&dt);
-    platform::print_machine(&dt, &info, semihosting);
-
     let (params, names_exist) = cmdline::setup(&dt.bootargs);
+    earlycon::start(blob, &dt, &params);
+    reboot::init(&dt, &params);
+    platform::print_machine(&dt, &info, semihosting);
     if !(names_exist & selftest::names_exist(&params.selftest)) {
         cmdline::refuse();
     }

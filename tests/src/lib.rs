@@ -37,6 +37,10 @@
 //! so a kernel that has no UART yet (no device tree) can still be heard, and
 //! the log reads in order. QEMU's own messages arrive on stderr. The chardev
 //! is a mux, so input on stdin (U-Boot commands) goes to the PL011.
+//! [`Qemu::second_serial`] puts the chardev on QEMU's second serial port
+//! instead (raspi4b's mini UART), and [`Qemu::no_semihosting`] leaves
+//! semihosting off, as on hardware: the run then ends only when the kernel
+//! powers the machine off (QEMU exits 0), and the verdict is the log's.
 //!
 //! # Build, parallelism, environment
 //!
@@ -397,6 +401,9 @@ pub struct Qemu {
     extra: Vec<String>,
     script: Vec<(String, String)>,
     timeout: Duration,
+    second_serial: bool,
+    semihosting: bool,
+    image: Option<PathBuf>,
 }
 
 impl Qemu {
@@ -416,6 +423,9 @@ impl Qemu {
             extra: Vec::new(),
             script: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
+            second_serial: false,
+            semihosting: true,
+            image: None,
         }
     }
 
@@ -512,6 +522,27 @@ impl Qemu {
         self
     }
 
+    /// The console chardev on QEMU's second serial port (`-serial null
+    /// -serial chardev:con`): on `raspi4b` the mini UART, not the PL011.
+    pub fn second_serial(mut self) -> Self {
+        self.second_serial = true;
+        self
+    }
+
+    /// Boot this Image file instead of the build's (`-kernel` or the
+    /// stub's loader), e.g. a `kernel8.img` taken out of an SD card image.
+    pub fn image_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.image = Some(path.into());
+        self
+    }
+
+    /// No semihosting, as on hardware: the kernel cannot hand QEMU its exit
+    /// code, and the run ends only if the kernel powers the machine off.
+    pub fn no_semihosting(mut self) -> Self {
+        self.semihosting = false;
+        self
+    }
+
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -573,22 +604,25 @@ impl Qemu {
             "none".into(),
             "-chardev".into(),
             "stdio,id=con,mux=on".into(),
-            "-serial".into(),
-            "chardev:con".into(),
-            "-semihosting-config".into(),
-            "enable=on,target=native,chardev=con".into(),
         ];
+        if self.second_serial {
+            args.extend(["-serial".into(), "null".into()]);
+        }
+        args.extend(["-serial".into(), "chardev:con".into()]);
+        if self.semihosting {
+            args.extend(["-semihosting-config".into(), "enable=on,target=native,chardev=con".into()]);
+        }
         args.extend(self.board_args(""));
         let load = |args: &mut Vec<String>, file: &Path, addr: u64| {
             args.extend(["-device".into(), format!("loader,file={},addr={addr:#x},force-raw=on", path_arg(file))]);
         };
         match self.boot {
-            Boot::Image => args.extend(["-kernel".into(), path_arg(&kernel.image)]),
+            Boot::Image => args.extend(["-kernel".into(), path_arg(self.image.as_ref().unwrap_or(&kernel.image))]),
             Boot::Elf => args.extend(["-kernel".into(), path_arg(&kernel.elf)]),
             Boot::Stub { base, dtb } => {
                 let stub = ScratchFile::with_bytes("stub.bin", &boot_stub(dtb, base));
                 args.extend(["-bios".into(), path_arg(stub.path())]);
-                load(&mut args, &kernel.image, base);
+                load(&mut args, self.image.as_ref().unwrap_or(&kernel.image), base);
                 scratch.push(stub);
             }
             Boot::UBoot { base } => {

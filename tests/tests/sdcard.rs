@@ -1,11 +1,14 @@
 //! The Raspberry Pi 4 SD card image (`scripts/sdcard.sh`): its partition
 //! table, the files on its FAT partition and their content, checked from the
-//! image itself (nothing is trusted from the script's own output).
+//! image itself (nothing is trusted from the script's own output); and QEMU
+//! `raspi4b` booted with exactly the `kernel8.img`, DTB and `cmdline.txt`
+//! taken back out of it, the console on the mini UART (as the card's
+//! `enable_uart=1` makes it on a board) and on the PL011.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use boot_tests::repo_root;
+use boot_tests::{Outcome, Qemu, repo_root};
 
 const SECTOR: u64 = 512;
 
@@ -160,4 +163,35 @@ fn config_txt_boots_the_image_in_64_bit_mode_with_the_uart() {
     }
     let cmdline = String::from_utf8(card_file("cmdline.txt")).unwrap();
     assert_eq!(cmdline.lines().count(), 1, "cmdline.txt must be one line: {cmdline:?}");
+}
+
+/// Boot raspi4b with the card's kernel8.img and DTB, the card's cmdline.txt
+/// plus `extra`, as configured by `setup`.
+fn boot_card(name: &str, extra: &str, setup: impl FnOnce(Qemu) -> Qemu) -> Outcome {
+    let dir = repo_root().join("target/sdcard");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kernel = dir.join(format!("test-{name}-kernel8.img"));
+    let dtb = dir.join(format!("test-{name}-bcm2711-rpi-4-b.dtb"));
+    std::fs::write(&kernel, card_file("kernel8.img")).unwrap();
+    std::fs::write(&dtb, card_file("bcm2711-rpi-4-b.dtb")).unwrap();
+    let cmdline = String::from_utf8(card_file("cmdline.txt")).unwrap();
+    let cmdline = format!("{} {extra}", cmdline.trim());
+    setup(Qemu::raspi4b().image_file(&kernel).dtb(&dtb).append(cmdline.trim())).run()
+}
+
+#[test]
+fn card_boots_raspi4b_on_the_mini_uart_and_powers_off() {
+    let out = boot_card("mini", "", |q| q.second_serial().no_semihosting());
+    out.assert_contains("printk: console [serial1] enabled (mini UART /soc/serial@7e215040");
+    out.assert_not_timed_out();
+    out.assert_selftests_passed();
+    out.assert_contains("reboot: Power down (exit code 0)");
+    out.assert_exit(0);
+}
+
+#[test]
+fn card_boots_raspi4b_on_the_pl011() {
+    let out = boot_card("pl011", "console=ttyAMA0,115200", |q| q);
+    out.assert_contains("printk: console [ttyAMA0,115200] enabled (pl011 /soc/serial@7e201000");
+    out.assert_passed();
 }

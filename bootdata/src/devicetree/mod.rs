@@ -20,20 +20,26 @@
 //! ([`parse`], which refuses a blob that still has NOPs).
 //!
 //! Files: `raw` (wire format, error type), `check` (the validator),
-//! `compact`, `parse`. Each looks only at `raw` and, for `compact` and
+//! `compact`, `parse`, `console` (UARTs, aliases, the console choice). Each looks only at `raw` and, for `compact` and
 //! `parse`, at `check`.
 
 mod check;
 mod compact;
+mod console;
 mod cpus;
 mod parse;
 mod raw;
 
 pub use check::{check_full, check_no_nops, header_total_size};
 pub use compact::compact;
+pub use console::{
+    AliasError, Candidate, Candidates, ClockSource, ConsoleInfo, ConsoleNode, DEFAULT_BAUD, MAX_ALIAS_HOPS,
+    MAX_CANDIDATES, MAX_UARTS, PI_FIRMWARE_UART_CLOCK_HZ, RefError, StdoutPath, Target, UartKind, UartNode, Via,
+    console_candidates,
+};
 pub use cpus::{CpuSkip, LogicalCpus, MPIDR_HWID_MASK, logical_cpus};
 pub use parse::{
-    ConsoleNode, CpuNode, DtInfo, EnableMethod, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, MemRange, PsciMethod,
-    ReservedNode, parse,
+    CpuNode, DtInfo, EnableMethod, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, MemRange, PsciMethod, ReservedNode,
+    parse, parse_uarts,
 };
 pub use raw::{DtError, FDT_MAGIC, HEADER_SIZE, MAX_FDT_SIZE, header};

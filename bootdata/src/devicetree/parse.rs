@@ -6,12 +6,15 @@
 //! `alloc-ranges`; `no-map`, `reusable`); /chosen (`bootargs`,
 //! `stdout-path`, `kaslr-seed`, `rng-seed`, `linux,initrd-start`/`-end`);
 //! /cpus (`reg`, `enable-method`, `cpu-release-addr`, `numa-node-id`);
-//! /distance-map; /psci; the console UART, translated to a CPU physical
-//! address through every parent bus's `ranges`; and the lowest DMA limit of
+//! /distance-map; /psci; the UARTs, aliases and stdout-path (`console`); and the lowest DMA limit of
 //! any bus's `dma-ranges`. A list longer than its capacity is cut, with a
 //! warning in [`DtInfo::warnings`]; an odd property is skipped.
 
 use super::check::{check_full, check_no_nops};
+use super::console::{
+    AliasError, ClockSource, ConsoleInfo, MAX_ALIAS_HOPS, PI_FIRMWARE_UART_CLOCK_HZ, RefError, StdoutPath, UartKind,
+    UartNode, baud_of,
+};
 use super::raw::{DtError, be32, be64};
 use crate::fixedstr::truncated;
 use fdt::Fdt;
@@ -88,15 +91,6 @@ pub enum PsciMethod {
     Smc,
 }
 
-/// The console UART found from /chosen/stdout-path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConsoleNode {
-    /// Path of the node.
-    pub path: String<64>,
-    /// CPU physical address of its registers.
-    pub pa: u64,
-}
-
 /// What the kernel takes from the tree.
 #[derive(Clone, Debug, Default)]
 pub struct DtInfo {
@@ -124,8 +118,9 @@ pub struct DtInfo {
     pub psci: Option<PsciMethod>,
     /// /distance-map distance-matrix entries (from, to, distance).
     pub distances: Vec<(u32, u32, u32), 64>,
-    /// The console, if found.
-    pub console: Option<ConsoleNode>,
+    /// The BCM2835/BCM2711 PM block (`brcm,bcm2835-pm-wdt`,
+    /// `brcm,bcm2711-pm`): its first `reg`, as a CPU physical address.
+    pub pm_watchdog: Option<u64>,
     /// The lowest end (inclusive) of any bus's `dma-ranges`, as a CPU
     /// address (Linux's of_dma_get_max_cpu_address); None if no bus limits DMA.
     pub dma_max_cpu_addr: Option<u64>,
@@ -147,7 +142,7 @@ fn prop_u32(node: FdtNode<'_, '_>, name: &str) -> Option<u32> {
 }
 
 /// A u32 or u64 property, by its length.
-fn prop_u32_or_u64(node: FdtNode<'_, '_>, name: &str) -> Option<u64> {
+pub(super) fn prop_u32_or_u64(node: FdtNode<'_, '_>, name: &str) -> Option<u64> {
     let v = node.property(name)?.value;
     match v.len() {
         4 => be32(v, 0).map(u64::from),
@@ -156,21 +151,21 @@ fn prop_u32_or_u64(node: FdtNode<'_, '_>, name: &str) -> Option<u64> {
     }
 }
 
-fn prop_str<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
+pub(super) fn prop_str<'a>(node: FdtNode<'_, 'a>, name: &str) -> Option<&'a str> {
     let v = node.property(name)?.value;
     let end = v.iter().position(|&c| c == 0).unwrap_or(v.len());
     core::str::from_utf8(&v[..end]).ok()
 }
 
 /// `#address-cells` and `#size-cells` a node gives its children (defaults 2, 1).
-fn child_cells(node: FdtNode<'_, '_>) -> (usize, usize) {
+pub(super) fn child_cells(node: FdtNode<'_, '_>) -> (usize, usize) {
     let ac = prop_u32(node, "#address-cells").unwrap_or(2) as usize;
     let sc = prop_u32(node, "#size-cells").unwrap_or(1) as usize;
     (ac, sc)
 }
 
 /// Decode `reg`-shaped (address, size) pairs.
-fn decode_pairs<'a>(data: &'a [u8], ac: usize, sc: usize) -> impl Iterator<Item = (u64, u64)> + 'a {
+pub(super) fn decode_pairs<'a>(data: &'a [u8], ac: usize, sc: usize) -> impl Iterator<Item = (u64, u64)> + 'a {
     let stride = 4 * (ac + sc);
     let n = if stride == 0 || ac > 2 || sc > 2 { 0 } else { data.len() / stride };
     (0..n).filter_map(move |i| {
@@ -181,31 +176,9 @@ fn decode_pairs<'a>(data: &'a [u8], ac: usize, sc: usize) -> impl Iterator<Item 
     })
 }
 
-/// The prefixes of a path: "/a/b/c" -> "/", "/a", "/a/b".
-fn ancestors(path: &str) -> impl Iterator<Item = &str> {
-    let mut ends: Vec<usize, 16> = Vec::new();
-    let _ = ends.push(1);
-    for (i, c) in path.char_indices().skip(1) {
-        if c == '/' {
-            let _ = ends.push(i);
-        }
-    }
-    ends.into_iter().map(move |e| &path[..e])
-}
-
-/// Translate a bus address of the node at `path` to a CPU physical address,
-/// through the `ranges` of each parent bus (Linux's of_translate_address).
-fn translate(fdt: &Fdt<'_>, path: &str, addr: u64) -> Option<u64> {
-    let mut chain: Vec<FdtNode<'_, '_>, 16> = Vec::new();
-    for prefix in ancestors(path) {
-        chain.push(fdt.find_node(prefix)?).ok()?;
-    }
-    translate_chain(&chain, addr)
-}
-
 /// `chain` is [root, ..., the node's parent]: translate an address the node
 /// uses (a `reg`) through each bus's `ranges`, innermost first.
-fn translate_chain(chain: &[FdtNode<'_, '_>], mut addr: u64) -> Option<u64> {
+pub(super) fn translate_chain(chain: &[FdtNode<'_, '_>], mut addr: u64) -> Option<u64> {
     for i in (1..chain.len()).rev() {
         let (bus, parent) = (chain[i], chain[i - 1]);
         let ranges = bus.property("ranges")?; // no `ranges`: not translatable
@@ -234,69 +207,8 @@ fn translate_chain(chain: &[FdtNode<'_, '_>], mut addr: u64) -> Option<u64> {
     Some(addr)
 }
 
-/// The path of a node, through /aliases if `name` does not start with '/'.
-fn resolve_path<'a>(fdt: &Fdt<'a>, name: &'a str) -> Option<&'a str> {
-    if name.starts_with('/') { Some(name) } else { fdt.aliases()?.resolve(name) }
-}
-
 fn is_okay(node: FdtNode<'_, '_>) -> bool {
     matches!(prop_str(node, "status"), None | Some("okay") | Some("ok"))
-}
-
-fn find_console(fdt: &Fdt<'_>, info: &mut DtInfo) {
-    let stdout =
-        fdt.find_node("/chosen").and_then(|c| prop_str(c, "stdout-path").or_else(|| prop_str(c, "linux,stdout-path")));
-    let mut candidate: Option<&str> = None;
-    if let Some(sp) = stdout {
-        let name = sp.split(':').next().unwrap_or(sp);
-        info.stdout_path = truncated(name);
-        candidate = resolve_path(fdt, name);
-    }
-    // Fall back to the first PL011 (by its path, which we need for `ranges`).
-    let mut fallback: String<64> = String::new();
-    if candidate.is_none() {
-        find_pl011_path(fdt, "/", &mut fallback, 0);
-    }
-    let path: &str = match candidate {
-        Some(p) => p,
-        None if !fallback.is_empty() => fallback.as_str(),
-        None => return,
-    };
-    let Some(node) = fdt.find_node(path) else { return };
-    if !node.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011")) {
-        return;
-    }
-    let parent_path = path.rsplit_once('/').map(|(p, _)| if p.is_empty() { "/" } else { p }).unwrap_or("/");
-    let Some(parent) = fdt.find_node(parent_path) else {
-        return;
-    };
-    let (ac, sc) = child_cells(parent);
-    let Some((bus_addr, _)) = node.property("reg").and_then(|r| decode_pairs(r.value, ac, sc).next()) else {
-        return;
-    };
-    if let Some(pa) = translate(fdt, path, bus_addr) {
-        info.console = Some(ConsoleNode { path: truncated(path), pa });
-    }
-}
-
-fn find_pl011_path(fdt: &Fdt<'_>, path: &str, out: &mut String<64>, depth: usize) -> bool {
-    let Some(node) = fdt.find_node(path) else { return false };
-    for child in node.children() {
-        let mut p: String<64> = String::new();
-        let _ = p.push_str(if path == "/" { "" } else { path });
-        let _ = p.push('/');
-        if p.push_str(child.name).is_err() {
-            continue;
-        }
-        if is_okay(child) && child.compatible().is_some_and(|c| c.all().any(|s| s == "arm,pl011")) {
-            *out = p;
-            return true;
-        }
-        if depth < 4 && find_pl011_path(fdt, &p, out, depth + 1) {
-            return true;
-        }
-    }
-    false
 }
 
 /// Read everything the kernel needs from a blob. It must pass [`check_full`]
@@ -449,7 +361,12 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
         }
     }
 
-    find_console(&fdt, &mut info);
+    if let Some(chosen) = fdt.find_node("/chosen")
+        && let Some(sp) = prop_str(chosen, "stdout-path").or_else(|| prop_str(chosen, "linux,stdout-path"))
+    {
+        info.stdout_path = truncated(sp.split_once(':').map_or(sp, |(n, _)| n));
+    }
+    info.pm_watchdog = find_pm_watchdog(root, &mut Vec::new());
     info.dma_max_cpu_addr = dma_max_cpu_address(root, &mut Vec::new());
     Ok(info)
 }
@@ -496,4 +413,219 @@ fn dma_max_cpu_address<'b, 'a>(node: FdtNode<'b, 'a>, chain: &mut Vec<FdtNode<'b
         chain.pop();
     }
     best
+}
+
+// ----- UARTs, aliases, stdout-path (the types and the choice: `console`) -----
+
+/// Deepest node nesting searched for UARTs.
+const MAX_DEPTH: usize = 12;
+
+/// Follow `name` through /aliases to a path.
+#[allow(clippy::result_large_err)] // no heap: the error holds the names it reports
+fn resolve_alias<'a>(aliases: Option<FdtNode<'_, 'a>>, name: &'a str) -> Result<&'a str, AliasError> {
+    let mut chain: Vec<&str, MAX_ALIAS_HOPS> = Vec::new();
+    let mut cur = name;
+    loop {
+        if cur.starts_with('/') {
+            return Ok(cur);
+        }
+        if chain.contains(&cur) {
+            let mut s: String<96> = String::new();
+            for c in chain.iter().chain(core::iter::once(&cur)) {
+                if !s.is_empty() {
+                    let _ = s.push_str(" -> ");
+                }
+                let _ = s.push_str(c);
+            }
+            return Err(AliasError::Loop(s));
+        }
+        if chain.push(cur).is_err() {
+            return Err(AliasError::TooDeep(truncated(name)));
+        }
+        cur = aliases.and_then(|a| prop_str(a, cur)).ok_or_else(|| AliasError::NoSuchAlias(truncated(cur)))?;
+    }
+}
+
+/// The UART at `path`, or why it is not one.
+#[allow(clippy::result_large_err)] // no heap: the error holds the names it reports
+fn uart_at(fdt: &Fdt<'_>, uarts: &[UartNode], path: &str) -> Result<usize, RefError> {
+    if let Some(i) = uarts.iter().position(|u| u.path == path) {
+        return Ok(i);
+    }
+    // Not recorded as a UART: say what it is, if it exists.
+    let node = fdt.find_node(path).ok_or_else(|| RefError::NoSuchNode(truncated(path)))?;
+    let compatible = node.compatible().and_then(|c| c.all().next()).unwrap_or("");
+    Err(RefError::NotDriven { path: truncated(path), compatible: truncated(compatible) })
+}
+
+/// A name (alias or path) to a UART index.
+#[allow(clippy::result_large_err)] // no heap: the error holds the names it reports
+fn lookup(fdt: &Fdt<'_>, aliases: Option<FdtNode<'_, '_>>, uarts: &[UartNode], name: &str) -> Result<usize, RefError> {
+    let path = resolve_alias(aliases, name).map_err(RefError::Alias)?;
+    uart_at(fdt, uarts, path)
+}
+
+fn phandle_of(node: FdtNode<'_, '_>) -> Option<u32> {
+    node.property("phandle").or_else(|| node.property("linux,phandle")).and_then(|p| be32(p.value, 0))
+}
+
+/// Walk the tree below `node` (whose ancestors are `chain`), recording UARTs
+/// and `brcm,bcm2835-aux` blocks (phandle, CPU address).
+fn walk<'b, 'a>(
+    fdt: &Fdt<'a>,
+    node: FdtNode<'b, 'a>,
+    path: &mut String<64>,
+    chain: &mut Vec<FdtNode<'b, 'a>, MAX_DEPTH>,
+    out: &mut ConsoleInfo,
+    aux: &mut Vec<(Option<u32>, u64), 4>,
+    pm: &mut Option<u64>,
+) {
+    if chain.push(node).is_err() {
+        return;
+    }
+    let (ac, sc) = child_cells(node);
+    for child in node.children() {
+        let len = path.len();
+        if (path.as_str() != "/" && path.push('/').is_err()) || path.push_str(child.name).is_err() {
+            path.truncate(len);
+            continue;
+        }
+        let reg_pa = || {
+            child
+                .property("reg")
+                .and_then(|r| decode_pairs(r.value, ac, sc).next())
+                .and_then(|(a, _)| translate_chain(chain, a))
+        };
+        let compat = child.compatible();
+        let kind = compat.and_then(|c| c.all().find_map(|s| UartKind::of_compatible(s).map(|k| (k, s))));
+        if compat.is_some_and(|c| c.all().any(|s| s == "brcm,bcm2835-aux"))
+            && let Some(pa) = reg_pa()
+        {
+            let _ = aux.push((phandle_of(child), pa));
+        }
+        if pm.is_none()
+            && is_okay(child)
+            && compat.is_some_and(|c| c.all().any(|s| s == "brcm,bcm2835-pm-wdt" || s == "brcm,bcm2711-pm"))
+        {
+            *pm = reg_pa();
+        }
+        if let Some((kind, compatible)) = kind {
+            let (clock_hz, clock) = clock_of(fdt, child, kind);
+            let node = UartNode {
+                path: truncated(path.as_str()),
+                compatible: truncated(compatible),
+                kind,
+                okay: is_okay(child),
+                pa: reg_pa(),
+                clock_hz,
+                clock,
+                aux_pa: None,
+            };
+            if out.uarts.push(node).is_err() {
+                out.truncated = true;
+            }
+        }
+        walk(fdt, child, path, chain, out, aux, pm);
+        path.truncate(len);
+    }
+    chain.pop();
+}
+
+/// The UART's clock: its own `clock-frequency`, else that of the node its
+/// first `clocks` phandle names; for a PL011 on the Pi's clock manager, the
+/// rate the Pi firmware sets.
+fn clock_of(fdt: &Fdt<'_>, node: FdtNode<'_, '_>, kind: UartKind) -> (Option<u64>, ClockSource) {
+    if let Some(hz) = prop_u32_or_u64(node, "clock-frequency").filter(|&f| f > 0) {
+        return (Some(hz), ClockSource::Own);
+    }
+    let Some(clk) = node.property("clocks").and_then(|p| be32(p.value, 0)).and_then(|ph| fdt.find_phandle(ph)) else {
+        return (None, ClockSource::Unknown);
+    };
+    if let Some(hz) = prop_u32_or_u64(clk, "clock-frequency").filter(|&f| f > 0) {
+        return (Some(hz), ClockSource::Clocks);
+    }
+    let cprman =
+        clk.compatible().is_some_and(|c| c.all().any(|s| s == "brcm,bcm2711-cprman" || s == "brcm,bcm2835-cprman"));
+    if cprman && kind == UartKind::Pl011 {
+        return (Some(PI_FIRMWARE_UART_CLOCK_HZ), ClockSource::PiFirmware);
+    }
+    (None, ClockSource::Unknown)
+}
+
+/// The UARTs, the serial aliases and stdout-path of a blob, read apart from
+/// [`parse`] so that [`DtInfo`], which the kernel keeps on its boot stack,
+/// stays small. The blob must pass [`check_full`] and hold no FDT_NOP.
+pub fn parse_uarts(blob: &[u8]) -> Result<ConsoleInfo, DtError> {
+    check_full(blob)?;
+    check_no_nops(blob)?;
+    let fdt = Fdt::new(blob).map_err(|_| DtError::BadLayout("header"))?;
+    let root = fdt.find_node("/").ok_or(DtError::BadStructure("no root node", 0))?;
+    Ok(parse_console(&fdt, root, &mut None))
+}
+
+/// The first okay `brcm,bcm2835-pm-wdt` / `brcm,bcm2711-pm` node's first
+/// `reg`, translated; `chain` holds `node`'s ancestors.
+fn find_pm_watchdog<'b, 'a>(node: FdtNode<'b, 'a>, chain: &mut Vec<FdtNode<'b, 'a>, MAX_DEPTH>) -> Option<u64> {
+    chain.push(node).ok()?;
+    let (ac, sc) = child_cells(node);
+    let mut found = None;
+    for child in node.children() {
+        let pm =
+            child.compatible().is_some_and(|c| c.all().any(|s| s == "brcm,bcm2835-pm-wdt" || s == "brcm,bcm2711-pm"));
+        if pm && is_okay(child) {
+            found = child
+                .property("reg")
+                .and_then(|r| decode_pairs(r.value, ac, sc).next())
+                .and_then(|(a, _)| translate_chain(chain, a));
+        }
+        if found.is_none() {
+            found = find_pm_watchdog(child, chain);
+        }
+        if found.is_some() {
+            break;
+        }
+    }
+    chain.pop();
+    found
+}
+
+/// Read the UARTs, the serial aliases and stdout-path; the BCM2835 PM
+/// watchdog's address goes into `pm` if it is met on the walk.
+fn parse_console(fdt: &Fdt<'_>, root: FdtNode<'_, '_>, pm: &mut Option<u64>) -> ConsoleInfo {
+    let mut out = ConsoleInfo::default();
+    let mut aux: Vec<(Option<u32>, u64), 4> = Vec::new();
+    let mut path: String<64> = String::new();
+    let _ = path.push('/');
+    walk(fdt, root, &mut path, &mut Vec::new(), &mut out, &mut aux, pm);
+    for u in out.uarts.iter_mut().filter(|u| u.kind == UartKind::Mini) {
+        let Some(pa) = u.pa else { continue };
+        let by_clock = fdt
+            .find_node(&u.path)
+            .and_then(|n| n.property("clocks"))
+            .and_then(|p| be32(p.value, 0))
+            .and_then(|ph| aux.iter().find(|(p, _)| *p == Some(ph)));
+        let by_place = aux.iter().find(|(_, a)| *a <= pa && pa - *a < 0x1000);
+        u.aux_pa = by_clock.or(by_place).map(|&(_, a)| a).or(pa.checked_sub(0x40));
+    }
+    let aliases = fdt.find_node("/aliases");
+    if let Some(a) = aliases {
+        for p in a.properties() {
+            let Some(n) = p.name.strip_prefix("serial").and_then(|n| n.parse::<u8>().ok()) else {
+                continue;
+            };
+            let r = lookup(fdt, aliases, &out.uarts, p.name);
+            let _ = out.serial_aliases.push((n, r));
+        }
+    }
+    if let Some(chosen) = fdt.find_node("/chosen")
+        && let Some(sp) = prop_str(chosen, "stdout-path").or_else(|| prop_str(chosen, "linux,stdout-path"))
+    {
+        let (name, options) = sp.split_once(':').unwrap_or((sp, ""));
+        out.stdout = Some(StdoutPath {
+            name: truncated(name),
+            baud: baud_of(options),
+            uart: lookup(fdt, aliases, &out.uarts, name),
+        });
+    }
+    out
 }

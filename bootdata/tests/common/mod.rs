@@ -12,7 +12,8 @@ pub fn data(name: &str) -> Vec<u8> {
 
 /// Blobs dumped from QEMU (`-M virt,dumpdtb=...`, trimmed to their
 /// totalsize) and compiled from `dts/raspi4b.dts` and `tests/data/features.dts`.
-pub const REAL_DTBS: [&str; 5] = ["virt.dtb", "virt-el2-smp8-4g.dtb", "virt-numa2.dtb", "raspi4b.dtb", "features.dtb"];
+pub const REAL_DTBS: [&str; 6] =
+    ["virt.dtb", "virt-el2-smp8-4g.dtb", "virt-numa2.dtb", "raspi4b.dtb", "features.dtb", "bcm2711-rpi-4-b.dtb"];
 
 pub const FDT_BEGIN_NODE: u32 = 1;
 pub const FDT_END_NODE: u32 = 2;

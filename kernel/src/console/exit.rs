@@ -1,10 +1,30 @@
-//! How a run ends: an exit code over semihosting, or a parked CPU.
+//! How a run ends: an exit code over semihosting; without a semihosting
+//! host (real hardware), the verdict line and then a power off, a reset or
+//! a parked CPU.
 //!
 //! The code is the run's verdict for whoever started QEMU (the boot tests,
-//! `scripts/run.sh`). Without a semihosting host the CPU parks after saying
-//! which code it would have left with, so no ending is a silent hang.
+//! `scripts/run.sh`). Without a host the kernel says which code it would
+//! have left with and then does what [`Shutdown`] (set by `init::reboot`
+//! from the device tree and the command line) says, as Linux does:
+//!
+//! ```text
+//!   reboot=park                   park the CPU
+//!   a crash (exit 2, 3, 4):       panic=0 (default) park; panic=N > 0 reset
+//!                                 after N seconds; panic=N < 0 reset now
+//!   otherwise                     reboot=poweroff (default): power off;
+//!                                 reboot=reset: reset
+//!   power off / reset             PSCI SYSTEM_OFF / SYSTEM_RESET if /psci
+//!                                 works, else the BCM2835 PM watchdog, else park
+//! ```
+//!
+//! Everything here runs lock-free (the oops path ends here): output goes
+//! through `printk::emergency_write` and the set-up is read from a
+//! `spin::Once` written before the self-tests.
 
 use super::printk;
+use arch::bcm2835_pm::Bcm2835Pm;
+use arch::psci::Conduit;
+use bootdata::cmdline::RebootMode;
 
 /// The kernel's exit codes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,20 +45,94 @@ pub enum ExitCode {
     NoSuchName = 5,
 }
 
-/// End the run with `code`: semihosting exit, else park.
+/// How to end a run without a semihosting host.
+pub struct Shutdown {
+    /// A PSCI conduit that answered PSCI_VERSION.
+    pub psci: Option<Conduit>,
+    /// The BCM2835/BCM2711 PM watchdog, mapped.
+    pub pm: Option<&'static Bcm2835Pm>,
+    /// `reboot=`.
+    pub mode: RebootMode,
+    /// `panic=`: seconds before a reset after a crash (0 = stay, < 0 = now).
+    pub panic_timeout: i32,
+}
+
+static SHUTDOWN: spin::Once<Shutdown> = spin::Once::new();
+
+/// Record how runs end (once; later calls are ignored).
+pub fn set_shutdown(s: Shutdown) {
+    SHUTDOWN.call_once(|| s);
+}
+
+/// End the run with `code`: semihosting exit, else power off, reset or park.
 pub fn exit(code: ExitCode) -> ! {
     if !printk::have_console() {
         printk::flush_early_to_semihosting();
     }
     arch::semihosting::exit(code as u32);
-    printk::emergency_write(format_args!(
-        "reboot: System halted (exit code {}; no semihosting host to report it to)",
-        code as u32
-    ));
+    let n = code as u32;
+    let Some(s) = SHUTDOWN.get() else {
+        printk::emergency_write(format_args!(
+            "reboot: System halted (exit code {n}; no semihosting host to report it to)"
+        ));
+        arch::cpu::park()
+    };
+    if s.mode == RebootMode::Park {
+        printk::emergency_write(format_args!("reboot: System halted (exit code {n}; reboot=park)"));
+        arch::cpu::park()
+    }
+    if matches!(code, ExitCode::Fatal | ExitCode::Panic | ExitCode::Oops) {
+        match s.panic_timeout {
+            0 => {
+                printk::emergency_write(format_args!(
+                    "reboot: System halted (exit code {n}; panic=N would reset the board after N seconds)"
+                ));
+                arch::cpu::park()
+            }
+            t if t > 0 => {
+                printk::emergency_write(format_args!("Rebooting in {t} seconds.."));
+                arch::timer::delay_us(t as u64 * 1_000_000);
+            }
+            _ => {}
+        }
+        restart(s, n)
+    }
+    match s.mode {
+        RebootMode::Reset => restart(s, n),
+        _ => power_off(s, n),
+    }
+}
+
+fn power_off(s: &Shutdown, n: u32) -> ! {
+    printk::emergency_write(format_args!("reboot: Power down (exit code {n})"));
+    if let Some(c) = s.psci {
+        let r = arch::psci::system_off(c);
+        printk::emergency_write(format_args!("reboot: PSCI SYSTEM_OFF returned {r}"));
+    }
+    if let Some(pm) = s.pm {
+        pm.power_off();
+        printk::emergency_write(format_args!("reboot: the PM watchdog did not power the board off"));
+    }
+    printk::emergency_write(format_args!("reboot: nothing powered the machine off: System halted"));
     arch::cpu::park()
 }
 
-/// Stop the boot with a diagnosis (exit code 2).
+fn restart(s: &Shutdown, n: u32) -> ! {
+    printk::emergency_write(format_args!("reboot: Restarting system (exit code {n})"));
+    if let Some(c) = s.psci {
+        let r = arch::psci::system_reset(c);
+        printk::emergency_write(format_args!("reboot: PSCI SYSTEM_RESET returned {r}"));
+    }
+    if let Some(pm) = s.pm {
+        pm.restart();
+        printk::emergency_write(format_args!("reboot: the PM watchdog did not reset the board"));
+    }
+    printk::emergency_write(format_args!("reboot: nothing reset the machine: System halted"));
+    arch::cpu::park()
+}
+
+/// Stop the boot with a diagnosis (exit code 2). It is an emergency line
+/// (level 0), which every `loglevel=` prints.
 pub fn fatal(args: core::fmt::Arguments<'_>) -> ! {
     crate::pr_emerg!("Kernel panic - not syncing: {}", args);
     exit(ExitCode::Fatal)

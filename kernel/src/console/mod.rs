@@ -2,11 +2,13 @@
 //!
 //! ```text
 //!   pr_info!() ... ──► printk ──► LOG_BUF (before the UART is known)
-//!                        │   └──► PL011, once init::earlycon registers it
+//!                        │   └──► the console UART (PL011 or mini UART), once
+//!                        │        init::earlycon registers it; dropped if it sticks
 //!                        └─────► semihosting, if no console ever comes
 //!   exception, panic ──► oops ──► emergency_write (never waits for LOG)
 //!                        │   └──► kallsyms (names for the backtrace)
-//!                        └─────► exit: the verdict over semihosting
+//!                        └─────► exit: the verdict over semihosting, else
+//!                                power off / reset / park (exit.rs)
 //! ```
 //!
 //! The bottom layer of the kernel crate: these files import only `arch`,

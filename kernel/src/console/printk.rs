@@ -10,9 +10,18 @@
 //! it never does (no device tree, no UART), the buffer is written to the
 //! semihosting console instead, so an early failure is still readable.
 //!
+//! A console UART that stops draining (its bounded wait ends in
+//! `UartError::Stuck`) is dropped: the line it was writing and the rest go
+//! to the log buffer again, and the drop is said on semihosting (if a host
+//! listens) and in the buffer, which is flushed to semihosting at the end.
+//!
+//! The console log level never drops below 1 (as in Linux), so emergency
+//! lines (level 0: fatal errors, `Kernel panic`) are always printed.
+//!
 //! Lock order: `LOG` is the only lock. The oops and panic paths, which may run
 //! while it is held, print through [`emergency_write`], which does not take it.
 
+use arch::uart::{Uart, UartError};
 use core::fmt::{self, Write};
 use spin::Mutex;
 
@@ -42,7 +51,7 @@ pub enum Level {
 const LOG_BUF_SIZE: usize = 32 * 1024;
 
 struct Log {
-    console: Option<&'static arch::uart::Pl011>,
+    console: Option<&'static Uart>,
     console_loglevel: u8,
     /// Bytes logged before the console came up.
     buf: [u8; LOG_BUF_SIZE],
@@ -63,15 +72,31 @@ static LOG: Mutex<Log> = Mutex::new(Log {
 impl Log {
     fn emit(&mut self, bytes: &[u8]) {
         match self.console {
-            Some(uart) => uart.write_bytes(bytes),
-            None => {
-                let room = LOG_BUF_SIZE - self.len;
-                let n = room.min(bytes.len());
-                self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
-                self.len += n;
-                self.dropped += bytes.len() - n;
+            Some(uart) => {
+                if uart.write_bytes(bytes).is_err() {
+                    self.drop_console(bytes);
+                }
             }
+            None => self.buffer(bytes),
         }
+    }
+
+    fn buffer(&mut self, bytes: &[u8]) {
+        let room = LOG_BUF_SIZE - self.len;
+        let n = room.min(bytes.len());
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        self.dropped += bytes.len() - n;
+    }
+
+    /// The console stopped draining while writing `bytes`: drop it, keep
+    /// `bytes` in the buffer, and say so where it can still be heard.
+    fn drop_console(&mut self, bytes: &[u8]) {
+        self.console = None;
+        const MSG: &[u8] = b"\nprintk: console UART stuck (no room in its FIFO within the timeout): dropped as console; the log goes on in the log buffer and on semihosting\n";
+        arch::semihosting::write_bytes(MSG);
+        self.buffer(MSG);
+        self.buffer(bytes);
     }
 }
 
@@ -146,17 +171,19 @@ pub fn log_bare(args: fmt::Arguments<'_>) {
     log.emit(b"\n");
 }
 
-/// Set the console log level (`loglevel=`).
+/// Set the console log level (`loglevel=`), never below 1: as in Linux,
+/// emergency lines (level 0) are always printed.
 pub fn set_console_loglevel(level: u8) {
-    LOG.lock().console_loglevel = level;
+    LOG.lock().console_loglevel = level.clamp(1, 15);
 }
 
-/// The console is up: replay what was logged before it.
-pub fn register_console(uart: &'static arch::uart::Pl011) {
+/// The console is up: replay what was logged before it. A UART that does
+/// not take the replay ([`UartError::Stuck`]) is not registered, and the
+/// buffer is kept for the next one.
+pub fn register_console(uart: &'static Uart) -> Result<(), UartError> {
     let mut log = LOG.lock();
-    uart.init();
     let len = log.len;
-    uart.write_bytes(&log.buf[..len]);
+    uart.write_bytes(&log.buf[..len])?;
     if log.dropped > 0 {
         let dropped = log.dropped;
         log.console = Some(uart);
@@ -164,6 +191,8 @@ pub fn register_console(uart: &'static arch::uart::Pl011) {
     }
     log.console = Some(uart);
     log.len = 0;
+    log.dropped = 0;
+    Ok(())
 }
 
 /// Whether a console UART is registered.
@@ -185,9 +214,9 @@ pub fn emergency_write(args: fmt::Arguments<'_>) {
     struct Emergency;
     impl Write for Emergency {
         fn write_str(&mut self, s: &str) -> fmt::Result {
-            match console_unlocked() {
-                Some(uart) => uart.write_bytes(s.as_bytes()),
-                None => arch::semihosting::write_bytes(s.as_bytes()),
+            // A stuck UART's bounded wait fails: semihosting instead.
+            if console_unlocked().is_none_or(|uart| uart.write_bytes(s.as_bytes()).is_err()) {
+                arch::semihosting::write_bytes(s.as_bytes());
             }
             Ok(())
         }
@@ -198,7 +227,7 @@ pub fn emergency_write(args: fmt::Arguments<'_>) {
     let _ = e.write_str("\n");
 }
 
-fn console_unlocked() -> Option<&'static arch::uart::Pl011> {
+fn console_unlocked() -> Option<&'static Uart> {
     if let Some(log) = LOG.try_lock() {
         return log.console;
     }

@@ -1,31 +1,255 @@
-//! The console the device tree names: the PL011 at /chosen/stdout-path (or
-//! the first one in the tree), mapped through the fixmap and registered
-//! with printk, which replays what was logged before it.
+//! The console: the UARTs the device tree and the command line name, tried
+//! in order (`bootdata::devicetree::console_candidates`), the first that
+//! answers registered with printk, which replays what was logged before it.
+//!
+//! Each candidate is checked before it is touched: an address of 0, inside
+//! RAM (the tree's /memory: mapping RAM as a device would alias it), beyond
+//! the CPU's physical address size, or that the fixmap cannot map is refused. It is then mapped (the fixmap:
+//! `FIX_EARLYCON`, and `FIX_EARLYCON_AUX` for a mini UART's AUX block on
+//! another page), and its first access is a status-register read through
+//! `arch::exception::probe_read32`, so an address with nothing behind it
+//! (an external abort) is reported, not an oops. Then it is initialised with
+//! the tree's clock and the named baud rate, and registered. A candidate
+//! that fails any step is reported by name with the reason and the next
+//! one is tried. A UART that answers but whose clock is unknown and which
+//! the firmware left disabled cannot be programmed (`UartError::BadClock`).
+//!
+//! A candidate that failed after its mapping leaves its `Uart` value in
+//! `UARTS` unused: the fixmap slots are unmapped and mapped again for the
+//! next candidate, and only a registered UART (after which no candidate is
+//! tried) is ever used.
 
 use crate::console::printk;
-use crate::memory::layout::FIX_EARLYCON;
+use crate::memory::layout::{FIX_EARLYCON, FIX_EARLYCON_AUX};
 use crate::memory::pgtable;
 use crate::{pr_info, pr_warn};
-use bootdata::devicetree::DtInfo;
+use arch::exception::ProbeFault;
+use arch::uart::{MiniSetup, MiniUart, Pl011, Pl011Setup, Uart, UartError, UartSetup};
+use bootdata::cmdline::Params;
+use bootdata::devicetree::{
+    Candidate, ClockSource, ConsoleInfo, DtInfo, MAX_CANDIDATES, RefError, Target, UartKind, console_candidates,
+    parse_uarts,
+};
+use core::fmt;
+use core::sync::atomic::{AtomicBool, Ordering};
 use mm::pgtable::PageProt;
+use mm::{PAGE_SIZE, VirtAddr};
 
-/// Map and register the console UART, or say why there is none.
-pub fn start(dt: &DtInfo) {
-    let Some(con) = &dt.console else {
+static UARTS: [spin::Once<Uart>; MAX_CANDIDATES] = [const { spin::Once::new() }; MAX_CANDIDATES];
+static MAPPED: AtomicBool = AtomicBool::new(false);
+static AUX_MAPPED: AtomicBool = AtomicBool::new(false);
+
+/// Unmap what an earlier candidate left in the slots (the fixmap maps a
+/// slot afresh only when it is empty).
+fn clear_slots() {
+    for (slot, flag) in [(FIX_EARLYCON, &MAPPED), (FIX_EARLYCON_AUX, &AUX_MAPPED)] {
+        if flag.swap(false, Ordering::Relaxed) {
+            let _ = pgtable::unmap_kernel_range(VirtAddr(slot), PAGE_SIZE);
+        }
+    }
+}
+
+/// Why a candidate was not used.
+enum Why<'a> {
+    Refused(&'a RefError),
+    NoAddress,
+    Zero,
+    InRam { pa: u64, base: u64, end: u64 },
+    BeyondPa { pa: u64, bits: u32 },
+    CannotMap(u64, mm::Error),
+    Abort(u64, ProbeFault),
+    Init(u64, UartError),
+    Replay,
+}
+
+impl fmt::Display for Why<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Why::Refused(RefError::NotDriven { .. }) => f.write_str("is not a UART this kernel drives"),
+            Why::Refused(e) => write!(f, "cannot be used: {e}"),
+            Why::NoAddress => f.write_str("has no translatable reg"),
+            Why::Zero => f.write_str("is at address 0: refused"),
+            Why::InRam { pa, base, end } => {
+                write!(f, "is at {pa:#x}, inside RAM [{base:#x}-{:#x}]: refused", end - 1)
+            }
+            Why::BeyondPa { pa, bits } => {
+                write!(f, "is at {pa:#x}, beyond the CPU's {bits}-bit physical address space: refused")
+            }
+            Why::CannotMap(pa, e) => write!(f, "at {pa:#x} cannot be mapped: {e}"),
+            Why::Abort(pa, p) => write!(
+                f,
+                "at {pa:#x} does not answer (external abort on its first read, ESR {:#x}, FAR {:#x})",
+                p.esr, p.far
+            ),
+            Why::Init(pa, UartError::BadClock) => write!(
+                f,
+                "at {pa:#x} is disabled and its clock is unknown (or too slow for the baud rate): cannot be programmed"
+            ),
+            Why::Init(pa, UartError::Stuck) => write!(f, "at {pa:#x} does not drain: stuck"),
+            Why::Replay => f.write_str("stopped draining while the early log was replayed: dropped"),
+        }
+    }
+}
+
+/// Whether a console's registers were mapped in the fixmap (for the mmu
+/// self-test).
+pub fn mapped() -> bool {
+    MAPPED.load(Ordering::Relaxed)
+}
+
+/// The tree's UARTs, aliases and stdout-path, read once by [`start`]
+/// (kept here, not in `DtInfo`, which lives on the boot stack).
+pub fn uarts() -> Option<&'static ConsoleInfo> {
+    CONSOLE_INFO.get()
+}
+
+static CONSOLE_INFO: spin::Once<ConsoleInfo> = spin::Once::new();
+
+/// Read the UARTs of the (checked, compacted) `blob`, try the candidates in
+/// order, and register the first that works.
+pub fn start(blob: &[u8], dt: &DtInfo, params: &Params) {
+    let con = CONSOLE_INFO.call_once(|| match parse_uarts(blob) {
+        Ok(c) => c,
+        Err(e) => {
+            pr_warn!("console: cannot read the UARTs of the device tree: {e}");
+            ConsoleInfo::default()
+        }
+    });
+    if con.truncated {
+        pr_warn!("devicetree: more than {} UART nodes; the rest are ignored", bootdata::devicetree::MAX_UARTS);
+    }
+    let cands = console_candidates(con, params);
+    if cands.is_empty() {
         pr_warn!(
-            "console: no PL011 found (/chosen/stdout-path or compatible \"arm,pl011\"); using semihosting if present"
+            "console: no UART in the device tree (arm,pl011 or brcm,bcm2835-aux-uart, okay) or the command line; using semihosting if present"
         );
         return;
-    };
-    match pgtable::fixmap_remap(FIX_EARLYCON, con.pa, 0x1000, PageProt::KERNEL_DEVICE) {
-        Ok(va) => {
-            static UART: spin::Once<arch::uart::Pl011> = spin::Once::new();
-            // SAFETY: `va` maps the PL011's 4 KiB register frame as device
-            // memory in the fixmap, which is never unmapped.
-            let uart = UART.call_once(|| unsafe { arch::uart::Pl011::new(va.as_u64()) });
-            printk::register_console(uart);
-            pr_info!("printk: console [{}] enabled (pl011 at MMIO {:#x})", con.path, con.pa);
-        }
-        Err(e) => pr_warn!("console: cannot map the PL011 at {:#x}: {}", con.pa, e),
     }
+    for (i, c) in cands.iter().enumerate() {
+        match try_one(dt, con, c, i) {
+            Ok(how) => {
+                pr_info!("printk: console [{}] enabled ({})", c.name, how);
+                return;
+            }
+            Err(why) => match cands.get(i + 1) {
+                Some(next) => pr_warn!("console: {} {}; trying {}", c.describe(con), why, next.describe(con)),
+                None => {
+                    pr_warn!("console: {} {}; no other UART to try: using semihosting if present", c.describe(con), why)
+                }
+            },
+        }
+    }
+}
+
+/// What a registered console is, for its "enabled" line.
+struct How {
+    kind: UartKind,
+    path: Option<heapless::String<64>>,
+    pa: u64,
+    baud: u32,
+    setup: UartSetup,
+    clock: ClockSource,
+}
+
+impl fmt::Display for How {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.kind == UartKind::Pl011 { "pl011" } else { "mini UART" })?;
+        if let Some(p) = &self.path {
+            write!(f, " {p}")?;
+        }
+        write!(f, " at MMIO {:#x}, ", self.pa)?;
+        match self.setup {
+            UartSetup::Pl011(Pl011Setup::KeptFirmware) | UartSetup::Mini(MiniSetup::KeptFirmware) => {
+                f.write_str("as the firmware set it up")
+            }
+            UartSetup::Pl011(Pl011Setup::KeptDivisors) => {
+                write!(f, "{} 8N1, baud divisors as the firmware left them", self.baud)
+            }
+            UartSetup::Pl011(Pl011Setup::Programmed { ibrd, fbrd }) => {
+                write!(f, "{} 8N1, IBRD {ibrd} FBRD {fbrd}", self.baud)?;
+                if self.clock == ClockSource::PiFirmware {
+                    f.write_str(" from the Pi firmware's 48 MHz UART clock")?;
+                }
+                Ok(())
+            }
+            UartSetup::Mini(MiniSetup::Programmed { baud_reg }) => {
+                write!(f, "{} 8N1, AUX_MU_BAUD {baud_reg}", self.baud)
+            }
+        }
+    }
+}
+
+fn try_one<'a>(dt: &DtInfo, con: &ConsoleInfo, c: &'a Candidate, slot: usize) -> Result<How, Why<'a>> {
+    let (kind, pa, aux_pa, clock_hz, clock, path) = match &c.target {
+        Target::Refused(e) => return Err(Why::Refused(e)),
+        Target::Uart(i) => {
+            let u = &con.uarts[*i];
+            let pa = u.pa.ok_or(Why::NoAddress)?;
+            (u.kind, pa, u.aux_pa, u.clock_hz, u.clock, Some(u.path.clone()))
+        }
+        Target::Address { kind, pa } => (*kind, *pa, pa.checked_sub(0x40), None, ClockSource::Unknown, None),
+    };
+    let aux_pa = if kind == UartKind::Mini { Some(aux_pa.ok_or(Why::Zero)?) } else { None };
+    for a in core::iter::once(pa).chain(aux_pa) {
+        check_address(dt, a)?;
+    }
+    clear_slots();
+    let va = pgtable::fixmap_remap(FIX_EARLYCON, pa, 0x40, PageProt::KERNEL_DEVICE)
+        .map_err(|e| Why::CannotMap(pa, e))?
+        .as_u64();
+    MAPPED.store(true, Ordering::Relaxed);
+    let uart = match aux_pa {
+        None => {
+            // SAFETY: `va` maps the candidate's page as device memory (or
+            // nothing answers there, which the probe catches); FR has no read
+            // side effect.
+            unsafe { arch::uart::probe_pl011(va) }.map_err(|p| Why::Abort(pa, p))?;
+            // SAFETY: a PL011's registers (the tree or earlycon= says so, and
+            // it answered) mapped as device memory in the fixmap, which keeps
+            // it until another candidate remaps the slot; only a registered
+            // UART is used, and a registered one's slot is never remapped.
+            Uart::Pl011(unsafe { Pl011::new(va) })
+        }
+        Some(aux) => {
+            let aux_va = if aux & !0xfff == pa & !0xfff {
+                va - (pa - aux)
+            } else {
+                let v = pgtable::fixmap_remap(FIX_EARLYCON_AUX, aux, 8, PageProt::KERNEL_DEVICE)
+                    .map_err(|e| Why::CannotMap(aux, e))?
+                    .as_u64();
+                AUX_MAPPED.store(true, Ordering::Relaxed);
+                v
+            };
+            // SAFETY: as for the PL011: both addresses are mapped device
+            // memory or absent (caught); AUX_ENABLES and LSR have no read side
+            // effect that polled output cares about.
+            unsafe { arch::uart::probe_mini(va, aux_va) }.map_err(|p| Why::Abort(pa, p))?;
+            // SAFETY: a mini UART and its AUX block, mapped as above.
+            Uart::Mini(unsafe { MiniUart::new(va, aux_va) })
+        }
+    };
+    let setup = uart.init(clock_hz, c.baud).map_err(|e| Why::Init(pa, e))?;
+    let uart = UARTS[slot].call_once(|| uart);
+    printk::register_console(uart).map_err(|_| Why::Replay)?;
+    Ok(How { kind, path, pa, baud: c.baud, setup, clock })
+}
+
+/// Refuse 0, an address inside the tree's RAM, or one past the end of the
+/// physical address space (a descriptor cannot hold it).
+fn check_address(dt: &DtInfo, pa: u64) -> Result<(), Why<'static>> {
+    if pa == 0 {
+        return Err(Why::Zero);
+    }
+    let bits = arch::mmu::pa_bits();
+    if bits < 64 && pa >> bits != 0 {
+        return Err(Why::BeyondPa { pa, bits });
+    }
+    let page = pa & !0xfff;
+    for m in &dt.memory {
+        let end = m.base.saturating_add(m.size);
+        if page < end && m.base < page + 0x1000 {
+            return Err(Why::InRam { pa, base: m.base, end });
+        }
+    }
+    Ok(())
 }

@@ -5,7 +5,8 @@
 //!   x0 = DTB PA ──► fdt::map (fixmap, header, check_full) ──► fdt::unflatten
 //!                    (compact into a kernel buffer, parse)  ──► DtInfo
 //!   /chosen/bootargs ──► cmdline::setup (parse, log, refuse) ──► Params
-//!   DtInfo ──► earlycon (the PL011 stdout-path names), platform (log it)
+//!   DtInfo + Params ──► earlycon (the console candidates, tried in order),
+//!                       reboot (how a run ends), platform (log it)
 //!   everything ──► state: BootState, set once, read by the self-tests
 //! ```
 //!
@@ -17,9 +18,11 @@
 //! the memory wiring is handed what it needs as arguments instead.
 
 pub mod cmdline;
-#[allow(unsafe_code)] // the PL011's registers through the fixmap
+#[allow(unsafe_code)] // the console UARTs' registers through the fixmap
 pub mod earlycon;
 #[allow(unsafe_code)] // reads the blob through the fixmap; the kernel's buffer
 pub mod fdt;
 pub mod platform;
+#[allow(unsafe_code)] // the PM watchdog's registers through the fixmap
+pub mod reboot;
 pub mod state;

@@ -42,6 +42,10 @@ pub const VMEMMAP_END: u64 = 0xffff_fe00_0000_0000;
 pub const FIX_FDT: u64 = FIXADDR_START;
 /// Fixmap slot for the early console's registers.
 pub const FIX_EARLYCON: u64 = FIXADDR_START + 0x40_0000;
+/// Fixmap slot for a mini UART's AUX block when it is not on the UART's page.
+pub const FIX_EARLYCON_AUX: u64 = FIXADDR_START + 0x50_0000;
+/// Fixmap slot for the power-off/reset device (the BCM2835 PM watchdog).
+pub const FIX_POWEROFF: u64 = FIXADDR_START + 0x50_1000;
 /// Fixmap slots for spin-table release addresses outside the linear map
 /// (NOMAP memory): one page per logical CPU, `FIX_SPIN_TABLE + cpu *
 /// PAGE_SIZE`, mapped for the release write and unmapped after it.

@@ -178,7 +178,7 @@ fn sample_addresses() -> [(&'static str, u64); 12] {
         ("page-table pool", sym!(__pgtable_pool_start)),
         ("stack", sp),
         ("fixmap fdt", FIX_FDT + (s.info.dtb_pa & (PAGE_SIZE - 1))),
-        ("fixmap uart", if s.dt.console.is_some() { FIX_EARLYCON } else { FIX_FDT }),
+        ("fixmap uart", if crate::init::earlycon::mapped() { FIX_EARLYCON } else { FIX_FDT }),
         ("linear map", dram.max(linear_map::phys_to_virt(first_mem).as_u64())),
     ]
 }
