@@ -107,7 +107,10 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     earlycon::start(&dt);
     platform::print_machine(&dt, &info, semihosting);
 
-    let (params, names_exist) = cmdline::setup(&dt.bootargs);
+    let (mut params, names_exist) = cmdline::setup(&dt.bootargs);
+    // Linux's arm64_numa_init: a tree whose NUMA description is invalid
+    // falls back to one dummy node.
+    params.numa_off |= dt.distance_map_error.is_some();
     if !(names_exist & selftest::names_exist(&params.selftest)) {
         cmdline::refuse();
     }

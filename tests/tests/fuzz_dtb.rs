@@ -310,7 +310,9 @@ fn mutate_once(fdt: &mut Fdt, rng: &mut Rng) -> String {
         6 => {
             // Clone nodes: many memory nodes, or a duplicate CPU.
             if rng.chance(50) {
-                let Some(mem) = find_child(&mut fdt.root, "memory").cloned() else { return "nothing (no memory)".into() };
+                let Some(mem) = find_child(&mut fdt.root, "memory").cloned() else {
+                    return "nothing (no memory)".into();
+                };
                 let copies = [1usize, 2, 10, 149][rng.below(4)];
                 for k in 0..copies {
                     let mut m = mem.clone();
@@ -357,7 +359,8 @@ fn mutate_once(fdt: &mut Fdt, rng: &mut Rng) -> String {
         }
         8 => {
             // The console path: stdout-path and aliases that loop or lead nowhere.
-            let targets = ["serial0", "serial1", "/nonexistent", "serial0:115200n8", "/", "/chosen", "", "a", "/pl011@9000000"];
+            let targets =
+                ["serial0", "serial1", "/nonexistent", "serial0:115200n8", "/", "/chosen", "", "a", "/pl011@9000000"];
             let t = targets[rng.below(targets.len())];
             if let Some(chosen) = find_child(&mut fdt.root, "chosen") {
                 set_prop(chosen, "stdout-path", string_val(t));

@@ -32,6 +32,6 @@ pub use check::{check_full, check_no_nops, header_total_size};
 pub use compact::compact;
 pub use parse::{
     ConsoleNode, CpuNode, DtInfo, EnableMethod, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, MemRange, PsciMethod,
-    ReservedNode, parse,
+    RegIssue, RegProblem, ReservedNode, parse,
 };
 pub use raw::{DtError, FDT_MAGIC, HEADER_SIZE, MAX_FDT_SIZE, header};

@@ -44,6 +44,9 @@ pub const FIX_FDT: u64 = FIXADDR_START;
 pub const FIX_EARLYCON: u64 = FIXADDR_START + 0x40_0000;
 /// Fixmap slot for a spin-table release address outside the linear map.
 pub const FIX_SPIN_TABLE: u64 = FIXADDR_START + 0x40_1000;
+/// Fixmap slot for probing one page of physical memory (`memory::probe`):
+/// the last page of the early console's table, so it needs no table page.
+pub const FIX_MEM_PROBE: u64 = FIXADDR_START + 0x5f_f000;
 
 /// Secondary CPUs' stacks: the first 4 MiB of the vmalloc area, one slot of
 /// four stack sizes per CPU ([unused][guard][stack][unused]).

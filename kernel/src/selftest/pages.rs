@@ -598,7 +598,7 @@ fn expected_distance(a: usize, b: usize) -> u8 {
     }
     for &(x, y, v) in &s.dt.distances {
         let (x, y) = (x as usize, y as usize);
-        if v == 0 || v > u8::MAX as u32 {
+        if !crate::memory::page_alloc::distance_entry_valid(x as u32, y as u32, v) {
             continue;
         }
         if (x, y) == (a, b) || (y > x && (y, x) == (a, b)) {
