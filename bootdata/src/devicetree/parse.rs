@@ -430,7 +430,10 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
                     return true;
                 }
                 if memory.push(MemRange { base, size, nid }).is_err() {
-                    let _ = warnings.push("too many /memory ranges; the rest are ignored");
+                    const TOO_MANY: &str = "too many /memory ranges; the rest are ignored";
+                    if !warnings.contains(&TOO_MANY) {
+                        let _ = warnings.push(TOO_MANY);
+                    }
                     return false;
                 }
                 true

@@ -201,15 +201,18 @@ pub fn memblock_init(
         mb.set_debug(true);
     }
     let pa_limit = 1u64 << arch::mmu::pa_bits().min(48);
-    for r in &dt.memory {
+    let voff = info.kimage_voffset();
+    let image = (info.phys_base, sym!(_end) - voff);
+    // The ranges holding the image first: if memblock's arrays fill up, it
+    // is the others that are cut.
+    let holds_image = |r: &&bootdata::devicetree::MemRange| r.base <= image.0 && image.0 - r.base < r.size;
+    for r in dt.memory.iter().filter(holds_image).chain(dt.memory.iter().filter(|r| !holds_image(r))) {
         let nid =
             if params.numa_off { NodeId(0) } else { NodeId(r.nid.unwrap_or(0).min(MAX_NUMNODES as u32 - 1) as i32) };
         if let Some((base, end)) = checked_memory_range(r.base, r.size, pa_limit) {
             add_memory(&mut mb, base, end - base, nid);
         }
     }
-    let voff = info.kimage_voffset();
-    let image = (info.phys_base, sym!(_end) - voff);
     if mb.phys_mem_size() == 0 {
         return Err(SetupError::NoMemory);
     }
