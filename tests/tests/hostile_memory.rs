@@ -72,6 +72,17 @@ fn memory_larger_than_the_machine_is_probed_and_cut() {
     assert_passes_warning(&out, "memblock: dropping [mem 0x0000000060000000-0x000000007fffffff]: nothing behind it");
 }
 
+/// The issue's own example: 2 GiB claimed on a 1 GiB machine.
+#[test]
+fn two_gib_claimed_on_a_one_gib_machine() {
+    let q = Qemu::virt().mem("1G");
+    let mut e = args(&["-t", "x", "%", "/memory@40000000", "reg"]);
+    e.extend(reg(0x4000_0000, 0x8000_0000));
+    let dtb = fdt_edit(&q.dump_dtb(), &[e]);
+    let out = q.stub_with_dtb(IMAGE_BASE, dtb, DTB_ADDR).timeout(FATAL_WITHIN + Duration::from_secs(40)).run();
+    assert_passes_warning(&out, "memblock: dropping [mem 0x0000000080000000-0x00000000bfffffff]: nothing behind it");
+}
+
 /// size 0xffffffffffffffff: cut at the address space's end, then probed.
 #[test]
 fn memory_of_size_all_ones_is_cut_and_probed() {
