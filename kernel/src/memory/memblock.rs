@@ -129,6 +129,9 @@ fn reserve(mb: &mut Memblock, base: u64, size: u64, source: &str) {
 /// page tables, page descriptors); a smaller limit is refused.
 const MEM_LIMIT_HEADROOM: u64 = 32 << 20;
 
+/// The smallest early heap the boot tries before it gives up.
+const EARLY_HEAP_MIN_BYTES: u64 = 256 << 10;
+
 /// Every /memory range memblock accepted (after alignment, the PA limit and
 /// the probe), plus the kernel image if the tree left it out: what the
 /// self-tests compare memblock with.
@@ -276,8 +279,18 @@ pub fn memblock_init(
     mb.allow_resize();
 
     // The early heap: 1/64 of RAM, between 256 KiB and 4 MiB.
-    let heap_size = (mb.phys_mem_size() / 64).clamp(256 << 10, 4 << 20) & !(PAGE_SIZE - 1);
-    let heap_pa = mb.phys_alloc(heap_size, PAGE_SIZE).map_err(|_| SetupError::Heap)?;
+    // Halved while no free range is that large (memory in small pieces).
+    let mut heap_size = (mb.phys_mem_size() / 64).clamp(256 << 10, 4 << 20) & !(PAGE_SIZE - 1);
+    let heap_pa = loop {
+        match mb.phys_alloc(heap_size, PAGE_SIZE) {
+            Ok(pa) => break pa,
+            Err(_) if heap_size > EARLY_HEAP_MIN_BYTES => {
+                pr_warn!("memblock: no free range of {} KiB for the early heap; trying half", heap_size >> 10);
+                heap_size = (heap_size / 2).max(EARLY_HEAP_MIN_BYTES);
+            }
+            Err(_) => return Err(SetupError::Heap),
+        }
+    };
     note(heap_pa.as_u64(), heap_size, "early heap (linked_list_allocator)", false);
     let heap = EarlyHeapRegion { start: phys_to_virt(heap_pa).as_u64(), size: heap_size as usize };
     Ok(MemoryLayout { heap })
