@@ -7,7 +7,7 @@ mod common;
 
 use bootdata::devicetree::{
     ConsoleInfo, ConsoleNode, CpuNode, DtError, DtInfo, EnableMethod, MAX_CPUS, MAX_FDT_SIZE, MAX_MEM_RANGES,
-    MAX_RESERVED_NODES, MemRange, PsciMethod, check_full, check_no_nops, compact, header_total_size, parse,
+    MAX_RESERVED_NODES, MemRange, PsciMethod, RegProblem, check_full, check_no_nops, compact, header_total_size, parse,
     parse_uarts,
 };
 use common::*;
@@ -213,7 +213,7 @@ fn lists_past_their_capacity_are_cut_with_a_warning() {
 fn odd_properties_are_skipped_not_trusted() {
     let blob = Builder::new()
         .begin("")
-        // Three address cells: nothing can be decoded with them.
+        // Three address cells: decoded as Linux does, the top cell zero.
         .prop_u32("#address-cells", &[3])
         .prop_u32("#size-cells", &[1])
         .begin("memory@0")
@@ -236,11 +236,14 @@ fn odd_properties_are_skipped_not_trusted() {
         .finish();
     assert_eq!(check_full(&blob), Ok(()));
     let dt = parse(&blob).unwrap();
-    assert!(dt.memory.is_empty());
+    assert_eq!(dt.memory.as_slice(), &[MemRange { base: 0, size: 0x1000, nid: None }]);
+    assert!(dt.memory_issues.is_empty(), "{:?}", dt.memory_issues);
     assert_eq!((dt.kaslr_seed, dt.initrd, dt.psci), (None, None, None));
     assert_eq!(parse_uarts(&blob).unwrap().console(), None);
     assert_eq!(dt.stdout_path.as_str(), "/nowhere");
-    assert_eq!(dt.distances.as_slice(), &[(0, 0, 10)]);
+    // A partial triple makes the whole map invalid (Linux: "Invalid distance-matrix").
+    assert!(dt.distances.is_empty());
+    assert!(dt.distance_map_error.is_some_and(|e| e.contains("triples")), "{:?}", dt.distance_map_error);
 }
 
 #[test]
@@ -278,10 +281,18 @@ fn header_total_size_checks_magic_and_bounds() {
     let mut x = b.clone();
     x[0] ^= 0xff;
     assert_eq!(header_total_size(&x), Err(DtError::BadMagic(0x2f0d_feed)));
-    for total in [0u32, 39, MAX_FDT_SIZE as u32 + 1, u32::MAX] {
+    for total in [0u32, 39] {
         put32(&mut x, 0, 0xd00d_feed);
         put32(&mut x, 4, total);
         assert_eq!(header_total_size(&x), Err(DtError::BadTotalSize(total)), "totalsize {total}");
+    }
+    // Larger than Linux's 2 MiB limit: said with both sizes.
+    for total in [MAX_FDT_SIZE as u32 + 1, u32::MAX] {
+        put32(&mut x, 4, total);
+        let e = header_total_size(&x).unwrap_err();
+        assert_eq!(e, DtError::TooLarge { size: total as usize, limit: MAX_FDT_SIZE }, "totalsize {total}");
+        let msg = e.to_string();
+        assert!(msg.contains(&total.to_string()) && msg.contains(&MAX_FDT_SIZE.to_string()), "{msg}");
     }
     put32(&mut x, 4, MAX_FDT_SIZE as u32);
     assert_eq!(header_total_size(&x), Ok(MAX_FDT_SIZE));
@@ -508,10 +519,7 @@ fn compact_lays_blocks_out_without_gaps() {
 fn compact_refuses_what_does_not_fit_or_does_not_check() {
     let b = data("virt.dtb");
     let mut small = vec![0u8; 1024];
-    assert_eq!(
-        compact(&b, &mut small),
-        Err(DtError::BadLayout("the blob (larger than the kernel's device-tree buffer)"))
-    );
+    assert_eq!(compact(&b, &mut small), Err(DtError::TooLarge { size: b.len(), limit: 1024 }));
     let mut out = vec![0u8; b.len()];
     let mut x = b.clone();
     x[0] = 0;
@@ -532,4 +540,144 @@ fn errors_read_as_one_line() {
     for (e, text) in cases {
         assert_eq!(e.to_string(), text);
     }
+}
+
+fn memory_tree(ac: u32, sc: u32, reg: &[u32]) -> DtInfo {
+    let blob = Builder::new()
+        .begin("")
+        .prop_u32("#address-cells", &[ac])
+        .prop_u32("#size-cells", &[sc])
+        .begin("memory@40000000")
+        .prop_str("device_type", "memory")
+        .prop_u32("reg", reg)
+        .end()
+        .end()
+        .finish();
+    parse(&blob).expect("a well-formed tree parses")
+}
+
+#[test]
+fn memory_reg_that_cannot_be_decoded_says_why() {
+    for (ac, sc) in [(0, 1), (2, 0), (0, 0), (5, 1), (2, 5), (0xffff_ffff, 2)] {
+        let dt = memory_tree(ac, sc, &[0, 0x4000_0000, 0, 0x1000_0000]);
+        assert!(dt.memory.is_empty(), "cells ({ac}, {sc}): {:?}", dt.memory);
+        assert_eq!(dt.memory_issues.len(), 1, "cells ({ac}, {sc})");
+        let issue = &dt.memory_issues[0];
+        assert_eq!((issue.cells, issue.what), ((ac, sc), RegProblem::BadCells));
+        let msg = issue.to_string();
+        assert!(
+            msg.contains("memory@40000000") && msg.contains("#address-cells") && msg.contains(&ac.to_string()),
+            "{msg}"
+        );
+    }
+}
+
+#[test]
+fn memory_reg_with_odd_cells_decodes_what_fits() {
+    // One address cell, one size cell.
+    let dt = memory_tree(1, 1, &[0x4000_0000, 0x1000_0000]);
+    assert_eq!(dt.memory.as_slice(), &[MemRange { base: 0x4000_0000, size: 0x1000_0000, nid: None }]);
+    // Four address cells, the top ones zero: decoded.
+    let dt = memory_tree(4, 2, &[0, 0, 1, 0, 0, 0x1000]);
+    assert_eq!(dt.memory.as_slice(), &[MemRange { base: 1 << 32, size: 0x1000, nid: None }]);
+    // An address beyond 64 bits: that pair ignored and said, the next one kept.
+    let dt = memory_tree(3, 1, &[1, 0, 0, 0x1000, 0, 0, 0x4000_0000, 0x1000]);
+    assert_eq!(dt.memory.as_slice(), &[MemRange { base: 0x4000_0000, size: 0x1000, nid: None }]);
+    assert_eq!(dt.memory_issues[0].what, RegProblem::Beyond64Bits);
+    // A trailing partial pair: the whole pairs kept, the tail said.
+    let dt = memory_tree(2, 2, &[0, 0x4000_0000, 0, 0x1000, 0, 0x5000]);
+    assert_eq!(dt.memory.len(), 1);
+    assert_eq!(dt.memory_issues[0].what, RegProblem::Length(24));
+    // size 0xffffffffffffffff is decoded as given (memblock_init cuts it).
+    let dt = memory_tree(2, 2, &[0, 0x4000_0000, u32::MAX, u32::MAX]);
+    assert_eq!(dt.memory.as_slice(), &[MemRange { base: 0x4000_0000, size: u64::MAX, nid: None }]);
+}
+
+#[test]
+fn one_hundred_fifty_memory_nodes_are_kept_up_to_the_capacity_with_a_warning() {
+    let mut b = Builder::new().begin("").prop_u32("#address-cells", &[2]).prop_u32("#size-cells", &[2]);
+    for i in 0..150u32 {
+        b = b
+            .begin(&format!("memory@{:x}", 0x4000_0000 + i * 0x20_0000))
+            .prop_str("device_type", "memory")
+            .prop_u32("reg", &[0, 0x4000_0000 + i * 0x20_0000, 0, 0x10_0000])
+            .end();
+    }
+    let dt = parse(&b.end().finish()).unwrap();
+    assert_eq!(dt.memory.len(), 150.min(MAX_MEM_RANGES));
+    assert_eq!(dt.warnings.iter().any(|w| w.contains("too many /memory ranges")), 150 > MAX_MEM_RANGES);
+}
+
+fn distance_tree(matrix: &[u32]) -> DtInfo {
+    let blob = Builder::new()
+        .begin("")
+        .begin("distance-map")
+        .prop_str("compatible", "numa-distance-map-v1")
+        .prop_u32("distance-matrix", matrix)
+        .end()
+        .end()
+        .finish();
+    parse(&blob).unwrap()
+}
+
+#[test]
+fn garbage_distance_map_is_refused_as_a_whole_like_linux() {
+    // A self-distance other than 10, a remote distance of 10 or less, a
+    // partial triple, an empty matrix: the map is invalid, no entry kept.
+    for m in [&[0, 0, 20][..], &[0, 1, 5], &[0, 1, 10], &[0, 0, 10, 1], &[]] {
+        let dt = distance_tree(m);
+        assert!(dt.distances.is_empty(), "{m:?}: {:?}", dt.distances);
+        assert!(dt.distance_map_error.is_some(), "{m:?}");
+    }
+    // Out-of-range nodes or distances are left to the kernel, entry by entry.
+    let dt = distance_tree(&[0, 0, 10, 0, 1, 20, 0, 300, 20, 0, 1, 1000]);
+    assert_eq!(dt.distance_map_error, None);
+    assert_eq!(dt.distances.as_slice(), &[(0, 0, 10), (0, 1, 20), (0, 300, 20), (0, 1, 1000)]);
+}
+
+#[test]
+fn structure_block_without_fdt_end_says_so() {
+    let mut b = data("virt.dtb");
+    let off = fdt_word(&b, 8) as usize;
+    let size = fdt_word(&b, 36) as usize;
+    let end = off + size - 4;
+    assert_eq!(fdt_word(&b, end), 9, "the last token is FDT_END");
+    // Replace FDT_END by one more token's worth of nothing: the block ends.
+    b[end..end + 4].copy_from_slice(&0u32.to_be_bytes());
+    let sz = (size - 4) as u32;
+    b[36..40].copy_from_slice(&sz.to_be_bytes());
+    let e = check_full(&b).unwrap_err();
+    assert!(e.to_string().contains("no FDT_END"), "{e}");
+}
+
+fn fdt_word(b: &[u8], off: usize) -> u32 {
+    u32::from_be_bytes(b[off..off + 4].try_into().unwrap())
+}
+
+#[test]
+fn bus_ranges_that_wrap_around_translate_nothing() {
+    let blob = Builder::new()
+        .begin("")
+        .prop_u32("#address-cells", &[2])
+        .prop_u32("#size-cells", &[2])
+        .begin("chosen")
+        .prop_str("stdout-path", "/soc/serial@1000")
+        .end()
+        .begin("soc")
+        .prop_u32("#address-cells", &[1])
+        .prop_u32("#size-cells", &[1])
+        // child 0 -> parent 0xffff_ffff_ffff_f000, 0x10000 bytes: past 2^64.
+        .prop_u32("ranges", &[0, 0xffff_ffff, 0xffff_f000, 0x1_0000])
+        .begin("serial@1000")
+        .prop_str("compatible", "arm,pl011")
+        .prop_u32("reg", &[0x1000, 0x1000])
+        .end()
+        .end()
+        .end()
+        .finish();
+    parse(&blob).unwrap();
+    let uarts = parse_uarts(&blob).unwrap();
+    assert_eq!(uarts.uarts.len(), 1, "the UART node is still listed");
+    assert_eq!(uarts.uarts[0].pa, None, "a wrapped translation must not give an address");
+    assert_eq!(uarts.console(), None, "and so it is no console");
 }

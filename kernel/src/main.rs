@@ -111,7 +111,10 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
 
     let raw = fdt::map(info.dtb_pa).unwrap_or_else(|e| fatal(format_args!("{e}")));
     let (blob, dt) = fdt::unflatten(raw, info.dtb_pa).unwrap_or_else(|e| fatal(format_args!("{e}")));
-    let (params, names_exist) = cmdline::setup(&dt.bootargs);
+    let (mut params, names_exist) = cmdline::setup(&dt.bootargs);
+    // Linux's arm64_numa_init: a tree whose NUMA description is invalid
+    // falls back to one dummy node.
+    params.numa_off |= dt.distance_map_error.is_some();
     earlycon::start(blob, &dt, &params);
     reboot::init(&dt, &params);
     platform::print_machine(&dt, &info, semihosting);

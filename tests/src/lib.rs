@@ -307,6 +307,19 @@ pub fn fdt_without_memory(blob: &[u8]) -> Vec<u8> {
     std::fs::read(file.path()).expect("read back the DTB")
 }
 
+/// `blob` after running `fdtput` (or `fdtget`, if an edit starts with
+/// "fdtget") once per edit, with `%` in an edit's arguments standing for the
+/// blob's file; each edit is that tool's argument list.
+pub fn fdt_edit(blob: &[u8], edits: &[Vec<String>]) -> Vec<u8> {
+    let file = ScratchFile::with_bytes("edit.dtb", blob);
+    let path = file.path().to_str().expect("UTF-8 scratch path");
+    for edit in edits {
+        let args: Vec<&str> = edit.iter().map(|a| if a == "%" { path } else { a.as_str() }).collect();
+        run_tool("fdtput", &args);
+    }
+    std::fs::read(file.path()).expect("read back the DTB")
+}
+
 /// `blob` with one more PSCI CPU in /cpus, MPIDR `mpidr`: a CPU the machine
 /// does not have, so CPU_ON fails for it.
 pub fn fdt_with_extra_cpu(blob: &[u8], mpidr: u32) -> Vec<u8> {

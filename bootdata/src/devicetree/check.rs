@@ -31,7 +31,10 @@ pub fn header_total_size(header: &[u8]) -> Result<usize, DtError> {
         return Err(DtError::BadMagic(magic));
     }
     let total = be32(header, 4).ok_or(DtError::BadTotalSize(0))?;
-    if (total as usize) < HEADER_SIZE || total as usize > MAX_FDT_SIZE {
+    if total as usize > MAX_FDT_SIZE {
+        return Err(DtError::TooLarge { size: total as usize, limit: MAX_FDT_SIZE });
+    }
+    if (total as usize) < HEADER_SIZE {
         return Err(DtError::BadTotalSize(total));
     }
     Ok(total as usize)
@@ -92,7 +95,8 @@ fn check_structure(s: &[u8], strings: &[u8]) -> Result<(), DtError> {
     let mut has_child = 0u128;
     let mut first = true;
     loop {
-        let tok = be32(s, off).ok_or(DtError::BadStructure("missing FDT_END", off as u32))?;
+        let tok = be32(s, off)
+            .ok_or(DtError::BadStructure("no FDT_END token at the end of the structure block", off as u32))?;
         let at = off as u32;
         off += 4;
         if first && tok != FDT_BEGIN_NODE {
@@ -156,7 +160,13 @@ fn check_structure(s: &[u8], strings: &[u8]) -> Result<(), DtError> {
                 match be32(s, off) {
                     Some(FDT_NOP) => off += 4,
                     Some(FDT_END) => return Ok(()),
-                    _ => return Err(DtError::BadStructure("data after the root node", off as u32)),
+                    None => {
+                        return Err(DtError::BadStructure(
+                            "no FDT_END token at the end of the structure block",
+                            off as u32,
+                        ));
+                    }
+                    Some(_) => return Err(DtError::BadStructure("data after the root node", off as u32)),
                 }
             }
         }

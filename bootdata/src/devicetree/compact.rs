@@ -25,7 +25,7 @@ pub fn compact<'o>(blob: &[u8], out: &'o mut [u8]) -> Result<&'o [u8], DtError> 
     rsv_len += 16;
     let new_rsv = HEADER_SIZE.next_multiple_of(8);
     let new_struct = new_rsv + rsv_len;
-    let too_big = DtError::BadLayout("the blob (larger than the kernel's device-tree buffer)");
+    let too_big = DtError::TooLarge { size: blob.len(), limit: out.len() };
     if new_struct + size_struct + size_strings > out.len() {
         return Err(too_big);
     }

@@ -21,8 +21,9 @@ use fdt::Fdt;
 use fdt::node::FdtNode;
 use heapless::{String, Vec};
 
-/// Most memory ranges, reserved-memory nodes, CPUs we keep.
-pub const MAX_MEM_RANGES: usize = 32;
+/// Most /memory ranges kept: as many as memblock's initial arrays hold
+/// (Linux's INIT_MEMBLOCK_REGIONS; Linux grows them, we cut with a warning).
+pub const MAX_MEM_RANGES: usize = 128;
 /// Most /reserved-memory children kept.
 pub const MAX_RESERVED_NODES: usize = 16;
 /// Most CPUs kept.
@@ -126,6 +127,109 @@ pub struct DtInfo {
     pub dma_max_cpu_addr: Option<u64>,
     /// Things worth a warning (truncated lists, odd properties).
     pub warnings: Vec<&'static str, 8>,
+    /// /memory nodes whose `reg` could not be (fully) decoded.
+    pub memory_issues: Vec<RegIssue, 8>,
+    /// Why /distance-map is unusable as a whole (Linux then gives up on the
+    /// tree's NUMA description and runs with one node).
+    pub distance_map_error: Option<&'static str>,
+}
+
+/// Why (part of) a node's `reg` could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RegIssue {
+    /// The node's name.
+    pub node: String<48>,
+    /// The parent's `#address-cells` and `#size-cells`.
+    pub cells: (u32, u32),
+    /// What is wrong.
+    pub what: RegProblem,
+}
+
+/// What is wrong with a `reg`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegProblem {
+    /// `#address-cells` or `#size-cells` is 0 or more than 4 (Linux's
+    /// OF_MAX_ADDR_CELLS): nothing can be decoded.
+    BadCells,
+    /// The length is not a multiple of one (address, size) pair; the tail is ignored.
+    Length(usize),
+    /// An address or size does not fit 64 bits; that pair is ignored.
+    Beyond64Bits,
+}
+
+impl core::fmt::Display for RegIssue {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let (ac, sc) = self.cells;
+        write!(f, "{}: ", self.node)?;
+        match self.what {
+            RegProblem::BadCells => {
+                write!(f, "cannot decode reg with #address-cells = {ac}, #size-cells = {sc}; node ignored")
+            }
+            RegProblem::Length(len) => write!(
+                f,
+                "reg is {len} bytes, not a multiple of {} (#address-cells = {ac}, #size-cells = {sc}); the tail is ignored",
+                4 * (ac + sc)
+            ),
+            RegProblem::Beyond64Bits => {
+                write!(f, "a reg entry does not fit 64 bits (#address-cells = {ac}, #size-cells = {sc}); ignored")
+            }
+        }
+    }
+}
+
+/// Linux's OF_MAX_ADDR_CELLS.
+const MAX_ADDR_CELLS: usize = 4;
+
+/// Up to 4 cells as a number, or None if it does not fit 64 bits.
+fn cells_u64(data: &[u8], ncells: usize, idx: &mut usize) -> Option<Option<u64>> {
+    let mut v: u64 = 0;
+    let mut fits = true;
+    for _ in 0..ncells {
+        if v >> 32 != 0 {
+            fits = false;
+        }
+        v = (v << 32) | be32(data, *idx)? as u64;
+        *idx += 4;
+    }
+    Some(fits.then_some(v))
+}
+
+/// Decode a /memory-style `reg` with the parent's cells, reporting what
+/// cannot be decoded (Linux's early_init_dt_scan_memory reads what fits).
+pub(crate) fn decode_reg(
+    node: &str,
+    data: &[u8],
+    ac: usize,
+    sc: usize,
+    issues: &mut Vec<RegIssue, 8>,
+    mut each: impl FnMut(u64, u64) -> bool,
+) {
+    let issue = |issues: &mut Vec<RegIssue, 8>, what| {
+        let _ = issues.push(RegIssue { node: truncated(node), cells: (ac as u32, sc as u32), what });
+    };
+    if ac == 0 || sc == 0 || ac > MAX_ADDR_CELLS || sc > MAX_ADDR_CELLS {
+        issue(issues, RegProblem::BadCells);
+        return;
+    }
+    let stride = 4 * (ac + sc);
+    if !data.len().is_multiple_of(stride) {
+        issue(issues, RegProblem::Length(data.len()));
+    }
+    let mut wide = false;
+    for i in 0..data.len() / stride {
+        let mut idx = i * stride;
+        let (Some(a), Some(s)) = (cells_u64(data, ac, &mut idx), cells_u64(data, sc, &mut idx)) else { break };
+        let (Some(a), Some(s)) = (a, s) else {
+            wide = true;
+            continue;
+        };
+        if !each(a, s) {
+            break;
+        }
+    }
+    if wide {
+        issue(issues, RegProblem::Beyond64Bits);
+    }
 }
 
 fn cells(data: &[u8], ncells: usize, idx: &mut usize) -> Option<u64> {
@@ -197,8 +301,9 @@ pub(super) fn translate_chain(chain: &[FdtNode<'_, '_>], mut addr: u64) -> Optio
             let child = cells(ranges.value, cac, &mut idx)?;
             let parent_addr = cells(ranges.value, pac, &mut idx)?;
             let size = cells(ranges.value, csc, &mut idx)?;
+            // A range whose parent side wraps past 2^64 translates nothing.
             if addr >= child && addr - child < size {
-                found = Some(parent_addr + (addr - child));
+                found = parent_addr.checked_add(addr - child).filter(|_| parent_addr.checked_add(size - 1).is_some());
                 break;
             }
         }
@@ -231,15 +336,20 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
         }
         let nid = prop_u32(child, "numa-node-id");
         if let Some(reg) = child.property("reg") {
-            for (base, size) in decode_pairs(reg.value, rac, rsc) {
+            let (memory, warnings) = (&mut info.memory, &mut info.warnings);
+            decode_reg(child.name, reg.value, rac, rsc, &mut info.memory_issues, |base, size| {
                 if size == 0 {
-                    continue;
+                    return true;
                 }
-                if info.memory.push(MemRange { base, size, nid }).is_err() {
-                    let _ = info.warnings.push("too many /memory ranges; the rest are ignored");
-                    break;
+                if memory.push(MemRange { base, size, nid }).is_err() {
+                    const TOO_MANY: &str = "too many /memory ranges; the rest are ignored";
+                    if !warnings.contains(&TOO_MANY) {
+                        let _ = warnings.push(TOO_MANY);
+                    }
+                    return false;
                 }
-            }
+                true
+            });
         }
     }
 
@@ -350,15 +460,8 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
         };
     }
 
-    if let Some(dm) = fdt.find_node("/distance-map")
-        && let Some(m) = dm.property("distance-matrix")
-    {
-        for t in m.value.chunks_exact(12) {
-            let (a, b, d) = (be32(t, 0).unwrap_or(0), be32(t, 4).unwrap_or(0), be32(t, 8).unwrap_or(0));
-            if info.distances.push((a, b, d)).is_err() {
-                break;
-            }
-        }
+    if let Some(dm) = fdt.find_node("/distance-map") {
+        parse_distance_map(dm.property("distance-matrix").map(|p| p.value), &mut info);
     }
 
     if let Some(chosen) = fdt.find_node("/chosen")
@@ -369,6 +472,37 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
     info.pm_watchdog = find_pm_watchdog(root, &mut Vec::new());
     info.dma_max_cpu_addr = dma_max_cpu_address(root, &mut Vec::new());
     Ok(info)
+}
+
+/// /distance-map's `distance-matrix` (Linux's of_numa_parse_distance_map_v1):
+/// triples (from, to, distance). A missing or empty matrix, a length that is
+/// not whole triples, a self-distance other than 10 or a distance to another
+/// node of 10 or less makes the whole map invalid ([`DtInfo::distance_map_error`]);
+/// the kernel then ignores the tree's NUMA description, as Linux does.
+/// Node numbers or distances out of range are left to the kernel, which
+/// ignores those entries one by one (Linux's numa_set_distance).
+fn parse_distance_map(matrix: Option<&[u8]>, info: &mut DtInfo) {
+    let Some(m) = matrix else {
+        info.distance_map_error = Some("no distance-matrix property in /distance-map");
+        return;
+    };
+    if m.is_empty() || !m.len().is_multiple_of(12) {
+        info.distance_map_error = Some("distance-matrix is not a list of (from, to, distance) triples");
+        return;
+    }
+    for t in m.chunks_exact(12) {
+        let (a, b, d) = (be32(t, 0).unwrap_or(0), be32(t, 4).unwrap_or(0), be32(t, 8).unwrap_or(0));
+        if (a == b && d != 10) || (a != b && d <= 10) {
+            info.distance_map_error =
+                Some("distance-matrix gives a node a distance other than 10 to itself, or 10 or less to another");
+            info.distances.clear();
+            return;
+        }
+        if info.distances.push((a, b, d)).is_err() {
+            let _ = info.warnings.push("too many distance-map entries; the rest are ignored");
+            break;
+        }
+    }
 }
 
 /// Linux's of_dma_get_max_cpu_address: for each node with `dma-ranges`, the

@@ -62,6 +62,9 @@ pub enum DtError {
     BadStructure(&'static str, u32),
     /// The memory reservation map has no terminating entry.
     BadReservationMap,
+    /// The blob (`size` bytes) is larger than the `limit` that holds it
+    /// (MAX_FDT_SIZE, or the buffer it is copied into).
+    TooLarge { size: usize, limit: usize },
 }
 
 impl fmt::Display for DtError {
@@ -73,6 +76,12 @@ impl fmt::Display for DtError {
             DtError::BadLayout(what) => write!(f, "{what} lies outside the blob or is misaligned (truncated?)"),
             DtError::BadStructure(what, off) => write!(f, "malformed structure block: {what} at offset {off:#x}"),
             DtError::BadReservationMap => write!(f, "memory reservation map is not terminated"),
+            DtError::TooLarge { size, limit } => write!(
+                f,
+                "the blob is {size} bytes ({} KiB), larger than the kernel's {limit}-byte ({} KiB) device-tree limit",
+                size.div_ceil(1024),
+                limit / 1024
+            ),
         }
     }
 }

@@ -15,8 +15,9 @@ use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 use mm::pgtable::PageProt;
 
-/// The kernel's copy of the device tree (see `bootdata::devicetree::compact`).
-const FDT_BUF_SIZE: usize = 256 * 1024;
+/// The kernel's copy of the device tree (see `bootdata::devicetree::compact`):
+/// as large as any blob the kernel accepts (Linux's MAX_FDT_SIZE).
+const FDT_BUF_SIZE: usize = devicetree::MAX_FDT_SIZE;
 
 /// Why the boot cannot use the device tree.
 #[derive(Clone, Copy, Debug)]
@@ -32,6 +33,11 @@ pub enum FdtError {
 pub enum Why {
     /// Not 8-byte aligned.
     Misaligned,
+    /// Beyond the CPU's physical address size (`pa_bits`), or the blob
+    /// would run past it.
+    BeyondPaRange(u32),
+    /// A load from it aborts: nothing is there.
+    Absent(crate::memory::probe::Absent),
     /// The fixmap could not map the header.
     CannotMap(mm::Error),
     /// The fixmap could not map `totalsize` bytes.
@@ -50,6 +56,10 @@ impl fmt::Display for FdtError {
                 write!(f, "invalid device tree blob at PA {pa:#x}: ")?;
                 match why {
                     Why::Misaligned => f.write_str("not 8-byte aligned"),
+                    Why::BeyondPaRange(bits) => {
+                        write!(f, "beyond the CPU's {bits}-bit physical address space (x0 at entry is garbage?)")
+                    }
+                    Why::Absent(why) => write!(f, "{why} (x0 at entry points at no memory)"),
                     Why::CannotMap(e) => write!(f, "cannot map it: {e}"),
                     Why::CannotMapAll(total, e) => write!(f, "cannot map {total} bytes: {e}"),
                     Why::Blob(e) => write!(f, "{e}"),
@@ -68,10 +78,24 @@ pub fn map(dtb_pa: u64) -> Result<&'static [u8], FdtError> {
     if !dtb_pa.is_multiple_of(8) {
         return Err(bad(Why::Misaligned));
     }
+    let pa_bits = arch::mmu::pa_bits().min(48);
+    let pa_end = 1u64 << pa_bits;
+    if dtb_pa >= pa_end - 64 {
+        return Err(bad(Why::BeyondPaRange(pa_bits)));
+    }
+    // Both ends of the header must answer before anything dereferences it.
+    crate::memory::probe::probe_phys(dtb_pa).map_err(|e| bad(Why::Absent(e)))?;
+    crate::memory::probe::probe_phys(dtb_pa + 60).map_err(|e| bad(Why::Absent(e)))?;
     let head = pgtable::fixmap_remap(FIX_FDT, dtb_pa, 64, PageProt::KERNEL_RO).map_err(|e| bad(Why::CannotMap(e)))?;
     // SAFETY: the fixmap maps at least the 64 bytes from `head` read-only.
     let header = unsafe { core::slice::from_raw_parts(head.as_u64() as *const u8, 64) };
     let total = devicetree::header_total_size(header).map_err(|e| bad(Why::Blob(e)))?;
+    if dtb_pa + total as u64 > pa_end {
+        return Err(bad(Why::BeyondPaRange(pa_bits)));
+    }
+    // Its last word too: a totalsize larger than the memory behind it is a
+    // refusal, not an external abort in check_full.
+    crate::memory::probe::probe_phys((dtb_pa + total as u64 - 4) & !3).map_err(|e| bad(Why::Absent(e)))?;
     let va = pgtable::fixmap_remap(FIX_FDT, dtb_pa, total as u64, PageProt::KERNEL_RO)
         .map_err(|e| bad(Why::CannotMapAll(total, e)))?;
     // SAFETY: the fixmap now maps all `total` bytes read-only, for good.

@@ -48,6 +48,12 @@ pub fn print_machine(dt: &DtInfo, info: &BootInfo, semihosting: bool) {
     for w in &dt.warnings {
         pr_warn!("devicetree: {}", w);
     }
+    for i in &dt.memory_issues {
+        pr_warn!("memory: {}", i);
+    }
+    if let Some(why) = dt.distance_map_error {
+        pr_warn!("NUMA: invalid /distance-map: {}; NUMA information ignored (one node)", why);
+    }
 }
 
 /// Log CPUs, PSCI, NUMA distances and seeds from the tree.

@@ -46,6 +46,9 @@ pub const FIX_EARLYCON: u64 = FIXADDR_START + 0x40_0000;
 pub const FIX_EARLYCON_AUX: u64 = FIXADDR_START + 0x50_0000;
 /// Fixmap slot for the power-off/reset device (the BCM2835 PM watchdog).
 pub const FIX_POWEROFF: u64 = FIXADDR_START + 0x50_1000;
+/// Fixmap slot for probing one page of physical memory (`memory::probe`):
+/// the last page of the early console's table, so it needs no table page.
+pub const FIX_MEM_PROBE: u64 = FIXADDR_START + 0x5f_f000;
 /// Fixmap slots for spin-table release addresses outside the linear map
 /// (NOMAP memory): one page per logical CPU, `FIX_SPIN_TABLE + cpu *
 /// PAGE_SIZE`, mapped for the release write and unmapped after it.

@@ -6,7 +6,9 @@
 //! Order, each step logged with where its ranges came from:
 //!
 //! ```text
-//!   /memory reg ranges            memblock_add (ranges above the CPU's PA size are dropped)
+//!   /memory reg ranges            page aligned, cut at the CPU's PA size, probed (what
+//!                                 aborts is dropped), then memblock_add
+//!   kernel image not in memory    added (the loader ran us there)
 //!   mem=                          memblock_enforce_memory_limit, then the image re-added
 //!   kernel image                  reserve [_text, _end) (text, data, bss, page tables, stack)
 //!   device tree blob              reserve [dtb, dtb + totalsize)
@@ -21,6 +23,7 @@
 use super::hal::Memblock;
 use super::linear_map::phys_to_virt;
 use super::pgtable;
+use super::probe;
 use crate::console::printk;
 use crate::{pr_info, pr_warn};
 use boot::{BootInfo, sym};
@@ -100,9 +103,9 @@ pub enum SetupError {
 impl core::fmt::Display for SetupError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            SetupError::NoMemory => {
-                f.write_str("no usable memory: the device tree has no /memory range the CPU can address")
-            }
+            SetupError::NoMemory => f.write_str(
+                "no usable memory: the device tree has no /memory range the CPU can address and a probe can read",
+            ),
             SetupError::LinearMap(e) => write!(f, "cannot build the linear map: {e}"),
             SetupError::Heap => f.write_str("cannot allocate the early heap from memblock"),
         }
@@ -122,6 +125,69 @@ fn reserve(mb: &mut Memblock, base: u64, size: u64, source: &str) {
     }
 }
 
+/// Memory a `mem=` limit must leave above the kernel image's end (heap,
+/// page tables, page descriptors); a smaller limit is refused.
+const MEM_LIMIT_HEADROOM: u64 = 32 << 20;
+
+/// The smallest early heap the boot tries before it gives up.
+const EARLY_HEAP_MIN_BYTES: u64 = 256 << 10;
+
+/// Every /memory range memblock accepted (after alignment, the PA limit and
+/// the probe), plus the kernel image if the tree left it out: what the
+/// self-tests compare memblock with.
+pub static ACCEPTED_MEMORY: Mutex<Vec<(u64, u64), { bootdata::devicetree::MAX_MEM_RANGES + 1 }>> =
+    Mutex::new(Vec::new());
+
+fn add_memory(mb: &mut Memblock, base: u64, size: u64, nid: NodeId) {
+    match mb.add_node(PhysAddr(base), size, nid, MemblockFlags::NONE) {
+        Ok(()) => {
+            let _ = ACCEPTED_MEMORY.lock().push((base, size));
+        }
+        Err(e) => pr_warn!("memblock: cannot add [mem {:#018x}-{:#018x}]: {}", base, base + size - 1, e),
+    }
+}
+
+/// A /memory range made safe to add (Linux's early_init_dt_add_memory_arch,
+/// plus a probe): page aligned, cut at the CPU's physical address size,
+/// and cut where nothing answers. Each change is a warning naming the range.
+fn checked_memory_range(base: u64, size: u64, pa_limit: u64) -> Option<(u64, u64)> {
+    let claimed_end = base.saturating_add(size);
+    if base.checked_add(size).is_none() {
+        pr_warn!("memory: [mem {:#018x}-...] of size {:#x} runs past the end of the address space; cut", base, size);
+    }
+    if base >= pa_limit {
+        pr_warn!("Ignoring memory block {:#x} - {:#x} (beyond the CPU's physical address size)", base, claimed_end);
+        return None;
+    }
+    if claimed_end > pa_limit {
+        pr_warn!(
+            "memory: [mem {:#018x}-{:#018x}] is beyond the CPU's physical address size; cut at {:#x}",
+            pa_limit,
+            claimed_end - 1,
+            pa_limit
+        );
+    }
+    let (start, end) = (base.next_multiple_of(PAGE_SIZE), claimed_end.min(pa_limit) & !(PAGE_SIZE - 1));
+    if start >= end {
+        pr_warn!("Ignoring memory block {:#x} - {:#x} (less than a page once page aligned)", base, claimed_end);
+        return None;
+    }
+    if start != base {
+        pr_warn!(
+            "memory: [mem {:#018x}-{:#018x}] is not page aligned; using [mem {:#018x}-{:#018x}]",
+            base,
+            claimed_end - 1,
+            start,
+            end - 1
+        );
+    }
+    let (present, why) = probe::present_end(start, end);
+    if let Some(why) = why {
+        pr_warn!("memblock: dropping [mem {:#018x}-{:#018x}]: {}", present, end - 1, why);
+    }
+    (start < present).then_some((start, present))
+}
+
 /// Fill memblock from the tree, build the linear map, carve the early heap.
 /// Runs once per boot (a second call is a wiring bug, and panics: it would
 /// make a second `EarlyHeapRegion`).
@@ -138,34 +204,48 @@ pub fn memblock_init(
         mb.set_debug(true);
     }
     let pa_limit = 1u64 << arch::mmu::pa_bits().min(48);
-    for r in &dt.memory {
-        let end = r.base.saturating_add(r.size).min(pa_limit);
-        if r.base >= end {
-            pr_warn!(
-                "Ignoring memory block {:#x} - {:#x} (beyond the CPU's physical address size)",
-                r.base,
-                r.base.saturating_add(r.size)
-            );
-            continue;
-        }
+    let voff = info.kimage_voffset();
+    let image = (info.phys_base, sym!(_end) - voff);
+    // The ranges holding the image first: if memblock's arrays fill up, it
+    // is the others that are cut.
+    let holds_image = |r: &&bootdata::devicetree::MemRange| r.base <= image.0 && image.0 - r.base < r.size;
+    for r in dt.memory.iter().filter(holds_image).chain(dt.memory.iter().filter(|r| !holds_image(r))) {
         let nid =
             if params.numa_off { NodeId(0) } else { NodeId(r.nid.unwrap_or(0).min(MAX_NUMNODES as u32 - 1) as i32) };
-        if let Err(e) = mb.add_node(PhysAddr(r.base), end - r.base, nid, MemblockFlags::NONE) {
-            pr_warn!("memblock: cannot add [mem {:#018x}-{:#018x}]: {}", r.base, end - 1, e);
+        if let Some((base, end)) = checked_memory_range(r.base, r.size, pa_limit) {
+            add_memory(&mut mb, base, end - base, nid);
         }
     }
     if mb.phys_mem_size() == 0 {
         return Err(SetupError::NoMemory);
     }
+    if !mb.is_region_memory(PhysAddr(image.0), image.1 - image.0) {
+        // The loader put us somewhere the tree does not call RAM; it ran us,
+        // so it is RAM. (Linux would leave its own image out of the linear map.)
+        pr_warn!(
+            "memblock: the kernel image [mem {:#018x}-{:#018x}] is not in any /memory range; adding it",
+            image.0,
+            image.1 - 1
+        );
+        add_memory(&mut mb, image.0, image.1 - image.0, NodeId(0));
+    }
 
-    let voff = info.kimage_voffset();
-    let image = (info.phys_base, sym!(_end) - voff);
-    if let Some(limit) = params.mem_limit
-        && mb.enforce_memory_limit(limit).is_ok()
-    {
-        // The kernel must stay covered whatever the limit (Linux re-adds it too).
-        let _ = mb.add(PhysAddr(image.0), image.1 - image.0);
-        pr_info!("mem={}M: usable memory capped at {} MiB", limit >> 20, mb.phys_mem_size() >> 20);
+    if let Some(limit) = params.mem_limit {
+        // What the boot itself needs from memblock beyond the image: the
+        // early heap, the linear map's and vmemmap's tables, the descriptors.
+        let floor = (image.1 - mb.start_of_dram().as_u64()).saturating_add(MEM_LIMIT_HEADROOM);
+        if limit < floor {
+            pr_warn!(
+                "mem={}K leaves the kernel no memory (the image ends {} MiB into RAM, the boot needs {} MiB); ignored",
+                limit >> 10,
+                (image.1 - mb.start_of_dram().as_u64()) >> 20,
+                floor.next_multiple_of(1 << 20) >> 20
+            );
+        } else if mb.enforce_memory_limit(limit).is_ok() {
+            // The kernel must stay covered whatever the limit (Linux re-adds it too).
+            let _ = mb.add(PhysAddr(image.0), image.1 - image.0);
+            pr_info!("mem={}M: usable memory capped at {} MiB", limit >> 20, mb.phys_mem_size() >> 20);
+        }
     }
 
     let bss_end = (sym!(__bss_end) - voff).next_multiple_of(PAGE_SIZE);
@@ -199,8 +279,18 @@ pub fn memblock_init(
     mb.allow_resize();
 
     // The early heap: 1/64 of RAM, between 256 KiB and 4 MiB.
-    let heap_size = (mb.phys_mem_size() / 64).clamp(256 << 10, 4 << 20) & !(PAGE_SIZE - 1);
-    let heap_pa = mb.phys_alloc(heap_size, PAGE_SIZE).map_err(|_| SetupError::Heap)?;
+    // Halved while no free range is that large (memory in small pieces).
+    let mut heap_size = (mb.phys_mem_size() / 64).clamp(256 << 10, 4 << 20) & !(PAGE_SIZE - 1);
+    let heap_pa = loop {
+        match mb.phys_alloc(heap_size, PAGE_SIZE) {
+            Ok(pa) => break pa,
+            Err(_) if heap_size > EARLY_HEAP_MIN_BYTES => {
+                pr_warn!("memblock: no free range of {} KiB for the early heap; trying half", heap_size >> 10);
+                heap_size = (heap_size / 2).max(EARLY_HEAP_MIN_BYTES);
+            }
+            Err(_) => return Err(SetupError::Heap),
+        }
+    };
     note(heap_pa.as_u64(), heap_size, "early heap (linked_list_allocator)", false);
     let heap = EarlyHeapRegion { start: phys_to_virt(heap_pa).as_u64(), size: heap_size as usize };
     Ok(MemoryLayout { heap })

@@ -57,6 +57,8 @@ pub mod page_alloc;
 pub mod pages;
 #[allow(unsafe_code)] // table memory for the walker (PgtableMem)
 pub mod pgtable;
+#[allow(unsafe_code)] // loads that recover from an external abort, through the fixmap
+pub mod probe;
 pub mod report;
 #[allow(unsafe_code)] // kfree of a raw pointer; mempool callbacks
 pub mod slab;

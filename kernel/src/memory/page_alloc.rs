@@ -150,11 +150,7 @@ pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo)
         // (b, a) when b > a, so a tree may list one direction only; a later
         // explicit (b, a) still wins. Entries Linux rejects are reported.
         for &(a, b, d) in &dt.distances {
-            let valid = a < MAX_NUMNODES as u32
-                && b < MAX_NUMNODES as u32
-                && d <= u8::MAX as u32
-                && ((a == b && d == 10) || (a != b && d > 10));
-            if !valid {
+            if !distance_entry_valid(a, b, d) {
                 pr_warn!("NUMA: invalid distance-map entry ({a}, {b}, {d}); ignored");
                 continue;
             }
@@ -249,6 +245,16 @@ pub fn print_memory_line(reserved_cma_pages: u64) {
         k(physpages - pa.totalram_pages() - reserved_cma_pages),
         k(reserved_cma_pages)
     );
+}
+
+/// Whether a /distance-map entry is used (Linux's numa_set_distance: a
+/// node that does not exist, a distance that does not fit a byte, or a
+/// self-distance other than 10 / a remote one of 10 or less is ignored).
+pub fn distance_entry_valid(a: u32, b: u32, d: u32) -> bool {
+    a < MAX_NUMNODES as u32
+        && b < MAX_NUMNODES as u32
+        && d <= u8::MAX as u32
+        && ((a == b && d == 10) || (a != b && d > 10))
 }
 
 /// Print the boot's memmap and hand-over cost per GiB of RAM, and as a

@@ -19,22 +19,79 @@
 //! memblock's memory and the command line, and prints the result.
 
 use crate::memory::hal::Memblock;
-use crate::pr_info;
+use crate::{pr_info, pr_warn};
 use bootdata::cmdline::{CoreSize, Params};
 pub use mm::config::MAX_NUMNODES;
 pub use mm::zone::ZoneLimits;
 use mm::zone::ZoneType;
 use mm::{PAGE_SHIFT, Pfn};
 
+/// The least memory the kernel keeps outside ZONE_MOVABLE (or half of RAM
+/// on a smaller machine): a `kernelcore=` or `movablecore=` that would leave
+/// less is clamped to it, by name.
+const KERNELCORE_MIN_BYTES: u64 = 64 << 20;
+
+/// A `kernelcore=`/`movablecore=` value as the command line spelt it.
+struct Shown(CoreSize);
+
+impl core::fmt::Display for Shown {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            CoreSize::Percent(p) => write!(f, "{p}%"),
+            CoreSize::Bytes(b) if b != 0 && b.is_multiple_of(1 << 30) => write!(f, "{}G", b >> 30),
+            CoreSize::Bytes(b) if b != 0 && b.is_multiple_of(1 << 20) => write!(f, "{}M", b >> 20),
+            CoreSize::Bytes(b) if b.is_multiple_of(1 << 10) => write!(f, "{}K", b >> 10),
+            CoreSize::Bytes(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// `kernelcore=` / `movablecore=` checked against the memory there is:
+/// a kernel share of nothing or of everything means no ZONE_MOVABLE (as in
+/// Linux's find_zone_movable_pfns_for_nodes), said by name; a kernel share
+/// below [`KERNELCORE_MIN_BYTES`] is raised to it, said by name. Returns the
+/// (kernelcore, movablecore) to hand to the placement.
+type CorePair = (Option<mm::zone::CoreSize>, Option<mm::zone::CoreSize>);
+fn checked_kernelcore(params: &Params, total_bytes: u64) -> CorePair {
+    let conv = |c: CoreSize| match c {
+        CoreSize::Bytes(b) => mm::zone::CoreSize::Bytes(b),
+        CoreSize::Percent(p) => mm::zone::CoreSize::Percent(p),
+    };
+    let bytes = |c: CoreSize| match c {
+        CoreSize::Bytes(b) => b.min(total_bytes),
+        CoreSize::Percent(p) => (total_bytes as u128 * p.min(100) as u128 / 100) as u64,
+    };
+    let (name, value, kernel_bytes) = match (params.kernelcore, params.movablecore) {
+        (Some(k), _) => ("kernelcore", k, bytes(k)),
+        (None, Some(m)) => ("movablecore", m, total_bytes - bytes(m)),
+        (None, None) => return (None, None),
+    };
+    let floor = KERNELCORE_MIN_BYTES.min(total_bytes / 2);
+    if name == "kernelcore" && (kernel_bytes == 0 || kernel_bytes >= total_bytes) {
+        pr_warn!("{}={}: the kernel keeps all memory; no ZONE_MOVABLE", name, Shown(value));
+        return (None, None);
+    }
+    if kernel_bytes < floor {
+        if name == "movablecore" && kernel_bytes == 0 {
+            pr_warn!("{}={} leaves the kernel no memory; ignored (no ZONE_MOVABLE)", name, Shown(value));
+            return (None, None);
+        }
+        pr_warn!(
+            "{}={} leaves the kernel {} KiB outside ZONE_MOVABLE; raised to {} MiB",
+            name,
+            Shown(value),
+            kernel_bytes >> 10,
+            floor >> 20
+        );
+        return (Some(mm::zone::CoreSize::Bytes(floor)), None);
+    }
+    (params.kernelcore.map(conv), params.movablecore.map(conv))
+}
+
 /// Compute the zone limits (zone_sizes_init + the movable zone).
 pub fn compute(mb: &Memblock, dma_max_cpu_addr: Option<u64>, params: &Params) -> ZoneLimits {
-    let core = |c: Option<CoreSize>| {
-        c.map(|c| match c {
-            CoreSize::Bytes(b) => mm::zone::CoreSize::Bytes(b),
-            CoreSize::Percent(p) => mm::zone::CoreSize::Percent(p),
-        })
-    };
-    ZoneLimits::compute(mb.memory().regions(), dma_max_cpu_addr, core(params.kernelcore), core(params.movablecore))
+    let (kernelcore, movablecore) = checked_kernelcore(params, mb.phys_mem_size());
+    ZoneLimits::compute(mb.memory().regions(), dma_max_cpu_addr, kernelcore, movablecore)
 }
 
 /// Print Linux's free_area_init lines.

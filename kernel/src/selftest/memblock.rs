@@ -2,7 +2,7 @@
 
 use super::harness::{Test, TestResult};
 use crate::init::state;
-use crate::memory::memblock::{MEMBLOCK, RESERVATIONS};
+use crate::memory::memblock::{ACCEPTED_MEMORY, MEMBLOCK, RESERVATIONS};
 use crate::memory::pgtable;
 use crate::{check, check_eq};
 use boot::sym;
@@ -50,21 +50,30 @@ fn boot_reservations_present() -> TestResult {
     Ok(())
 }
 
+/// memblock.memory is exactly what memblock_init accepted from /memory
+/// (after alignment, the PA limit and the probe dropped what they must; the
+/// image added if the tree left it out), overlaps counted once; with mem=,
+/// no more than the limit plus the image.
 fn memory_matches_device_tree() -> TestResult {
     let s = state::get();
     let mb = MEMBLOCK.lock();
-    let dt_total: u64 = s.dt.memory.iter().map(|m| m.size).sum();
-    match s.params.mem_limit {
-        None => check_eq!(mb.phys_mem_size(), dt_total),
-        Some(limit) => {
-            let image = pgtable::pa_symbol(sym!(_end)).as_u64() - s.info.phys_base;
-            check!(
-                mb.phys_mem_size() <= limit.max(dt_total.min(limit) + image),
-                "mem= not enforced: {} > {}",
-                mb.phys_mem_size(),
-                limit
-            );
+    let mut accepted: alloc::vec::Vec<(u64, u64)> = ACCEPTED_MEMORY.lock().iter().copied().collect();
+    accepted.sort_unstable();
+    let (mut union, mut reach) = (0u64, 0u64);
+    for (base, size) in accepted {
+        let end = base + size;
+        if end > reach {
+            union += end - base.max(reach);
+            reach = end;
         }
+    }
+    check!(union > 0, "memblock_init accepted no memory");
+    match s.params.mem_limit {
+        Some(limit) if mb.phys_mem_size() < union => {
+            let image = pgtable::pa_symbol(sym!(_end)).as_u64() - s.info.phys_base;
+            check!(mb.phys_mem_size() <= limit + image, "mem= not enforced: {} > {}", mb.phys_mem_size(), limit);
+        }
+        _ => check_eq!(mb.phys_mem_size(), union),
     }
     Ok(())
 }
@@ -85,8 +94,11 @@ fn retired_refuses_allocations() -> TestResult {
 fn reservations_inside_memory() -> TestResult {
     let mb = MEMBLOCK.lock();
     for r in RESERVATIONS.lock().iter() {
-        if r.source.starts_with("/memreserve/") || r.source.starts_with("/reserved-memory") {
-            continue; // firmware may describe ranges outside RAM
+        if r.source.starts_with("/memreserve/")
+            || r.source.starts_with("/reserved-memory")
+            || r.source.starts_with("device tree blob")
+        {
+            continue; // firmware may describe ranges, and place the blob, outside RAM
         }
         check!(
             mb.is_region_memory(PhysAddr(r.base), r.size),
