@@ -456,8 +456,6 @@ fn model_round_trips_the_virt_tree() {
 }
 
 #[test]
-#[ignore = "findings left for the console helper (pl011 reg, looping aliases: seeds 4, 15, 21, 22 in the default 24) \
-            and the hardware helper (duplicate cpu); the integrator re-enables it after merging issue 8's branches"]
 fn mutated_trees_end_in_a_pass_or_a_diagnosis() {
     let base = Qemu::virt().smp(2).mem("512M").dump_dtb();
     let cases = env_u64("FUZZ_DTB_CASES", 24);
