@@ -99,11 +99,25 @@ pub fn mapped() -> bool {
 
 /// The tree's UARTs, aliases and stdout-path, read once by [`start`]
 /// (kept here, not in `DtInfo`, which lives on the boot stack).
-pub fn uarts() -> Option<&'static ConsoleInfo> {
-    CONSOLE_INFO.get()
+static CONSOLE_INFO: spin::Once<ConsoleInfo> = spin::Once::new();
+
+/// What [`start`] ended with, for the self-tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Candidates the tree and the command line named.
+    pub candidates: usize,
+    /// Candidates refused (each reported with its reason).
+    pub refused: usize,
+    /// The registered console's physical address, if one was registered.
+    pub console_pa: Option<u64>,
 }
 
-static CONSOLE_INFO: spin::Once<ConsoleInfo> = spin::Once::new();
+static OUTCOME: spin::Once<Outcome> = spin::Once::new();
+
+/// How the console choice ended (None before [`start`]).
+pub fn outcome() -> Option<Outcome> {
+    OUTCOME.get().copied()
+}
 
 /// Read the UARTs of the (checked, compacted) `blob`, try the candidates in
 /// order, and register the first that works.
@@ -119,7 +133,9 @@ pub fn start(blob: &[u8], dt: &DtInfo, params: &Params) {
         pr_warn!("devicetree: more than {} UART nodes; the rest are ignored", bootdata::devicetree::MAX_UARTS);
     }
     let cands = console_candidates(con, params);
+    let mut outcome = Outcome { candidates: cands.len(), refused: 0, console_pa: None };
     if cands.is_empty() {
+        OUTCOME.call_once(|| outcome);
         pr_warn!(
             "console: no UART in the device tree (arm,pl011 or brcm,bcm2835-aux-uart, okay) or the command line; using semihosting if present"
         );
@@ -129,16 +145,24 @@ pub fn start(blob: &[u8], dt: &DtInfo, params: &Params) {
         match try_one(dt, con, c, i) {
             Ok(how) => {
                 pr_info!("printk: console [{}] enabled ({})", c.name, how);
+                outcome.console_pa = Some(how.pa);
+                OUTCOME.call_once(|| outcome);
                 return;
             }
-            Err(why) => match cands.get(i + 1) {
-                Some(next) => pr_warn!("console: {} {}; trying {}", c.describe(con), why, next.describe(con)),
-                None => {
-                    pr_warn!("console: {} {}; no other UART to try: using semihosting if present", c.describe(con), why)
+            Err(why) => {
+                outcome.refused += 1;
+                match cands.get(i + 1) {
+                    Some(next) => pr_warn!("console: {} {}; trying {}", c.describe(con), why, next.describe(con)),
+                    None => pr_warn!(
+                        "console: {} {}; no other UART to try: using semihosting if present",
+                        c.describe(con),
+                        why
+                    ),
                 }
-            },
+            }
         }
     }
+    OUTCOME.call_once(|| outcome);
 }
 
 /// What a registered console is, for its "enabled" line.

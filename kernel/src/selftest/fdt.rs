@@ -23,9 +23,18 @@ fn memory_and_console_found() -> TestResult {
     check!(!dt.memory.is_empty(), "no memory ranges");
     let total: u64 = dt.memory.iter().map(|m| m.size).sum();
     check!(total >= 16 << 20, "only {total} bytes of memory");
-    match crate::init::earlycon::uarts().and_then(|u| u.console()) {
-        Some(c) => check!(c.pa != 0, "console at PA 0"),
-        None => fail!("no console found in the device tree"),
+    // The console choice: any machine may have no usable UART, but then
+    // every candidate was refused with its reason; a registered console is
+    // never at 0 or inside RAM (those are refused).
+    let Some(o) = crate::init::earlycon::outcome() else { fail!("the console was never chosen") };
+    match o.console_pa {
+        Some(pa) => {
+            check!(pa != 0, "console at PA 0");
+            let in_ram = dt.memory.iter().any(|m| pa >= m.base && pa - m.base < m.size);
+            check!(!in_ram, "console at {pa:#x}, inside RAM");
+            check!(o.refused < o.candidates, "{} of {} candidates refused, yet a console", o.refused, o.candidates);
+        }
+        None => check_eq!(o.refused, o.candidates),
     }
     check_eq!(parse(state::get().dtb).map(|d| d.memory.len()), Ok(dt.memory.len()));
     Ok(())
