@@ -76,6 +76,21 @@ fn console_with_nothing_behind_it_falls_back_to_the_next_uart() {
     out.assert_passed();
 }
 
+/// A real device that is not a PL011: virt's GIC distributor answers every
+/// read, and is itself a PrimeCell. Its peripheral ID gives it away (found by
+/// the fuzz campaign, seed 495: the console was "enabled" on the GIC and a
+/// fatal diagnosis went nowhere).
+#[test]
+fn console_at_another_device_is_refused_by_its_ids() {
+    let out = boot(with_console_at(0x0800_0000));
+    out.assert_line_contains(
+        "console: /serial@8000000 (arm,pl011) at 0x8000000 is not a PL011 (PrimeCell IDs",
+        &["refused", "trying /pl011@9000000 (arm,pl011)"],
+    );
+    out.assert_contains("printk: console [/pl011@9000000] enabled");
+    out.assert_passed();
+}
+
 #[test]
 fn console_beyond_the_physical_address_space_is_refused() {
     let out = boot(with_console_at(1 << 48));
@@ -115,13 +130,15 @@ fn loglevel_0_still_prints_a_fatal_diagnosis() {
 
 #[test]
 fn console_at_flash_is_refused_without_a_write() {
-    // virt's second flash bank (0x4000000) reads as zeros: a "PL011" there
-    // looks disabled, and with no clock in the tree it is not programmed
-    // (no write reaches the flash); the next UART is used.
+    // virt's second flash bank (0x4000000) reads as zeros: its ID registers
+    // are not a PL011's, so it is refused before anything is written to it
+    // (before the PL011 ID check it looked like a disabled PL011 without a
+    // clock and was refused for that, also without a write); the next UART
+    // is used.
     let out = boot(with_console_at(0x0400_0000));
     out.assert_line_contains(
-        "console: /serial@4000000 (arm,pl011) at 0x4000000 is disabled and its clock is unknown",
-        &["cannot be programmed", "trying /pl011@9000000 (arm,pl011)"],
+        "console: /serial@4000000 (arm,pl011) at 0x4000000 is not a PL011 (PrimeCell IDs 0x00000000/0x00000000",
+        &["refused", "trying /pl011@9000000 (arm,pl011)"],
     );
     out.assert_contains("printk: console [/pl011@9000000] enabled");
     out.assert_passed();

@@ -1,7 +1,8 @@
 //! Device-tree fuzzing under QEMU: boot the kernel with mutated trees and
 //! check that every boot ends in one of the outcomes bad input may have:
 //! a pass (0), failed self-tests (1, counted and named), or a fatal boot
-//! error with a diagnosis (2). A hang, a panic (3), an oops (4) or any other
+//! error with its one-line diagnosis (2, `Kernel panic - not syncing: ...`
+//! in the log; a silent exit 2 is a finding too). A hang, a panic (3), an oops (4) or any other
 //! end is a finding, and fails the campaign with the case's seed so it can
 //! be replayed alone.
 //!
@@ -472,6 +473,11 @@ fn mutated_trees_end_in_a_pass_or_a_diagnosis() {
                 let base = &base;
                 s.spawn(move || {
                     let (blob, what) = mutate(base, seed);
+                    if only.is_some() {
+                        // Kept for replaying by hand (QEMU's -device loader, or dtc -I dtb).
+                        let keep = boot_tests::repo_root().join(format!("target/fuzz_dtb-{seed}.dtb"));
+                        let _ = std::fs::write(keep, &blob);
+                    }
                     (seed, what, boot(blob))
                 })
             })
@@ -482,8 +488,11 @@ fn mutated_trees_end_in_a_pass_or_a_diagnosis() {
     let mut counts = std::collections::BTreeMap::<String, u32>::new();
     let mut findings = Vec::new();
     for (seed, what, out) in &results {
+        let diagnosed = out.log.lines().any(|l| l.contains("Kernel panic - not syncing"));
         let class = match (out.timed_out, out.exit_code) {
             (true, _) => "hang".to_string(),
+            // A fatal boot error must say why: one line, whatever the console.
+            (false, Some(2)) if !diagnosed => "exit 2 without a diagnosis".to_string(),
             (false, Some(c @ 0..=2)) => format!("exit {c}"),
             (false, Some(3)) => "panic".to_string(),
             (false, Some(4)) => "oops".to_string(),
@@ -493,11 +502,16 @@ fn mutated_trees_end_in_a_pass_or_a_diagnosis() {
         if only.is_some() {
             println!("seed {seed}: {what:?}\n{}", out.log);
         }
+        if out.exit_code == Some(2) {
+            let why =
+                out.log.lines().find(|l| l.contains("Kernel panic - not syncing")).unwrap_or("(no diagnosis line)");
+            println!("fuzz_dtb: seed {seed} ({}): fatal: {why}", what.join("; "));
+        }
         if out.exit_code == Some(1) {
             let failed: Vec<&str> = out.log.lines().filter(|l| l.contains(" ... FAILED")).collect();
             println!("fuzz_dtb: seed {seed} ({}): self-tests failed: {failed:?}", what.join("; "));
         }
-        if !class.starts_with("exit ") {
+        if !matches!(class.as_str(), "exit 0" | "exit 1" | "exit 2") {
             findings.push(format!("seed {seed} ({}): {class}\n{}", what.join("; "), out.report()));
         }
     }

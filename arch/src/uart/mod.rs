@@ -26,16 +26,55 @@ pub enum UartSetup {
     Mini(MiniSetup),
 }
 
-/// The first access to a PL011 mapped at `base`: its flag register, read
-/// through the fault probe, so an address with nothing behind it (an
-/// external abort) is an error, not an oops.
+/// The PrimeCell component ID every Arm PrimeCell (the PL011 among them)
+/// reads back from its last four ID registers (PL011 TRM, "UARTPCellID0-3").
+pub const PRIMECELL_CID: u32 = 0xb105_f00d;
+/// Peripheral IDs (UARTPeriphID0-3, revision bits masked) of the PL011s
+/// Linux's amba-pl011 binds: Arm's (part 0x011, designer 0x41) and ST's
+/// derivative. Other PrimeCells (a GIC, an RTC) share the component ID.
+pub const PL011_PERIPHIDS: [(u32, u32); 2] = [(0x0004_1011, 0x000f_ffff), (0x0038_0802, 0x00ff_ffff)];
+
+/// Why [`probe_pl011`] refused an address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pl011Probe {
+    /// A read took an abort: nothing (or nothing mapped) behind it.
+    Abort(crate::exception::ProbeFault),
+    /// It answered, but its IDs are not a PL011's: some other device (on
+    /// QEMU `virt`, the GIC at 0x8000000 answers every read and is itself a
+    /// PrimeCell). The (component ID, peripheral ID) read.
+    NotPl011(u32, u32),
+}
+
+/// The first access to a PL011 mapped at `base`: its flag register, then,
+/// if `check_id`, the peripheral and PrimeCell component IDs in the last 32
+/// bytes of its 4 KiB frame (Linux's AMBA bus reads the same registers and
+/// matches them against the driver's ID table before it binds it). All through the fault probe, so an address with nothing
+/// behind it (an external abort) is an error, not an oops.
 ///
 /// # Safety
-/// 1. `base` is mapped as device memory (or not at all), and reading the
-///    word at `base + 0x18` has no side effect the caller does not want.
-pub unsafe fn probe_pl011(base: u64) -> Result<u32, crate::exception::ProbeFault> {
+/// 1. `base` is mapped as device memory (or not at all) together with the
+///    rest of its 4 KiB frame, and reading the words at `base + 0x18` and
+///    `base + 0xfe0..0x1000` has no side effect the caller does not want.
+pub unsafe fn probe_pl011(base: u64, check_id: bool) -> Result<u32, Pl011Probe> {
     // SAFETY: obligation 1; FR has no read side effect on a PL011.
-    unsafe { crate::exception::probe_read32(base + pl011::FR_OFFSET) }
+    let fr = unsafe { crate::exception::probe_read32(base + pl011::FR_OFFSET) }.map_err(Pl011Probe::Abort)?;
+    if check_id {
+        // Four 8-bit values in the low bytes of four words, little end first.
+        let id = |at: u64| -> Result<u32, Pl011Probe> {
+            let mut v = 0u32;
+            for i in 0..4 {
+                // SAFETY: obligation 1: the ID registers are read-only, no side effect.
+                let b = unsafe { crate::exception::probe_read32(base + at + 4 * i) }.map_err(Pl011Probe::Abort)?;
+                v |= (b & 0xff) << (8 * i);
+            }
+            Ok(v)
+        };
+        let (pid, cid) = (id(0xfe0)?, id(0xff0)?);
+        if cid != PRIMECELL_CID || !PL011_PERIPHIDS.iter().any(|&(want, mask)| pid & mask == want) {
+            return Err(Pl011Probe::NotPl011(cid, pid));
+        }
+    }
+    Ok(fr)
 }
 
 /// The first access to a mini UART at `base` with its AUX block at

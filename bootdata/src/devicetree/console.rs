@@ -114,6 +114,9 @@ pub struct UartNode {
     pub clock: ClockSource,
     /// A mini UART's AUX block (the `brcm,bcm2835-aux` node, else `pa - 0x40`).
     pub aux_pa: Option<u64>,
+    /// `arm,primecell-periphid`: the tree vouches for a PrimeCell whose ID
+    /// registers are not to be trusted (Linux's AMBA bus then reads none).
+    pub primecell_periphid: Option<u32>,
 }
 
 /// Why an alias does not lead to a node path.

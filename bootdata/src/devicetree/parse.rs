@@ -654,6 +654,10 @@ fn walk<'b, 'a>(
                 clock_hz,
                 clock,
                 aux_pa: None,
+                primecell_periphid: child
+                    .property("arm,primecell-periphid")
+                    .and_then(|p| p.value.get(..4))
+                    .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])),
             };
             if out.uarts.push(node).is_err() {
                 out.truncated = true;

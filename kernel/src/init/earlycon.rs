@@ -58,6 +58,7 @@ enum Why<'a> {
     BeyondPa { pa: u64, bits: u32 },
     CannotMap(u64, mm::Error),
     Abort(u64, ProbeFault),
+    NotPl011(u64, u32, u32),
     Init(u64, UartError),
     Replay,
 }
@@ -80,6 +81,12 @@ impl fmt::Display for Why<'_> {
                 f,
                 "at {pa:#x} does not answer (external abort on its first read, ESR {:#x}, FAR {:#x})",
                 p.esr, p.far
+            ),
+            Why::NotPl011(pa, cid, pid) => write!(
+                f,
+                "at {pa:#x} is not a PL011 (PrimeCell IDs {cid:#010x}/{pid:#010x}, not {:#010x}/{:#010x}): refused",
+                arch::uart::PRIMECELL_CID,
+                arch::uart::PL011_PERIPHIDS[0].0
             ),
             Why::Init(pa, UartError::BadClock) => write!(
                 f,
@@ -204,14 +211,17 @@ impl fmt::Display for How {
 }
 
 fn try_one<'a>(dt: &DtInfo, con: &ConsoleInfo, c: &'a Candidate, slot: usize) -> Result<How, Why<'a>> {
-    let (kind, pa, aux_pa, clock_hz, clock, path) = match &c.target {
+    // A tree node is checked for a PrimeCell ID unless the tree vouches for
+    // it (`arm,primecell-periphid`, as on the Pi); an `earlycon=` address
+    // is the user's word, used as Linux's earlycon uses it.
+    let (kind, pa, aux_pa, clock_hz, clock, path, check_id) = match &c.target {
         Target::Refused(e) => return Err(Why::Refused(e)),
         Target::Uart(i) => {
             let u = &con.uarts[*i];
             let pa = u.pa.ok_or(Why::NoAddress)?;
-            (u.kind, pa, u.aux_pa, u.clock_hz, u.clock, Some(u.path.clone()))
+            (u.kind, pa, u.aux_pa, u.clock_hz, u.clock, Some(u.path.clone()), u.primecell_periphid.is_none())
         }
-        Target::Address { kind, pa } => (*kind, *pa, pa.checked_sub(0x40), None, ClockSource::Unknown, None),
+        Target::Address { kind, pa } => (*kind, *pa, pa.checked_sub(0x40), None, ClockSource::Unknown, None, false),
     };
     let aux_pa = if kind == UartKind::Mini { Some(aux_pa.ok_or(Why::Zero)?) } else { None };
     for a in core::iter::once(pa).chain(aux_pa) {
@@ -225,9 +235,14 @@ fn try_one<'a>(dt: &DtInfo, con: &ConsoleInfo, c: &'a Candidate, slot: usize) ->
     let uart = match aux_pa {
         None => {
             // SAFETY: `va` maps the candidate's page as device memory (or
-            // nothing answers there, which the probe catches); FR has no read
-            // side effect.
-            unsafe { arch::uart::probe_pl011(va) }.map_err(|p| Why::Abort(pa, p))?;
+            // nothing answers there, which the probe catches); FR and the ID
+            // registers have no read side effect. The ID registers are in the
+            // same page only for a page-aligned PL011; otherwise the probe
+            // catches the unmapped read and the candidate is refused.
+            unsafe { arch::uart::probe_pl011(va, check_id) }.map_err(|p| match p {
+                arch::uart::Pl011Probe::Abort(f) => Why::Abort(pa, f),
+                arch::uart::Pl011Probe::NotPl011(cid, pid) => Why::NotPl011(pa, cid, pid),
+            })?;
             // SAFETY: a PL011's registers (the tree or earlycon= says so, and
             // it answered) mapped as device memory in the fixmap, which keeps
             // it until another candidate remaps the slot; only a registered
