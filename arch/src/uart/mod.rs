@@ -111,12 +111,23 @@ impl Uart {
         }
     }
 
+    /// Send one byte, waiting a bounded time for room.
+    pub fn putc(&self, c: u8) -> Result<(), UartError> {
+        match self {
+            Uart::Pl011(u) => u.putc(c),
+            Uart::Mini(u) => u.putc(c),
+        }
+    }
+
     /// Send bytes (`\n` as `\r\n`), each waiting a bounded time for room.
     pub fn write_bytes(&self, bytes: &[u8]) -> Result<(), UartError> {
-        match self {
-            Uart::Pl011(u) => u.write_bytes(bytes),
-            Uart::Mini(u) => u.write_bytes(bytes),
+        for &b in bytes {
+            if b == b'\n' {
+                self.putc(b'\r')?;
+            }
+            self.putc(b)?;
         }
+        Ok(())
     }
 
     /// Wait, a bounded time, until everything sent has left the UART.

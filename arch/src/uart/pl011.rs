@@ -157,17 +157,6 @@ impl Pl011 {
         Ok(())
     }
 
-    /// Send bytes, turning `\n` into `\r\n`.
-    pub fn write_bytes(&self, bytes: &[u8]) -> Result<(), UartError> {
-        for &b in bytes {
-            if b == b'\n' {
-                self.putc(b'\r')?;
-            }
-            self.putc(b)?;
-        }
-        Ok(())
-    }
-
     /// Wait, a bounded time, until everything queued has left the UART.
     pub fn flush(&self) -> Result<(), UartError> {
         let r = self.regs();
