@@ -91,6 +91,32 @@ fn console_at_another_device_is_refused_by_its_ids() {
     out.assert_passed();
 }
 
+/// A console on a bus whose `#address-cells` is 0: its `reg` decodes to
+/// address 0 (the cells give no address), which is refused, and the next UART
+/// is used.
+#[test]
+fn console_whose_reg_decodes_to_0_is_refused() {
+    let dtb = virt_dtb_edited(|dts| {
+        let bus = "\tbus {\n\t\t#address-cells = <0x00>;\n\t\t#size-cells = <0x01>;\n\t\tranges;\n\t\t\
+                   serial {\n\t\t\tcompatible = \"arm,pl011\", \"arm,primecell\";\n\t\t\treg = <0x1000>;\n\t\t};\n\t};\n";
+        let dts = dts.replace("stdout-path = \"/pl011@9000000\";", "stdout-path = \"/bus/serial\";");
+        let end = dts.rfind("};").unwrap();
+        format!("{}{bus}{}", &dts[..end], &dts[end..])
+    });
+    let out = boot(dtb);
+    let Some(line) = out.line_with("console: /bus/serial (arm,pl011)") else {
+        out.fail("the console on the odd bus is not named");
+    };
+    if !(line.contains("is at address 0: refused") || line.contains("has no translatable reg")) {
+        out.fail(&format!("refused for another reason: {line:?}"));
+    }
+    if !line.contains("trying /pl011@9000000 (arm,pl011)") {
+        out.fail(&format!("no fallback named: {line:?}"));
+    }
+    out.assert_contains("printk: console [/pl011@9000000] enabled");
+    out.assert_passed();
+}
+
 #[test]
 fn console_beyond_the_physical_address_space_is_refused() {
     let out = boot(with_console_at(1 << 48));
