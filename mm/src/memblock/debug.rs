@@ -7,6 +7,7 @@ use crate::addr::PhysAddr;
 use crate::config::NodeId;
 use crate::hal::{Hal, LogLevel};
 
+use super::region::MemblockFlags;
 use super::state::Memblock;
 
 /// The call site shown in debug lines, Linux's `%pS` of `_RET_IP_`.
@@ -99,6 +100,27 @@ impl<H: Hal> Memblock<H> {
         if self.debug {
             let end = incl_end(base, size);
             self.dbg(format_args!("{func}: [{:#018x}-{:#018x}] {caller}", base.0, end));
+        }
+    }
+
+    /// `func: [start-end] nid=N flags=F caller` (memblock_add_node and
+    /// __memblock_reserve's line).
+    pub(super) fn dbg_range_nid(
+        &self,
+        func: &str,
+        base: PhysAddr,
+        size: u64,
+        nid: NodeId,
+        flags: MemblockFlags,
+        caller: Caller,
+    ) {
+        if self.debug {
+            let end = incl_end(base, size);
+            self.dbg(format_args!(
+                "{func}: [{:#018x}-{end:#018x}] nid={nid} flags={:x} {caller}",
+                base.0,
+                flags.bits()
+            ));
         }
     }
 

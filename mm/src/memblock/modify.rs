@@ -31,17 +31,7 @@ impl<H: Hal> Memblock<H> {
         nid: NodeId,
         flags: MemblockFlags,
     ) -> Result<(), Error> {
-        if self.debug {
-            let end = incl_end(base, size_bytes);
-            self.dbg(format_args!(
-                "memblock_add_node: [{:#018x}-{:#018x}] nid={} flags={:x} {}",
-                base.0,
-                end,
-                nid,
-                flags.bits(),
-                Caller::here()
-            ));
-        }
+        self.dbg_range_nid("memblock_add_node", base, size_bytes, nid, flags, Caller::here());
         self.add_range(Which::Memory, base.0, size_bytes, nid, flags, Growth::Allow)
     }
 
@@ -223,17 +213,7 @@ impl<H: Hal> Memblock<H> {
         nid: NodeId,
         flags: MemblockFlags,
     ) -> Result<(), Error> {
-        if self.debug {
-            let end = incl_end(base, size_bytes);
-            self.dbg(format_args!(
-                "__memblock_reserve: [{:#018x}-{:#018x}] nid={} flags={:x} {}",
-                base.0,
-                end,
-                nid,
-                flags.bits(),
-                Caller::here()
-            ));
-        }
+        self.dbg_range_nid("__memblock_reserve", base, size_bytes, nid, flags, Caller::here());
         self.add_range(Which::Reserved, base.0, size_bytes, nid, flags, Growth::Allow)
     }
 
