@@ -560,6 +560,17 @@ mod tests {
         events: RefCell<Vec<(u64, u64, u64)>>, // flush = (u64::MAX, va, 1 if va still translated)
     }
 
+    impl Recorder {
+        /// A 64-page arena, no root yet, nothing recorded.
+        fn new() -> Self {
+            Recorder {
+                inner: Arena::new(64),
+                root: std::cell::Cell::new(PhysAddr(0)),
+                events: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
     fn toy_walk(a: &Arena, root: PhysAddr, va: VirtAddr) -> bool {
         let mut table = root;
         for level in 0..LEVELS {
@@ -730,11 +741,7 @@ mod tests {
 
     #[test]
     fn permission_change_is_in_place_with_tlb_flush() {
-        let r = Recorder {
-            inner: Arena::new(64),
-            root: std::cell::Cell::new(PhysAddr(0)),
-            events: RefCell::new(Vec::new()),
-        };
+        let r = Recorder::new();
         let mut pt = PageTable::<Toy, _>::new(&r).unwrap();
         r.root.set(pt.root());
         pt.map_range(VirtAddr(KVA), PhysAddr(0x4000_0000), 2 * PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::empty())
@@ -758,11 +765,7 @@ mod tests {
 
     #[test]
     fn memory_type_change_is_break_before_make() {
-        let r = Recorder {
-            inner: Arena::new(64),
-            root: std::cell::Cell::new(PhysAddr(0)),
-            events: RefCell::new(Vec::new()),
-        };
+        let r = Recorder::new();
         let mut pt = PageTable::<Toy, _>::new(&r).unwrap();
         r.root.set(pt.root());
         pt.map_range(VirtAddr(KVA), PhysAddr(0x4000_0000), 2 * PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::empty())
@@ -867,11 +870,7 @@ mod tests {
         // The block was broken (flushed) before the table went in, then the page flushed.
         assert_eq!(&a.flushes.borrow()[..], &[va, va + 0x10_0000]);
         // The same through the recorder: no flush while the block still maps.
-        let r = Recorder {
-            inner: Arena::new(64),
-            root: std::cell::Cell::new(PhysAddr(0)),
-            events: RefCell::new(Vec::new()),
-        };
+        let r = Recorder::new();
         let mut rpt = PageTable::<Toy, _>::new(&r).unwrap();
         r.root.set(rpt.root());
         rpt.map_range(va, PhysAddr(0x4000_0000), 2 << 20, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
