@@ -62,6 +62,8 @@
 //! - `init::reboot`: the PM watchdog's registers through the fixmap.
 //! - `memory::pgtable`: table memory for the page-table walker (`PgtableMem`).
 //! - `memory::memblock`: memblock's grown arrays, through the linear map.
+//! - `memory::probe`: one page of physical memory through the fixmap, read
+//!   with the fault probe (is there RAM behind a /memory range?).
 //! - `memory::hal`: mm's `unsafe trait Hal` for this kernel; zeroing frames.
 //! - `memory::page_alloc`: the vmemmap as `MemMap`.
 //! - `memory::pages`: the `Pages` handle and the frees by address or PFN.
