@@ -1,8 +1,12 @@
 //! vmalloc: virtually contiguous kernel memory from scattered pages
-//! (Linux's mm/vmalloc.c). **Not built yet**: this essay is the plan the
-//! code will follow.
+//! (Linux's mm/vmalloc.c since 5.2). This crate holds the architecture-free
+//! part, host-tested: the vmap area trees with their lazy purge
+//! ([`VmapSpace`], on the augmented [`tree::AreaTree`]) and the vmap
+//! blocks of `vm_map_ram` ([`VmapBlock`]). The kernel's
+//! `memory::vmalloc` wires them to the page allocator and the kernel page
+//! table and owns the locks.
 //!
-//! # What it will do
+//! # What it does
 //!
 //! `vmalloc(size)` finds a free range of kernel virtual addresses in the
 //! vmalloc area, takes `size / PAGE_SIZE` order-0 pages from the page
@@ -33,9 +37,15 @@
 //!   the root, going left whenever the left subtree can hold the request,
 //!   O(log n) instead of a scan of every hole. Inserting, splitting and
 //!   merging update the augmentation on the path back to the root.
-//! * The tree will be an ordered map of ranges with cursors (the model is
-//!   Asterinas' interval sets), with the augmentation kept in the node; the
-//!   same structure serves the VMA tree of the `vm` module.
+//! * The tree is an AVL tree of disjoint ranges keyed by start, in an
+//!   arena of fixed-size node chunks ([`tree::AreaTree`]); the busy tree is
+//!   the same type with the `vm_struct` as payload. (Linux uses red-black
+//!   trees; AVL gives the same O(log n) bounds with a simpler delete.)
+//! * Finding a fit follows Linux's rule: the lowest free range of at least
+//!   `size + align - PAGE_SIZE` bytes (which fits whatever its alignment);
+//!   for page alignment that is exactly the lowest fit. When a larger
+//!   alignment is what made the walk fail, a scan looks for a range that
+//!   fits by luck of its alignment before giving up ([`VmapSpace::alloc`]).
 //! * A busy area points to its `vm_struct`: the pages, for vfree and for
 //!   `vmalloc_to_page`.
 //!
@@ -63,10 +73,13 @@
 //!
 //! # Locks
 //!
-//! The free-tree lock, the busy-tree lock and the purge lock, never held
-//! while calling the page allocator or the page-table code; the purge lock
-//! is taken before either tree's lock. Per-CPU vmap blocks have a lock of
-//! their own, taken before the tree locks.
+//! The types here are plain data used through `&mut self`; the kernel
+//! keeps one `VmapSpace` behind one lock (Linux splits it into the free
+//! lock, per-node busy locks and the purge lock), never held while calling
+//! the page allocator, the page-table code or the TLB flush: a purge takes
+//! its batch under the lock, flushes without it, and merges under it
+//! again, the batch's ranges being neither free nor busy meanwhile.
+//! Per-CPU vmap blocks have a lock each, taken before the tree's lock.
 //!
 //! # The interface below
 //!
@@ -77,7 +90,47 @@
 //! platform's. No Linux API user sees the tree: they get a `VmArea` handle
 //! that unmaps and frees on drop.
 //!
-//! # Planned differences from Linux
+//! # Differences from Linux
 //!
-//! No huge vmap mappings at first, no KASAN shadow, no per-node busy lists
-//! (one busy tree with its lock until measurements ask for more).
+//! No huge vmap mappings, no KASAN shadow, no per-node busy lists and
+//! pools (one busy tree with its lock until measurements ask for more), no
+//! RCU-deferred node frees (lookups take the lock). A vmap block is
+//! returned only when wholly dirty (Linux also reuses the dirty part of a
+//! fragmented block after a flush).
+
+pub mod block;
+pub mod space;
+pub mod tree;
+
+pub use block::{BlockState, VMAP_BBMAP_BITS, VMAP_BLOCK_SIZE, VMAP_MAX_ALLOC, VmapBlock};
+pub use space::{PurgeBatch, VmapError, VmapSpace, VmapStats, lazy_max_pages};
+
+bitflags::bitflags! {
+    /// What a vm area is (Linux's `VM_*` flags, same values).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct VmFlags: u32 {
+        /// `ioremap` and friends.
+        const IOREMAP = 0x1;
+        /// `vmalloc`.
+        const ALLOC = 0x2;
+        /// `vmap` of caller pages.
+        const MAP = 0x4;
+        /// Suitable for mapping into user space.
+        const USERMAP = 0x8;
+        /// A DMA-coherent buffer.
+        const DMA_COHERENT = 0x10;
+        /// Not fully set up yet (reports skip it).
+        const UNINITIALIZED = 0x20;
+        /// No guard page after the area.
+        const NO_GUARD = 0x40;
+    }
+}
+
+impl VmFlags {
+    /// Bytes of address space an area of `size` bytes takes: the size
+    /// rounded to pages, plus the guard page unless `NO_GUARD`.
+    pub fn area_size(self, size: u64) -> Option<u64> {
+        let s = size.checked_next_multiple_of(crate::PAGE_SIZE)?;
+        if self.contains(VmFlags::NO_GUARD) { Some(s) } else { s.checked_add(crate::PAGE_SIZE) }
+    }
+}
