@@ -46,6 +46,21 @@ pub fn frame_pointer() -> u64 {
     fp
 }
 
+/// The return address of the function this is inlined into (GCC's
+/// `__builtin_return_address(0)`): the link register saved in its frame
+/// record. Every function has one (the kernel is built with
+/// `force-frame-pointers`), so use it in an `#[inline(never)]` function to
+/// name that function's caller.
+#[inline(always)]
+pub fn return_address() -> u64 {
+    let lr: u64;
+    // SAFETY: x29 points at the current frame record {fp, lr} on this
+    // CPU's stack (frame pointers are forced), so the load reads that
+    // stack's memory; nothing is written.
+    unsafe { asm!("ldr {}, [x29, #8]", out(reg) lr, options(readonly, nostack, preserves_flags)) };
+    lr
+}
+
 /// The stack pointer of the caller's frame.
 #[inline(always)]
 pub fn stack_pointer() -> u64 {

@@ -43,3 +43,31 @@ pub fn order_new_table() {
     // SAFETY: a barrier has no memory-safety effect.
     unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
 }
+
+/// Most pages [`flush_tlb_kernel_range`] invalidates one by one before it
+/// flushes everything instead (Linux's MAX_DVM_OPS, PTRS_PER_PTE).
+pub const MAX_DVM_OPS: u64 = 512;
+
+/// Invalidate every CPU's kernel translations of `[start, end)` (Linux's
+/// flush_tlb_kernel_range): one `tlbi vaale1is` per page, inside one pair
+/// of barriers, or `tlbi vmalle1is` when the range has more than
+/// [`MAX_DVM_OPS`] pages.
+pub fn flush_tlb_kernel_range(start: VirtAddr, end: VirtAddr) {
+    let (s, e) = (start.as_u64() >> 12, end.as_u64().div_ceil(4096));
+    if e <= s {
+        return;
+    }
+    if e - s > MAX_DVM_OPS {
+        flush_tlb_all();
+        return;
+    }
+    // SAFETY: TLB maintenance and barriers have no memory-safety effect.
+    unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
+    for page in s..e {
+        let arg = page & ((1 << 44) - 1);
+        // SAFETY: as above.
+        unsafe { asm!("tlbi vaale1is, {a}", a = in(reg) arg, options(nostack, preserves_flags)) };
+    }
+    // SAFETY: as above.
+    unsafe { asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+}

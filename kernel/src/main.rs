@@ -15,9 +15,11 @@
 //!     memblock_init         memblock from the tree, linear map, early heap
 //!     zones, vmemmap        zone boundaries; page descriptors mapped
 //!     report                reservations by source, memblock arrays
-//!     smp_init              the other CPUs, one at a time
 //!     page allocator        from memblock, which retires
 //!     SLUB                  kmalloc; the Rust heap moves onto it
+//!     vmalloc               the vmap area trees; the console moves from
+//!                           the fixmap to ioremap
+//!     smp_init              the other CPUs, one at a time, on vmalloc'd stacks
 //!     selftest              per subsystem; `selftest: N passed, M failed`
 //!     bench, lkdtm          if asked for
 //!     exit                  semihosting exit code (console::exit::ExitCode:
@@ -98,7 +100,7 @@ mod smp;
 use boot::BootInfo;
 use console::exit::{ExitCode, exit, fatal};
 use init::{cmdline, earlycon, fdt, platform, reboot, state};
-use memory::{heap, memblock, numa, page_alloc, pgtable, report, slab, vmemmap};
+use memory::{heap, memblock, numa, page_alloc, pgtable, report, slab, vmalloc, vmemmap};
 
 #[allow(unsafe_code)] // no_mangle: the head branches to kernel_main by name
 #[unsafe(no_mangle)]
@@ -143,7 +145,6 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     memblock::report();
     memory::layout::print();
     platform::log_platform(dt);
-    smp::bringup::smp_init(dt, &info);
     match page_alloc::init(zone_limits, memmap.base, params, dt) {
         Ok(cost) => {
             page_alloc::print_memory_line(memblock::cma_reserved_pages(dt));
@@ -155,6 +156,12 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         fatal(format_args!("cannot bring up SLUB: {e}"));
     }
     heap::switch_to_kmalloc();
+    if let Err(e) = vmalloc::init() {
+        fatal(format_args!("cannot bring up vmalloc: {e}"));
+    }
+    earlycon::move_to_ioremap();
+    smp::bringup::smp_init(dt, &info);
+    vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
 
     let (passed, failed) = selftest::run(&params.selftest);
     bench::run(params.bench);

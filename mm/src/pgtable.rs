@@ -192,6 +192,15 @@ pub unsafe trait PgtableMem {
     }
 }
 
+/// When the TLB entries of a changed range are invalidated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flush {
+    /// Entry by entry, as each changes (break-before-make).
+    Now,
+    /// By the caller, later (`unmap_range_noflush`).
+    Deferred,
+}
+
 /// A translation found by a software walk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Translation {
@@ -377,7 +386,17 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
     /// range covers in part is split first. Returns the number of leaf
     /// entries removed.
     pub fn unmap_range(&mut self, va: VirtAddr, size: u64) -> Result<usize, Error> {
-        self.update_range(va, size, None)
+        self.update_range(va, size, None, Flush::Now)
+    }
+
+    /// Unmap `[va, va + size)` without invalidating any TLB entry (Linux's
+    /// `vunmap_range_noflush`): the descriptors become invalid, but a CPU
+    /// may keep using a cached translation until the caller flushes the
+    /// range. Only for ranges whose virtual addresses are not reused before
+    /// that flush (vmalloc's lazy purge guarantees it). Blocks are never
+    /// split here: a block the range covers in part is `Busy`.
+    pub fn unmap_range_noflush(&mut self, va: VirtAddr, size: u64) -> Result<usize, Error> {
+        self.update_range(va, size, None, Flush::Deferred)
     }
 
     /// Change the protection of every mapped page in `[va, va + size)`: in
@@ -385,10 +404,10 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
     /// type (or any other attribute) does. Returns the number of leaf
     /// entries changed.
     pub fn change_prot(&mut self, va: VirtAddr, size: u64, prot: PageProt) -> Result<usize, Error> {
-        self.update_range(va, size, Some(prot))
+        self.update_range(va, size, Some(prot), Flush::Now)
     }
 
-    fn update_range(&mut self, va: VirtAddr, size: u64, prot: Option<PageProt>) -> Result<usize, Error> {
+    fn update_range(&mut self, va: VirtAddr, size: u64, prot: Option<PageProt>, flush: Flush) -> Result<usize, Error> {
         if !va.is_aligned(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
             return Err(Error::InvalidArgument);
         }
@@ -397,7 +416,7 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
         }
         va.checked_add(size - 1).ok_or(Error::InvalidArgument)?;
         let root = self.root;
-        let res = self.update_level(root, 0, va, size, prot);
+        let res = self.update_level(root, 0, va, size, prot, flush);
         self.mem.publish();
         res
     }
@@ -409,6 +428,7 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
         mut va: VirtAddr,
         mut size: u64,
         prot: Option<PageProt>,
+        flush: Flush,
     ) -> Result<usize, Error> {
         let span = level_size(level);
         let mut changed = 0;
@@ -420,7 +440,11 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
             let raw = self.read(table, idx);
             if F::is_valid(raw) {
                 if level < LAST_LEVEL && F::is_table(raw, level) {
-                    changed += self.update_level(F::output_addr(raw), level + 1, va, chunk, prot)?;
+                    changed += self.update_level(F::output_addr(raw), level + 1, va, chunk, prot, flush)?;
+                } else if chunk == span && flush == Flush::Deferred {
+                    // Unmap only (prot is None): clear, flush later.
+                    self.write(table, idx, 0);
+                    changed += 1;
                 } else if chunk == span {
                     let new = match prot {
                         None => 0,
@@ -437,9 +461,11 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
                         }
                         changed += 1;
                     }
+                } else if flush == Flush::Deferred {
+                    return Err(Error::Busy);
                 } else {
                     let next = self.split_block(table, idx, level, entry_va)?;
-                    changed += self.update_level(next, level + 1, va, chunk, prot)?;
+                    changed += self.update_level(next, level + 1, va, chunk, prot, flush)?;
                 }
             }
             va = VirtAddr(va.0.wrapping_add(chunk));
@@ -704,6 +730,25 @@ mod tests {
             ),
             Err(Error::Busy)
         );
+    }
+
+    #[test]
+    fn unmap_noflush_clears_without_flushing_and_never_splits() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        pt.map_range(VirtAddr(KVA), PhysAddr(0x4000_0000), 4 * PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)
+            .unwrap();
+        assert_eq!(pt.unmap_range_noflush(VirtAddr(KVA), 3 * PAGE_SIZE), Ok(3));
+        assert!(a.flushes.borrow().is_empty(), "the caller flushes later");
+        assert!(pt.translate(VirtAddr(KVA + 2 * PAGE_SIZE)).is_none());
+        assert!(pt.translate(VirtAddr(KVA + 3 * PAGE_SIZE)).is_some());
+        // A 2 MiB block cut in part is refused, untouched.
+        let blk = KVA + (1 << 30);
+        pt.map_range(VirtAddr(blk), PhysAddr(0x8000_0000), 1 << 21, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
+        assert_eq!(pt.unmap_range_noflush(VirtAddr(blk), PAGE_SIZE), Err(Error::Busy));
+        assert_eq!(pt.translate(VirtAddr(blk)).unwrap().level, 2);
+        assert_eq!(pt.unmap_range_noflush(VirtAddr(blk), 1 << 21), Ok(1));
+        assert!(a.flushes.borrow().is_empty());
     }
 
     #[test]

@@ -195,6 +195,16 @@ pub fn register_console(uart: &'static Uart) -> Result<(), UartError> {
     Ok(())
 }
 
+/// Switch the registered console to `uart` (the same device at another
+/// mapping), under the log lock so no line is half-written through the old
+/// one. Does nothing when no console is registered.
+pub fn replace_console(uart: &'static Uart) {
+    let mut log = LOG.lock();
+    if log.console.is_some() {
+        log.console = Some(uart);
+    }
+}
+
 /// Whether a console UART is registered.
 pub fn have_console() -> bool {
     LOG.lock().console.is_some()

@@ -21,7 +21,7 @@
 
 use crate::console::printk;
 use crate::memory::layout::{FIX_EARLYCON, FIX_EARLYCON_AUX};
-use crate::memory::pgtable;
+use crate::memory::{pgtable, vmalloc};
 use crate::{pr_info, pr_warn};
 use arch::exception::ProbeFault;
 use arch::uart::{MiniSetup, MiniUart, Pl011, Pl011Setup, Uart, UartError, UartSetup};
@@ -36,6 +36,10 @@ use mm::pgtable::PageProt;
 use mm::{PAGE_SIZE, VirtAddr};
 
 static UARTS: [spin::Once<Uart>; MAX_CANDIDATES] = [const { spin::Once::new() }; MAX_CANDIDATES];
+/// The registered console: its kind and physical addresses (UART, AUX).
+static REGISTERED: spin::Once<(UartKind, u64, Option<u64>)> = spin::Once::new();
+/// The console once it moved to ioremap, and its registers' address.
+static IOREMAPPED: spin::Once<(Uart, u64)> = spin::Once::new();
 static MAPPED: AtomicBool = AtomicBool::new(false);
 static AUX_MAPPED: AtomicBool = AtomicBool::new(false);
 
@@ -98,7 +102,49 @@ impl fmt::Display for Why<'_> {
     }
 }
 
-/// Whether a console's registers were mapped in the fixmap (for the mmu
+/// Move the registered console from the fixmap to ioremap, as Linux's
+/// drivers take over from earlycon once the kernel's allocators are up:
+/// map the same registers with `ioremap`, switch printk to a `Uart` at the
+/// new address (same hardware, no re-initialisation), then unmap the
+/// fixmap slots. The fixmap `Uart` stays in `UARTS`, unused. A failure
+/// keeps the fixmap console and says why.
+pub fn move_to_ioremap() {
+    let Some(&(kind, pa, aux_pa)) = REGISTERED.get() else { return };
+    let moved = IOREMAPPED.try_call_once(|| -> Result<(Uart, u64), mm::Error> {
+        let va = vmalloc::ioremap(pa, 0x40)?.leak().as_u64();
+        let uart = match aux_pa {
+            None => {
+                // SAFETY: the registered PL011's registers, mapped as
+                // device memory by ioremap for good (leaked).
+                Uart::Pl011(unsafe { Pl011::new(va) })
+            }
+            Some(aux) => {
+                let aux_va =
+                    if aux & !0xfff == pa & !0xfff { va - (pa - aux) } else { vmalloc::ioremap(aux, 8)?.leak().as_u64() };
+                // SAFETY: the registered mini UART and its AUX block, both
+                // mapped as device memory by ioremap for good.
+                Uart::Mini(unsafe { MiniUart::new(va, aux_va) })
+            }
+        };
+        let _ = kind;
+        Ok((uart, va))
+    });
+    match moved {
+        Ok((uart, va)) => {
+            printk::replace_console(uart);
+            clear_slots();
+            pr_info!("console: registers at {pa:#x} moved from the fixmap to ioremap (0x{va:016x})");
+        }
+        Err(e) => pr_warn!("console: cannot ioremap the UART at {pa:#x} ({e}); it stays in the fixmap"),
+    }
+}
+
+/// The console's registers' ioremap address, once moved.
+pub fn ioremapped_va() -> Option<u64> {
+    IOREMAPPED.get().map(|u| u.1)
+}
+
+/// Whether a console's registers are mapped in the fixmap (for the mmu
 /// self-test).
 pub fn mapped() -> bool {
     MAPPED.load(Ordering::Relaxed)
@@ -270,6 +316,7 @@ fn try_one<'a>(dt: &DtInfo, con: &ConsoleInfo, c: &'a Candidate, slot: usize) ->
     let setup = uart.init(clock_hz, c.baud).map_err(|e| Why::Init(pa, e))?;
     let uart = UARTS[slot].call_once(|| uart);
     printk::register_console(uart).map_err(|_| Why::Replay)?;
+    REGISTERED.call_once(|| (kind, pa, aux_pa));
     Ok(How { kind, path, pa, baud: c.baud, setup, clock })
 }
 

@@ -20,7 +20,9 @@
 //!   slab          SLUB over the page allocator: kmalloc, mempools
 //!   kbox          owning kmalloc handles for Rust callers: KBox, KmallocBuf
 //!   heap          #[global_allocator]: early heap, then kmalloc
-//!   report        /proc/buddyinfo, meminfo, zoneinfo, slabinfo, ...
+//!   vmalloc       the vmalloc area: vmalloc, vmap, vm_map_ram, ioremap,
+//!                 kernel stacks (mm::vmalloc's trees over pages + pgtable)
+//!   report        /proc/buddyinfo, meminfo, zoneinfo, slabinfo, vmallocinfo
 //! ```
 //!
 //! Each file imports only files above it in this list (and `console`);
@@ -35,9 +37,7 @@
 //! other way round, which is why memblock only becomes the tables'
 //! allocator after the linear map is built.
 //!
-//! Not built yet, with their homes: `vmalloc` (the vmalloc area is in
-//! `layout`; mapping will go through `pgtable`, areas through `mm`) and
-//! `fault` (the page-fault glue between arch's exception entry and `mm`'s
+//! Not built yet, with its home: `fault` (the page-fault glue between arch's exception entry and `mm`'s
 //! fault handler, for user address spaces).
 
 #[allow(unsafe_code)] // zeroing frames through the linear map; the unsafe Hal impl
@@ -62,5 +62,7 @@ pub mod probe;
 pub mod report;
 #[allow(unsafe_code)] // kfree of a raw pointer; mempool callbacks
 pub mod slab;
+#[allow(unsafe_code)] // the mapped memory of a VmallocBuf as a slice; vfree of a raw address
+pub mod vmalloc;
 pub mod vmemmap;
 pub mod zones;

@@ -156,6 +156,32 @@ pub fn unmap_kernel_range(va: VirtAddr, size: u64) -> Result<usize, Error> {
     KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.unmap_range(va, size)
 }
 
+/// Map `pages` (each one page, in order) at `va, va + PAGE_SIZE, ...`
+/// with pages only, holding the lock once for them all (vmalloc's
+/// vmap_pages_range). On failure the pages mapped so far stay mapped and
+/// their count is returned with the error, for the caller to unmap.
+pub fn map_kernel_pages(
+    va: VirtAddr,
+    pages: impl Iterator<Item = PhysAddr>,
+    prot: PageProt,
+) -> Result<u64, (u64, Error)> {
+    let mut guard = KERNEL_PT.lock();
+    let pt = guard.as_mut().ok_or((0, Error::NotFound))?;
+    let mut n = 0;
+    for pa in pages {
+        pt.map_range(va + n * PAGE_SIZE, pa, PAGE_SIZE, prot, MapFlags::NO_BLOCKS).map_err(|e| (n, e))?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Unmap `[va, va + size)` without any TLB invalidation: the caller
+/// flushes the range before its addresses are used again (vmalloc's lazy
+/// purge). Returns the leaves removed.
+pub fn unmap_kernel_range_noflush(va: VirtAddr, size: u64) -> Result<usize, Error> {
+    KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.unmap_range_noflush(va, size)
+}
+
 /// Change the protection of `[va, va + size)`: in place for permissions,
 /// break-before-make for a memory type; `Busy` if a linear-map block would
 /// have to be split.

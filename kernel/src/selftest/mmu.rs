@@ -94,9 +94,10 @@ fn try_write_scratch(cpu: usize) {
 /// Change a live kernel mapping RW -> RO -> RW -> unmapped, break-before-make,
 /// and check that every CPU's TLB follows (inner-shareable invalidation).
 fn live_remap_seen_by_every_cpu() -> TestResult {
-    use crate::memory::layout::SELFTEST_SCRATCH;
     use mm::pgtable::MapFlags;
-    let va = VirtAddr(SELFTEST_SCRATCH);
+    let area = crate::memory::vmalloc::get_vm_area(PAGE_SIZE, mm::vmalloc::VmFlags::empty())
+        .map_err(|e| alloc::format!("get_vm_area: {e}"))?;
+    let va = area.addr();
     let page = crate::memory::pages::alloc_pages(mm::gfp::Gfp::KERNEL, 0).map_err(|e| alloc::format!("{e}"))?;
     let pa = page.pfn().phys();
     let online =
@@ -162,7 +163,7 @@ static DATA_RET_INSN: AtomicU32 = AtomicU32::new(0xd65f_03c0);
 /// In .bss.
 static BSS_WORD: AtomicU64 = AtomicU64::new(0);
 
-fn sample_addresses() -> [(&'static str, u64); 12] {
+fn sample_addresses() -> [(&'static str, u64); 13] {
     let s = state::get();
     let sp = arch::cpu::stack_pointer();
     let dram = linear_map::phys_to_virt(linear_map::memstart()).as_u64();
@@ -179,6 +180,7 @@ fn sample_addresses() -> [(&'static str, u64); 12] {
         ("stack", sp),
         ("fixmap fdt", FIX_FDT + (s.info.dtb_pa & (PAGE_SIZE - 1))),
         ("fixmap uart", if crate::init::earlycon::mapped() { FIX_EARLYCON } else { FIX_FDT }),
+        ("ioremap uart", crate::init::earlycon::ioremapped_va().unwrap_or(FIX_FDT)),
         ("linear map", dram.max(linear_map::phys_to_virt(first_mem).as_u64())),
     ]
 }

@@ -1,9 +1,11 @@
 //! Bringing up the secondary CPUs (Linux's smp_init and __cpu_up).
 //!
 //! Each secondary gets a logical number in /cpus order (the boot CPU is 0),
-//! a 64 KiB stack mapped in the CPU-stack window with an unmapped guard
-//! below (same size and alignment as the boot stack, so the vectors'
-//! overflow check works), an overflow stack, and its `CpuArea` in TPIDR_EL1.
+//! a kernel stack from vmalloc (`vmalloc::alloc_kernel_stack`: the boot
+//! stack's size and alignment, so the vectors' overflow check works, with
+//! unmapped guard pages on both sides), an overflow stack, and its
+//! `CpuArea` in TPIDR_EL1. This runs after SLUB and vmalloc are up, as
+//! Linux's smp_init runs after mm_core_init.
 //!
 //! Bring-up is one CPU at a time: the boot CPU fills `__secondary_data`
 //! (MMU registers, stack, area, entry), cleans it to the PoC because the
@@ -33,17 +35,17 @@
 use super::call::serve_mailbox;
 use super::cpumask::{cpu_online, note_failed, num_online_cpus, set_online, set_possible};
 use crate::init::platform::psci_conduit;
-use crate::memory::layout::{CPU_STACKS_START, FIX_SPIN_TABLE};
+use crate::memory::layout::FIX_SPIN_TABLE;
+use crate::memory::vmalloc;
 use crate::memory::linear_map::{linear_map_covers, phys_to_virt};
 use crate::memory::memblock::MEMBLOCK;
 use crate::memory::{numa, pgtable};
 use crate::{pr_err, pr_info, pr_warn};
-use arch::exception::STACK_SIZE;
 use arch::percpu::{NR_CPUS, OVERFLOW_STACK_SIZE, cpu_area};
 use boot::BootInfo;
 use bootdata::devicetree::{CpuSkip, DtInfo, EnableMethod, logical_cpus};
 use core::sync::atomic::{AtomicU64, Ordering};
-use mm::pgtable::{MapFlags, PageProt};
+use mm::pgtable::PageProt;
 use mm::{PAGE_SIZE, PhysAddr, VirtAddr};
 
 /// The layout head.S reads (`SD_*` offsets there).
@@ -90,13 +92,6 @@ unsafe extern "C" {
     static __overflow_stacks: u8;
 }
 
-/// Virtual address of the top of logical CPU `cpu`'s stack (cpu >= 1).
-fn stack_top_va(cpu: usize) -> u64 {
-    // Slot of 4 stack sizes: [unused][guard][stack][unused]; the stack starts
-    // at 2 * STACK_SIZE into the slot, aligned to 2 * STACK_SIZE.
-    CPU_STACKS_START + (cpu as u64) * 4 * STACK_SIZE + 3 * STACK_SIZE
-}
-
 fn overflow_stack_top(cpu: usize) -> u64 {
     core::ptr::addr_of!(__overflow_stacks) as u64 + ((cpu + 1) * OVERFLOW_STACK_SIZE) as u64
 }
@@ -121,15 +116,13 @@ extern "C" fn secondary_start_kernel(area: &'static arch::percpu::CpuArea) -> ! 
     serve_mailbox(cpu)
 }
 
-fn map_stack(cpu: usize, nid: i32) -> Result<(u64, u64), mm::Error> {
-    let pa = {
-        let mut mb = MEMBLOCK.lock();
-        mb.alloc_try_nid(STACK_SIZE, PAGE_SIZE, PhysAddr(0), PhysAddr(u64::MAX), mm::memblock::NodeId(nid))?
-    };
-    let top = stack_top_va(cpu);
-    let lo = top - STACK_SIZE;
-    pgtable::map_kernel_range(VirtAddr(lo), pa, STACK_SIZE, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
-    Ok((lo, top))
+/// A secondary's kernel stack: THREAD_SIZE from vmalloc on its node,
+/// aligned to twice that, guard pages on both sides. Kept for good (a CPU
+/// that came up late may still be running on it).
+fn alloc_stack(nid: i32) -> Result<(u64, u64), mm::Error> {
+    let stack = vmalloc::alloc_kernel_stack(mm::memblock::NodeId(nid))?;
+    let lo = stack.leak().as_u64();
+    Ok((lo, lo + vmalloc::THREAD_SIZE))
 }
 
 /// Why a spin-table release address was refused.
@@ -269,7 +262,7 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
             break;
         }
         let nid = node.nid.map(|n| n as i32).unwrap_or(0);
-        let (lo, top) = match map_stack(cpu, nid) {
+        let (lo, top) = match alloc_stack(nid) {
             Ok(s) => s,
             Err(e) => {
                 pr_err!("CPU{cpu}: no stack ({e}); not brought up");

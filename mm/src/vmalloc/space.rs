@@ -148,7 +148,26 @@ impl<T> VmapSpace<T> {
     ///
     /// With page alignment this is the lowest fit.
     pub fn alloc(&mut self, size: u64, align: u64, vstart: u64, vend: u64, val: T) -> Result<u64, VmapError> {
+        self.alloc_offset(size, align, 0, vstart, vend, val)
+    }
+
+    /// [`alloc`](Self::alloc), but it is `start + offset` that is aligned
+    /// to `align` (a kernel stack with a guard page below it: the stack,
+    /// not the area, needs the alignment). `offset` is a page multiple
+    /// below `size`.
+    pub fn alloc_offset(
+        &mut self,
+        size: u64,
+        align: u64,
+        offset: u64,
+        vstart: u64,
+        vend: u64,
+        val: T,
+    ) -> Result<u64, VmapError> {
         let align = align.max(PAGE_SIZE);
+        if !offset.is_multiple_of(PAGE_SIZE) || offset >= size.max(1) {
+            return Err(VmapError::Invalid);
+        }
         if size == 0
             || !size.is_multiple_of(PAGE_SIZE)
             || !align.is_power_of_two()
@@ -160,7 +179,7 @@ impl<T> VmapSpace<T> {
         {
             return Err(VmapError::Invalid);
         }
-        let (fstart, fend, addr) = self.find(size, align, vstart, vend).ok_or(VmapError::NoSpace)?;
+        let (fstart, fend, addr) = self.find(size, align, offset, vstart, vend).ok_or(VmapError::NoSpace)?;
         // Reserve the busy node first: once the free range is cut the
         // operation must not fail half-way.
         self.busy.insert(addr, addr + size, val).map_err(|_| VmapError::NoMemory)?;
@@ -171,21 +190,21 @@ impl<T> VmapSpace<T> {
         Ok(addr)
     }
 
-    fn fit_in(start: u64, end: u64, size: u64, align: u64, vstart: u64, vend: u64) -> Option<u64> {
-        let lo = start.max(vstart).checked_next_multiple_of(align)?;
+    fn fit_in(start: u64, end: u64, size: u64, align: u64, offset: u64, vstart: u64, vend: u64) -> Option<u64> {
+        let lo = start.max(vstart).checked_add(offset)?.checked_next_multiple_of(align)? - offset;
         let hi = lo.checked_add(size)?;
         (hi <= end.min(vend)).then_some(lo)
     }
 
-    fn find(&self, size: u64, align: u64, vstart: u64, vend: u64) -> Option<(u64, u64, u64)> {
+    fn find(&self, size: u64, align: u64, offset: u64, vstart: u64, vend: u64) -> Option<(u64, u64, u64)> {
         if let Some((s, e, _)) = self.free.containing(vstart)
-            && let Some(a) = Self::fit_in(s, e, size, align, vstart, vend)
+            && let Some(a) = Self::fit_in(s, e, size, align, offset, vstart, vend)
         {
             return Some((s, e, a));
         }
         let length = size.checked_add(align - PAGE_SIZE)?;
         if let Some((s, e)) = self.free.lowest_fit(vstart, length) {
-            if let Some(a) = Self::fit_in(s, e, size, align, vstart, vend) {
+            if let Some(a) = Self::fit_in(s, e, size, align, offset, vstart, vend) {
                 return Some((s, e, a));
             }
             if s >= vend {
@@ -201,7 +220,7 @@ impl<T> VmapSpace<T> {
             if s >= vend {
                 break;
             }
-            if let Some(a) = Self::fit_in(s, e, size, align, vstart, vend) {
+            if let Some(a) = Self::fit_in(s, e, size, align, offset, vstart, vend) {
                 return Some((s, e, a));
             }
             from = e;
@@ -338,7 +357,7 @@ impl<T> VmapSpace<T> {
 
     /// The largest free range (Linux's VmallocChunk), in bytes.
     pub fn largest_free(&self) -> u64 {
-        self.free.iter().map(|r| r.1 - r.0).max().unwrap_or(0)
+        self.free.max_size()
     }
 
     /// Check that free, busy and lazy ranges tile the managed range
@@ -387,8 +406,8 @@ mod tests {
     }
 
     impl Model {
-        fn find(&self, size: u64, align: u64, vstart: u64, vend: u64) -> Option<u64> {
-            let fit = |&(s, e): &(u64, u64)| VmapSpace::<()>::fit_in(s, e, size, align, vstart, vend);
+        fn find(&self, size: u64, align: u64, offset: u64, vstart: u64, vend: u64) -> Option<u64> {
+            let fit = |&(s, e): &(u64, u64)| VmapSpace::<()>::fit_in(s, e, size, align, offset, vstart, vend);
             if let Some(r) = self.free.iter().find(|r| r.0 <= vstart && vstart < r.1)
                 && let Some(a) = fit(r)
             {
@@ -469,6 +488,7 @@ mod tests {
         s.validate().unwrap();
         assert_eq!(s.free_iter().collect::<Vec<_>>(), vec![(BASE, BASE + 64 * P)], "all merged back");
         assert_eq!(s.stats().purges, 2);
+        assert_eq!(s.largest_free(), 64 * P);
     }
 
     #[test]
@@ -498,6 +518,17 @@ mod tests {
         s.finish_purge(b);
         assert_eq!(s.alloc(P, P, BASE, BASE + 256 * P, ()), Ok(a));
         assert_eq!(s.free_lazy(0xdead_0000), Err(Error::NotFound));
+    }
+
+    #[test]
+    fn offset_aligns_the_inner_start() {
+        let mut s = VmapSpace::new(BASE, BASE + 256 * P, 1 << 20).unwrap();
+        s.alloc(P, P, BASE, BASE + 256 * P, ()).unwrap();
+        // A 16 KiB stack with a guard page on each side, the stack 32 KiB aligned.
+        let a = s.alloc_offset(6 * P, 8 * P, P, BASE, BASE + 256 * P, ()).unwrap();
+        assert_eq!(a + P, BASE + 8 * P);
+        assert_eq!(s.alloc_offset(2 * P, P, 2 * P, BASE, BASE + 256 * P, ()), Err(VmapError::Invalid));
+        s.validate().unwrap();
     }
 
     #[test]
@@ -534,8 +565,12 @@ mod tests {
                     } else {
                         (BASE, end)
                     };
-                    let want = m.find(size, align, vs, ve);
-                    let got = s.alloc(size, align, vs, ve, step).ok();
+                    let offset = if size > P && rng.below(4) == 0 { P } else { 0 };
+                    let want = m.find(size, align, offset, vs, ve);
+                    let got = s.alloc_offset(size, align, offset, vs, ve, step).ok();
+                    if let Some(a) = got {
+                        assert!((a + offset).is_multiple_of(align));
+                    }
                     assert_eq!(got, want, "seed {seed} step {step}: alloc({size:#x}, {align:#x}, {vs:#x}..{ve:#x})");
                     if let Some(a) = got {
                         m.take(a, a + size);

@@ -75,6 +75,11 @@ impl<V> AreaTree<V> {
         self.len == 0
     }
 
+    /// The size of the largest range (the root's augmentation), O(1).
+    pub fn max_size(&self) -> u64 {
+        self.max_of(self.root)
+    }
+
     /// Nodes the arena holds (used or free): its memory is this times the
     /// node size.
     pub fn capacity(&self) -> usize {
