@@ -110,7 +110,23 @@ impl fmt::Display for Why<'_> {
 /// keeps the fixmap console and says why.
 pub fn move_to_ioremap() {
     let Some(&(kind, pa, aux_pa)) = REGISTERED.get() else { return };
-    let moved = IOREMAPPED.try_call_once(|| -> Result<(Uart, u64), mm::Error> {
+    let moved = IOREMAPPED.try_call_once(|| ioremap_console(pa, aux_pa));
+    let _ = kind;
+    match moved {
+        Ok((uart, va)) => {
+            printk::replace_console(uart);
+            clear_slots();
+            pr_info!("console: registers at {pa:#x} moved from the fixmap to ioremap (0x{va:016x})");
+        }
+        Err(e) => pr_warn!("console: cannot ioremap the UART at {pa:#x} ({e}); it stays in the fixmap"),
+    }
+}
+
+/// The console's registers (and a mini UART's AUX block) through ioremap,
+/// kept for good; named in /proc/vmallocinfo as the caller.
+#[inline(never)]
+fn ioremap_console(pa: u64, aux_pa: Option<u64>) -> Result<(Uart, u64), mm::Error> {
+    {
         let va = vmalloc::ioremap(pa, 0x40)?.leak().as_u64();
         let uart = match aux_pa {
             None => {
@@ -119,23 +135,17 @@ pub fn move_to_ioremap() {
                 Uart::Pl011(unsafe { Pl011::new(va) })
             }
             Some(aux) => {
-                let aux_va =
-                    if aux & !0xfff == pa & !0xfff { va - (pa - aux) } else { vmalloc::ioremap(aux, 8)?.leak().as_u64() };
+                let aux_va = if aux & !0xfff == pa & !0xfff {
+                    va - (pa - aux)
+                } else {
+                    vmalloc::ioremap(aux, 8)?.leak().as_u64()
+                };
                 // SAFETY: the registered mini UART and its AUX block, both
                 // mapped as device memory by ioremap for good.
                 Uart::Mini(unsafe { MiniUart::new(va, aux_va) })
             }
         };
-        let _ = kind;
         Ok((uart, va))
-    });
-    match moved {
-        Ok((uart, va)) => {
-            printk::replace_console(uart);
-            clear_slots();
-            pr_info!("console: registers at {pa:#x} moved from the fixmap to ioremap (0x{va:016x})");
-        }
-        Err(e) => pr_warn!("console: cannot ioremap the UART at {pa:#x} ({e}); it stays in the fixmap"),
     }
 }
 

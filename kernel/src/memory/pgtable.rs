@@ -77,6 +77,7 @@ unsafe impl PgtableMem for KernelTables {
                 None => return Err(Error::NoMemory),
                 Some(alloc) => alloc()?,
             };
+            TABLES_ALLOCATED.fetch_add(1, Ordering::Relaxed);
             if !linear_map_covers(pa, PAGE_SIZE) {
                 return Err(Error::NoMemory);
             }
@@ -111,6 +112,14 @@ type KernelPageTable = PageTable<Arm64, KernelTables>;
 
 static KERNEL_PT: Mutex<Option<KernelPageTable>> = Mutex::new(None);
 static KIMAGE_VOFFSET: AtomicU64 = AtomicU64::new(0);
+/// Table pages taken from the registered allocator so far (kept for good).
+static TABLES_ALLOCATED: AtomicU64 = AtomicU64::new(0);
+
+/// Table pages the tree took from memblock or the page allocator so far:
+/// a test that compares free-page counts adds what its mappings cost.
+pub fn nr_table_pages_allocated() -> u64 {
+    TABLES_ALLOCATED.load(Ordering::Relaxed)
+}
 static PHYS_BASE: AtomicU64 = AtomicU64::new(0);
 
 /// Adopt the head's TTBR1 tree.

@@ -3,7 +3,7 @@
 //! `mminfo` every report (pagetypeinfo, zoneinfo, slabinfo) plus memblock,
 //! the early heap and the page-table pool.
 
-use super::{heap, memblock, page_alloc, pgtable, slab};
+use super::{heap, memblock, page_alloc, pgtable, slab, vmalloc};
 use crate::console::printk;
 use crate::{pr_info, pr_warn};
 
@@ -30,11 +30,13 @@ pub fn mminfo() {
     print_report("/proc/zoneinfo", |s| pa.zoneinfo(s));
     print_report("/proc/meminfo", |s| {
         pa.meminfo(s)?;
-        slab::meminfo_lines(s)
+        slab::meminfo_lines(s)?;
+        vmalloc::meminfo_lines(s)
     });
     if let Some(slub) = slab::slub() {
         print_report("/proc/slabinfo", |s| slub.slabinfo(s));
     }
+    print_report("/proc/vmallocinfo", vmalloc::vmallocinfo);
     memblock_and_heap_info();
 }
 

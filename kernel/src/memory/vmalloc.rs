@@ -62,7 +62,7 @@ use mm::pgtable::PageProt;
 use mm::vmalloc::{
     BlockState, VMAP_BLOCK_SIZE, VMAP_MAX_ALLOC, VmFlags, VmapBlock, VmapError, VmapSpace, VmapStats, lazy_max_pages,
 };
-use mm::{Error, PAGE_SIZE, PhysAddr, Pfn, VirtAddr};
+use mm::{Error, PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
 use spin::Mutex;
 
 /// What a busy vmap area is.
@@ -198,6 +198,24 @@ pub fn purge_vmap_area_lazy() {
     let Ok(Some(batch)) = with_space(|s| s.take_purge()) else { return };
     arch::tlb::flush_tlb_kernel_range(VirtAddr(batch.start), VirtAddr(batch.end));
     let _ = with_space(|s| s.finish_purge(batch));
+}
+
+/// Linux's vm_unmap_aliases: free every vmap block with no live mapping
+/// left (purge_fragmented_blocks), then purge every lazily freed range,
+/// so no stale translation of the vmalloc area survives.
+pub fn vm_unmap_aliases() {
+    for cpu_blocks in VMAP_BLOCKS.iter() {
+        loop {
+            let mut blocks = cpu_blocks.lock();
+            let Some(i) = blocks.iter().position(|b| b.is_unused()) else { break };
+            let b = blocks.swap_remove(i);
+            drop(blocks);
+            if let Err(e) = release_area(b.va_start(), b.va_start(), 0) {
+                pr_err!("vm_unmap_aliases: block 0x{:016x}: {e}", b.va_start());
+            }
+        }
+    }
+    purge_vmap_area_lazy();
 }
 
 /// Unmap `[start, start + size)` (no flush) and put the area starting at
@@ -606,10 +624,15 @@ fn vb_alloc(count: usize) -> Result<u64, Error> {
     blocks.try_reserve(1).map_err(|_| Error::NoMemory)?;
     // A guard page after the block too, so whatever follows never abuts
     // mapped block pages.
-    let start =
-        alloc_vmap_area(VMAP_BLOCK_SIZE + PAGE_SIZE, VMAP_BLOCK_SIZE, 0, VMALLOC_START, VMALLOC_END, Gfp::KERNEL, || {
-            VmapArea::Block
-        })?;
+    let start = alloc_vmap_area(
+        VMAP_BLOCK_SIZE + PAGE_SIZE,
+        VMAP_BLOCK_SIZE,
+        0,
+        VMALLOC_START,
+        VMALLOC_END,
+        Gfp::KERNEL,
+        || VmapArea::Block,
+    )?;
     let mut b = VmapBlock::new(start);
     let a = b.alloc(order).ok_or(Error::NoMemory)?;
     blocks.push(b);

@@ -36,6 +36,8 @@ mod pages;
 mod slub;
 mod smp;
 mod timer;
+#[allow(unsafe_code)] // reading vmalloc'd pages back through the linear map; guard-page probes
+mod vmalloc;
 mod zones;
 
 use crate::{pr_err, pr_info};
@@ -53,6 +55,7 @@ const SUITES: &[&[Test]] = &[
     pages::TESTS,
     slub::TESTS,
     heap::TESTS,
+    vmalloc::TESTS,
 ];
 
 /// Whether every name in `sel` is a registered suite or test; each one
@@ -82,7 +85,7 @@ pub fn run(sel: &SelftestSel) -> (usize, usize) {
             }
             // Suites that measure the page allocator's exact counts keep the
             // heap off it while they run (see heap::with_early_heap).
-            let measured = matches!(t.suite, "pages" | "slub");
+            let measured = matches!(t.suite, "pages" | "slub" | "vmalloc");
             let t0 = arch::timer::uptime_ns();
             let r = if measured { crate::memory::heap::with_early_heap(t.run) } else { (t.run)() };
             let ms = arch::timer::uptime_ns().saturating_sub(t0) / 1_000_000;

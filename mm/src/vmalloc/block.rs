@@ -81,6 +81,13 @@ impl VmapBlock {
         self.dirty
     }
 
+    /// No live allocation is left in the block (every page handed out was
+    /// freed): Linux's purge_fragmented_blocks frees such a block, its
+    /// unused rest included.
+    pub fn is_unused(&self) -> bool {
+        self.free + self.dirty == VMAP_BBMAP_BITS
+    }
+
     /// The order (log2 pages) a request of `count` pages uses.
     pub fn order_for(count: usize) -> Option<u32> {
         (count > 0 && count <= VMAP_MAX_ALLOC).then(|| count.next_power_of_two().trailing_zeros())
@@ -145,6 +152,11 @@ mod tests {
         assert_eq!(b.free(c, 1), Err(Error::InvalidArgument), "wrong size");
         assert_eq!(b.alloc(0).unwrap(), 0x4000_0000 + 5 * PAGE_SIZE, "dirty pages are not reused");
         assert_eq!(b.dirty_pages(), 4);
+        assert!(!b.is_unused());
+        b.free(c, 0).unwrap();
+        assert!(!b.is_unused(), "the page after c is live");
+        b.free(0x4000_0000 + 5 * PAGE_SIZE, 0).unwrap();
+        assert!(b.is_unused());
     }
 
     #[test]
