@@ -188,7 +188,7 @@ pub enum CoreSize {
 }
 
 /// The benchmark suites `bench=` may name.
-pub const BENCH_SUITES: &[&str] = &["pages", "slab"];
+pub const BENCH_SUITES: &[&str] = &["pages", "slab", "vmalloc"];
 
 impl Default for Params {
     fn default() -> Self {

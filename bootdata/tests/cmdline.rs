@@ -221,7 +221,8 @@ fn init_on_alloc_and_free() {
 
 #[test]
 fn bench_names_suites() {
-    assert_eq!(BENCH_SUITES, ["pages", "slab"]);
+    assert_eq!(BENCH_SUITES, ["pages", "slab", "vmalloc"]);
+    assert_eq!(clean("bench=vmalloc").bench, 4);
     assert_eq!(clean("bench=pages").bench, 1);
     assert_eq!(clean("bench=slab").bench, 2);
     assert_eq!(clean("bench=pages,slab").bench, 3);

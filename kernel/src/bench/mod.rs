@@ -1,5 +1,5 @@
-//! Benchmarks (`bench=pages`, `bench=slab`): the allocators beside peers,
-//! in instructions per operation.
+//! Benchmarks (`bench=pages`, `bench=slab`, `bench=vmalloc`): the
+//! allocators beside peers, in instructions per operation.
 //!
 //! Each workload runs a warm-up, then N operations between two reads of the
 //! PMU (cycle counter and INST_RETIRED). The cost of the measuring loop
@@ -17,7 +17,8 @@
 //! ```
 //!
 //! Files: `harness` (measuring, reporting), `pages` (the page allocator and
-//! buddy_system_allocator), `slab` (kmalloc and three heaps). The suites
+//! buddy_system_allocator), `slab` (kmalloc and three heaps), `vmalloc`
+//! (vmalloc with and without 10,000 live areas, vm_map_ram). The suites
 //! import `harness` only; this file picks them.
 
 mod harness;
@@ -25,10 +26,12 @@ mod harness;
 mod pages;
 #[allow(unsafe_code)] // the peer heaps' raw-pointer APIs
 mod slab;
+mod vmalloc;
 
 use crate::memory::heap;
 
-/// Run the suites `bench=` selected (bit 0: pages, bit 1: slab).
+/// Run the suites `bench=` selected (bit 0: pages, bit 1: slab, bit 2:
+/// vmalloc).
 pub fn run(mask: u32) {
     if mask == 0 {
         return;
@@ -39,5 +42,8 @@ pub fn run(mask: u32) {
     }
     if mask & 2 != 0 {
         heap::with_early_heap(|| slab::run(icount));
+    }
+    if mask & 4 != 0 {
+        vmalloc::run(icount);
     }
 }

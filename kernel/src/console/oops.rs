@@ -17,6 +17,18 @@ use arch::exception::{TrapFrame, Vector, ec, ec_name, esr_ec, fsc_name};
 use boot::sym;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+/// What a subsystem can say about a faulting address, for the oops report
+/// (vmalloc names the area and its caller). Registered by the subsystem,
+/// so this file looks down only; it must not block or allocate.
+pub type FaultNote = fn(u64);
+
+static FAULT_NOTE: spin::Once<FaultNote> = spin::Once::new();
+
+/// Have `note` describe every faulting address of a kernel oops.
+pub fn register_fault_note(note: FaultNote) {
+    FAULT_NOTE.call_once(|| note);
+}
+
 macro_rules! emerg {
     ($($arg:tt)*) => { $crate::console::printk::emergency_write(format_args!($($arg)*)) };
 }
@@ -189,6 +201,9 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
             let kind = if f.far < 0x1_0000 { "NULL pointer dereference" } else { "paging request" };
             emerg!("Unable to handle kernel {} at virtual address {:016x}", kind, f.far);
             mem_abort_info(f);
+            if let Some(note) = FAULT_NOTE.get() {
+                note(f.far);
+            }
             "Oops"
         }
         ec::UNKNOWN => "Oops - undefined instruction",

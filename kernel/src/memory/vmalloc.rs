@@ -83,7 +83,8 @@ pub struct VmStruct {
     pub lead: u64,
     /// Mapped bytes (without the guard pages).
     pub mapped: u64,
-    /// Pages the area owns (vmalloc): freed with it.
+    /// The pages of a leaked area (`VmallocBuf::leak`); a live handle
+    /// keeps its pages itself.
     pages: Vec<Pages>,
     /// Pages mapped (owned or not).
     pub nr_pages: u64,
@@ -128,6 +129,7 @@ pub const THREAD_ALIGN: u64 = 2 * THREAD_SIZE;
 pub fn init() -> Result<(), Error> {
     let space = VmapSpace::new(VMALLOC_START, VMALLOC_END, lazy_max_pages(1))?;
     *VMAP.lock() = Some(space);
+    crate::console::oops::register_fault_note(oops_note);
     pr_info!(
         "vmalloc: {} GiB at 0x{:016x}-0x{:016x}, lazy_max_pages {}",
         (VMALLOC_END - VMALLOC_START) >> 30,
@@ -136,11 +138,6 @@ pub fn init() -> Result<(), Error> {
         lazy_max_pages(1)
     );
     Ok(())
-}
-
-/// Whether vmalloc is up.
-pub fn is_up() -> bool {
-    VMAP.lock().is_some()
 }
 
 /// The number of online CPUs changed: recompute lazy_max_pages.
@@ -276,17 +273,13 @@ fn vmalloc_area(
         return Err(Error::NoMemory);
     }
     let area_size = flags.area_size(size).ok_or(Error::InvalidArgument)? + lead;
-    let a = alloc_vmap_area(area_size, align, lead, start, end, gfp, || {
-        VmapArea::Vm(VmStruct::new(flags, lead, mapped, caller))
-    })?;
-    let va = a + lead;
-    let unwind_unmapped = |e: Error| {
-        let _ = with_space(|s| s.free_now(a));
-        e
-    };
+    // The pages first, then the area with a complete VmStruct: one busy
+    // tree update per vmalloc (Linux takes the area first; the order only
+    // changes which of the two a failure gives back). The pages stay with
+    // the handle, which frees them after the unmap.
     let mut pages: Vec<Pages> = Vec::new();
-    pages.try_reserve_exact(nr as usize).map_err(|_| unwind_unmapped(Error::NoMemory))?;
-    let page_gfp = gfp.difference(Gfp::NOWARN | Gfp::NOFAIL) | Gfp::NOWARN;
+    pages.try_reserve_exact(nr as usize).map_err(|_| Error::NoMemory)?;
+    let page_gfp = gfp.difference(Gfp::NOFAIL) | Gfp::NOWARN;
     for _ in 0..nr {
         match alloc_pages_node(node, page_gfp, 0) {
             Ok(p) => pages.push(p),
@@ -297,11 +290,19 @@ fn vmalloc_area(
                         GfpMode(gfp)
                     );
                 }
-                drop(pages);
-                return Err(unwind_unmapped(e));
+                return Err(e);
             }
         }
     }
+    let nodes = count_nodes(pages.iter().map(|p| p.pfn()));
+    let a = alloc_vmap_area(area_size, align, lead, start, end, gfp, || {
+        let mut v = VmStruct::new(flags, lead, mapped, caller);
+        v.flags.remove(VmFlags::UNINITIALIZED);
+        v.nr_pages = nr;
+        v.nodes = nodes.clone();
+        VmapArea::Vm(v)
+    })?;
+    let va = a + lead;
     if let Err((done, e)) = pgtable::map_kernel_pages(VirtAddr(va), pages.iter().map(|p| p.pfn().phys()), prot) {
         // Mapped pages may be cached in a TLB: the area goes the lazy way,
         // and the pages are freed only after they are unmapped.
@@ -309,17 +310,8 @@ fn vmalloc_area(
         drop(pages);
         return Err(e);
     }
-    let nodes = count_nodes(pages.iter().map(|p| p.pfn()));
     NR_VMALLOC_PAGES.fetch_add(nr, Ordering::Relaxed);
-    with_space(|s| {
-        if let Some(VmapArea::Vm(v)) = s.busy_mut(a) {
-            v.pages = pages;
-            v.nr_pages = nr;
-            v.nodes = nodes;
-            v.flags.remove(VmFlags::UNINITIALIZED);
-        }
-    })?;
-    Ok(VmallocBuf { addr: va, size: mapped })
+    Ok(VmallocBuf { area: a, addr: va, size: mapped, pages })
 }
 
 fn count_nodes(pfns: impl Iterator<Item = Pfn>) -> Vec<(i32, u32)> {
@@ -415,11 +407,14 @@ pub fn alloc_kernel_stack(node: NodeId) -> Result<VmallocBuf, Error> {
 /// Virtually contiguous memory, vfree'd on drop.
 ///
 /// # Invariants
-/// `[addr, addr + size)` is mapped RW to pages the area owns, and nothing
-/// else has a reference to it.
+/// `[addr, addr + size)` is mapped RW to `pages`, in order; the busy area
+/// starting at `area` is this one's, and nothing else has a reference to
+/// its memory.
 pub struct VmallocBuf {
+    area: u64,
     addr: u64,
     size: u64,
+    pages: Vec<Pages>,
 }
 
 impl VmallocBuf {
@@ -445,9 +440,22 @@ impl VmallocBuf {
         // SAFETY: as above, and `&mut self` makes this the only reference.
         unsafe { core::slice::from_raw_parts_mut(self.addr as *mut u8, self.size as usize) }
     }
-    /// Keep the memory for good; its address.
-    pub fn leak(self) -> VirtAddr {
+    /// Give up the handle, keeping the memory mapped; its address. The
+    /// pages move into the area's VmStruct, so a later [`vfree`] of the
+    /// address frees them.
+    pub fn leak(mut self) -> VirtAddr {
         let a = self.addr;
+        let pages = core::mem::take(&mut self.pages);
+        let kept = with_space(|s| match s.busy_mut(self.area) {
+            Some(VmapArea::Vm(v)) => {
+                v.pages = pages;
+                true
+            }
+            _ => false,
+        });
+        if kept != Ok(true) {
+            pr_err!("vmalloc: leaked area 0x{a:016x} has no VmStruct");
+        }
         core::mem::forget(self);
         VirtAddr(a)
     }
@@ -455,7 +463,8 @@ impl VmallocBuf {
 
 impl Drop for VmallocBuf {
     fn drop(&mut self) {
-        if let Err(e) = vfree_area(self.addr) {
+        let pages = core::mem::take(&mut self.pages);
+        if let Err(e) = vfree_area(self.area, self.addr, Some(pages)) {
             pr_err!("vfree: 0x{:016x}: {e}", self.addr);
         }
     }
@@ -471,23 +480,54 @@ pub unsafe fn vfree(addr: VirtAddr) {
     if addr.as_u64() == 0 {
         return;
     }
-    if let Err(e) = vfree_area(addr.as_u64()) {
-        pr_err!("Trying to vfree() nonexistent vm area (0x{:016x}): {e}", addr.as_u64());
+    let a = addr.as_u64();
+    let area = if is_vmalloc_addr(addr) && a.is_multiple_of(PAGE_SIZE) {
+        with_space(|s| s.find_busy(a).map(|r| r.0)).ok().flatten()
+    } else {
+        None
+    };
+    match area.map(|area| vfree_area(area, a, None)) {
+        Some(Ok(())) => {}
+        Some(Err(e)) => pr_err!("Trying to vfree() nonexistent vm area (0x{a:016x}): {e}"),
+        None => pr_err!("Trying to vfree() nonexistent vm area (0x{a:016x}): not found"),
     }
 }
 
-fn vfree_area(addr: u64) -> Result<(), Error> {
-    if !is_vmalloc_addr(VirtAddr(addr)) || !addr.is_multiple_of(PAGE_SIZE) {
-        return Err(Error::InvalidArgument);
-    }
-    let (start, mapped) = with_space(|s| match s.find_busy(addr) {
-        Some((a, _, VmapArea::Vm(v))) if a + v.lead == addr && v.flags.contains(VmFlags::ALLOC) => Ok((a, v.mapped)),
-        _ => Err(Error::NotFound),
+/// Free the vmalloc area starting at `area`, mapped at `addr`: its pages
+/// are `pages` (a handle's) or, with `None`, those a leaked area keeps in
+/// its VmStruct. Unlink first (one tree walk), unmap, then queue the range
+/// for the purge (Linux's remove_vm_area and free_vmap_area_noflush).
+fn vfree_area(area: u64, addr: u64, pages: Option<Vec<Pages>>) -> Result<(), Error> {
+    let leaked = pages.is_none();
+    let (end, mut v) = with_space(|s| -> Result<(u64, VmStruct), Error> {
+        match s.take_busy(area)? {
+            (end, VmapArea::Vm(v))
+                if area + v.lead == addr && v.flags.contains(VmFlags::ALLOC) && (!leaked || !v.pages.is_empty()) =>
+            {
+                Ok((end, v))
+            }
+            // Not a vmalloc area, not its start, or (raw vfree) an area a
+            // live handle still owns: refused, left as it was.
+            (end, other) => {
+                s.put_back(area, end, other)?;
+                Err(Error::NotFound)
+            }
+        }
     })??;
-    let val = release_area(start, addr, mapped)?;
-    if let VmapArea::Vm(v) = val {
-        NR_VMALLOC_PAGES.fetch_sub(v.nr_pages, Ordering::Relaxed);
-        drop(v.pages);
+    let pages = pages.unwrap_or_else(|| core::mem::take(&mut v.pages));
+    let unmapped = pgtable::unmap_kernel_range_noflush(VirtAddr(addr), v.mapped);
+    let purge = with_space(|s| s.put_lazy(area, end))?;
+    NR_VMALLOC_PAGES.fetch_sub(v.nr_pages, Ordering::Relaxed);
+    match unmapped {
+        Ok(_) => drop(pages),
+        Err(e) => {
+            // Still mapped: never give the pages back to be reused.
+            pr_err!("vfree: cannot unmap 0x{addr:016x} ({e}); its {} pages are leaked", v.nr_pages);
+            core::mem::forget(pages);
+        }
+    }
+    if purge {
+        purge_vmap_area_lazy();
     }
     Ok(())
 }
@@ -856,6 +896,21 @@ pub fn describe_fault(addr: u64) -> Option<FaultArea> {
         }
         VmapArea::Ram | VmapArea::Block => FaultArea { start, end, guard: None, caller: 0, kind: "vm_map_ram" },
     })
+}
+
+/// The oops report's line about a fault in the vmalloc area: which area,
+/// which of its pages (a guard page or a mapped one), and who allocated it.
+fn oops_note(addr: u64) {
+    let Some(f) = describe_fault(addr) else { return };
+    let what = f.guard.unwrap_or("mapped range");
+    crate::console::printk::emergency_write(format_args!(
+        "vmalloc: 0x{addr:016x} is in the {what} of the {} area 0x{:016x}-0x{:016x} ({} bytes) allocated by {}",
+        f.kind,
+        f.start,
+        f.end,
+        f.end - f.start,
+        crate::console::kallsyms::Sym(f.caller)
+    ));
 }
 
 fn kind_name(f: VmFlags) -> &'static str {

@@ -189,6 +189,7 @@ fn fill_and_check(buf: &mut VmallocBuf, seed: u64) -> TestResult {
 fn fix_size_alloc(_: &mut Rng) -> TestResult {
     for i in 0..300 {
         let mut b = vmalloc::vmalloc(3 * PAGE_SIZE).map_err(|e| err("vmalloc(3 pages)", e))?;
+        check!(!b.is_empty() && b.len() == 3 * PAGE_SIZE as usize, "vmalloc(3 pages) gave {} bytes", b.len());
         b.as_mut_slice()[0] = i as u8;
         check_eq!(b.as_slice()[0], i as u8);
     }
@@ -296,6 +297,7 @@ fn vm_map_ram_test(rng: &mut Rng) -> TestResult {
     for i in 0..400u64 {
         let n = (rng.below(16) + 1) as usize;
         let m = vmalloc::vm_map_ram(&pages[..n], mm::config::NUMA_NO_NODE).map_err(|e| err("vm_map_ram", e))?;
+        check_eq!(m.count(), n);
         let last = m.addr() + (n as u64 - 1) * PAGE_SIZE;
         check_eq!(vmalloc::vmalloc_to_page(last), Some(pages[n - 1].pfn()));
         // SAFETY: the mapping is ours, of our pages, RW, alive until `m` drops.
@@ -329,7 +331,7 @@ fn data_reads_back() -> TestResult {
     let blocks = [alloc_pages(Gfp::KERNEL, 0), alloc_pages(Gfp::KERNEL, 2), alloc_pages(Gfp::KERNEL, 0)];
     let blocks: Vec<Pages> = blocks.into_iter().collect::<Result<_, _>>().map_err(|e| err("alloc_pages", e))?;
     let m = vmalloc::vmap(&blocks, PageProt::KERNEL_RW).map_err(|e| err("vmap", e))?;
-    check_eq!(m.len() as u64, 6 * PAGE_SIZE);
+    check!(!m.is_empty() && m.len() as u64 == 6 * PAGE_SIZE, "vmap of 6 pages maps {} bytes", m.len());
     let want = [blocks[0].pfn(), blocks[1].pfn(), mm::Pfn(blocks[1].pfn().0 + 3), blocks[2].pfn()];
     let got = [0u64, 1, 4, 5].map(|p| vmalloc::vmalloc_to_page(m.addr() + p * PAGE_SIZE));
     check_eq!(got, want.map(Some));
@@ -377,6 +379,11 @@ fn guard_pages_unmapped() -> TestResult {
 
 fn lazy_not_reused() -> TestResult {
     vmalloc::vm_unmap_aliases();
+    let area = vmalloc::get_vm_area(3 * PAGE_SIZE, VmFlags::empty()).map_err(|e| err("get_vm_area", e))?;
+    check!(!area.is_empty() && area.len() as u64 == 3 * PAGE_SIZE, "get_vm_area: {} bytes", area.len());
+    check!(pgtable::translate(area.addr()).is_none(), "get_vm_area mapped something");
+    drop(area);
+    vmalloc::purge_vmap_area_lazy();
     let a = vmalloc::vmalloc(PAGE_SIZE).map_err(|e| err("vmalloc", e))?;
     let addr = a.addr();
     let purges = vmalloc::stats().map(|s| s.purges).unwrap_or(0);
@@ -404,6 +411,9 @@ fn ioremap_device() -> TestResult {
         return Ok(()); // no UART to map (semihosting-only boot)
     };
     let io = vmalloc::ioremap(pa, 0x40).map_err(|e| err("ioremap", e))?;
+    check!(!io.is_empty() && io.len() == 0x40, "ioremap of 0x40 bytes: {}", io.len());
+    let p = vmalloc::ioremap_prot(pa, 4, PageProt::KERNEL_DEVICE).map_err(|e| err("ioremap_prot", e))?;
+    check_eq!(p.addr().as_u64() & (PAGE_SIZE - 1), pa & (PAGE_SIZE - 1));
     let t = pgtable::translate(io.addr()).ok_or("ioremap'd address does not translate")?;
     check_eq!(t.pa.as_u64(), pa);
     check!(t.prot.contains(PageProt::DEVICE), "ioremap is not device memory: {:?}", t.prot);

@@ -182,7 +182,7 @@ impl<T> VmapSpace<T> {
         let (fstart, fend, addr) = self.find(size, align, offset, vstart, vend).ok_or(VmapError::NoSpace)?;
         // Reserve the busy node first: once the free range is cut the
         // operation must not fail half-way.
-        self.busy.insert(addr, addr + size, val).map_err(|_| VmapError::NoMemory)?;
+        self.busy.insert_disjoint(addr, addr + size, val).map_err(|_| VmapError::NoMemory)?;
         if let Err(e) = self.cut_free(fstart, fend, addr, addr + size) {
             self.busy.remove(addr);
             return Err(e);
@@ -294,11 +294,35 @@ impl<T> VmapSpace<T> {
     /// flush). Returns the payload and whether the lazy pages now exceed
     /// the threshold (the caller should purge).
     pub fn free_lazy(&mut self, start: u64) -> Result<(T, bool), Error> {
+        let (end, val) = self.take_busy(start)?;
+        Ok((val, self.put_lazy(start, end)))
+    }
+
+    /// Take the busy area starting at `start` out of the busy tree (Linux's
+    /// find_unlink_vmap_area): its range is then neither busy nor free, so
+    /// nothing can be given it while the caller unmaps it, after which
+    /// [`put_lazy`](Self::put_lazy) (or [`put_back`](Self::put_back), if
+    /// the caller changes its mind) ends the limbo. Returns the end and
+    /// payload.
+    pub fn take_busy(&mut self, start: u64) -> Result<(u64, T), Error> {
         self.lazy.try_reserve(1).map_err(|_| Error::NoMemory)?;
-        let (end, val) = self.busy.remove(start).ok_or(Error::NotFound)?;
+        self.busy.remove(start).ok_or(Error::NotFound)
+    }
+
+    /// Put a range taken with [`take_busy`](Self::take_busy) on the purge
+    /// list; whether the lazy pages now exceed the threshold (the caller
+    /// should purge).
+    pub fn put_lazy(&mut self, start: u64, end: u64) -> bool {
+        // Cannot fail after take_busy's reservation; if a caller skipped
+        // it, the push may allocate.
         self.lazy.push((start, end));
         self.lazy_pages += (end - start) / PAGE_SIZE;
-        Ok((val, self.lazy_pages > self.lazy_max))
+        self.lazy_pages > self.lazy_max
+    }
+
+    /// Undo a [`take_busy`](Self::take_busy): the area is busy again.
+    pub fn put_back(&mut self, start: u64, end: u64, val: T) -> Result<(), Error> {
+        self.busy.insert_disjoint(start, end, val)
     }
 
     /// Remove the busy area starting at `start` and free its range at once:

@@ -43,9 +43,33 @@ struct Node<V> {
     val: Option<V>,
 }
 
+/// Deepest an AVL tree of at most 2^32 nodes gets (1.44 log2 n + 2).
+const MAX_DEPTH: usize = 48;
+
+/// The nodes from the root down to an update, and which way each went.
+struct Path {
+    nodes: [u32; MAX_DEPTH],
+    right: [bool; MAX_DEPTH],
+    len: usize,
+}
+
+impl Path {
+    fn new() -> Self {
+        Path { nodes: [NIL; MAX_DEPTH], right: [false; MAX_DEPTH], len: 0 }
+    }
+    fn push(&mut self, i: u32, right: bool) {
+        self.nodes[self.len] = i;
+        self.right[self.len] = right;
+        self.len += 1;
+    }
+    fn last(&self) -> Option<(u32, bool)> {
+        self.len.checked_sub(1).map(|k| (self.nodes[k], self.right[k]))
+    }
+}
+
 /// A set of disjoint `[start, end)` ranges, each with a value.
 pub struct AreaTree<V> {
-    chunks: Vec<Box<[Node<V>]>>,
+    chunks: Vec<Box<[Node<V>; CHUNK]>>,
     /// Nodes handed out in the last chunk.
     used_in_last: usize,
     free_list: u32,
@@ -164,7 +188,11 @@ impl<V> AreaTree<V> {
         let mut v = Vec::new();
         v.try_reserve_exact(CHUNK).map_err(|_| Error::NoMemory)?;
         v.extend((0..CHUNK).map(|_| Node { start: 0, end: 0, left: NIL, right: NIL, height: 0, max: 0, val: None }));
-        self.chunks.push(v.into_boxed_slice());
+        let chunk: Box<[Node<V>; CHUNK]> = match v.into_boxed_slice().try_into() {
+            Ok(c) => c,
+            Err(_) => return Err(Error::NoMemory),
+        };
+        self.chunks.push(chunk);
         self.used_in_last = 0;
         Ok(())
     }
@@ -201,26 +229,110 @@ impl<V> AreaTree<V> {
         if start >= end || self.overlaps(start, end) {
             return Err(Error::InvalidArgument);
         }
+        self.insert_disjoint(start, end, val)
+    }
+
+    /// [`insert`](Self::insert) for a range the caller knows to be
+    /// disjoint from every range in the tree (it was just cut out of the
+    /// other tree of the same space): no overlap search. Checked in debug
+    /// builds.
+    pub fn insert_disjoint(&mut self, start: u64, end: u64, val: V) -> Result<(), Error> {
+        debug_assert!(start < end && !self.overlaps(start, end));
         self.reserve_node()?;
         let node = self.new_node(start, end, val);
-        let root = self.root;
-        self.root = self.insert_at(root, node);
+        self.insert_node(node);
         self.len += 1;
         Ok(())
     }
 
-    fn insert_at(&mut self, at: u32, node: u32) -> u32 {
-        if at == NIL {
-            return node;
+    /// The summary of a subtree that its parent's height, balance and
+    /// augmentation depend on.
+    fn summary(&self, i: u32) -> (i32, u64) {
+        if i == NIL {
+            return (0, 0);
         }
-        if self.n(node).start < self.n(at).start {
-            let l = self.insert_at(self.n(at).left, node);
-            self.n_mut(at).left = l;
+        let n = self.n(i);
+        (n.height as i32, n.max)
+    }
+
+    fn set_child(&mut self, parent: u32, right: bool, child: u32) {
+        let n = self.n_mut(parent);
+        if right {
+            n.right = child;
         } else {
-            let r = self.insert_at(self.n(at).right, node);
-            self.n_mut(at).right = r;
+            n.left = child;
         }
-        self.balance(at)
+    }
+
+    // Updates are iterative: one descent that records the path, the
+    // change, then a walk back up that rebalances each node on the path
+    // only while its summary (height, augmentation) changes. After an
+    // insert or delete that dies out within a couple of levels on
+    // average, so an update costs little more than the descent.
+
+    /// Link the fresh leaf `node` in and rebalance.
+    fn insert_node(&mut self, node: u32) {
+        let key = self.n(node).start;
+        let mut path = Path::new();
+        let mut i = self.root;
+        while i != NIL {
+            let n = self.n(i);
+            let right = key >= n.start;
+            path.push(i, right);
+            i = if right { n.right } else { n.left };
+        }
+        match path.last() {
+            None => self.root = node,
+            Some((p, right)) => self.set_child(p, right, node),
+        }
+        self.fix_up(&path, path.len);
+    }
+
+    /// Rebalance the nodes of `path` from the deepest up. Stops once a
+    /// node's summary is unchanged, but not above `keep_to` (a node whose
+    /// own range changed).
+    fn fix_up(&mut self, path: &Path, keep_to: usize) {
+        let mut k = path.len;
+        while k > 0 {
+            k -= 1;
+            let i = path.nodes[k];
+            let (ni, changed) = self.fix_node(i);
+            if ni != i {
+                if k == 0 {
+                    self.root = ni;
+                } else {
+                    self.set_child(path.nodes[k - 1], path.right[k - 1], ni);
+                }
+            }
+            if k <= keep_to && !changed {
+                return;
+            }
+        }
+    }
+
+    /// Recompute `i` from its children and rotate it if it is out of
+    /// balance; the subtree's new root and whether its summary changed.
+    /// The common case (no rotation) reads each of the three nodes once.
+    fn fix_node(&mut self, i: u32) -> (u32, bool) {
+        let (l, r, size, old_h, old_max) = {
+            let n = self.n(i);
+            (n.left, n.right, n.end - n.start, n.height as i32, n.max)
+        };
+        let (hl, ml) = self.summary(l);
+        let (hr, mr) = self.summary(r);
+        if (hl - hr).abs() > 1 {
+            let ni = self.balance(i);
+            return (ni, self.summary(ni) != (old_h, old_max));
+        }
+        let h = 1 + hl.max(hr);
+        let m = size.max(ml).max(mr);
+        if h == old_h && m == old_max {
+            return (i, false);
+        }
+        let n = self.n_mut(i);
+        n.height = h as u8;
+        n.max = m;
+        (i, true)
     }
 
     /// Whether any range intersects `[start, end)`.
@@ -233,56 +345,59 @@ impl<V> AreaTree<V> {
 
     /// Remove the range that starts at `start`; returns its end and value.
     pub fn remove(&mut self, start: u64) -> Option<(u64, V)> {
-        let root = self.root;
-        let mut out = NIL;
-        self.root = self.remove_at(root, start, &mut out);
-        if out == NIL {
+        let mut path = Path::new();
+        let mut i = self.root;
+        while i != NIL {
+            let n = self.n(i);
+            if start == n.start {
+                break;
+            }
+            let right = start > n.start;
+            path.push(i, right);
+            i = if right { n.right } else { n.left };
+        }
+        if i == NIL {
             return None;
         }
+        let z = i;
+        let zk = path.len;
+        let mut victim = z;
+        if self.n(z).left != NIL && self.n(z).right != NIL {
+            // Two children: move the successor's range into `z` and
+            // delete the successor's node instead (it has no left child).
+            path.push(z, true);
+            let mut j = self.n(z).right;
+            while self.n(j).left != NIL {
+                path.push(j, false);
+                j = self.n(j).left;
+            }
+            victim = j;
+            let (vs, ve, vv) = {
+                let v = self.n_mut(victim);
+                (v.start, v.end, v.val.take())
+            };
+            let zn = self.n_mut(z);
+            let zv = core::mem::replace(&mut zn.val, vv);
+            let (zs, ze) = (zn.start, zn.end);
+            zn.start = vs;
+            zn.end = ve;
+            let v = self.n_mut(victim);
+            v.start = zs;
+            v.end = ze;
+            v.val = zv;
+        }
+        let v = self.n(victim);
+        let child = if v.left != NIL { v.left } else { v.right };
+        match path.last() {
+            None => self.root = child,
+            Some((p, right)) => self.set_child(p, right, child),
+        }
+        // `z`'s range changed if the successor moved in: rebalance up to
+        // it at least.
+        self.fix_up(&path, if victim == z { path.len } else { zk });
         self.len -= 1;
-        let end = self.n(out).end;
-        Some((end, self.release_node(out)))
-    }
-
-    fn remove_at(&mut self, at: u32, start: u64, out: &mut u32) -> u32 {
-        if at == NIL {
-            return NIL;
-        }
-        let s = self.n(at).start;
-        if start < s {
-            let l = self.remove_at(self.n(at).left, start, out);
-            self.n_mut(at).left = l;
-        } else if start > s {
-            let r = self.remove_at(self.n(at).right, start, out);
-            self.n_mut(at).right = r;
-        } else {
-            *out = at;
-            let (l, r) = (self.n(at).left, self.n(at).right);
-            if l == NIL {
-                return r;
-            }
-            if r == NIL {
-                return l;
-            }
-            // Replace `at` by its successor, the minimum of the right subtree.
-            let mut min = NIL;
-            let nr = self.remove_min(r, &mut min);
-            self.n_mut(min).left = l;
-            self.n_mut(min).right = nr;
-            return self.balance(min);
-        }
-        self.balance(at)
-    }
-
-    fn remove_min(&mut self, at: u32, min: &mut u32) -> u32 {
-        let l = self.n(at).left;
-        if l == NIL {
-            *min = at;
-            return self.n(at).right;
-        }
-        let nl = self.remove_min(l, min);
-        self.n_mut(at).left = nl;
-        self.balance(at)
+        let end = self.n(victim).end;
+        Some((end, self.release_node(victim)))
     }
 
     /// Change the bounds of the range starting at `start` to `[new_start,
@@ -311,18 +426,25 @@ impl<V> AreaTree<V> {
         Ok(())
     }
 
-    fn resize_at(&mut self, at: u32, start: u64, new_start: u64, new_end: u64) {
+    /// Returns whether `at`'s augmentation changed (heights do not).
+    fn resize_at(&mut self, at: u32, start: u64, new_start: u64, new_end: u64) -> bool {
         let s = self.n(at).start;
+        let before = self.n(at).max;
         if start < s {
-            self.resize_at(self.n(at).left, start, new_start, new_end);
+            if !self.resize_at(self.n(at).left, start, new_start, new_end) {
+                return false;
+            }
         } else if start > s {
-            self.resize_at(self.n(at).right, start, new_start, new_end);
+            if !self.resize_at(self.n(at).right, start, new_start, new_end) {
+                return false;
+            }
         } else {
             let n = self.n_mut(at);
             n.start = new_start;
             n.end = new_end;
         }
         self.pull(at);
+        self.n(at).max != before
     }
 
     /// The range starting exactly at `start`.
@@ -591,6 +713,9 @@ mod tests {
             assert_eq!(t.containing(probe).map(|r| (r.0, r.1)), want);
             let want_next = m.range(probe..).next().map(|(s, e)| (*s, *e));
             assert_eq!(t.next_from(probe).map(|r| (r.0, r.1)), want_next);
+            if rng.below(16) == 0 {
+                t.validate().unwrap();
+            }
             let size = 1 + rng.below(80);
             let want_fit = m.range(probe..).find(|(s, e)| *e - *s >= size).map(|(s, e)| (*s, *e));
             assert_eq!(t.lowest_fit(probe, size), want_fit, "lowest_fit({probe:#x}, {size})");
