@@ -21,6 +21,8 @@
 //!   kbox          owning kmalloc handles for Rust callers: KBox, KmallocBuf
 //!   heap          #[global_allocator]: early heap, then kmalloc
 //!   report        /proc/buddyinfo, meminfo, zoneinfo, slabinfo, ...
+//!   ptdump        the kernel page-table dump (Linux's kernel_page_tables)
+//!                 and the boot-time W^X check, over pgtable's walk
 //! ```
 //!
 //! Each file imports only files above it in this list (and `console`);
@@ -59,6 +61,7 @@ pub mod pages;
 pub mod pgtable;
 #[allow(unsafe_code)] // loads that recover from an external abort, through the fixmap
 pub mod probe;
+pub mod ptdump;
 pub mod report;
 #[allow(unsafe_code)] // kfree of a raw pointer; mempool callbacks
 pub mod slab;
