@@ -174,21 +174,41 @@ pub fn dump_kernel_page_tables() {
     }
 }
 
-/// Count the kernel's writable-and-executable pages (and the non-UXN
-/// ones) and print Linux's verdict (`ptdump_check_wx`). Returns the two
-/// counts.
-pub fn ptdump_check_wx() -> Result<(u64, u64), Error> {
+/// What the W^X check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WxReport {
+    /// Pages writable and executable by the kernel.
+    pub wx_pages: u64,
+    /// Kernel pages executable at EL0 (no UXN).
+    pub user_exec_pages: u64,
+    /// The first offending range of each kind, in the order found.
+    pub warnings: Vec<WxWarning, 2>,
+}
+
+/// Walk the tree as the W^X check does and return what it found, printing
+/// nothing.
+pub fn count_wx() -> Result<WxReport, Error> {
     let mut st = PgState::<Arm64>::new_check_wx();
+    let mut warnings = Vec::new();
     walk(&mut st, &mut |out| {
         if let Out::Warn(w) = out {
-            print_warning(w);
+            let _ = warnings.push(*w);
         }
     })?;
-    let (wx, uxn) = (st.wx_pages(), st.user_exec_pages());
+    Ok(WxReport { wx_pages: st.wx_pages(), user_exec_pages: st.user_exec_pages(), warnings })
+}
+
+/// Count the kernel's writable-and-executable pages (and the non-UXN
+/// ones) and print Linux's verdict (`ptdump_check_wx`), after a warning
+/// for the first offending range of each kind.
+pub fn ptdump_check_wx() -> Result<WxReport, Error> {
+    let report = count_wx()?;
+    report.warnings.iter().for_each(print_warning);
+    let (wx, uxn) = (report.wx_pages, report.user_exec_pages);
     if wx != 0 || uxn != 0 {
         pr_warn!("Checked W+X mappings: FAILED, {wx} W+X pages found, {uxn} non-UXN pages found");
     } else {
         pr_info!("Checked W+X mappings: passed, no W+X pages found");
     }
-    Ok((wx, uxn))
+    Ok(report)
 }
