@@ -5,6 +5,7 @@
 //! | module        | what                                                          |
 //! |---------------|---------------------------------------------------------------|
 //! | `pte`         | stage-1 descriptor bits; implements `mm::pgtable::PteFormat`   |
+//! | `ptdump`      | the descriptor bits by the names Linux's ptdump prints; W+X   |
 //! | `mmu`         | MAIR/TCR values, TTBR access, address translation (AT)        |
 //! | `cache`       | data/instruction cache maintenance to the PoC                 |
 //! | `tlb`         | TLB invalidation, local and inner-shareable                   |
@@ -28,6 +29,7 @@ pub mod mmu;
 pub mod percpu;
 pub mod pmu;
 pub mod psci;
+pub mod ptdump;
 pub mod pte;
 pub mod semihosting;
 pub mod timer;

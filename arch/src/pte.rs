@@ -37,6 +37,10 @@ pub const PTE_UXN: u64 = 1 << 54;
 pub const PTE_DBM: u64 = 1 << 51;
 /// Contiguous hint: one of 16 adjacent entries with the same attributes.
 pub const PTE_CONT: u64 = 1 << 52;
+/// Guarded page (BTI; never set here).
+pub const PTE_GP: u64 = 1 << 50;
+/// AttrIndx, the whole field.
+pub const PTE_ATTRINDX_MASK: u64 = 7 << 2;
 /// Software bits 58..55, ignored by the walker.
 pub const PTE_SW_MASK: u64 = 0xf << 55;
 /// Bits a live leaf may change without break-before-make: permissions

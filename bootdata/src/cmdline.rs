@@ -153,6 +153,9 @@ pub struct Params {
     pub panic_timeout: i32,
     /// `reboot=`: how a run ends without semihosting.
     pub reboot: RebootMode,
+    /// `ptdump`: print the kernel page tables after the self-tests
+    /// (Linux's /sys/kernel/debug/kernel_page_tables).
+    pub ptdump: bool,
 }
 
 /// `reboot=`: what the end of a run does on a machine with no semihosting host.
@@ -211,6 +214,7 @@ impl Default for Params {
             earlycon: None,
             panic_timeout: 0,
             reboot: RebootMode::PowerOff,
+            ptdump: false,
         }
     }
 }
@@ -426,6 +430,10 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 p.mminfo = true;
                 true
             }
+            ("ptdump", None) => {
+                p.ptdump = true;
+                true
+            }
             ("cma", Some(v)) => parse_cma(v).map(|c| p.cma = Some(c)).is_some(),
             ("lkdtm", Some(v)) => match parse_lkdtm(v) {
                 Named::Ok(l) => {
@@ -498,7 +506,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 | "numa" | "movablecore" | "kernelcore" | "init_on_alloc" | "init_on_free" | "bench",
                 None,
             ) => false,
-            ("quiet" | "debug" | "mminfo", Some(_)) => false,
+            ("quiet" | "debug" | "mminfo" | "ptdump", Some(_)) => false,
             _ => {
                 if !diags.unknown.is_empty() {
                     let _ = diags.unknown.push(' ');

@@ -152,6 +152,14 @@ fn mminfo_is_a_flag() {
 }
 
 #[test]
+fn ptdump_is_a_flag() {
+    assert!(!Params::default().ptdump);
+    assert!(clean("ptdump").ptdump);
+    assert!(clean("mminfo ptdump quiet").ptdump);
+    malformed("ptdump=1", "ptdump");
+}
+
+#[test]
 fn cma_syntax() {
     let cma = |s: &str| parse(s).0.cma;
     assert_eq!(cma("cma=64M"), Some(CmaSpec { size_bytes: 64 << 20, base: None, limit: None }));

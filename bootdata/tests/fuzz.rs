@@ -398,6 +398,9 @@ fn canonical(p: &Params) -> Option<String> {
     if p.mminfo {
         w.push("mminfo".into());
     }
+    if p.ptdump {
+        w.push("ptdump".into());
+    }
     if let Some(c) = p.cma {
         let mut s = format!("cma={}", c.size_bytes);
         if let Some(b) = c.base {

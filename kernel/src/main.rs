@@ -20,7 +20,9 @@
 //!     vmalloc               the vmap area trees; the console moves from
 //!                           the fixmap to ioremap
 //!     smp_init              the other CPUs, one at a time, on vmalloc'd stacks
+//!     W^X check             `Checked W+X mappings: ...` (ptdump_check_wx)
 //!     selftest              per subsystem; `selftest: N passed, M failed`
+//!     ptdump                the kernel page tables, if asked for
 //!     bench, lkdtm          if asked for
 //!     exit                  semihosting exit code (console::exit::ExitCode:
 //!                           0 pass, 1 fail, 2 fatal, 3 panic, 4 oops,
@@ -162,8 +164,15 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     earlycon::move_to_ioremap();
     smp::bringup::smp_init(dt, &info);
     vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
+    // The kernel's own mappings are final: Linux checks W^X in mark_rodata_ro.
+    if let Err(e) = memory::ptdump::ptdump_check_wx() {
+        pr_warn!("ptdump: cannot check W+X mappings: {e}");
+    }
 
     let (passed, failed) = selftest::run(&params.selftest);
+    if params.ptdump {
+        memory::ptdump::dump_kernel_page_tables();
+    }
     bench::run(params.bench);
     if let Some(l) = params.lkdtm {
         selftest::lkdtm::trigger(l);

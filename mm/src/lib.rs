@@ -22,6 +22,7 @@
 //!   memblock        the boot-time memory map and allocator
 //!   gfp, mmzone     GFP flags; zone types and migratetypes
 //!   pgtable         the four-level walker (over hal's PteFormat / PgtableMem)
+//!   ptdump          the page-table dump's merged lines and the W^X check
 //!   hal, config, addr, error    the platform traits, the shared sizes,
 //!                               PhysAddr / VirtAddr / Pfn, mm::Error
 //!
@@ -159,6 +160,7 @@ pub mod page;
 pub mod page_alloc;
 pub mod pcp;
 pub mod pgtable;
+pub mod ptdump;
 pub mod report;
 pub mod slub;
 #[cfg(test)]

@@ -50,12 +50,18 @@
 //! block translates nothing refuses the split ([`PgtableMem::may_split`]).
 //! Tables emptied by an unmap are kept (as Linux keeps kernel page tables).
 //!
+//! Reading the tree for a report ([`PageTable::walk_range`], the walk under
+//! Linux's ptdump) hands each valid leaf and each invalid entry to a
+//! visitor, with its level and raw descriptor, in address order; it writes
+//! nothing, and a visitor that stops it can resume at the entry it stopped on.
+//!
 //! Locking is the caller's: a `PageTable` is used through `&mut self`, so the
 //! kernel keeps it behind a lock and the type system carries the precondition.
 
 use crate::{Error, PAGE_SIZE, PhysAddr, VirtAddr};
 use bitflags::bitflags;
 use core::marker::PhantomData;
+use core::ops::ControlFlow;
 
 /// Descriptors per table.
 pub const PTRS_PER_TABLE: usize = 512;
@@ -490,6 +496,100 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
             return Some(Translation { pa: F::output_addr(raw) + offset, level, prot: F::leaf_prot(raw), raw });
         }
         None
+    }
+}
+
+/// One entry met by [`PageTable::walk_range`]: what decides the
+/// translation of the span starting at `va`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PtEntry {
+    /// A valid leaf at `level`: a block at L1/L2, a page at L3.
+    Leaf {
+        /// Start of the entry's span, or of the walked range if that is later.
+        va: VirtAddr,
+        /// The level of the entry (0..=3).
+        level: usize,
+        /// The raw descriptor, for the caller's `arch` to decode.
+        raw: u64,
+    },
+    /// An invalid entry at `level`: nothing is mapped in its span.
+    Hole {
+        /// Start of the entry's span, or of the walked range if that is later.
+        va: VirtAddr,
+        /// The level of the entry (0..=3).
+        level: usize,
+    },
+}
+
+impl PtEntry {
+    /// Where the entry's part of the walked range starts.
+    pub fn va(&self) -> VirtAddr {
+        match *self {
+            PtEntry::Leaf { va, .. } | PtEntry::Hole { va, .. } => va,
+        }
+    }
+
+    /// The entry's level.
+    pub fn level(&self) -> usize {
+        match *self {
+            PtEntry::Leaf { level, .. } | PtEntry::Hole { level, .. } => level,
+        }
+    }
+}
+
+/// The read-only walk (Linux's walk_page_range_novma as ptdump uses it).
+impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
+    /// Visit, in address order, every entry that decides the translation of
+    /// some part of `[va, va + size)`: each valid leaf and each invalid
+    /// entry (a hole, reported once at the level where the walk met it, as
+    /// Linux's `pte_hole` is), never a table descriptor. The walk writes
+    /// nothing and allocates nothing. `size` may run to the top of the
+    /// address space (`va + size == 2^64`).
+    ///
+    /// The visitor may stop the walk by returning `Break`; the walk then
+    /// returns that `Break` at once. An entry's `va` is the start of its
+    /// span (or `va`, for the first one), so a caller that stops before
+    /// consuming an entry resumes by walking again from that entry's `va`.
+    pub fn walk_range<B>(
+        &self,
+        va: VirtAddr,
+        size: u64,
+        visit: &mut impl FnMut(PtEntry) -> ControlFlow<B>,
+    ) -> Result<ControlFlow<B>, Error> {
+        if !va.is_aligned(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
+            return Err(Error::InvalidArgument);
+        }
+        if size == 0 {
+            return Ok(ControlFlow::Continue(()));
+        }
+        va.checked_add(size - 1).ok_or(Error::InvalidArgument)?;
+        Ok(self.walk_level(self.root, 0, va, size, visit))
+    }
+
+    fn walk_level<B>(
+        &self,
+        table: PhysAddr,
+        level: usize,
+        mut va: VirtAddr,
+        mut size: u64,
+        visit: &mut impl FnMut(PtEntry) -> ControlFlow<B>,
+    ) -> ControlFlow<B> {
+        let span = level_size(level);
+        while size > 0 {
+            let in_entry = span - (va.0 & (span - 1));
+            let chunk = in_entry.min(size);
+            let raw = self.read(table, level_index(va, level));
+            if !F::is_valid(raw) {
+                visit(PtEntry::Hole { va, level })?;
+            } else if level < LAST_LEVEL && F::is_table(raw, level) {
+                self.walk_level(F::output_addr(raw), level + 1, va, chunk, visit)?;
+            } else {
+                visit(PtEntry::Leaf { va, level, raw })?;
+            }
+            va = VirtAddr(va.0.wrapping_add(chunk));
+            size -= chunk;
+        }
+        ControlFlow::Continue(())
     }
 }
 
@@ -1047,5 +1147,101 @@ mod tests {
         assert_eq!(barriers() - b1, 1);
         o.check();
         assert!(o.checks.get() >= 8, "the fake was hardly consulted ({} checks)", o.checks.get());
+    }
+
+    /// Every entry of a walk, in order.
+    fn walk_all(pt: &PageTable<Toy, &Arena>, va: u64, size: u64) -> Vec<PtEntry> {
+        let mut seen = Vec::new();
+        let r = pt.walk_range(VirtAddr(va), size, &mut |e| {
+            seen.push(e);
+            ControlFlow::<()>::Continue(())
+        });
+        assert_eq!(r, Ok(ControlFlow::Continue(())));
+        seen
+    }
+
+    #[test]
+    fn walk_reports_leaves_and_holes_in_order() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        let base = 0xffff_0000_4000_0000u64;
+        // A 2 MiB block, then (after a 2 MiB hole) two pages.
+        pt.map_range(VirtAddr(base), PhysAddr(0x4000_0000), 2 << 20, PageProt::KERNEL_RW, MapFlags::empty()).unwrap();
+        let pages = base + (4 << 20);
+        pt.map_range(VirtAddr(pages), PhysAddr(0x9000_0000), 2 * PAGE_SIZE, PageProt::KERNEL_ROX, MapFlags::empty())
+            .unwrap();
+        let seen = walk_all(&pt, base, 6 << 20);
+        let block = pt.translate(VirtAddr(base)).unwrap().raw;
+        let p0 = pt.translate(VirtAddr(pages)).unwrap().raw;
+        let p1 = pt.translate(VirtAddr(pages + PAGE_SIZE)).unwrap().raw;
+        let mut want = vec![
+            PtEntry::Leaf { va: VirtAddr(base), level: 2, raw: block },
+            PtEntry::Hole { va: VirtAddr(base + (2 << 20)), level: 2 },
+            PtEntry::Leaf { va: VirtAddr(pages), level: 3, raw: p0 },
+            PtEntry::Leaf { va: VirtAddr(pages + PAGE_SIZE), level: 3, raw: p1 },
+        ];
+        // The rest of the L3 table: one hole per empty page entry.
+        for i in 2..512 {
+            want.push(PtEntry::Hole { va: VirtAddr(pages + i * PAGE_SIZE), level: 3 });
+        }
+        assert_eq!(seen, want);
+        // The spans tile the range exactly.
+        let mut next = base;
+        for e in &seen {
+            assert_eq!(e.va().0, next);
+            next += level_size(e.level());
+        }
+        assert_eq!(next, base + (6 << 20));
+        // Nothing was written or allocated.
+        assert_eq!(a.pages.borrow().len(), 4);
+    }
+
+    #[test]
+    fn walk_of_an_empty_tree_is_holes_at_the_top_level_to_the_end() {
+        let a = Arena::new(64);
+        let pt = PageTable::<Toy, _>::new(&a).unwrap();
+        // The upper half: 256 top-level entries, up to 2^64 exactly.
+        let seen = walk_all(&pt, 0xffff_8000_0000_0000, 0x8000_0000_0000);
+        assert_eq!(seen.len(), 256);
+        assert!(seen.iter().all(|e| matches!(e, PtEntry::Hole { level: 0, .. })));
+        assert_eq!(seen.last().unwrap().va(), VirtAddr(0xffff_ff80_0000_0000));
+        // A range starting inside an entry reports that entry from the range's start.
+        let seen = walk_all(&pt, KVA + PAGE_SIZE, PAGE_SIZE);
+        assert_eq!(seen, vec![PtEntry::Hole { va: VirtAddr(KVA + PAGE_SIZE), level: 0 }]);
+        // Bad ranges.
+        let mut v = |_e: PtEntry| ControlFlow::<()>::Continue(());
+        assert_eq!(pt.walk_range(VirtAddr(KVA + 1), PAGE_SIZE, &mut v), Err(Error::InvalidArgument));
+        assert_eq!(pt.walk_range(VirtAddr(KVA), 100, &mut v), Err(Error::InvalidArgument));
+        assert_eq!(pt.walk_range(VirtAddr(u64::MAX - 0xfff), 2 * PAGE_SIZE, &mut v), Err(Error::InvalidArgument));
+        assert_eq!(pt.walk_range(VirtAddr(KVA), 0, &mut v), Ok(ControlFlow::Continue(())));
+    }
+
+    #[test]
+    fn walk_stops_at_break_and_resumes_from_the_entry() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        pt.map_range(VirtAddr(KVA), PhysAddr(0x4000_0000), 8 * PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)
+            .unwrap();
+        let whole = walk_all(&pt, KVA, 4 << 20);
+        // Stop before consuming every 5th entry, then resume from it.
+        let mut pieces = Vec::new();
+        let mut from = KVA;
+        let mut n = 0;
+        loop {
+            let r = pt.walk_range(VirtAddr(from), KVA + (4 << 20) - from, &mut |e| {
+                n += 1;
+                if n % 5 == 0 {
+                    return ControlFlow::Break(e.va());
+                }
+                pieces.push(e);
+                ControlFlow::Continue(())
+            });
+            match r.unwrap() {
+                ControlFlow::Break(va) => from = va.0,
+                ControlFlow::Continue(()) => break,
+            }
+        }
+        assert_eq!(pieces, whole);
+        assert!(n > whole.len(), "the walk never stopped");
     }
 }

@@ -32,6 +32,8 @@ pub const FIXADDR_START: u64 = 0xffff_fbff_f000_0000;
 pub const FIXADDR_TOP: u64 = 0xffff_fbff_fe00_0000;
 /// PCI I/O window (reserved).
 pub const PCI_IO_START: u64 = 0xffff_fbff_fe80_0000;
+/// End of the PCI I/O window.
+pub const PCI_IO_END: u64 = PCI_IO_START + (16 << 20);
 /// Start of the vmemmap.
 pub const VMEMMAP_START: u64 = 0xffff_fc00_0000_0000;
 /// End of the vmemmap.
@@ -70,6 +72,6 @@ pub fn print() {
     r("kimage", KIMAGE_VADDR, VMALLOC_START);
     r("vmalloc", VMALLOC_START, VMALLOC_END);
     r("fixmap", FIXADDR_START, FIXADDR_TOP);
-    r("PCI I/O", PCI_IO_START, PCI_IO_START + (16 << 20));
+    r("PCI I/O", PCI_IO_START, PCI_IO_END);
     r("vmemmap", VMEMMAP_START, VMEMMAP_END);
 }

@@ -23,6 +23,8 @@
 //!   vmalloc       the vmalloc area: vmalloc, vmap, vm_map_ram, ioremap,
 //!                 kernel stacks (mm::vmalloc's trees over pages + pgtable)
 //!   report        /proc/buddyinfo, meminfo, zoneinfo, slabinfo, vmallocinfo
+//!   ptdump        the kernel page-table dump (Linux's kernel_page_tables)
+//!                 and the boot-time W^X check, over pgtable's walk
 //! ```
 //!
 //! Each file imports only files above it in this list (and `console`);
@@ -59,6 +61,7 @@ pub mod pages;
 pub mod pgtable;
 #[allow(unsafe_code)] // loads that recover from an external abort, through the fixmap
 pub mod probe;
+pub mod ptdump;
 pub mod report;
 #[allow(unsafe_code)] // kfree of a raw pointer; mempool callbacks
 pub mod slab;

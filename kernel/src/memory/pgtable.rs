@@ -42,8 +42,9 @@ use super::layout::{MEMSTART_ALIGN, PAGE_END, PAGE_OFFSET};
 use super::linear_map::{self, linear_map_covers, phys_to_virt};
 use arch::pte::Arm64;
 use boot::{BootInfo, sym};
+use core::ops::ControlFlow;
 use core::sync::atomic::{AtomicU64, Ordering};
-use mm::pgtable::{MapFlags, PageProt, PageTable, PgtableMem, Translation};
+use mm::pgtable::{MapFlags, PageProt, PageTable, PgtableMem, PtEntry, Translation};
 use mm::{Error, PAGE_SIZE, PhysAddr, VirtAddr};
 use spin::Mutex;
 
@@ -201,6 +202,21 @@ pub fn change_kernel_prot(va: VirtAddr, size: u64, prot: PageProt) -> Result<usi
 /// Software walk of the kernel's tree.
 pub fn translate(va: VirtAddr) -> Option<Translation> {
     KERNEL_PT.lock().as_ref()?.translate(va)
+}
+
+/// Run `visit` over the leaves and holes of `[va, va + size)` in the
+/// kernel's tree, in address order, with `KERNEL_PT` held
+/// ([`PageTable::walk_range`]; `size` may reach 2^64). The visitor runs
+/// under the lock: it must not take it again (no mapping, unmapping or
+/// translating), nor anything that might (allocating, which may come to
+/// need a table page), nor print at length; it may stop the walk with
+/// `Break` and resume later from an entry's `va`.
+pub fn walk_kernel_range<B>(
+    va: VirtAddr,
+    size: u64,
+    visit: &mut impl FnMut(PtEntry) -> ControlFlow<B>,
+) -> Result<ControlFlow<B>, Error> {
+    KERNEL_PT.lock().as_ref().ok_or(Error::NotFound)?.walk_range(va, size, visit)
 }
 
 /// Map the physical page range covering `[pa, pa + len)` at the fixmap slot

@@ -25,7 +25,45 @@ pub const TESTS: &[Test] = &[
     Test { suite: "mmu", name: "live_remap_seen_by_every_cpu", run: live_remap_seen_by_every_cpu },
     Test { suite: "mmu", name: "split_keeps_attributes", run: split_keeps_attributes },
     Test { suite: "mmu", name: "linear_map_blocks_not_split", run: linear_map_blocks_not_split },
+    Test { suite: "mmu", name: "wx_check_counts_offending_pages", run: wx_check_counts_offending_pages },
 ];
+
+/// The W^X check on real descriptors: a kernel page mapped writable and
+/// executable and a user-executable page are counted and named, and the
+/// tree is clean again once they are unmapped.
+fn wx_check_counts_offending_pages() -> TestResult {
+    use crate::memory::ptdump::count_wx;
+    use mm::pgtable::MapFlags;
+    use mm::ptdump::WxWarning;
+    let count = || count_wx().map_err(|e| alloc::format!("count_wx: {e}"));
+    let before = count()?;
+    check_eq!((before.wx_pages, before.user_exec_pages), (0, 0));
+    let page = crate::memory::pages::alloc_pages(mm::gfp::Gfp::KERNEL, 0).map_err(|e| alloc::format!("{e}"))?;
+    let pa = page.pfn().phys();
+    let area = crate::memory::vmalloc::get_vm_area(2 * PAGE_SIZE, mm::vmalloc::VmFlags::empty())
+        .map_err(|e| alloc::format!("get_vm_area: {e}"))?;
+    let wx = area.addr();
+    let ux = area.addr() + PAGE_SIZE;
+    let r = (|| -> TestResult {
+        let (wx_prot, ux_prot) =
+            (PageProt::KERNEL_RW | PageProt::EXEC, PageProt::READ | PageProt::USER | PageProt::EXEC);
+        for (va, prot) in [(wx, wx_prot), (ux, ux_prot)] {
+            pgtable::map_kernel_range(va, pa, PAGE_SIZE, prot, MapFlags::NO_BLOCKS)
+                .map_err(|e| alloc::format!("map {va:?}: {e}"))?;
+        }
+        let found = count()?;
+        check_eq!((found.wx_pages, found.user_exec_pages), (1, 1));
+        check_eq!(found.warnings[..], [WxWarning::Wx(wx.as_u64()), WxWarning::UserExec(ux.as_u64())]);
+        Ok(())
+    })();
+    let _ = pgtable::unmap_kernel_range(wx, PAGE_SIZE);
+    let _ = pgtable::unmap_kernel_range(ux, PAGE_SIZE);
+    drop(page);
+    r?;
+    let after = count()?;
+    check_eq!((after.wx_pages, after.user_exec_pages), (0, 0));
+    Ok(())
+}
 
 /// The arm64 descriptor rules the walker relies on: a split piece keeps
 /// every attribute of its block; only permission bits change in place.
