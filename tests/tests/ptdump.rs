@@ -207,13 +207,24 @@ fn ptdump_prints_linux_format_and_wx_check_passes() {
         linear.iter().any(|r| r.words().contains(&"BLK") && ["PUD", "PMD"].contains(&r.level.as_str())),
         "no block in the linear map: {linear:?}"
     );
-    // The early console's registers in the fixmap: one page of device memory.
-    let fixmap = ranges.iter().find(|r| r.section == "Fixmap start").expect("a range under Fixmap start");
-    let console = fixmap.start + FIX_EARLYCON_OFFSET;
-    let page = ranges.iter().find(|r| r.start == console).unwrap_or_else(|| panic!("no range at {console:#x}"));
-    assert_eq!((page.end - page.start, page.level.as_str()), (0x1000, "PTE"), "{page:?}");
+    // The console's registers: mapped by ioremap in the vmalloc area once
+    // vmalloc is up (one page of device memory), and gone from the fixmap.
+    let moved = out
+        .line_with("moved from the fixmap to ioremap (0x")
+        .unwrap_or_else(|| out.fail("the console did not move to ioremap"));
+    let va = moved.rsplit("(0x").next().and_then(|t| t.strip_suffix(')')).map(|h| u64::from_str_radix(h, 16).unwrap());
+    let va = va.unwrap_or_else(|| out.fail(&format!("no address in {moved:?}")));
+    let page = ranges
+        .iter()
+        .find(|r| r.start <= va && va < r.end && !r.is_hole())
+        .unwrap_or_else(|| panic!("no mapping at the console's ioremap address {va:#x}"));
+    assert_eq!((page.section, page.level.as_str()), ("vmalloc() area", "PTE"), "{page:?}");
     let words = page.words();
     assert!(words.contains(&"DEVICE/nGnRE") && words[..2] == ["RW", "NX"], "console page: {page:?}");
+    let fixmap = ranges.iter().find(|r| r.section == "Fixmap start").expect("a range under Fixmap start");
+    let early = fixmap.start + FIX_EARLYCON_OFFSET;
+    let slot = ranges.iter().find(|r| r.start <= early && early < r.end).expect("a range at the early console slot");
+    assert!(slot.is_hole(), "the early console slot is still mapped: {slot:?}");
     // Device memory only where MMIO is mapped: the fixmap (and vmalloc
     // space, where ioremap puts it), never the linear map or the image.
     for r in ranges.iter().filter(|r| r.attrs.contains("DEVICE/")) {
