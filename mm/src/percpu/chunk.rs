@@ -27,7 +27,7 @@
 //! [`PCPU_MAX_UNIT_SIZE`] / 4 / 64 = 256 words, skipped entirely when the
 //! chunk's free count is too small. Allocation is rare next to use.
 
-use super::{PCPU_MAX_UNIT_SIZE, PCPU_MIN_ALLOC_SIZE};
+use super::sizes::{PCPU_MAX_UNIT_SIZE, PCPU_MIN_ALLOC_SIZE};
 use crate::Error;
 
 /// Steps in the largest unit the map can describe.
@@ -72,7 +72,9 @@ impl PcpuChunkMap {
         {
             return Err(Error::InvalidArgument);
         }
-        *self = Self::empty();
+        // In place: the map is 4 KiB, too big for a temporary on a kernel stack.
+        self.alloc_map.fill(0);
+        self.bound_map.fill(0);
         self.nr_bits = unit_size / PCPU_MIN_ALLOC_SIZE;
         self.start_bits = reserved_bytes.div_ceil(PCPU_MIN_ALLOC_SIZE);
         self.nr_free_bits = self.nr_bits - self.start_bits;

@@ -59,26 +59,16 @@
 //! memory themselves.
 
 mod chunk;
+mod sizes;
 #[cfg(test)]
 mod tests;
 
 pub use chunk::PcpuChunkMap;
+pub use sizes::{
+    PCPU_DYNAMIC_RESERVE, PCPU_MAX_ALIGN, PCPU_MAX_CHUNKS, PCPU_MAX_UNIT_SIZE, PCPU_MIN_ALLOC_SIZE, PCPU_MIN_UNIT_SIZE,
+};
 
 use crate::{Error, PAGE_SIZE, VirtAddr};
-
-/// The step of the allocation map: sizes round up to it, offsets are multiples.
-pub const PCPU_MIN_ALLOC_SIZE: usize = 4;
-/// Space the first chunk keeps for `alloc_percpu` beyond the static
-/// variables (Linux's PERCPU_DYNAMIC_RESERVE on 64-bit: 28 KiB).
-pub const PCPU_DYNAMIC_RESERVE: usize = 28 << 10;
-/// Smallest unit (Linux's PCPU_MIN_UNIT_SIZE).
-pub const PCPU_MIN_UNIT_SIZE: usize = 32 << 10;
-/// Largest unit a chunk map can describe (this implementation's limit).
-pub const PCPU_MAX_UNIT_SIZE: usize = 64 << 10;
-/// Chunks the allocator holds at once, the first one included.
-pub const PCPU_MAX_CHUNKS: usize = 8;
-/// Largest alignment `alloc_percpu` accepts (Linux: PAGE_SIZE).
-pub const PCPU_MAX_ALIGN: usize = PAGE_SIZE as usize;
 
 /// The unit size for `static_size` bytes of static per-CPU variables:
 /// static part plus [`PCPU_DYNAMIC_RESERVE`], rounded up to a page, at
@@ -176,13 +166,21 @@ impl PcpuAllocator {
         if nr_units == 0 || !unit_size.is_multiple_of(PAGE_SIZE as usize) || static_size >= unit_size {
             return Err(Error::InvalidArgument);
         }
-        let mut map = PcpuChunkMap::empty();
-        map.init(unit_size, static_size)?;
-        *self = Self::new();
+        // Everything in place: the chunk maps are kilobytes each, too big
+        // for temporaries on a kernel stack.
+        for c in self.chunks.iter_mut() {
+            *c = None;
+        }
+        self.unit_size = 0;
+        self.nr_units = 0;
+        let first = self.chunks[0].insert(PcpuChunk { base: first_base, map: PcpuChunkMap::empty() });
+        if let Err(e) = first.map.init(unit_size, static_size) {
+            self.chunks[0] = None;
+            return Err(e);
+        }
         self.unit_size = unit_size;
         self.nr_units = nr_units;
         self.offset0 = first_base.0.wrapping_sub(template_start.0);
-        self.chunks[0] = Some(PcpuChunk { base: first_base, map });
         Ok(())
     }
 
@@ -246,15 +244,15 @@ impl PcpuAllocator {
             return Err(Error::NoMemory);
         };
         let base = mem.alloc_chunk(self.unit_size, self.nr_units)?;
-        let mut map = PcpuChunkMap::empty();
-        let off = match map.init(self.unit_size, 0).and_then(|()| map.alloc(size_bytes, align_bytes)) {
+        let c = self.chunks[slot].insert(PcpuChunk { base, map: PcpuChunkMap::empty() });
+        let off = match c.map.init(self.unit_size, 0).and_then(|()| c.map.alloc(size_bytes, align_bytes)) {
             Ok(off) => off,
             Err(e) => {
+                self.chunks[slot] = None;
                 mem.free_chunk(base, self.unit_size, self.nr_units);
                 return Err(e);
             }
         };
-        self.chunks[slot] = Some(PcpuChunk { base, map });
         Ok(PcpuAlloc { ptr: pointer(base, off, self.offset0), size_bytes: size_rounded })
     }
 
