@@ -39,7 +39,8 @@
 //! allocator after the linear map is built.
 //!
 //! Not built yet, with their homes: `vmalloc` (the vmalloc area is in
-//! `layout`; mapping will go through `pgtable`, areas through `mm`) and
+//! `layout`; mapping will go through `pgtable`, areas through `mm`; it
+//! will give `percpu` its later chunks through `percpu::register_chunk_mem`) and
 //! `fault` (the page-fault glue between arch's exception entry and `mm`'s
 //! fault handler, for user address spaces).
 

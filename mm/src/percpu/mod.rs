@@ -30,9 +30,11 @@
 //! ```
 //!
 //! which is CPU `cpu`'s copy in any chunk whose units have the first
-//! chunk's stride. The sum is done with wrapping arithmetic: a chunk below
-//! the first one (vmalloc space is below the linear map) gives a pointer
-//! that "wraps", and the exact result modulo 2^64 is still the copy. Like a
+//! chunk's stride. The sums are done with wrapping arithmetic, and only
+//! the result needs to be an address: the first chunk (in the linear map)
+//! lies below the template (in the image), so `offset(0)` is "negative",
+//! and for a chunk in vmalloc space, above the image, `base - offset(0)`
+//! passes 2^64 and wraps; modulo 2^64 the sum is still exactly the copy. Like a
 //! Linux `__percpu` pointer, a `PcpuPtr` itself is not an address of
 //! anything and is never dereferenced.
 //!

@@ -228,13 +228,15 @@ fn full_first_chunk_without_chunk_memory_is_no_memory() {
 
 #[test]
 fn new_chunks_come_from_the_hook_and_go_back_when_empty() {
-    let mem =
-        FakeChunks { next: RefCell::new(0xffff_0800_0000_0000), live: RefCell::default(), freed: RefCell::default() };
+    // In vmalloc space, above the image: base - per_cpu_offset(0) wraps past 2^64.
+    let vmalloc = 0xffff_fb00_0000_0000;
+    let mem = FakeChunks { next: RefCell::new(vmalloc), live: RefCell::default(), freed: RefCell::default() };
     let mut pa = first_chunk(3);
     let free0 = pa.free_bytes();
     let mut rng = Rng(Rng::SEED ^ 0x5a5a);
     let mut live: Vec<PcpuAlloc> = Vec::new();
     let mut max_chunks = 0;
+    let mut wrapped = 0;
     for _ in 0..3000 {
         if rng.below(100) < 60 {
             let size = 1 + rng.below(4096) as usize;
@@ -244,6 +246,7 @@ fn new_chunks_come_from_the_hook_and_go_back_when_empty() {
                     // Every copy lies inside its chunk's unit, aligned, and
                     // no two live objects overlap in unit 0.
                     let (base, off) = pa.locate(a.ptr).unwrap();
+                    wrapped += usize::from(base.0 >= vmalloc && a.ptr.0 < base.0);
                     assert!(off % align.max(4) == 0 && off + size <= PCPU_MIN_UNIT_SIZE);
                     for cpu in 0..3 {
                         assert_eq!(copy(a.ptr, cpu), base.0 + (cpu * PCPU_MIN_UNIT_SIZE + off) as u64);
@@ -265,6 +268,7 @@ fn new_chunks_come_from_the_hook_and_go_back_when_empty() {
         max_chunks = max_chunks.max(pa.nr_chunks());
     }
     assert!(max_chunks > 2, "the test never needed more than one dynamic chunk");
+    assert!(wrapped > 0, "no pointer of a vmalloc-space chunk wrapped");
     for a in live.drain(..) {
         assert_eq!(pa.free(a.ptr, Some(&mem)), Ok(a.size_bytes));
     }
