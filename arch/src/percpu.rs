@@ -40,9 +40,10 @@
 //! * [`this_cpu_read`], [`this_cpu_write`], [`this_cpu_add`],
 //!   [`this_cpu_inc`], [`this_cpu_dec`] for the atomic integer types
 //!   ([`PerCpuAtomic`]): a single load, store, or an atomic read-modify-write
-//!   on the own copy (LDXR/STXR: an exception between the two clears the
-//!   exclusive monitor and the store retries, so an interrupt handler's
-//!   update is never lost), with the preemption count raised meanwhile.
+//!   on the own copy (an LDXR/STXR loop on this target: an exception
+//!   between the two clears the exclusive monitor and the store retries, so
+//!   an interrupt handler's update is never lost), with the preemption
+//!   count raised meanwhile.
 //! * [`get_cpu`] / [`put_cpu`] and [`get_cpu_var`] / [`put_cpu_var`]:
 //!   guards that raise the per-CPU preemption count for as long as they
 //!   live (Linux's preempt_disable / preempt_enable) and so pin the caller
@@ -143,6 +144,7 @@ pub fn my_cpu_offset() -> u64 {
 static PER_CPU_OFFSET: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
 
 /// CPU `cpu`'s per-CPU offset (Linux's per_cpu_offset).
+#[inline]
 pub fn per_cpu_offset(cpu: usize) -> u64 {
     PER_CPU_OFFSET[cpu].load(Ordering::Acquire)
 }
@@ -325,11 +327,13 @@ pub fn cpu_area(cpu: usize) -> &'static CpuArea {
 }
 
 /// The running CPU's preemption count (Linux's preempt_count).
+#[inline]
 pub fn preempt_count() -> u32 {
     this_cpu_ptr(&PREEMPT_COUNT).load(Ordering::Relaxed)
 }
 
 /// Raise the preemption count (Linux's preempt_disable); prefer [`get_cpu`].
+#[inline]
 pub fn preempt_disable() {
     this_cpu_ptr(&PREEMPT_COUNT).fetch_add(1, Ordering::Relaxed);
     compiler_fence(Ordering::SeqCst);
@@ -337,6 +341,7 @@ pub fn preempt_disable() {
 
 /// Lower the preemption count raised by [`preempt_disable`] (Linux's
 /// preempt_enable); debug builds assert it was raised.
+#[inline]
 pub fn preempt_enable() {
     compiler_fence(Ordering::SeqCst);
     let old = this_cpu_ptr(&PREEMPT_COUNT).fetch_sub(1, Ordering::Relaxed);
@@ -358,6 +363,7 @@ impl CpuGuard {
 }
 
 impl Drop for CpuGuard {
+    #[inline]
     fn drop(&mut self) {
         debug_assert_eq!(smp_processor_id(), self.cpu, "put_cpu on another CPU than get_cpu");
         preempt_enable();
@@ -365,6 +371,7 @@ impl Drop for CpuGuard {
 }
 
 /// Pin the caller to its CPU; the guard says which (Linux's get_cpu).
+#[inline]
 pub fn get_cpu() -> CpuGuard {
     preempt_disable();
     CpuGuard { cpu: smp_processor_id(), _not_send: PhantomData }

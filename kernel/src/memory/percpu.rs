@@ -256,16 +256,28 @@ impl<T: Zeroable + Sync> PerCpu<T> {
     /// CPU `cpu`'s copy (Linux's per_cpu_ptr); `cpu` below the possible count.
     pub fn per_cpu_ptr(&self, cpu: usize) -> &T {
         assert!(cpu < self.nr_units, "per_cpu_ptr: CPU{cpu} is not possible");
-        let a = per_cpu_ptr_raw(self.ptr, cpu);
-        // SAFETY: by the invariant the copy in unit `cpu` (cpu < nr_units,
-        // checked) is a valid, aligned T that lives as long as the handle;
-        // it is only reached as `&T`, and T: Sync.
-        unsafe { &*core::ptr::with_exposed_provenance::<T>(a.0 as usize) }
+        // SAFETY: 1. per_cpu_offset of a possible CPU (checked).
+        unsafe { self.copy_at(per_cpu_offset(cpu)) }
     }
 
-    /// The running CPU's copy (Linux's this_cpu_ptr).
+    /// The running CPU's copy (Linux's this_cpu_ptr): through TPIDR_EL1.
     pub fn this_cpu_ptr(&self) -> &T {
-        self.per_cpu_ptr(arch::percpu::smp_processor_id())
+        // SAFETY: 1. TPIDR_EL1 holds the running CPU's per-CPU offset, and
+        // only a possible CPU runs; alloc_percpu fails before the per-CPU
+        // areas exist, so a handle implies the offsets are set.
+        unsafe { self.copy_at(my_cpu_offset()) }
+    }
+
+    /// The copy at per-CPU offset `offset`.
+    ///
+    /// # Safety
+    /// 1. `offset` is the per-CPU offset of a CPU below `nr_units`.
+    unsafe fn copy_at(&self, offset: u64) -> &T {
+        let a = self.ptr.with_offset(offset);
+        // SAFETY: by the invariant and obligation 1 the copy in that CPU's
+        // unit is a valid, aligned T that lives as long as the handle; it is
+        // only reached as `&T`, and T: Sync.
+        unsafe { &*core::ptr::with_exposed_provenance::<T>(a.0 as usize) }
     }
 }
 
@@ -273,7 +285,7 @@ impl<T: Zeroable + Sync + PerCpuAtomic> PerCpu<T> {
     /// Add `v` to the running CPU's copy as one untearable step (this_cpu_add).
     pub fn this_cpu_add(&self, v: T::Value) -> T::Value {
         let pin = arch::percpu::get_cpu();
-        let r = self.per_cpu_ptr(pin.cpu()).fetch_add_relaxed(v);
+        let r = self.this_cpu_ptr().fetch_add_relaxed(v);
         arch::percpu::put_cpu(pin);
         r
     }
