@@ -13,7 +13,7 @@
 //! tests that bit of the new frame's address before storing anything (Linux's
 //! kernel_ventry does the same with no spare register: it juggles x0 and sp).
 //! On overflow it switches to the CPU's overflow stack (its top is word 0 of
-//! the per-CPU area in TPIDR_EL1) and reports; a fault on
+//! the CPU's `CpuArea`, a per-CPU variable: `__cpu_area` plus TPIDR_EL1) and reports; a fault on
 //! the guard page that the entry did not catch (a store far below sp) is
 //! recognised from FAR by the kernel's handler.
 //!
@@ -208,8 +208,12 @@ global_asm!(
 1:  msr     tpidr_el0, x0           // stash the overflowing frame address
     sub     x0, sp, x0              // original x0
     msr     tpidrro_el0, x0
-    mrs     x0, tpidr_el1               // this CPU's area: word 0 = overflow stack top
-    ldr     x0, [x0]
+    adrp    x0, __cpu_area          // this CPU's area: __cpu_area + TPIDR_EL1
+    add     x0, x0, :lo12:__cpu_area
+    mov     sp, x0                  // sp is scratch until it is switched below
+    mrs     x0, tpidr_el1           // the per-CPU offset
+    add     x0, sp, x0
+    ldr     x0, [x0]                // word 0: the overflow stack top
     mov     sp, x0
     sub     sp, sp, #FRAME_SIZE
     mrs     x0, tpidrro_el0

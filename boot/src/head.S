@@ -32,7 +32,7 @@
 .set SD_TTBR0,      16
 .set SD_TTBR1,      24
 .set SD_STACK_TOP,  32
-.set SD_CPU_AREA,   40
+.set SD_PERCPU_OFFSET, 40          // the CPU's per-CPU offset, for TPIDR_EL1
 .set SD_ENTRY,      48
 .set SD_RESERVED_PA, 56             // physical address of reserved_pg_dir
 .set SD_TOKEN,      64              // this attempt: seq << 40 | MPIDR affinity; bit 63 = taken
@@ -155,7 +155,7 @@ secondary_entry:
     ldr     x0, [x19, #SD_TTBR1]
     msr     ttbr1_el1, x0
     ldr     x20, [x19, #SD_STACK_TOP]
-    ldr     x21, [x19, #SD_CPU_AREA]
+    ldr     x21, [x19, #SD_PERCPU_OFFSET]
     ldr     x22, [x19, #SD_ENTRY]
     isb
     tlbi    vmalle1
@@ -326,10 +326,12 @@ __primary_switched:
     stp     xzr, xzr, [x0], #16
     b       1b
 2:
-    // TPIDR_EL1 -> CPU 0's per-CPU area; its overflow stack is the first one.
-    adrp    x0, __cpu_areas
-    add     x0, x0, :lo12:__cpu_areas
-    msr     tpidr_el1, x0
+    // TPIDR_EL1 = per-CPU offset 0: the boot CPU runs on the per-CPU
+    // template until the kernel has made its copy (arch/src/percpu.rs).
+    // Its CPU area is the template's; its overflow stack is the first one.
+    msr     tpidr_el1, xzr
+    adrp    x0, __cpu_area
+    add     x0, x0, :lo12:__cpu_area
     adrp    x1, __overflow_stacks
     add     x1, x1, :lo12:__overflow_stacks
     add     x1, x1, #OVERFLOW_STACK_SIZE
@@ -347,11 +349,11 @@ __primary_switched:
 3:  wfe
     b       3b
 
-// A secondary, now in the upper half: x20 = stack top, x21 = CPU area,
-// x22 = the Rust function to run (never returns).
+// A secondary, now in the upper half: x20 = stack top, x21 = its per-CPU
+// offset, x22 = the Rust function to run (never returns).
 __secondary_switched:
     // Claim the attempt before using anything it describes (the stack, the
-    // CPU area): token -> token | taken. The boot CPU, giving up, swaps the
+    // per-CPU unit): token -> token | taken. The boot CPU, giving up, swaps the
     // token for 0 first, and then this fails: too late, park (Linux's
     // __secondary_too_slow). x23 = the token read with the MMU off.
     adrp    x1, __secondary_data
@@ -385,7 +387,7 @@ __secondary_switched:
     b       4b
 
 // The boot CPU gave up on this attempt before this CPU claimed it: the
-// stack and CPU area may already belong to the next CPU. Park, MMU on,
+// stack and per-CPU offset may already belong to the next CPU. Park, MMU on,
 // touching no memory.
 __secondary_too_slow:
     clrex

@@ -15,6 +15,8 @@
 //!     memblock_init         memblock from the tree, linear map, early heap
 //!     zones, vmemmap        zone boundaries; page descriptors mapped
 //!     report                reservations by source, memblock arrays
+//!     setup_per_cpu_areas   possible CPUs counted; one unit each, the
+//!                           boot CPU moves onto its own
 //!     page allocator        from memblock, which retires
 //!     SLUB                  kmalloc; the Rust heap moves onto it
 //!     vmalloc               the vmap area trees; the console moves from
@@ -70,12 +72,14 @@
 //!   with the fault probe (is there RAM behind a /memory range?).
 //! - `memory::hal`: mm's `unsafe trait Hal` for this kernel; zeroing frames.
 //! - `memory::page_alloc`: the vmemmap as `MemMap`.
+//! - `memory::percpu`: the per-CPU units (template copies, zeroed objects,
+//!   `PerCpu<T>`).
 //! - `memory::pages`: the `Pages` handle and the frees by address or PFN.
 //! - `memory::slab`: `kfree` of a raw pointer; mempool callbacks.
 //! - `memory::kbox`: the owning kmalloc handles, `KBox` and `KmallocBuf`.
 //! - `memory::heap`: the `#[global_allocator]`.
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
-//! - `selftest::{heap, mmu, pages, slub}`: tests that reach memory through
+//! - `selftest::{heap, mmu, pages, percpu, slub}`: tests that reach memory through
 //!   raw pointers on purpose (the heap's GlobalAlloc, faulting probes, block
 //!   contents, red zones and freed objects); `selftest::lkdtm`: a NULL
 //!   dereference on purpose.
@@ -147,6 +151,10 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     memblock::report();
     memory::layout::print();
     platform::log_platform(dt);
+    let nr_possible = smp::bringup::smp_init_cpus(dt);
+    if let Err(e) = memory::percpu::setup_per_cpu_areas(nr_possible) {
+        fatal(format_args!("cannot allocate the per-CPU areas: {e}"));
+    }
     match page_alloc::init(zone_limits, memmap.base, params, dt) {
         Ok(cost) => {
             page_alloc::print_memory_line(memblock::cma_reserved_pages(dt));

@@ -15,6 +15,7 @@
 //!   report          /proc/buddyinfo, pagetypeinfo, zoneinfo, meminfo
 //!   mempool         reserves for paths that must make progress
 //!   slub            kmem_cache, kmalloc (over the page allocator)
+//!   percpu          alloc_percpu's chunk maps (chunk memory from the kernel)
 //!   page_alloc      nodes, zonelists, alloc_pages / free_pages, Pages
 //!   pcp             per-CPU page lists          | zone   buddy, pageblocks,
 //!                                               |        watermarks, placement
@@ -159,6 +160,7 @@ pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
 pub mod pcp;
+pub mod percpu;
 pub mod pgtable;
 pub mod ptdump;
 pub mod report;

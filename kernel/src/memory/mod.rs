@@ -16,7 +16,10 @@
 //!                 and the command line), and Linux's `Zone ranges:` lines
 //!   vmemmap       page descriptors for every present section
 //!   page_alloc    the buddy allocator from memblock (memblock_free_all)
+//!   percpu        the per-CPU areas (first chunk, from memblock) and
+//!                 alloc_percpu / PerCpu<T> over mm::percpu
 //!   pages         Linux's page API over it: Pages, alloc_pages, ...
+//!   highmem       kmap / kmap_local_page: the linear map (no highmem)
 //!   slab          SLUB over the page allocator: kmalloc, mempools
 //!   kbox          owning kmalloc handles for Rust callers: KBox, KmallocBuf
 //!   heap          #[global_allocator]: early heap, then kmalloc
@@ -46,6 +49,7 @@
 pub mod hal;
 #[allow(unsafe_code)] // the #[global_allocator]
 pub mod heap;
+pub mod highmem;
 #[allow(unsafe_code)] // the owning kmalloc handles
 pub mod kbox;
 pub mod layout;
@@ -57,6 +61,8 @@ pub mod numa;
 pub mod page_alloc;
 #[allow(unsafe_code)] // the Pages handle; frees by address or PFN
 pub mod pages;
+#[allow(unsafe_code)] // per-CPU units: the template copied, objects zeroed and reached
+pub mod percpu;
 #[allow(unsafe_code)] // table memory for the walker (PgtableMem)
 pub mod pgtable;
 #[allow(unsafe_code)] // loads that recover from an external abort, through the fixmap

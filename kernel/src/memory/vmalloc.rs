@@ -130,6 +130,9 @@ pub fn init() -> Result<(), Error> {
     let space = VmapSpace::new(VMALLOC_START, VMALLOC_END, lazy_max_pages(1))?;
     *VMAP.lock() = Some(space);
     crate::console::oops::register_fault_note(oops_note);
+    if let Err(e) = super::percpu::register_chunk_mem(Some(&PCPU_CHUNKS)) {
+        pr_warn!("percpu: cannot take chunks from vmalloc ({e}); the first chunk is all there is");
+    }
     pr_info!(
         "vmalloc: {} GiB at 0x{:016x}-0x{:016x}, lazy_max_pages {}",
         (VMALLOC_END - VMALLOC_START) >> 30,
@@ -530,6 +533,31 @@ fn vfree_area(area: u64, addr: u64, pages: Option<Vec<Pages>>) -> Result<(), Err
         purge_vmap_area_lazy();
     }
     Ok(())
+}
+
+/// The per-CPU allocator's chunks after the first, in vmalloc space (Linux's
+/// pcpu_create_chunk over pcpu_get_vm_areas): one vmalloc area of
+/// `nr_units * unit_size` bytes, unit n at `base + n * unit_size`.
+struct PcpuChunks;
+
+static PCPU_CHUNKS: PcpuChunks = PcpuChunks;
+
+// SAFETY: 1. an Ok base is a fresh vmalloc area of exactly the asked size,
+// mapped RW on every CPU (the kernel tree is shared), leaked to the
+// per-CPU allocator alone until free_chunk vfrees it; 2. the area is one
+// contiguous mapping, so unit n is at base + n * unit_size; 3. vmalloc
+// takes its own locks, the page allocator's and kmalloc's, never the
+// per-CPU allocator's.
+unsafe impl mm::percpu::PcpuChunkMem for PcpuChunks {
+    fn alloc_chunk(&self, unit_size: usize, nr_units: usize) -> Result<VirtAddr, Error> {
+        let size = (unit_size as u64).checked_mul(nr_units as u64).ok_or(Error::InvalidArgument)?;
+        Ok(vmalloc(size)?.leak())
+    }
+    fn free_chunk(&self, base: VirtAddr, _unit_size: usize, _nr_units: usize) {
+        // SAFETY: `base` came from alloc_chunk (a leaked vmalloc area) and
+        // the per-CPU allocator gives it back once, with nothing in it.
+        unsafe { vfree(base) };
+    }
 }
 
 /// Linux's vmalloc_to_page: the frame behind a vmalloc address.

@@ -32,6 +32,8 @@ mod memblock;
 mod mmu;
 #[allow(unsafe_code)] // block contents and raw frees through the linear map
 mod pages;
+#[allow(unsafe_code)] // per-CPU copies written through raw addresses; a test chunk memory
+mod percpu;
 #[allow(unsafe_code)] // red zones, freed objects and free pointers, written on purpose
 mod slub;
 mod smp;
@@ -56,6 +58,7 @@ const SUITES: &[&[Test]] = &[
     slub::TESTS,
     heap::TESTS,
     vmalloc::TESTS,
+    percpu::TESTS,
 ];
 
 /// Whether every name in `sel` is a registered suite or test; each one

@@ -44,6 +44,7 @@ pub const TESTS: &[Test] = &[
     Test { suite: "vmalloc", name: "random_size_align_alloc", run: || every_cpu(5) },
     Test { suite: "vmalloc", name: "align_shift_alloc", run: || every_cpu(6) },
     Test { suite: "vmalloc", name: "vm_map_ram", run: || every_cpu(7) },
+    Test { suite: "vmalloc", name: "pcpu_alloc", run: || every_cpu(8) },
     Test { suite: "vmalloc", name: "data_reads_back_through_linear_map", run: || measured(data_reads_back) },
     Test { suite: "vmalloc", name: "guard_pages_unmapped", run: || measured(guard_pages_unmapped) },
     Test { suite: "vmalloc", name: "lazy_range_not_reused_before_purge", run: || measured(lazy_not_reused) },
@@ -87,7 +88,7 @@ fn run_on(cpu: usize) {
     }
 }
 
-const CASES: [Case; 8] = [
+const CASES: [Case; 9] = [
     fix_size_alloc,
     full_fit_alloc,
     long_busy_list_alloc,
@@ -96,6 +97,7 @@ const CASES: [Case; 8] = [
     random_size_align_alloc,
     align_shift_alloc,
     vm_map_ram_test,
+    pcpu_alloc,
 ];
 
 /// Run `CASES[i]` on every online CPU at once, measured.
@@ -311,6 +313,36 @@ fn vm_map_ram_test(rng: &mut Rng) -> TestResult {
         (0..80).map(|_| alloc_pages(Gfp::KERNEL, 0)).collect::<Result<_, _>>().map_err(|e| err("alloc_pages", e))?;
     let m = vmalloc::vm_map_ram(&many, mm::config::NUMA_NO_NODE).map_err(|e| err("vm_map_ram(80)", e))?;
     check_eq!(vmalloc::vmalloc_to_page(m.addr() + 79 * PAGE_SIZE), Some(many[79].pfn()));
+    Ok(())
+}
+
+/// test_vmalloc's pcpu_alloc_test: random sizes and alignments from the
+/// dynamic per-CPU allocator, enough of them (on every CPU at once) that
+/// it needs chunks beyond the first, which come from vmalloc; every
+/// allocation is written in every CPU's unit, then all are freed.
+fn pcpu_alloc(rng: &mut Rng) -> TestResult {
+    use crate::memory::percpu;
+    let mut live = Vec::new();
+    let mut bytes = 0;
+    while bytes < 48 << 10 {
+        let r = rng.next();
+        let size = (r % 1024 + 1) as usize;
+        let align = 1usize << ((r >> 16) % 11 + 1);
+        let p = percpu::__alloc_percpu(size, align).map_err(|e| err("__alloc_percpu", e))?;
+        for cpu in 0..crate::smp::cpumask::num_possible_cpus() {
+            let va = percpu::per_cpu_ptr_raw(p, cpu);
+            check!(va.is_aligned(align as u64), "{size} bytes aligned {align}: CPU{cpu} copy at {:#x}", va.as_u64());
+            // SAFETY: CPU `cpu`'s copy of our fresh allocation, `size` bytes.
+            unsafe { core::ptr::write_bytes(va.as_u64() as *mut u8, cpu as u8, size) };
+        }
+        live.push(p);
+        bytes += size;
+    }
+    check!(percpu::nr_chunks() > 1, "the test never needed a second chunk");
+    for p in live {
+        // SAFETY: each pointer is our own allocation, freed once.
+        unsafe { percpu::free_percpu(p) }.map_err(|e| err("free_percpu", e))?;
+    }
     Ok(())
 }
 

@@ -3,12 +3,14 @@
 //! Each secondary gets a logical number in /cpus order (the boot CPU is 0),
 //! a kernel stack from vmalloc (`vmalloc::alloc_kernel_stack`: the boot
 //! stack's size and alignment, so the vectors' overflow check works, with
-//! unmapped guard pages on both sides), an overflow stack, and its
-//! `CpuArea` in TPIDR_EL1. This runs after SLUB and vmalloc are up, as
-//! Linux's smp_init runs after mm_core_init.
+//! unmapped guard pages on both sides), an overflow stack, and its per-CPU
+//! offset in TPIDR_EL1 (its copy of the per-CPU variables, `CpuArea` among
+//! them, was made by `memory::percpu` in the memblock era; [`smp_init_cpus`]
+//! counts the possible CPUs for it). Bring-up runs after SLUB and vmalloc
+//! are up, as Linux's smp_init runs after mm_core_init.
 //!
 //! Bring-up is one CPU at a time: the boot CPU fills `__secondary_data`
-//! (MMU registers, stack, area, entry), cleans it to the PoC because the
+//! (MMU registers, stack, per-CPU offset, entry), cleans it to the PoC because the
 //! secondary reads it with the MMU off, then starts the CPU with PSCI
 //! CPU_ON (hvc or smc, from /psci) or by writing `secondary_entry`'s
 //! physical address to its spin-table `cpu-release-addr` (cleaned to the
@@ -41,7 +43,7 @@ use crate::memory::memblock::MEMBLOCK;
 use crate::memory::vmalloc;
 use crate::memory::{numa, pgtable};
 use crate::{pr_err, pr_info, pr_warn};
-use arch::percpu::{NR_CPUS, OVERFLOW_STACK_SIZE, cpu_area};
+use arch::percpu::{NR_CPUS, OVERFLOW_STACK_SIZE, cpu_area, per_cpu_offset};
 use boot::BootInfo;
 use bootdata::devicetree::{CpuSkip, DtInfo, EnableMethod, logical_cpus};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +58,7 @@ struct SecondaryData {
     ttbr0: u64,
     ttbr1: u64,
     stack_top: u64,
-    cpu_area: u64,
+    percpu_offset: u64,
     entry: u64,
     reserved_pg_dir_pa: u64,
     /// This attempt ([`attempt_token`]); claimed with a compare-and-swap.
@@ -106,11 +108,12 @@ pub fn init_boot_cpu() {
     arch::cache::note_cpu_dcache_line();
 }
 
-/// Where the secondaries begin in Rust, on their own stack, MMU on.
-extern "C" fn secondary_start_kernel(area: &'static arch::percpu::CpuArea) -> ! {
+/// Where the secondaries begin in Rust, on their own stack, MMU on, with
+/// TPIDR_EL1 = `_percpu_offset` (the head passes it on).
+extern "C" fn secondary_start_kernel(_percpu_offset: u64) -> ! {
     arch::exception::install();
     arch::cache::note_cpu_dcache_line();
-    let cpu = area.cpu.load(Ordering::Relaxed) as usize;
+    let cpu = arch::percpu::smp_processor_id();
     pr_info!("CPU{}: Booted secondary processor {:#012x} [{:#010x}]", cpu, arch::cpu::mpidr(), arch::cpu::midr());
     set_online(cpu);
     serve_mailbox(cpu)
@@ -236,8 +239,19 @@ fn wait_until(us: u64, cond: impl Fn() -> bool) -> bool {
     cond()
 }
 
+/// Number the CPUs (Linux's smp_init_cpus): the boot CPU and every
+/// secondary bring-up will try, at most NR_CPUS; the possible count, which
+/// the per-CPU areas are sized for. Reports nothing: [`smp_init`] does.
+pub fn smp_init_cpus(dt: &DtInfo) -> usize {
+    let cpus = logical_cpus(dt, arch::cpu::mpidr());
+    let n = (1 + cpus.secondaries.len()).min(NR_CPUS);
+    set_possible(n);
+    n
+}
+
 /// Bring up every other CPU in the device tree (`info`: the head's
-/// hand-over, for the identity map the secondaries turn their MMU on with).
+/// hand-over, for the identity map the secondaries turn their MMU on with),
+/// after [`smp_init_cpus`] and the per-CPU areas.
 pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
     let me = arch::cpu::mpidr();
     if arch::timer::frequency_hz() == 0 {
@@ -254,12 +268,17 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
     if cpus.boot.is_none() {
         pr_err!("missing boot CPU MPIDR {me:#x} in /cpus, not enabling secondaries");
     }
-    set_possible((1 + cpus.secondaries.len()).min(NR_CPUS));
+    debug_assert_eq!(super::cpumask::num_possible_cpus(), (1 + cpus.secondaries.len()).min(NR_CPUS));
     let psci_cpu_on = psci_cpu_on_usable(dt, &cpus.secondaries);
     for (cpu, node) in (1usize..).zip(cpus.secondaries.iter().copied()) {
         if cpu >= NR_CPUS {
             pr_warn!("smp: more CPUs than NR_CPUS ({NR_CPUS}); MPIDR {:#x} and later are not brought up", node.mpidr);
             break;
+        }
+        if per_cpu_offset(cpu) == 0 {
+            pr_err!("CPU{cpu}: no per-CPU area; not brought up");
+            note_failed();
+            continue;
         }
         let nid = node.nid.map(|n| n as i32).unwrap_or(0);
         let (lo, top) = match alloc_stack(nid) {
@@ -283,7 +302,7 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
             ttbr0: info.idmap_root,
             ttbr1: arch::mmu::ttbr1().as_u64(),
             stack_top: top,
-            cpu_area: area as *const _ as u64,
+            percpu_offset: per_cpu_offset(cpu),
             entry: secondary_start_kernel as *const () as u64,
             reserved_pg_dir_pa: pgtable::pa_symbol(boot::sym!(reserved_pg_dir)).as_u64(),
             token: attempt_token(cpu as u64, node.mpidr),

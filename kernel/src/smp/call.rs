@@ -7,7 +7,8 @@
 //! secondary takes its mail, runs it with its CPU number, counts itself
 //! done, and otherwise waits in `wfe`. A post between a secondary's look at
 //! its mailbox and its `wfe` leaves the event register set, so no wake-up
-//! is lost. Calls do not nest and come from one CPU at a time (the boot
+//! is lost. Debug builds check that the work leaves the CPU's preemption
+//! count (arch::percpu) at 0: every get_cpu was put. Calls do not nest and come from one CPU at a time (the boot
 //! CPU, which runs the self-tests).
 
 use super::cpumask::cpu_online;
@@ -36,6 +37,11 @@ pub fn on_each_cpu(f: fn(usize)) {
     }
     arch::cpu::send_event();
     f(me);
+    debug_assert_eq!(
+        arch::percpu::preempt_count(),
+        0,
+        "on_each_cpu work left CPU{me} pinned (get_cpu without put_cpu)"
+    );
     while DONE.load(Ordering::Acquire) < posted {
         core::hint::spin_loop();
     }
@@ -48,6 +54,11 @@ pub(super) fn serve_mailbox(cpu: usize) -> ! {
         match work {
             Some(f) => {
                 f(cpu);
+                debug_assert_eq!(
+                    arch::percpu::preempt_count(),
+                    0,
+                    "on_each_cpu work left CPU{cpu} pinned (get_cpu without put_cpu)"
+                );
                 DONE.fetch_add(1, Ordering::AcqRel);
             }
             None => arch::cpu::wait_for_event(),
