@@ -29,6 +29,29 @@ pub fn flush_tlb_kernel_page(va: VirtAddr) {
     };
 }
 
+/// Pages above which [`flush_tlb_kernel_range`] drops every translation
+/// instead of one page at a time (Linux's MAX_DVM_OPS, PTRS_PER_PTE).
+pub const FLUSH_RANGE_MAX_PAGES: u64 = 512;
+
+/// Invalidate the kernel (global) translations of `nr_pages` pages from `va`
+/// on all CPUs: one `tlbi vaale1is` per page between a single pair of
+/// barriers, or `tlbi vmalle1is` for a range longer than
+/// [`FLUSH_RANGE_MAX_PAGES`] (Linux's flush_tlb_kernel_range).
+pub fn flush_tlb_kernel_range(va: VirtAddr, nr_pages: u64) {
+    if nr_pages > FLUSH_RANGE_MAX_PAGES {
+        return flush_tlb_all();
+    }
+    let first = (va.as_u64() >> 12) & ((1 << 44) - 1);
+    // SAFETY: TLB maintenance and barriers have no memory-safety effect.
+    unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
+    for arg in first..first + nr_pages {
+        // SAFETY: as above.
+        unsafe { asm!("tlbi vaale1is, {a}", a = in(reg) arg, options(nostack, preserves_flags)) };
+    }
+    // SAFETY: as above.
+    unsafe { asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+}
+
 /// Make new (previously invalid) kernel descriptors visible to the walker:
 /// no invalidation is needed for an invalid-to-valid change.
 pub fn publish_new_entries() {

@@ -23,6 +23,8 @@ pub mod harness;
 #[allow(unsafe_code)] // a NULL dereference on purpose
 pub mod lkdtm;
 
+#[allow(unsafe_code)] // loads from freed pages that fault on purpose
+mod debug_pagealloc;
 mod exceptions;
 mod fdt;
 #[allow(unsafe_code)] // the Rust heap's GlobalAlloc, called directly
@@ -53,6 +55,7 @@ const SUITES: &[&[Test]] = &[
     pages::TESTS,
     slub::TESTS,
     heap::TESTS,
+    debug_pagealloc::TESTS,
 ];
 
 /// Whether every name in `sel` is a registered suite or test; each one
