@@ -111,6 +111,9 @@ pub enum Lkdtm {
     Undef,
     /// A load from address 0.
     AccessNull,
+    /// A load from a page just given back to the buddy allocator: an oops
+    /// with `debug_pagealloc=on`, a read of stale memory without.
+    ReadBuddyAfterFree,
 }
 
 /// Parsed parameters, with Linux's defaults.
@@ -225,6 +228,7 @@ pub const LKDTM_TYPES: &[(&str, Lkdtm)] = &[
     ("EXHAUST_STACK", Lkdtm::ExhaustStack),
     ("UNDEF", Lkdtm::Undef),
     ("ACCESS_NULL", Lkdtm::AccessNull),
+    ("READ_BUDDY_AFTER_FREE", Lkdtm::ReadBuddyAfterFree),
 ];
 
 /// Something the parser wants said: printed by the caller once the console is up.

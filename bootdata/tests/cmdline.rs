@@ -171,6 +171,7 @@ fn lkdtm_names_a_crash_type() {
     assert_eq!(clean("lkdtm=EXHAUST_STACK").lkdtm, Some(Lkdtm::ExhaustStack));
     assert_eq!(clean("lkdtm=UNDEF").lkdtm, Some(Lkdtm::Undef));
     assert_eq!(clean("lkdtm=ACCESS_NULL").lkdtm, Some(Lkdtm::AccessNull));
+    assert_eq!(clean("lkdtm=READ_BUDDY_AFTER_FREE").lkdtm, Some(Lkdtm::ReadBuddyAfterFree));
     for unknown in ["FOO", "panic", "PANIC2"] {
         let (p, d) = parse(&format!("lkdtm={unknown}"));
         assert_eq!(p.lkdtm, None);
