@@ -34,6 +34,9 @@
 //! page allocator's zone locks (a table page being allocated); never the
 //! other way round, which is why memblock only becomes the tables'
 //! allocator after the linear map is built.
+//! debug_pagealloc's map/unmap of a page (`pgtable::kernel_map_pages`,
+//! called by the page allocator through `hal`) takes no lock at all, so it
+//! may run inside a table allocation under `KERNEL_PT` (see `pgtable`).
 //!
 //! Not built yet, with their homes: `vmalloc` (the vmalloc area is in
 //! `layout`; mapping will go through `pgtable`, areas through `mm`) and
