@@ -23,6 +23,12 @@ fn selftests_pass_on_two_cpus() {
     selftests_pass(2, "1G");
 }
 
+/// Little RAM: the linear map takes few tables beyond the image's pool.
+#[test]
+fn selftests_pass_on_two_cpus_with_128m() {
+    selftests_pass(2, "128M");
+}
+
 /// More RAM than the first GiB's tables: the reserve is sized for 4 GiB.
 #[test]
 fn selftests_pass_on_four_cpus_with_4g() {
