@@ -51,9 +51,10 @@
 //! allocator, whose hook runs inside that allocation, so taking `KERNEL_PT`
 //! there would deadlock. It needs none, because once the linear map is
 //! page-mapped its tables never change (no block to split, tables are never
-//! freed, and [`unmap_kernel_range`] / [`change_kernel_prot`] refuse
-//! linear-map addresses from then on), and a page's descriptor is written
-//! only on behalf of the page's owner (see [`kernel_map_pages`]).
+//! freed, and [`map_kernel_range`], [`unmap_kernel_range`] and
+//! [`change_kernel_prot`] refuse linear-map addresses from then on), and a
+//! page's descriptor is written only on behalf of the page's owner (see
+//! [`kernel_map_pages`]).
 
 use super::layout::{MEMSTART_ALIGN, PAGE_END, PAGE_OFFSET};
 use super::linear_map::{self, linear_map_covers, phys_to_virt};
@@ -186,15 +187,20 @@ pub fn pa_symbol(va: u64) -> PhysAddr {
     PhysAddr(va - kimage_voffset())
 }
 
-/// Map `[pa, pa + size)` at `va` in the kernel's tree (fixmap slots, the linear map).
+/// Map `[pa, pa + size)` at `va` in the kernel's tree (fixmap slots, the
+/// linear map). `Busy` for the linear map once debug_pagealloc owns it.
 pub fn map_kernel_range(va: VirtAddr, pa: PhysAddr, size: u64, prot: PageProt, flags: MapFlags) -> Result<(), Error> {
+    if linear_leaves_owned(va, size) {
+        return Err(Error::Busy);
+    }
     let mut guard = KERNEL_PT.lock();
     let pt = guard.as_mut().ok_or(Error::NotFound)?;
     pt.map_range(va, pa, size, prot, flags)
 }
 
 /// Whether `[va, va + size)` touches the linear map while debug_pagealloc
-/// owns its leaves: then only [`kernel_map_pages`] may change them.
+/// owns its leaves: then only [`kernel_map_pages`] may change them (the
+/// locked walker would otherwise race it on the same descriptors).
 fn linear_leaves_owned(va: VirtAddr, size: u64) -> bool {
     LINEAR_MAP_PAGES.load(Ordering::Acquire) && va.as_u64() < PAGE_END && va.as_u64().saturating_add(size) > PAGE_OFFSET
 }
@@ -344,8 +350,9 @@ fn read_table_entry(table: PhysAddr, index: usize) -> u64 {
 ///    every linear-map page of RAM has a slot in an existing L3 table, and
 ///    that table and the path to it never change: kernel tables are never
 ///    freed, the linear map has no block to split, and the locked walker no
-///    longer changes linear-map entries (`create_linear_map` is done,
-///    `unmap_kernel_range` and `change_kernel_prot` refuse the range). The
+///    longer changes linear-map entries (`create_linear_map` is done;
+///    `map_kernel_range`, `unmap_kernel_range` and `change_kernel_prot`
+///    refuse the range). The
 ///    walk ([`lookup_address`]) only reads.
 /// 2. The leaves. The page allocator calls this for a block it is freeing
 ///    (its owner has given it up) or handing out (nobody has it yet),

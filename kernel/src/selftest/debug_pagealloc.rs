@@ -24,8 +24,9 @@ fn online_cpus() -> u64 {
     (0..arch::percpu::NR_CPUS).filter(|&c| crate::smp::cpumask::cpu_online(c)).count() as u64
 }
 
-/// The option took effect exactly when asked for, and an allocated block is
-/// mapped with pages when it is on.
+/// The option took effect exactly when asked for; when it is on, an
+/// allocated block is mapped with pages and the locked page-table calls
+/// refuse the linear map.
 fn linear_map_granularity() -> TestResult {
     let on = pgtable::debug_pagealloc_enabled();
     check_eq!(on, crate::init::state::get().params.debug_pagealloc);
@@ -37,6 +38,18 @@ fn linear_map_granularity() -> TestResult {
         if on {
             check_eq!(t.level, LAST_LEVEL);
         }
+    }
+    if on {
+        // The locked walker keeps off the leaves the hook owns.
+        let va = block.address();
+        let pa = block.pfn().phys();
+        check_eq!(pgtable::unmap_kernel_range(va, PAGE_SIZE), Err(mm::Error::Busy));
+        check_eq!(pgtable::change_kernel_prot(va, PAGE_SIZE, PageProt::KERNEL_RO), Err(mm::Error::Busy));
+        check_eq!(
+            pgtable::map_kernel_range(va, pa, PAGE_SIZE, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS),
+            Err(mm::Error::Busy)
+        );
+        check_eq!(pgtable::translate(va).map(|t| (t.pa, t.prot)), Some((pa, PageProt::KERNEL_RW)));
     }
     check_eq!(pgtable::kernel_map_misses(), 0);
     Ok(())
