@@ -311,13 +311,14 @@ pub fn memblock_init(
 }
 
 /// The block the page-granular linear map's tables come from
-/// (debug_pagealloc=on), 2 MiB aligned so that mapping it first needs the
-/// fewest tables from the image's pool. None, with a warning, if memblock
-/// has no such block: then the linear map keeps its blocks and
-/// debug_pagealloc stays off.
+/// (debug_pagealloc=on): 2 MiB aligned if memblock has such a block (then
+/// its 2 MiB pieces are whole L3 slots), else anywhere. None, with a
+/// warning, if memblock has no block that large: then the linear map keeps
+/// its blocks and debug_pagealloc stays off.
 fn linear_map_tables(mb: &mut Memblock, ranges: &[(PhysAddr, PhysAddr)]) -> Option<pgtable::LinearMapTables> {
     let nr_pages = pgtable::linear_map_table_pages(ranges);
-    match mb.phys_alloc(nr_pages * PAGE_SIZE, 2 << 20) {
+    let size = nr_pages * PAGE_SIZE;
+    match mb.phys_alloc(size, 2 << 20).or_else(|_| mb.phys_alloc(size, PAGE_SIZE)) {
         Ok(pa) => Some(pgtable::LinearMapTables { pa, nr_pages }),
         Err(e) => {
             pr_warn!(

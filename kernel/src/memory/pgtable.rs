@@ -42,10 +42,11 @@
 //! pages instead ([`create_linear_map`] given [`LinearMapTables`]), so that
 //! every free page can be unmapped from it and mapped again when allocated
 //! without splitting anything. Its tables (2 MiB per GiB of RAM) come from
-//! a block memblock sets aside: the block's own linear-map pages are mapped
-//! first, with tables from the image's pool, so that it can be reached and
-//! zeroed through the linear map while the rest is mapped from it; what is
-//! left over goes back to memblock. The flip itself
+//! the image's pool and then from a block memblock sets aside: the block's
+//! first pages are mapped with tables from the pool, the rest of the block
+//! with tables from those, so that every page of it is reached and zeroed
+//! through the linear map before it is used as a table; what is left over
+//! goes back to memblock. The flip itself
 //! ([`kernel_map_pages`], registered with `hal` for the page allocator)
 //! takes no lock: table pages are allocated under `KERNEL_PT` from the page
 //! allocator, whose hook runs inside that allocation, so taking `KERNEL_PT`
@@ -284,11 +285,17 @@ pub fn create_linear_map(ranges: &[(PhysAddr, PhysAddr)], tables: Option<LinearM
     linear_map::set_memstart(memstart);
     let flags = if tables.is_some() { MapFlags::NO_BLOCKS } else { MapFlags::empty() };
     if let Some(t) = tables {
-        // The tables' own pages first, with tables from the pool: from then
-        // on the walker can reach and zero them through the linear map.
+        // The block's own pages first. Its first pages up to a 2 MiB
+        // boundary take one L3 table (and what is above it) from the pool;
+        // from then on the walker can reach and zero them through the linear
+        // map, and the rest of the block is mapped with tables taken from
+        // them (handed out in order: 512 of them map 1 GiB of block, enough
+        // for 512 GiB of RAM).
         let (start, end) = (t.pa.as_u64(), t.pa.as_u64() + t.nr_pages * PAGE_SIZE);
-        map_kernel_range(phys_to_virt(t.pa), t.pa, end - start, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
+        let first_end = end.min((start + 1).next_multiple_of(2 << 20));
+        map_kernel_range(phys_to_virt(t.pa), t.pa, first_end - start, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
         KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.mem_mut().reserve = (start, end);
+        map_kernel_range(phys_to_virt(t.pa), t.pa, end - start, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
     }
     for &(start, end) in ranges {
         let va = phys_to_virt(start);
