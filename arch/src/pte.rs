@@ -51,6 +51,22 @@ pub const PTE_NO_BREAK_MASK: u64 = PTE_USER | PTE_RDONLY | PTE_AF | PTE_DBM | PT
 /// Output address bits [47:12].
 pub const PTE_ADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
 
+/// `raw` made valid again, every other bit kept: what debug_pagealloc
+/// writes over a page descriptor it invalidated with [`pte_mkinvalid`]
+/// (Linux's set_memory_valid). An invalid-to-valid change needs no TLB
+/// invalidation, only the publish barrier.
+pub const fn pte_mkvalid(raw: u64) -> u64 {
+    raw | PTE_VALID
+}
+
+/// `raw` with the valid bit cleared and every other bit kept, so that
+/// [`pte_mkvalid`] restores exactly the old translation (the walker
+/// ignores the rest of an invalid descriptor). A valid-to-invalid change
+/// must be followed by a TLB invalidation on every CPU.
+pub const fn pte_mkinvalid(raw: u64) -> u64 {
+    raw & !PTE_VALID
+}
+
 /// MAIR_EL1 slots, numbered as Linux numbers them (arch/arm64/include/asm/memory.h).
 pub const MT_NORMAL: u64 = 0;
 /// Normal memory with MTE tags (same attributes here; no MTE).

@@ -111,6 +111,9 @@ pub enum Lkdtm {
     Undef,
     /// A load from address 0.
     AccessNull,
+    /// A load from a page just given back to the buddy allocator: an oops
+    /// with `debug_pagealloc=on`, a read of stale memory without.
+    ReadBuddyAfterFree,
 }
 
 /// Parsed parameters, with Linux's defaults.
@@ -140,6 +143,9 @@ pub struct Params {
     pub init_on_alloc: bool,
     /// `init_on_free=0/1`: zero pages when freed.
     pub init_on_free: bool,
+    /// `debug_pagealloc=on/off`: unmap pages from the linear map while
+    /// they are free, so a use after free of a whole page faults.
+    pub debug_pagealloc: bool,
     /// `bench=`: benchmark suites to run (bit i is `BENCH_SUITES[i]`).
     pub bench: u32,
     /// `slub_debug` / `slub_debug=...`.
@@ -208,6 +214,7 @@ impl Default for Params {
             kernelcore: None,
             init_on_alloc: false,
             init_on_free: false,
+            debug_pagealloc: false,
             bench: 0,
             slub_debug: SlubDebugArg::Unset,
             console: Vec::new(),
@@ -225,6 +232,7 @@ pub const LKDTM_TYPES: &[(&str, Lkdtm)] = &[
     ("EXHAUST_STACK", Lkdtm::ExhaustStack),
     ("UNDEF", Lkdtm::Undef),
     ("ACCESS_NULL", Lkdtm::AccessNull),
+    ("READ_BUDDY_AFTER_FREE", Lkdtm::ReadBuddyAfterFree),
 ];
 
 /// Something the parser wants said: printed by the caller once the console is up.
@@ -335,6 +343,24 @@ fn parse_bool01(v: &str) -> Option<bool> {
     match v {
         "0" | "off" | "n" => Some(false),
         "1" | "on" | "y" => Some(true),
+        _ => None,
+    }
+}
+
+/// Linux's kstrtobool: only the first character counts (`y`, `t`, `e`,
+/// `1` true; `n`, `f`, `d`, `0` false, either case), or the first two for
+/// `on` / `off` (`o` then `n` or `f`). Anything else, the empty value
+/// included, is not a boolean.
+fn kstrtobool(v: &str) -> Option<bool> {
+    let b = v.as_bytes();
+    match b.first()?.to_ascii_lowercase() {
+        b'y' | b't' | b'e' | b'1' => Some(true),
+        b'n' | b'f' | b'd' | b'0' => Some(false),
+        b'o' => match b.get(1)?.to_ascii_lowercase() {
+            b'n' => Some(true),
+            b'f' => Some(false),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -451,6 +477,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             ("kernelcore", Some(v)) => parse_core_size(v).map(|c| p.kernelcore = Some(c)).is_some(),
             ("init_on_alloc", Some(v)) => parse_bool01(v).map(|b| p.init_on_alloc = b).is_some(),
             ("init_on_free", Some(v)) => parse_bool01(v).map(|b| p.init_on_free = b).is_some(),
+            ("debug_pagealloc", Some(v)) => kstrtobool(v).map(|b| p.debug_pagealloc = b).is_some(),
             ("bench", Some(v)) => match parse_bench(v) {
                 Named::Ok(mask) => {
                     p.bench = mask;
@@ -503,7 +530,8 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             .is_some(),
             (
                 "console" | "panic" | "reboot" | "mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm"
-                | "numa" | "movablecore" | "kernelcore" | "init_on_alloc" | "init_on_free" | "bench",
+                | "numa" | "movablecore" | "kernelcore" | "init_on_alloc" | "init_on_free" | "bench"
+                | "debug_pagealloc",
                 None,
             ) => false,
             ("quiet" | "debug" | "mminfo" | "ptdump", Some(_)) => false,

@@ -179,6 +179,7 @@ fn lkdtm_names_a_crash_type() {
     assert_eq!(clean("lkdtm=EXHAUST_STACK").lkdtm, Some(Lkdtm::ExhaustStack));
     assert_eq!(clean("lkdtm=UNDEF").lkdtm, Some(Lkdtm::Undef));
     assert_eq!(clean("lkdtm=ACCESS_NULL").lkdtm, Some(Lkdtm::AccessNull));
+    assert_eq!(clean("lkdtm=READ_BUDDY_AFTER_FREE").lkdtm, Some(Lkdtm::ReadBuddyAfterFree));
     for unknown in ["FOO", "panic", "PANIC2"] {
         let (p, d) = parse(&format!("lkdtm={unknown}"));
         assert_eq!(p.lkdtm, None);
@@ -225,6 +226,46 @@ fn init_on_alloc_and_free() {
         }
         malformed(name, name);
     }
+}
+
+/// Linux's kstrtobool syntax: the first letter decides (the first two for
+/// on/off); a bad or missing value is named and the default (off) kept.
+#[test]
+fn debug_pagealloc_takes_kstrtobool_values() {
+    for (v, want) in [
+        ("on", true),
+        ("ON", true),
+        ("1", true),
+        ("y", true),
+        ("Yes", true),
+        ("true", true),
+        ("enable", true),
+        ("off", false),
+        ("Off", false),
+        ("0", false),
+        ("n", false),
+        ("no", false),
+        ("false", false),
+        ("disable", false),
+    ] {
+        assert_eq!(clean(&format!("debug_pagealloc={v}")).debug_pagealloc, want, "debug_pagealloc={v}");
+    }
+    assert!(clean("debug-pagealloc=on").debug_pagealloc, "dashes are underscores");
+    for bad in ["", "2", "o", "ox", "maybe", "\"on\""] {
+        let line = format!("debug_pagealloc={bad}");
+        if bad == "\"on\"" {
+            // Quotes are stripped: a quoted "on" is on.
+            assert!(clean(&line).debug_pagealloc);
+            continue;
+        }
+        malformed(&line, "debug_pagealloc");
+    }
+    malformed("debug_pagealloc", "debug_pagealloc");
+    // The last one wins, as for every parameter.
+    let (p, d) = parse("debug_pagealloc=on debug_pagealloc=off");
+    assert!(!p.debug_pagealloc);
+    assert_eq!(d.list.len(), 1, "{d:?}");
+    assert!(!Params::default().debug_pagealloc);
 }
 
 #[test]

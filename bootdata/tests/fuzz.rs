@@ -290,7 +290,7 @@ fn fuzz_devicetree() {
 
 // ----- command lines -----------------------------------------------------------
 
-const WORDS: [&str; 40] = [
+const WORDS: [&str; 41] = [
     "mem",
     "memblock",
     "selftest",
@@ -305,6 +305,7 @@ const WORDS: [&str; 40] = [
     "kernelcore",
     "init_on_alloc",
     "init-on-free",
+    "debug_pagealloc",
     "bench",
     "slub_debug",
     "slub-debug",
@@ -429,6 +430,7 @@ fn canonical(p: &Params) -> Option<String> {
     }
     w.push(format!("init_on_alloc={}", p.init_on_alloc as u8));
     w.push(format!("init_on_free={}", p.init_on_free as u8));
+    w.push(format!("debug_pagealloc={}", if p.debug_pagealloc { "on" } else { "off" }));
     if p.bench != 0 {
         let names: Vec<&str> =
             (0..BENCH_SUITES.len()).filter(|i| p.bench & (1 << i) != 0).map(|i| BENCH_SUITES[i]).collect();

@@ -49,6 +49,10 @@
 //! break-before-make; a tree that cannot afford the moment when the whole
 //! block translates nothing refuses the split ([`PgtableMem::may_split`]).
 //! Tables emptied by an unmap are kept (as Linux keeps kernel page tables).
+//! [`lookup_address`] finds the slot of the descriptor that translates an
+//! address (a page slot even when the page is unmapped) without allocating
+//! or writing, for a caller that changes one leaf in place on its own
+//! terms (the kernel's debug_pagealloc flips linear-map pages' valid bits).
 //!
 //! Reading the tree for a report ([`PageTable::walk_range`], the walk under
 //! Linux's ptdump) hands each valid leaf and each invalid entry to a
@@ -218,6 +222,45 @@ pub struct Translation {
     pub prot: PageProt,
     /// The raw leaf descriptor.
     pub raw: u64,
+}
+
+/// Where the descriptor for a virtual address lives: the slot
+/// [`lookup_address`] stops at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeafSlot {
+    /// The table holding the descriptor.
+    pub table: PhysAddr,
+    /// The descriptor's index in that table.
+    pub index: usize,
+    /// The table's level: [`LAST_LEVEL`] for a page slot (valid or not);
+    /// lower for a block, or for an invalid entry where no next-level table
+    /// exists.
+    pub level: usize,
+    /// The descriptor as it was read.
+    pub raw: u64,
+}
+
+/// Find the slot of the descriptor that translates `va` in the tree at
+/// `root`, reading descriptors with `read(table, index)` (Linux's
+/// `lookup_address`). The walk follows table descriptors only and stops at
+/// the first entry that is not one: a block, a page, or an invalid entry.
+/// So an invalid page descriptor inside an existing last-level table is
+/// found at [`LAST_LEVEL`], which is what flipping a page's valid bit in
+/// place needs. Nothing is allocated and nothing written; whether the walk
+/// may run without the tree's lock is the caller's question (the kernel
+/// answers it for its linear map, whose tables never change once built).
+pub fn lookup_address<F: PteFormat>(root: PhysAddr, va: VirtAddr, read: impl Fn(PhysAddr, usize) -> u64) -> LeafSlot {
+    let mut table = root;
+    let mut level = 0;
+    loop {
+        let index = level_index(va, level);
+        let raw = read(table, index);
+        if level == LAST_LEVEL || !F::is_valid(raw) || !F::is_table(raw, level) {
+            return LeafSlot { table, index, level, raw };
+        }
+        table = F::output_addr(raw);
+        level += 1;
+    }
 }
 
 /// A tree of page tables rooted at one L0 table.
@@ -478,6 +521,12 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
             size -= chunk;
         }
         Ok(changed)
+    }
+
+    /// The slot of the descriptor translating `va` ([`lookup_address`] on
+    /// this tree).
+    pub fn lookup(&self, va: VirtAddr) -> LeafSlot {
+        lookup_address::<F>(self.root, va, |table, idx| self.read(table, idx))
     }
 
     /// Walk the tables in software, as the hardware would for `va`.
@@ -959,6 +1008,44 @@ mod tests {
             }
         }
         unreachable!()
+    }
+
+    #[test]
+    fn lookup_address_finds_slots_without_allocating_or_writing() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, _>::new(&a).unwrap();
+        let rw = PageProt::KERNEL_RW;
+        let block = VirtAddr(0xffff_0000_4000_0000);
+        pt.map_range(block, PhysAddr(0x4000_0000), 2 << 20, rw, MapFlags::empty()).unwrap();
+        pt.map_range(VirtAddr(KVA), PhysAddr(0x5000_0000), 4 * PAGE_SIZE, rw, MapFlags::NO_BLOCKS).unwrap();
+        assert_eq!(pt.unmap_range(VirtAddr(KVA + PAGE_SIZE), PAGE_SIZE), Ok(1));
+        let (tables, before) = (a.pages.borrow().len(), snapshot(&a));
+        // A page: its L3 slot, the descriptor translate() sees.
+        let page = VirtAddr(KVA + 2 * PAGE_SIZE);
+        let s = pt.lookup(page);
+        assert_eq!((s.level, s.index), (LAST_LEVEL, level_index(page, LAST_LEVEL)));
+        assert_eq!(s.raw, pt.translate(page).unwrap().raw);
+        assert_eq!((s.table, s.index), find_leaf_slot(&a, pt.root(), page));
+        // An unmapped page of an existing L3 table keeps its slot.
+        let hole = VirtAddr(KVA + PAGE_SIZE);
+        let h = pt.lookup(hole);
+        assert_eq!((h.level, h.table, h.index, h.raw), (LAST_LEVEL, s.table, s.index - 1, 0));
+        // Inside a block: the block's L2 slot, for every page of it.
+        for off in [0, 0x1000, 0x1f_f000] {
+            let b = pt.lookup(block + off);
+            assert_eq!((b.level, b.raw), (2, pt.translate(block).unwrap().raw));
+        }
+        // Where no table exists: the invalid entry above the missing table.
+        let far = pt.lookup(VirtAddr(KVA + (1 << 30)));
+        assert_eq!((far.level, far.raw), (1, 0));
+        let none = pt.lookup(VirtAddr(0xffff_ff80_0000_0000));
+        assert_eq!((none.level, none.table, none.raw), (0, pt.root(), 0));
+        // The free function, over the same reads, agrees.
+        let read = |t: PhysAddr, i: usize| arena_read(&a, t, i);
+        assert_eq!(lookup_address::<Toy>(pt.root(), page, read), s);
+        // Nothing allocated, nothing written.
+        assert_eq!(a.pages.borrow().len(), tables);
+        assert_eq!(snapshot(&a), before);
     }
 
     /// Refuses to split any block.

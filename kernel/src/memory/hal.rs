@@ -9,7 +9,7 @@
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use mm::hal::{Hal, LogLevel};
+use mm::hal::{Hal, LinearMapping, LogLevel};
 use mm::{PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
 
 use crate::memory::layout::{PAGE_END, PAGE_OFFSET};
@@ -25,6 +25,16 @@ pub type Memblock = mm::memblock::Memblock<KernelHal>;
 
 /// This kernel, as `mm` sees it.
 pub struct KernelHal;
+
+/// debug_pagealloc's map/unmap of linear-map pages: registered by
+/// `pgtable` once it has mapped the linear map with pages (this file sits
+/// below it and cannot call it). Lock-free to read.
+static KERNEL_MAP_PAGES: spin::Once<fn(Pfn, u64, LinearMapping)> = spin::Once::new();
+
+/// Route [`Hal::kernel_map_pages`] to `f` (once; later calls are ignored).
+pub fn set_kernel_map_pages(f: fn(Pfn, u64, LinearMapping)) {
+    KERNEL_MAP_PAGES.call_once(|| f);
+}
 
 /// xorshift64* state for [`Hal::random`], seeded once by [`seed_random`].
 static RNG: AtomicU64 = AtomicU64::new(0x9e37_79b9_7f4a_7c15);
@@ -42,7 +52,10 @@ pub fn seed_random(seed: u64) {
 // above what it covers. 3. phys_to_virt answers only for ranges the linear
 // map covers (checked), page-aligned as pa is; memblock owns what it asks
 // for. 4. zero_pages writes exactly the frames named, through the same map.
-// 5. printk, the timer and the atomic RNG never call into an allocator.
+// 5. printk, the timer and the atomic RNG never call into an allocator. 6.
+// kernel_map_pages is pgtable's, which writes only the valid bits of the
+// named frames' linear-map page descriptors, publishing a map before it
+// returns.
 unsafe impl Hal for KernelHal {
     fn log(level: LogLevel, args: core::fmt::Arguments<'_>) {
         match level {
@@ -86,6 +99,12 @@ unsafe impl Hal for KernelHal {
             return None;
         }
         NonNull::new(phys_to_virt(pa).as_u64() as *mut u8)
+    }
+
+    fn kernel_map_pages(pfn: Pfn, nr_pages: u64, how: LinearMapping) {
+        if let Some(f) = KERNEL_MAP_PAGES.get() {
+            f(pfn, nr_pages, how);
+        }
     }
 
     fn zero_pages(pfn: Pfn, nr_pages: u64) {

@@ -275,7 +275,21 @@ pub fn memblock_init(
             break;
         }
     }
-    pgtable::create_linear_map(&ranges).map_err(SetupError::LinearMap)?;
+    let tables = if params.debug_pagealloc { linear_map_tables(&mut mb, &ranges) } else { None };
+    let used = pgtable::create_linear_map(&ranges, tables).map_err(SetupError::LinearMap)?;
+    if let Some(t) = tables {
+        // What the bound over-counted goes back.
+        let (pa, size) = (t.pa.as_u64(), t.nr_pages * PAGE_SIZE);
+        if used < t.nr_pages {
+            let _ = mb.free(PhysAddr(pa + used * PAGE_SIZE), size - used * PAGE_SIZE);
+        }
+        note(pa, used * PAGE_SIZE, "linear map page tables (debug_pagealloc)", false);
+        pr_info!(
+            "debug_pagealloc: enabled; linear map mapped with 4K pages ({} table pages, {} KiB)",
+            used,
+            used * (PAGE_SIZE >> 10)
+        );
+    }
     mb.allow_resize();
 
     // The early heap: 1/64 of RAM, between 256 KiB and 4 MiB.
@@ -294,6 +308,27 @@ pub fn memblock_init(
     note(heap_pa.as_u64(), heap_size, "early heap (linked_list_allocator)", false);
     let heap = EarlyHeapRegion { start: phys_to_virt(heap_pa).as_u64(), size: heap_size as usize };
     Ok(MemoryLayout { heap })
+}
+
+/// The block the page-granular linear map's tables come from
+/// (debug_pagealloc=on): 2 MiB aligned if memblock has such a block (then
+/// its 2 MiB pieces are whole L3 slots), else anywhere. None, with a
+/// warning, if memblock has no block that large: then the linear map keeps
+/// its blocks and debug_pagealloc stays off.
+fn linear_map_tables(mb: &mut Memblock, ranges: &[(PhysAddr, PhysAddr)]) -> Option<pgtable::LinearMapTables> {
+    let nr_pages = pgtable::linear_map_table_pages(ranges);
+    let size = nr_pages * PAGE_SIZE;
+    match mb.phys_alloc(size, 2 << 20).or_else(|_| mb.phys_alloc(size, PAGE_SIZE)) {
+        Ok(pa) => Some(pgtable::LinearMapTables { pa, nr_pages }),
+        Err(e) => {
+            pr_warn!(
+                "debug_pagealloc: no {} KiB for the linear map's page tables ({}); staying off",
+                nr_pages * (PAGE_SIZE >> 10),
+                e
+            );
+            None
+        }
+    }
 }
 
 /// /reserved-memory (Linux's fdt_scan_reserved_mem + fdt_init_reserved_mem).

@@ -41,6 +41,9 @@
 //! page allocator's zone locks (a table page being allocated); never the
 //! other way round, which is why memblock only becomes the tables'
 //! allocator after the linear map is built.
+//! debug_pagealloc's map/unmap of a page (`pgtable::kernel_map_pages`,
+//! called by the page allocator through `hal`) takes no lock at all, so it
+//! may run inside a table allocation under `KERNEL_PT` (see `pgtable`).
 //!
 //! Not built yet, with its home: `fault` (the page-fault glue between arch's exception entry and `mm`'s
 //! fault handler, for user address spaces).

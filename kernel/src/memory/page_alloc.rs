@@ -143,6 +143,11 @@ pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo)
     if params.init_on_free {
         flags |= AllocatorFlags::INIT_ON_FREE;
     }
+    // Only if the linear map came out page-mapped (the option asked for it
+    // and its tables could be had): then free pages leave it.
+    if pgtable::debug_pagealloc_enabled() {
+        flags |= AllocatorFlags::DEBUG_PAGEALLOC;
+    }
     pa.set_flags(flags);
     pa.set_cpus(&cpu_nodes(dt, params))?;
     if !params.numa_off {

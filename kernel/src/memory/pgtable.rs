@@ -37,15 +37,38 @@
 //! at risk: the image (text, the boot stack, the table pool) runs from its
 //! own page-mapped alias at KIMAGE_VADDR and the secondaries' stacks are
 //! page-mapped in the CPU-stack window.
+//!
+//! debug_pagealloc. With `debug_pagealloc=on` the linear map is mapped with
+//! pages instead ([`create_linear_map`] given [`LinearMapTables`]), so that
+//! every free page can be unmapped from it and mapped again when allocated
+//! without splitting anything. Its tables (2 MiB per GiB of RAM) come from
+//! the image's pool and then from a block memblock sets aside: the block's
+//! first pages are mapped with tables from the pool, the rest of the block
+//! with tables from those, so that every page of it is reached and zeroed
+//! through the linear map before it is used as a table; what is left over
+//! goes back to memblock. The flip itself
+//! ([`kernel_map_pages`], registered with `hal` for the page allocator)
+//! takes no lock: table pages are allocated under `KERNEL_PT` from the page
+//! allocator, whose hook runs inside that allocation, so taking `KERNEL_PT`
+//! there would deadlock. It needs none, because once the linear map is
+//! page-mapped its tables never change (no block to split, tables are never
+//! freed, and [`map_kernel_range`], [`unmap_kernel_range`] and
+//! [`change_kernel_prot`] refuse linear-map addresses from then on), and a
+//! page's descriptor is written only on behalf of the page's owner (see
+//! [`kernel_map_pages`]).
 
 use super::layout::{MEMSTART_ALIGN, PAGE_END, PAGE_OFFSET};
 use super::linear_map::{self, linear_map_covers, phys_to_virt};
 use arch::pte::Arm64;
 use boot::{BootInfo, sym};
 use core::ops::ControlFlow;
-use core::sync::atomic::{AtomicU64, Ordering};
-use mm::pgtable::{MapFlags, PageProt, PageTable, PgtableMem, PtEntry, Translation};
-use mm::{Error, PAGE_SIZE, PhysAddr, VirtAddr};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use mm::hal::LinearMapping;
+use mm::pgtable::{
+    LAST_LEVEL, LEVELS, LeafSlot, MapFlags, PTRS_PER_TABLE, PageProt, PageTable, PgtableMem, PtEntry, PteFormat,
+    Translation, level_shift, lookup_address,
+};
+use mm::{Error, PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
 use spin::Mutex;
 
 /// A source of zeroed-or-not table pages beyond the pool (their physical
@@ -58,6 +81,9 @@ pub struct KernelTables {
     table_alloc: Option<TableAlloc>,
     pool_next: u64,
     pool_end: u64,
+    /// The linear map's own tables while it is built page by page
+    /// (debug_pagealloc): next and end physical address; empty otherwise.
+    reserve: (u64, u64),
     image_pa: (u64, u64),
     kimage_voffset: u64,
 }
@@ -66,13 +92,20 @@ pub struct KernelTables {
 // (the head maps the pool section), handed out once and zeroed here; a page
 // from the registered allocator is that allocator's gift to this table alone
 // (`set_table_alloc`'s contract) and is covered by the linear map (checked
-// before use), through which it is zeroed and reached.
+// before use), through which it is zeroed and reached. A reserve page is
+// one of the block memblock set aside for the linear map's tables alone,
+// whose own linear-map pages `create_linear_map` mapped before handing it
+// over, so it too is reached and zeroed through the linear map.
 unsafe impl PgtableMem for KernelTables {
     fn alloc_table(&mut self) -> Result<PhysAddr, Error> {
         let (pa, va) = if self.pool_next < self.pool_end {
             let pa = self.pool_next;
             self.pool_next += PAGE_SIZE;
             (pa, (pa + self.kimage_voffset) as *mut u8)
+        } else if self.reserve.0 < self.reserve.1 {
+            let pa = self.reserve.0;
+            self.reserve.0 += PAGE_SIZE;
+            (pa, phys_to_virt(PhysAddr(pa)).as_u64() as *mut u8)
         } else {
             let pa = match self.table_alloc {
                 None => return Err(Error::NoMemory),
@@ -122,6 +155,15 @@ pub fn nr_table_pages_allocated() -> u64 {
     TABLES_ALLOCATED.load(Ordering::Relaxed)
 }
 static PHYS_BASE: AtomicU64 = AtomicU64::new(0);
+/// The root of the TTBR1 tree, for the lock-free walk of [`kernel_map_pages`].
+static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+/// The end of the image's physical range (its tables are reached through it).
+static IMAGE_END: AtomicU64 = AtomicU64::new(0);
+/// The linear map is mapped with pages and debug_pagealloc is on.
+static LINEAR_MAP_PAGES: AtomicBool = AtomicBool::new(false);
+/// Linear-map pages [`kernel_map_pages`] was asked to flip but found no page
+/// descriptor for (a wiring bug; the self-test checks it stays 0).
+static KERNEL_MAP_MISSES: AtomicU64 = AtomicU64::new(0);
 
 /// Adopt the head's TTBR1 tree.
 pub fn init(info: &BootInfo) {
@@ -130,10 +172,13 @@ pub fn init(info: &BootInfo) {
     PHYS_BASE.store(info.phys_base, Ordering::Relaxed);
     let pool_start = sym!(__pgtable_pool_start) - voff;
     let pool_end = sym!(__pgtable_pool_end) - voff;
+    KERNEL_ROOT.store(info.kernel_root, Ordering::Relaxed);
+    IMAGE_END.store(sym!(_end) - voff, Ordering::Relaxed);
     let mem = KernelTables {
         table_alloc: None,
         pool_next: pool_start + info.pgtable_pool_used * PAGE_SIZE,
         pool_end,
+        reserve: (0, 0),
         image_pa: (info.phys_base, sym!(_end) - voff),
         kimage_voffset: voff,
     };
@@ -153,16 +198,31 @@ pub fn pa_symbol(va: u64) -> PhysAddr {
     PhysAddr(va - kimage_voffset())
 }
 
-/// Map `[pa, pa + size)` at `va` in the kernel's tree (fixmap slots, the linear map).
+/// Map `[pa, pa + size)` at `va` in the kernel's tree (fixmap slots, the
+/// linear map). `Busy` for the linear map once debug_pagealloc owns it.
 pub fn map_kernel_range(va: VirtAddr, pa: PhysAddr, size: u64, prot: PageProt, flags: MapFlags) -> Result<(), Error> {
+    if linear_leaves_owned(va, size) {
+        return Err(Error::Busy);
+    }
     let mut guard = KERNEL_PT.lock();
     let pt = guard.as_mut().ok_or(Error::NotFound)?;
     pt.map_range(va, pa, size, prot, flags)
 }
 
+/// Whether `[va, va + size)` touches the linear map while debug_pagealloc
+/// owns its leaves: then only [`kernel_map_pages`] may change them (the
+/// locked walker would otherwise race it on the same descriptors).
+fn linear_leaves_owned(va: VirtAddr, size: u64) -> bool {
+    LINEAR_MAP_PAGES.load(Ordering::Acquire) && va.as_u64() < PAGE_END && va.as_u64().saturating_add(size) > PAGE_OFFSET
+}
+
 /// Unmap `[va, va + size)` from the kernel's tree, break-before-make, with
-/// every CPU's TLB entries invalidated. Returns the leaves removed.
+/// every CPU's TLB entries invalidated. Returns the leaves removed. `Busy`
+/// for the linear map under debug_pagealloc.
 pub fn unmap_kernel_range(va: VirtAddr, size: u64) -> Result<usize, Error> {
+    if linear_leaves_owned(va, size) {
+        return Err(Error::Busy);
+    }
     KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.unmap_range(va, size)
 }
 
@@ -194,8 +254,11 @@ pub fn unmap_kernel_range_noflush(va: VirtAddr, size: u64) -> Result<usize, Erro
 
 /// Change the protection of `[va, va + size)`: in place for permissions,
 /// break-before-make for a memory type; `Busy` if a linear-map block would
-/// have to be split.
+/// have to be split, and for the linear map under debug_pagealloc.
 pub fn change_kernel_prot(va: VirtAddr, size: u64, prot: PageProt) -> Result<usize, Error> {
+    if linear_leaves_owned(va, size) {
+        return Err(Error::Busy);
+    }
     KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.change_prot(va, size, prot)
 }
 
@@ -228,9 +291,40 @@ pub fn fixmap_remap(slot: u64, pa: u64, len: u64, prot: PageProt) -> Result<Virt
     Ok(VirtAddr(slot + (pa - start)))
 }
 
-/// Map every memblock.memory range that is not NOMAP at PAGE_OFFSET, with
-/// blocks where alignment allows (Linux's map_mem).
-pub fn create_linear_map(ranges: &[(PhysAddr, PhysAddr)]) -> Result<(), Error> {
+/// Table pages set aside for a page-granular linear map (debug_pagealloc):
+/// `nr_pages` pages from `pa`, reserved in memblock for this alone.
+#[derive(Clone, Copy, Debug)]
+pub struct LinearMapTables {
+    /// First page (physical, page-aligned).
+    pub pa: PhysAddr,
+    /// Pages in the block.
+    pub nr_pages: u64,
+}
+
+/// The most table pages mapping `ranges` with pages alone can take: per
+/// range, one table per slot it touches at each level below the root (an
+/// L3 table per 2 MiB, an L2 per GiB, an L1 per 512 GiB; a slot two ranges
+/// share is counted twice, so this is an upper bound).
+pub fn linear_map_table_pages(ranges: &[(PhysAddr, PhysAddr)]) -> u64 {
+    let Some(&(first, _)) = ranges.first() else { return 0 };
+    let memstart = first.align_down(MEMSTART_ALIGN).as_u64();
+    let mut pages = 0;
+    for &(start, end) in ranges.iter().filter(|r| r.0 < r.1) {
+        let (vs, ve) = (PAGE_OFFSET + (start.as_u64() - memstart), PAGE_OFFSET + (end.as_u64() - memstart));
+        for level in 1..LEVELS {
+            // A table at `level` spans one entry of the level above.
+            let shift = level_shift(level - 1);
+            pages += ((ve - 1) >> shift) - (vs >> shift) + 1;
+        }
+    }
+    pages
+}
+
+/// Map every memblock.memory range that is not NOMAP at PAGE_OFFSET (Linux's
+/// map_mem): with blocks where alignment allows, or, given `tables`
+/// (debug_pagealloc=on), with pages only, its tables taken from `tables`.
+/// Returns how many of the pages of `tables` were used.
+pub fn create_linear_map(ranges: &[(PhysAddr, PhysAddr)], tables: Option<LinearMapTables>) -> Result<u64, Error> {
     let Some(&(first, _)) = ranges.first() else {
         return Err(Error::InvalidArgument);
     };
@@ -240,12 +334,135 @@ pub fn create_linear_map(ranges: &[(PhysAddr, PhysAddr)]) -> Result<(), Error> {
         return Err(Error::InvalidArgument);
     }
     linear_map::set_memstart(memstart);
+    let flags = if tables.is_some() { MapFlags::NO_BLOCKS } else { MapFlags::empty() };
+    if let Some(t) = tables {
+        // The block's own pages first. Its first pages up to a 2 MiB
+        // boundary take one L3 table (and what is above it) from the pool;
+        // from then on the walker can reach and zero them through the linear
+        // map, and the rest of the block is mapped with tables taken from
+        // them (handed out in order: 512 of them map 1 GiB of block, enough
+        // for 512 GiB of RAM).
+        let (start, end) = (t.pa.as_u64(), t.pa.as_u64() + t.nr_pages * PAGE_SIZE);
+        let first_end = end.min((start + 1).next_multiple_of(2 << 20));
+        map_kernel_range(phys_to_virt(t.pa), t.pa, first_end - start, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
+        KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.mem_mut().reserve = (start, end);
+        map_kernel_range(phys_to_virt(t.pa), t.pa, end - start, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
+    }
     for &(start, end) in ranges {
         let va = phys_to_virt(start);
-        map_kernel_range(va, start, end - start, PageProt::KERNEL_RW, MapFlags::empty())?;
+        map_kernel_range(va, start, end - start, PageProt::KERNEL_RW, flags)?;
     }
     linear_map::set_end(last_end);
-    Ok(())
+    let Some(t) = tables else { return Ok(0) };
+    let next = core::mem::take(&mut KERNEL_PT.lock().as_mut().ok_or(Error::NotFound)?.mem_mut().reserve).0;
+    let used = (next - t.pa.as_u64()) / PAGE_SIZE;
+    LINEAR_MAP_PAGES.store(true, Ordering::Release);
+    super::hal::set_kernel_map_pages(kernel_map_pages);
+    Ok(used)
+}
+
+/// Whether debug_pagealloc is on: the linear map is mapped with pages and
+/// free pages are unmapped from it.
+pub fn debug_pagealloc_enabled() -> bool {
+    LINEAR_MAP_PAGES.load(Ordering::Acquire)
+}
+
+/// Linear-map pages [`kernel_map_pages`] found no page descriptor for.
+pub fn kernel_map_misses() -> u64 {
+    KERNEL_MAP_MISSES.load(Ordering::Relaxed)
+}
+
+/// How a table is reached without `KernelTables`: the pool through the
+/// image mapping, any other table through the linear map.
+fn table_va(pa: PhysAddr) -> *mut u64 {
+    let pa = pa.as_u64();
+    if pa >= PHYS_BASE.load(Ordering::Relaxed) && pa < IMAGE_END.load(Ordering::Relaxed) {
+        (pa + kimage_voffset()) as *mut u64
+    } else {
+        phys_to_virt(PhysAddr(pa)).as_u64() as *mut u64
+    }
+}
+
+/// One descriptor of a linear-map walk, read without `KERNEL_PT`.
+fn read_table_entry(table: PhysAddr, index: usize) -> u64 {
+    debug_assert!(index < PTRS_PER_TABLE);
+    // SAFETY: `table` is the root or a table a valid table descriptor of the
+    // kernel's tree points to; kernel tables are never freed, and each is
+    // reachable through `table_va` (the pool in the image, the rest in the
+    // linear map, where table pages stay mapped: they are never free).
+    // index < 512. An aligned 64-bit volatile load is single-copy atomic, so
+    // a concurrent writer (another page's flip, the locked walker adding
+    // tables elsewhere) is seen before or after, never torn.
+    unsafe { table_va(table).add(index).read_volatile() }
+}
+
+/// debug_pagealloc's hook (Linux's `__kernel_map_pages`, registered with
+/// `hal` for the page allocator): make the linear-map pages of `nr_pages`
+/// frames from `pfn` valid again (`Map`: one publish barrier, as for any
+/// invalid-to-valid change) or invalid (`Unmap`: then every CPU's TLB
+/// entries for them are invalidated, `tlbi vaale1is` per page or one
+/// `vmalle1is` for a long range, before this returns).
+///
+/// No lock is taken, and none is needed:
+/// 1. The tables. It runs only once the linear map is mapped with pages, so
+///    every linear-map page of RAM has a slot in an existing L3 table, and
+///    that table and the path to it never change: kernel tables are never
+///    freed, the linear map has no block to split, and the locked walker no
+///    longer changes linear-map entries (`create_linear_map` is done;
+///    `map_kernel_range`, `unmap_kernel_range` and `change_kernel_prot`
+///    refuse the range). The
+///    walk ([`lookup_address`]) only reads.
+/// 2. The leaves. The page allocator calls this for a block it is freeing
+///    (its owner has given it up) or handing out (nobody has it yet),
+///    outside its own locks, so no two CPUs flip the same descriptor at
+///    once; a neighbour's descriptor is another aligned 64-bit word.
+/// 3. Deadlock. Table pages are allocated from the page allocator while
+///    `KERNEL_PT` is held, and that allocation calls this: taking `KERNEL_PT`
+///    here would deadlock, as would taking it under a zone lock (lock order:
+///    `KERNEL_PT`, then the zone locks). It takes nothing.
+///
+/// A frame whose linear-map page has no page descriptor mapping it (never
+/// the case when the wiring is right) is left alone and counted
+/// ([`kernel_map_misses`]).
+fn kernel_map_pages(pfn: Pfn, nr_pages: u64, how: LinearMapping) {
+    if !LINEAR_MAP_PAGES.load(Ordering::Acquire) || nr_pages == 0 {
+        return;
+    }
+    let root = PhysAddr(KERNEL_ROOT.load(Ordering::Relaxed));
+    let va0 = phys_to_virt(pfn.phys());
+    let mut prev: Option<LeafSlot> = None;
+    for i in 0..nr_pages {
+        let va = va0 + i * PAGE_SIZE;
+        // Consecutive pages are consecutive slots of one L3 table until its end.
+        let slot = match prev {
+            Some(p) if p.index + 1 < PTRS_PER_TABLE => {
+                LeafSlot { index: p.index + 1, raw: read_table_entry(p.table, p.index + 1), ..p }
+            }
+            _ => lookup_address::<Arm64>(root, va, read_table_entry),
+        };
+        prev = Some(slot);
+        let pa = pfn.phys() + i * PAGE_SIZE;
+        if slot.level != LAST_LEVEL || slot.raw == 0 || Arm64::output_addr(slot.raw) != pa {
+            KERNEL_MAP_MISSES.fetch_add(1, Ordering::Relaxed);
+            prev = None;
+            continue;
+        }
+        let new = match how {
+            LinearMapping::Map => arch::pte::pte_mkvalid(slot.raw),
+            LinearMapping::Unmap => arch::pte::pte_mkinvalid(slot.raw),
+        };
+        if new != slot.raw {
+            // SAFETY: the slot is inside an L3 table of the linear map,
+            // reached as in `read_table_entry`; this CPU is the only writer
+            // of this descriptor (the page's owner, point 2 above), and the
+            // write is one aligned 64-bit store.
+            unsafe { table_va(slot.table).add(slot.index).write_volatile(new) };
+        }
+    }
+    match how {
+        LinearMapping::Map => arch::tlb::publish_new_entries(),
+        LinearMapping::Unmap => arch::tlb::flush_tlb_kernel_range(va0, va0 + nr_pages * PAGE_SIZE),
+    }
 }
 
 /// From now on take table pages from `alloc` when the pool is empty.

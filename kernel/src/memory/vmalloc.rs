@@ -218,12 +218,25 @@ pub fn vm_unmap_aliases() {
     purge_vmap_area_lazy();
 }
 
+/// Unmap `[start, start + size)` of the vmalloc area without a flush, as
+/// the lazy purge allows; with `debug_pagealloc=on` flush at once instead
+/// (Linux's vm_unmap_ram/vb_free and vm_reset_perms do the same), so a
+/// use-after-free through a stale vmalloc translation faults as one
+/// through the linear map does.
+fn unmap_range(start: u64, size: u64) -> Result<usize, Error> {
+    let n = pgtable::unmap_kernel_range_noflush(VirtAddr(start), size)?;
+    if pgtable::debug_pagealloc_enabled() {
+        arch::tlb::flush_tlb_kernel_range(VirtAddr(start), VirtAddr(start + size));
+    }
+    Ok(n)
+}
+
 /// Unmap `[start, start + size)` (no flush) and put the area starting at
 /// `area_start` on the purge list; purge if that passed the threshold.
 /// Returns the area's payload.
 fn release_area(area_start: u64, map_start: u64, mapped: u64) -> Result<VmapArea, Error> {
     if mapped > 0 {
-        pgtable::unmap_kernel_range_noflush(VirtAddr(map_start), mapped)?;
+        unmap_range(map_start, mapped)?;
     }
     let (val, purge) = with_space(|s| s.free_lazy(area_start))??;
     if purge {
@@ -518,7 +531,7 @@ fn vfree_area(area: u64, addr: u64, pages: Option<Vec<Pages>>) -> Result<(), Err
         }
     })??;
     let pages = pages.unwrap_or_else(|| core::mem::take(&mut v.pages));
-    let unmapped = pgtable::unmap_kernel_range_noflush(VirtAddr(addr), v.mapped);
+    let unmapped = unmap_range(addr, v.mapped);
     let purge = with_space(|s| s.put_lazy(area, end))?;
     NR_VMALLOC_PAGES.fetch_sub(v.nr_pages, Ordering::Relaxed);
     match unmapped {
@@ -673,7 +686,7 @@ pub fn vm_map_ram<'a>(pages: &'a [Pages], node: NodeId) -> Result<VmMapRam<'a>, 
         alloc_vmap_area(count as u64 * PAGE_SIZE, 1, 0, VMALLOC_START, VMALLOC_END, Gfp::KERNEL, || VmapArea::Ram)?
     };
     if let Err((done, e)) = pgtable::map_kernel_pages(VirtAddr(addr), all_pfns(pages), PageProt::KERNEL_RW) {
-        let _ = pgtable::unmap_kernel_range_noflush(VirtAddr(addr), done * PAGE_SIZE);
+        let _ = unmap_range(addr, done * PAGE_SIZE);
         let _ = vm_unmap_ram(addr, count);
         return Err(e);
     }
@@ -716,7 +729,7 @@ fn vm_unmap_ram(addr: u64, count: usize) -> Result<(), Error> {
             let mut blocks = cpu_blocks.lock();
             let Some(i) = blocks.iter().position(|b| b.va_start() == block_start) else { continue };
             let state = blocks[i].free(addr, order)?;
-            pgtable::unmap_kernel_range_noflush(VirtAddr(addr), (1u64 << order) * PAGE_SIZE)?;
+            unmap_range(addr, (1u64 << order) * PAGE_SIZE)?;
             if state == BlockState::AllDirty {
                 blocks.swap_remove(i);
                 drop(blocks);

@@ -23,6 +23,8 @@ pub mod harness;
 #[allow(unsafe_code)] // a NULL dereference on purpose
 pub mod lkdtm;
 
+#[allow(unsafe_code)] // loads from freed pages that fault on purpose
+mod debug_pagealloc;
 mod exceptions;
 mod fdt;
 #[allow(unsafe_code)] // the Rust heap's GlobalAlloc, called directly
@@ -59,6 +61,7 @@ const SUITES: &[&[Test]] = &[
     heap::TESTS,
     vmalloc::TESTS,
     percpu::TESTS,
+    debug_pagealloc::TESTS,
 ];
 
 /// Whether every name in `sel` is a registered suite or test; each one

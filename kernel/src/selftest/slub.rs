@@ -111,13 +111,16 @@ fn slabinfo_agrees_with_buddy() -> TestResult {
     let per_slab = info.pagesperslab as u64;
     let (r1, u1) = s.nr_slab_pages();
     let free1 = settled_free_pages();
+    // Read before the destroy frees the cache (a use after free that
+    // debug_pagealloc=on caught: the cache's page left the linear map).
+    let order = c.order();
     // SAFETY: p is live, freed once; the cache is destroyed right after.
     unsafe { free_obj(s, c, p) };
     // SAFETY: nothing of the cache is used after this.
     let d = unsafe { s.kmem_cache_destroy(cpu, c) };
     check_eq!((info.active_objs, info.num_slabs, info.active_slabs), (1, 1, 1));
     check_eq!(info.num_objs, info.objperslab);
-    check_eq!(per_slab, 1u64 << c.order());
+    check_eq!(per_slab, 1u64 << order);
     check_eq!(r1, r0);
     check_eq!(u1 - u0, per_slab);
     check_eq!(free_created - free1, per_slab);

@@ -13,6 +13,8 @@
 //!     virt_to_pfn(addr)       address -> frame     kfree / ksize of a pointer
 //!     phys_to_virt(pa, len)   range -> address     memblock's grown region arrays
 //!     zero_pages(pfn, n)      clear frames         __GFP_ZERO, init_on_alloc/free
+//!     kernel_map_pages(pfn,   map / unmap frames   debug_pagealloc: free pages leave
+//!       n, LinearMapping)     in the linear map    the linear map (default: nothing)
 //!     comm(cpu, out)          the running task     "BUG: Bad page state in process <comm>"
 //!
 //!   PteFormat (associated functions)   descriptor bits, implemented by `arch`
@@ -76,6 +78,15 @@ pub enum LogLevel {
     Info,
 }
 
+/// What [`Hal::kernel_map_pages`] does to frames' linear-map translations.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum LinearMapping {
+    /// Make the frames reachable again (a block leaves the free lists).
+    Map,
+    /// Make every access to the frames fault (a block joins the free lists).
+    Unmap,
+}
+
 /// The platform under `mm`. See the module documentation.
 ///
 /// # Safety
@@ -99,6 +110,9 @@ pub enum LogLevel {
 ///    touches no other memory.
 /// 5. None of the functions calls back into the `mm` allocator that called
 ///    it (see "Calling context" in the module documentation).
+/// 6. `kernel_map_pages(pfn, nr_pages, _)` changes nothing but the
+///    linear-map translations of exactly those frames, and with `Map` they
+///    are read-write again at `page_address` when it returns.
 pub unsafe trait Hal: 'static {
     /// Print one line (no trailing newline).
     fn log(level: LogLevel, args: fmt::Arguments<'_>);
@@ -123,6 +137,23 @@ pub unsafe trait Hal: 'static {
 
     /// Zero `nr_pages` frames from `pfn`.
     fn zero_pages(pfn: Pfn, nr_pages: u64);
+
+    /// Map or unmap `nr_pages` frames from `pfn` in the kernel's linear map
+    /// (Linux's `__kernel_map_pages`), for debug_pagealloc: the page
+    /// allocator unmaps a block as the last step of freeing it
+    /// (free_pages_prepare, after any zeroing) and maps it as the first
+    /// step of handing it out (post_alloc_hook, before any zeroing), so
+    /// nothing touches a free page through the linear map and a stray
+    /// access faults. Called only when the allocator's
+    /// `AllocatorFlags::DEBUG_PAGEALLOC` is set, with no zone or pcp lock
+    /// held, but possibly while the caller of the allocation holds its own
+    /// locks (the kernel's page-table lock, a table page being allocated):
+    /// an implementation must take no lock at all. An unmap returns only
+    /// once no CPU can still use the old translations. The default (the
+    /// host fixture's platforms without a linear map) does nothing.
+    fn kernel_map_pages(pfn: Pfn, nr_pages: u64, how: LinearMapping) {
+        let _ = (pfn, nr_pages, how);
+    }
 
     /// Write the name of the task running on `cpu` (for messages); by
     /// default the idle task's, `swapper/<cpu>`.

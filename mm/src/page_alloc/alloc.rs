@@ -6,7 +6,7 @@ use crate::addr::{PAGE_SIZE, Pfn};
 use crate::config::{MAX_PAGE_ORDER, NR_CPUS, NUMA_NO_NODE, NodeId};
 use crate::error::Error;
 use crate::gfp::{Gfp, GfpMode, gfp_migratetype, gfp_zone};
-use crate::hal::{Comm, Hal, LogLevel};
+use crate::hal::{Comm, Hal, LinearMapping, LogLevel};
 use crate::mmzone::{MigrateType, ZoneType};
 use crate::page::{PageFlags, TAIL_MAPPING, ValidPfn};
 use crate::pcp::pcp_allowed_order;
@@ -231,6 +231,10 @@ impl<H: Hal> PageAllocator<H> {
         let page = self.map.page(v);
         page.set_private_internal(0);
         page.set_page_count(1);
+        // First: the zeroing below writes through the linear map.
+        if self.flags.contains(AllocatorFlags::DEBUG_PAGEALLOC) {
+            self.kernel_map_pages(v, order, LinearMapping::Map);
+        }
         if !self.flags.contains(AllocatorFlags::INIT_ON_FREE)
             && (self.flags.contains(AllocatorFlags::INIT_ON_ALLOC) || gfp.contains(Gfp::ZERO))
         {
@@ -247,6 +251,15 @@ impl<H: Hal> PageAllocator<H> {
     #[inline(never)]
     pub(super) fn zero_pages(&self, v: ValidPfn, order: u32) {
         H::zero_pages(Pfn(v.get()), 1 << order);
+    }
+
+    /// debug_pagealloc's map or unmap of a block, out of line as
+    /// `zero_pages` is. Called with no zone or pcp lock held (Linux calls
+    /// it from post_alloc_hook and free_pages_prepare, outside the zone
+    /// lock too).
+    #[inline(never)]
+    pub(super) fn kernel_map_pages(&self, v: ValidPfn, order: u32, how: LinearMapping) {
+        H::kernel_map_pages(Pfn(v.get()), 1 << order, how);
     }
 
     /// Head flag, tails pointing at the head, order in the first tail's

@@ -38,6 +38,10 @@ bitflags! {
         const INIT_ON_ALLOC = 1 << 0;
         /// Zero every page at free (init_on_free=1); then allocation never zeroes.
         const INIT_ON_FREE = 1 << 1;
+        /// Unmap every free page from the kernel's linear map
+        /// (debug_pagealloc=on): [`Hal::kernel_map_pages`](crate::hal::Hal::kernel_map_pages)
+        /// at every free and allocation. Set before the first free.
+        const DEBUG_PAGEALLOC = 1 << 2;
     }
 }
 

@@ -4,7 +4,7 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::addr::Pfn;
-use crate::hal::{Comm, Hal, LogLevel};
+use crate::hal::{Comm, Hal, LinearMapping, LogLevel};
 use crate::page::{PageFlags, PageFlagsDisplay, TAIL_MAPPING, ValidPfn};
 
 use super::allocator::{AllocatorFlags, BAD_PAGE_REPORTS, PageAllocator};
@@ -82,6 +82,12 @@ impl<H: Hal> PageAllocator<H> {
         }
         if self.flags.contains(AllocatorFlags::INIT_ON_FREE) {
             self.zero_pages(v, order);
+        }
+        // Last: from here until it is allocated again, nothing touches the
+        // block through the linear map (the free lists link descriptors in
+        // the vmemmap, not the pages).
+        if self.flags.contains(AllocatorFlags::DEBUG_PAGEALLOC) {
+            self.kernel_map_pages(v, order, LinearMapping::Unmap);
         }
         true
     }

@@ -129,6 +129,31 @@
 //! pages past the first are freed (the first stays with whoever holds it).
 //! Compound pages are freed whole through their head.
 //!
+//! # debug_pagealloc
+//!
+//! With [`AllocatorFlags::DEBUG_PAGEALLOC`] every block is unmapped from the
+//! kernel's linear map while it is free, so a use after free of a whole
+//! page faults instead of corrupting the next owner (Linux's
+//! `debug_pagealloc=on`). The allocator calls
+//! [`Hal::kernel_map_pages`](crate::hal::Hal::kernel_map_pages) in exactly
+//! two places, both outside every zone and pcp lock, as Linux calls
+//! `debug_pagealloc_unmap_pages` / `debug_pagealloc_map_pages`:
+//!
+//! ```text
+//!   free_pages_prepare   checks, flags cleared, init_on_free zeroing, then UNMAP
+//!                        (every free goes through it: __free_pages, the pcp
+//!                        free, __free_pages_ok, the boot hand-over, CMA)
+//!   prep_new_page        MAP first, then init_on_alloc / __GFP_ZERO zeroing
+//!                        (every allocation: the pcp fast path, the zonelist walk)
+//! ```
+//!
+//! Pages on the pcp lists are free, so unmapped; draining them to the buddy
+//! lists, merging and splitting touch only descriptors (in the vmemmap, a
+//! mapping of its own) and map nothing. A block that fails its checks is
+//! leaked as it is (mapped if it was being freed, unmapped if it was being
+//! allocated). The platform's hook must take no lock (the kernel allocates
+//! its page-table pages under its page-table lock).
+//!
 //! # Bad pages
 //!
 //! A page freed with references, a mapcount, a mapping, or owner flags set

@@ -1136,3 +1136,156 @@ fn buddy_alloc_free_matches_a_model_for_many_seeds() {
         assert_eq!(pa.nr_bad_pages(), 0);
     }
 }
+
+// ----- debug_pagealloc ----------------------------------------------------
+
+/// One Normal zone of `pages` frames with debug_pagealloc and `flags`, on
+/// two CPUs, over a fresh fake linear map.
+fn debug_pagealloc_zone(pages: u64, flags: AllocatorFlags) -> PageAllocator {
+    reset_linear_map();
+    let nodes = [NodeSpec { nid: 0, zones: [(0, 0), (0, 0), (B, B + pages), (0, 0)] }];
+    build_with(&nodes, &[(B, B + pages)], &[(B, B + pages)], &[0, 0], flags | AllocatorFlags::DEBUG_PAGEALLOC, false)
+}
+
+/// Fails, naming the first frame that differs, unless the fake linear map
+/// holds exactly the free frames unmapped.
+fn assert_unmapped_are_free(pa: &PageAllocator, when: &str) {
+    let (unmapped, free) = (unmapped_frames(), free_frames(pa));
+    if unmapped != free {
+        let first = unmapped.iter().zip(&free).find(|(u, f)| u != f);
+        panic!("{when}: {} frames unmapped, {} free; first difference {first:#x?}", unmapped.len(), free.len());
+    }
+}
+
+/// Every free frame, on the buddy lists or a pcp list, in order.
+fn free_frames(pa: &PageAllocator) -> Vec<u64> {
+    let (blocks, pcp) = check(pa);
+    let mut frames: Vec<u64> = blocks
+        .iter()
+        .map(|b| (b.pfn, b.order))
+        .chain(pcp.iter().copied())
+        .flat_map(|(pfn, order)| pfn..pfn + (1 << order))
+        .collect();
+    frames.sort();
+    frames
+}
+
+#[test]
+fn debug_pagealloc_unmaps_every_free_block_and_maps_it_on_allocation() {
+    let pa = debug_pagealloc_zone(4096 + 3, AllocatorFlags::empty());
+    // The hand-over unmapped every frame it freed, a block per call.
+    let boot = take_page_events();
+    assert!(boot.iter().all(|e| matches!(e, PageEvent::Unmapped(..))), "{boot:?}");
+    let unmapped: u64 = boot.iter().map(|e| if let PageEvent::Unmapped(_, n) = e { *n } else { 0 }).sum();
+    assert_eq!((boot.len(), unmapped), (6, 4096 + 3), "four 1024-page blocks, then 2 and 1: {boot:?}");
+    assert_unmapped_are_free(&pa, "1");
+    // Through the pcp lists (orders up to 3) and straight from the buddy
+    // lists: exactly the block, once, each way.
+    for order in [0, 1, 3, 4, MAX_PAGE_ORDER] {
+        for cpu in [0, 1] {
+            let pfn = pa.alloc_pages(cpu, Gfp::KERNEL, order).unwrap();
+            assert_eq!(take_page_events(), [PageEvent::Mapped(pfn.0, 1 << order)], "order {order} alloc");
+            assert!(!unmapped_frames().contains(&pfn.0));
+            pa.test_free_pages(1 - cpu, pfn, order);
+            assert_eq!(take_page_events(), [PageEvent::Unmapped(pfn.0, 1 << order)], "order {order} free");
+            assert_unmapped_are_free(&pa, "2");
+        }
+    }
+    // Moving free pages between lists maps nothing.
+    pa.drain_all_pages();
+    assert!(take_page_events().is_empty());
+    assert_unmapped_are_free(&pa, "3");
+    // alloc_pages_exact maps the whole block, then gives its tail back.
+    let p = pa.alloc_pages_exact(0, 5 * PAGE_SIZE, Gfp::KERNEL).unwrap();
+    let mut ev = take_page_events();
+    assert_eq!(ev.remove(0), PageEvent::Mapped(p.0, 8));
+    ev.sort_by_key(|e| if let PageEvent::Unmapped(f, _) = e { *f } else { 0 });
+    assert_eq!(ev, (5..8).map(|i| PageEvent::Unmapped(p.0 + i, 1)).collect::<Vec<_>>());
+    assert_unmapped_are_free(&pa, "4");
+    pa.test_free_pages_exact(0, p, 5 * PAGE_SIZE);
+    assert_eq!(take_page_events(), (0..5).map(|i| PageEvent::Unmapped(p.0 + i, 1)).collect::<Vec<_>>());
+    // A double free is caught before anything is unmapped again (the fake
+    // would panic on a second unmap of the same frame).
+    let pfn = pa.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
+    pa.test_free_pages(0, pfn, 0);
+    take_page_events();
+    pa.test_free_pages(0, pfn, 0);
+    assert!(take_page_events().is_empty());
+    assert!(take_log().iter().any(|l| l.contains("Bad page state")));
+    assert_unmapped_are_free(&pa, "5");
+}
+
+#[test]
+fn debug_pagealloc_maps_before_zeroing_and_zeroes_before_unmapping() {
+    // init_on_free: every block is zeroed, then unmapped (the fake panics
+    // on a zeroing of an unmapped frame, so the order is checked twice).
+    let pa = debug_pagealloc_zone(1024 + 1, AllocatorFlags::INIT_ON_FREE);
+    let boot = take_page_events();
+    assert_eq!(boot.len(), 4);
+    for pair in boot.chunks(2) {
+        match pair {
+            [PageEvent::Zeroed(a, n), PageEvent::Unmapped(b, m)] if (a, n) == (b, m) => {}
+            other => panic!("not zeroed then unmapped: {other:?}"),
+        }
+    }
+    let p = pa.alloc_pages(0, Gfp::KERNEL | Gfp::ZERO, 1).unwrap();
+    assert_eq!(take_page_events(), [PageEvent::Mapped(p.0, 2)], "init_on_free pages are already zero");
+    pa.test_free_pages(0, p, 1);
+    assert_eq!(take_page_events(), [PageEvent::Zeroed(p.0, 2), PageEvent::Unmapped(p.0, 2)]);
+    // init_on_alloc and __GFP_ZERO: mapped, then zeroed.
+    for (flags, gfp) in
+        [(AllocatorFlags::INIT_ON_ALLOC, Gfp::KERNEL), (AllocatorFlags::empty(), Gfp::KERNEL | Gfp::ZERO)]
+    {
+        let pa = debug_pagealloc_zone(1024, flags);
+        take_page_events();
+        for order in [0, 2, 5] {
+            let p = pa.alloc_pages(0, gfp, order).unwrap();
+            assert_eq!(take_page_events(), [PageEvent::Mapped(p.0, 1 << order), PageEvent::Zeroed(p.0, 1 << order)]);
+            pa.test_free_pages(0, p, order);
+            assert_eq!(take_page_events(), [PageEvent::Unmapped(p.0, 1 << order)]);
+        }
+    }
+}
+
+#[test]
+fn debug_pagealloc_keeps_exactly_the_free_frames_unmapped() {
+    let pa = debug_pagealloc_zone(8192, AllocatorFlags::empty());
+    let mut rng = Rng(0x0005_eed0_fd9a);
+    let mut live: Vec<(Pfn, u32)> = Vec::new();
+    for step in 0..3000 {
+        let cpu = rng.below(2) as usize;
+        match rng.below(10) {
+            0..=4 => {
+                let order = rng.pick(&[0, 0, 0, 1, 2, 3, 4, 6]);
+                if let Ok(pfn) = pa.alloc_pages(cpu, Gfp::KERNEL | Gfp::NOWARN, order) {
+                    live.push((pfn, order));
+                }
+            }
+            5..=8 if !live.is_empty() => {
+                let (pfn, order) = live.swap_remove(rng.below(live.len() as u64) as usize);
+                pa.test_free_pages(cpu, pfn, order);
+            }
+            _ => pa.drain_local_pages(cpu),
+        }
+        if step % 64 == 0 {
+            assert_unmapped_are_free(&pa, &format!("step {step}"));
+        }
+    }
+    for (pfn, order) in live.drain(..) {
+        pa.test_free_pages(0, pfn, order);
+    }
+    assert_unmapped_are_free(&pa, "6");
+    assert_eq!(unmapped_frames().len(), 8192);
+}
+
+#[test]
+fn without_debug_pagealloc_nothing_is_unmapped() {
+    reset_linear_map();
+    let pa = one_zone(4096);
+    let a = pa.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
+    let b = pa.alloc_pages(1, Gfp::KERNEL | Gfp::ZERO, 5).unwrap();
+    pa.test_free_pages(0, a, 0);
+    pa.test_free_pages(0, b, 5);
+    assert_eq!(take_page_events(), [PageEvent::Zeroed(b.0, 32)]);
+    assert!(unmapped_frames().is_empty());
+}

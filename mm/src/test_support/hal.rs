@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::addr::{PAGE_SIZE, Pfn, PhysAddr};
 use crate::config::PAGES_PER_SECTION;
-use crate::hal::{Hal, LogLevel};
+use crate::hal::{Hal, LinearMapping, LogLevel};
 
 /// The page allocator over the fake platform.
 pub type PageAllocator = crate::page_alloc::PageAllocator<TestHal>;
@@ -58,7 +58,22 @@ pub enum LinearMap {
     Misaligned,
 }
 
+/// What the fake linear map saw, in order: the debug_pagealloc tests check
+/// both the ranges and that zeroing happens only while frames are mapped.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PageEvent {
+    /// `zero_pages(pfn, nr_pages)`.
+    Zeroed(u64, u64),
+    /// `kernel_map_pages(pfn, nr_pages, Map)`.
+    Mapped(u64, u64),
+    /// `kernel_map_pages(pfn, nr_pages, Unmap)`.
+    Unmapped(u64, u64),
+}
+
 thread_local! {
+    static PAGE_EVENTS: RefCell<Vec<PageEvent>> = const { RefCell::new(Vec::new()) };
+    /// Frames the fake's linear map has unmapped (debug_pagealloc).
+    static UNMAPPED: RefCell<std::collections::BTreeSet<u64>> = const { RefCell::new(std::collections::BTreeSet::new()) };
     static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     static ZEROED: RefCell<Vec<(u64, u64)>> = const { RefCell::new(Vec::new()) };
     static MAPS: RefCell<Vec<(u64, usize)>> = const { RefCell::new(Vec::new()) };
@@ -85,6 +100,23 @@ pub fn take_zeroed() -> Vec<(u64, u64)> {
 /// The `(pa, bytes)` memblock mapped on this thread since the last call.
 pub fn take_maps() -> Vec<(u64, usize)> {
     MAPS.with(|m| core::mem::take(&mut *m.borrow_mut()))
+}
+
+/// The zeroing and map/unmap calls made on this thread since the last call.
+pub fn take_page_events() -> Vec<PageEvent> {
+    PAGE_EVENTS.with(|e| core::mem::take(&mut *e.borrow_mut()))
+}
+
+/// Forget this thread's page events and map every frame again: for a test
+/// that builds a second allocator over the same frames.
+pub fn reset_linear_map() {
+    PAGE_EVENTS.with(|e| e.borrow_mut().clear());
+    UNMAPPED.with(|u| u.borrow_mut().clear());
+}
+
+/// The frames the fake's linear map holds unmapped on this thread, in order.
+pub fn unmapped_frames() -> Vec<u64> {
+    UNMAPPED.with(|u| u.borrow().iter().copied().collect())
 }
 
 /// Choose how `phys_to_virt` answers on this thread.
@@ -174,6 +206,13 @@ unsafe impl Hal for TestHal {
 
     fn zero_pages(pfn: Pfn, nr_pages: u64) {
         ZEROED.with(|z| z.borrow_mut().push((pfn.0, nr_pages)));
+        PAGE_EVENTS.with(|e| e.borrow_mut().push(PageEvent::Zeroed(pfn.0, nr_pages)));
+        UNMAPPED.with(|u| {
+            let u = u.borrow();
+            if let Some(f) = u.range(pfn.0..pfn.0 + nr_pages).next() {
+                panic!("zero_pages({:#x}, {nr_pages}) writes frame {f:#x}, which is unmapped", pfn.0);
+            }
+        });
         for i in 0..nr_pages {
             if let Some(p) = arena_address(pfn.0 + i) {
                 // SAFETY: `p` is the start of an arena frame: PAGE_SIZE bytes
@@ -181,5 +220,28 @@ unsafe impl Hal for TestHal {
                 unsafe { p.write_bytes(0, PAGE_SIZE as usize) };
             }
         }
+    }
+
+    /// Keeps the set of unmapped frames and refuses what the kernel's
+    /// linear map would turn into a silent bug: unmapping a frame twice
+    /// (a double free got past the checks) or mapping a frame that is
+    /// mapped (a block handed out that was never free).
+    fn kernel_map_pages(pfn: Pfn, nr_pages: u64, how: LinearMapping) {
+        let range = pfn.0..pfn.0 + nr_pages;
+        UNMAPPED.with(|u| {
+            let mut u = u.borrow_mut();
+            for f in range.clone() {
+                let changed = match how {
+                    LinearMapping::Unmap => u.insert(f),
+                    LinearMapping::Map => u.remove(&f),
+                };
+                assert!(changed, "{how:?} of frame {f:#x} ({:#x}+{nr_pages}), which already was", pfn.0);
+            }
+        });
+        let event = match how {
+            LinearMapping::Map => PageEvent::Mapped(pfn.0, nr_pages),
+            LinearMapping::Unmap => PageEvent::Unmapped(pfn.0, nr_pages),
+        };
+        PAGE_EVENTS.with(|e| e.borrow_mut().push(event));
     }
 }

@@ -5,7 +5,10 @@
 //!   real in an [`Arena`], `page_address`/`virt_to_pfn` translate through the
 //!   arenas, `phys_to_virt` hands memblock fresh memory (or refuses, see
 //!   [`set_linear_map`]), `random` is the seeded [`Rng`] of the thread and
-//!   `now` a counter.
+//!   `now` a counter. Its linear map keeps the frames debug_pagealloc
+//!   unmapped ([`unmapped_frames`]), records every map, unmap and zeroing
+//!   in order ([`take_page_events`]) and panics on zeroing an unmapped
+//!   frame, unmapping one twice or mapping one that is mapped.
 //! * [`Arena`]: real, page-aligned memory standing for a range of frames, at
 //!   a PFN range no other test uses, for tests that touch page contents.
 //! * [`Rng`]: the one seeded generator (xorshift64), for the fake's
@@ -22,5 +25,6 @@ mod hal;
 
 pub use builders::{FreeBlock, NodeSpec, TestFree, buddy_counts, build, build_with, check, storage};
 pub use hal::{
-    Arena, LinearMap, Memblock, PageAllocator, Rng, Slub, TestHal, set_linear_map, take_log, take_maps, take_zeroed,
+    Arena, LinearMap, Memblock, PageAllocator, PageEvent, Rng, Slub, TestHal, reset_linear_map, set_linear_map,
+    take_log, take_maps, take_page_events, take_zeroed, unmapped_frames,
 };
