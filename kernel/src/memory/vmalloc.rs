@@ -515,21 +515,34 @@ pub unsafe fn vfree(addr: VirtAddr) {
 /// for the purge (Linux's remove_vm_area and free_vmap_area_noflush).
 fn vfree_area(area: u64, addr: u64, pages: Option<Vec<Pages>>) -> Result<(), Error> {
     let leaked = pages.is_none();
-    let (end, mut v) = with_space(|s| -> Result<(u64, VmStruct), Error> {
-        match s.take_busy(area)? {
-            (end, VmapArea::Vm(v))
-                if area + v.lead == addr && v.flags.contains(VmFlags::ALLOC) && (!leaked || !v.pages.is_empty()) =>
-            {
-                Ok((end, v))
-            }
-            // Not a vmalloc area, not its start, or (raw vfree) an area a
-            // live handle still owns: refused, left as it was.
-            (end, other) => {
-                s.put_back(area, end, other)?;
-                Err(Error::NotFound)
-            }
+    let unlinked = with_space(|s| -> Result<(u64, VmStruct), Error> {
+        // Check before unlinking: only this vmalloc area's start, and (raw
+        // vfree) only an area no live handle owns.
+        match s.find_busy(area) {
+            Some((a, _, VmapArea::Vm(v)))
+                if a == area
+                    && a + v.lead == addr
+                    && v.flags.contains(VmFlags::ALLOC)
+                    && (!leaked || !v.pages.is_empty()) => {}
+            _ => return Err(Error::NotFound),
         }
-    })??;
+        match s.take_busy(area)? {
+            (end, VmapArea::Vm(v)) => Ok((end, v)),
+            _ => Err(Error::NotFound), // checked above
+        }
+    })
+    .and_then(|r| r);
+    let (end, mut v) = match unlinked {
+        Ok(u) => u,
+        Err(e) => {
+            // Not unlinked, so perhaps still mapped: a handle's pages must
+            // not go back to be reused.
+            if let Some(p) = pages {
+                core::mem::forget(p);
+            }
+            return Err(e);
+        }
+    };
     let pages = pages.unwrap_or_else(|| core::mem::take(&mut v.pages));
     let unmapped = unmap_range(addr, v.mapped);
     let purge = with_space(|s| s.put_lazy(area, end))?;

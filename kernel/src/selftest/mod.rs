@@ -91,7 +91,7 @@ pub fn run(sel: &SelftestSel) -> (usize, usize) {
             }
             // Suites that measure the page allocator's exact counts keep the
             // heap off it while they run (see heap::with_early_heap).
-            let measured = matches!(t.suite, "pages" | "slub" | "vmalloc");
+            let measured = matches!(t.suite, "pages" | "slub");
             let t0 = arch::timer::uptime_ns();
             let r = if measured { crate::memory::heap::with_early_heap(t.run) } else { (t.run)() };
             let ms = arch::timer::uptime_ns().saturating_sub(t0) / 1_000_000;

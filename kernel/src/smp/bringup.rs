@@ -280,7 +280,10 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
             note_failed();
             continue;
         }
-        let nid = node.nid.map(|n| n as i32).unwrap_or(0);
+        // The CPU's nearest node with memory as the page allocator sees it
+        // (its DT node; node 0 when NUMA is folded), as Linux's
+        // alloc_thread_stack_node uses the CPU's node.
+        let nid = crate::memory::page_alloc::allocator().numa_mem_id(cpu).0;
         let (lo, top) = match alloc_stack(nid) {
             Ok(s) => s,
             Err(e) => {

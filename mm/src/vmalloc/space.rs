@@ -10,8 +10,10 @@
 //! ```
 //!
 //! Every address of the managed range is in exactly one of the three.
-//! Free ranges are always merged with their free neighbours. A range on
-//! the purge list was unmapped without a TLB flush, so another CPU may
+//! Free ranges are always merged with their free neighbours. The purge
+//! list's capacity is reserved when an area is allocated, so freeing
+//! allocates nothing and cannot fail for memory. A range on the purge
+//! list was unmapped without a TLB flush, so another CPU may
 //! still hold a translation for it: it becomes free only through
 //! [`VmapSpace::take_purge`] (the caller then flushes the TLB for the
 //! returned span) and [`VmapSpace::finish_purge`], which merges it. So a
@@ -102,7 +104,12 @@ pub struct VmapSpace<T> {
     end: u64,
     free: AreaTree<()>,
     busy: AreaTree<T>,
+    /// The purge list. Its capacity always covers every busy area and
+    /// every one being unlinked (reserved when the area is allocated), so
+    /// freeing never allocates and never fails for memory.
     lazy: Vec<(u64, u64)>,
+    /// Areas unlinked by take_busy and not yet on the purge list.
+    nr_limbo: usize,
     lazy_pages: u64,
     lazy_max: u64,
     purges: u64,
@@ -117,7 +124,17 @@ impl<T> VmapSpace<T> {
         }
         let mut free = AreaTree::new();
         free.insert(start, end, ())?;
-        Ok(Self { start, end, free, busy: AreaTree::new(), lazy: Vec::new(), lazy_pages: 0, lazy_max, purges: 0 })
+        Ok(Self {
+            start,
+            end,
+            free,
+            busy: AreaTree::new(),
+            lazy: Vec::new(),
+            nr_limbo: 0,
+            lazy_pages: 0,
+            lazy_max,
+            purges: 0,
+        })
     }
 
     /// The managed range.
@@ -180,6 +197,11 @@ impl<T> VmapSpace<T> {
             return Err(VmapError::Invalid);
         }
         let (fstart, fend, addr) = self.find(size, align, offset, vstart, vend).ok_or(VmapError::NoSpace)?;
+        // The new area's slot on the purge list, for its free.
+        let need = self.lazy.len() + self.busy.len() + self.nr_limbo + 1;
+        if self.lazy.capacity() < need {
+            self.lazy.try_reserve(need - self.lazy.len()).map_err(|_| VmapError::NoMemory)?;
+        }
         // Reserve the busy node first: once the free range is cut the
         // operation must not fail half-way.
         self.busy.insert_disjoint(addr, addr + size, val).map_err(|_| VmapError::NoMemory)?;
@@ -289,52 +311,47 @@ impl<T> VmapSpace<T> {
         self.lazy.iter().copied()
     }
 
-    /// Remove the busy area starting at `start` for good, its range going
-    /// on the purge list (the caller has unmapped it, without a TLB
-    /// flush). Returns the payload and whether the lazy pages now exceed
-    /// the threshold (the caller should purge).
+    /// Free the busy area starting at `start`, its range going on the
+    /// purge list (the caller has unmapped it, without a TLB flush).
+    /// Returns the payload and whether the lazy pages now exceed the
+    /// threshold (the caller should purge). Never allocates.
     pub fn free_lazy(&mut self, start: u64) -> Result<(T, bool), Error> {
         let (end, val) = self.take_busy(start)?;
         Ok((val, self.put_lazy(start, end)))
     }
 
-    /// Take the busy area starting at `start` out of the busy tree (Linux's
+    /// Unlink the busy area starting at `start` (Linux's
     /// find_unlink_vmap_area): its range is then neither busy nor free, so
     /// nothing can be given it while the caller unmaps it, after which
-    /// [`put_lazy`](Self::put_lazy) (or [`put_back`](Self::put_back), if
-    /// the caller changes its mind) ends the limbo. Returns the end and
-    /// payload.
+    /// [`put_lazy`](Self::put_lazy) ends the limbo. Returns the end and
+    /// payload. Never allocates.
     pub fn take_busy(&mut self, start: u64) -> Result<(u64, T), Error> {
-        self.lazy.try_reserve(1).map_err(|_| Error::NoMemory)?;
-        self.busy.remove(start).ok_or(Error::NotFound)
+        let r = self.busy.remove(start).ok_or(Error::NotFound)?;
+        self.nr_limbo += 1;
+        Ok(r)
     }
 
-    /// Put a range taken with [`take_busy`](Self::take_busy) on the purge
+    /// Put a range unlinked by [`take_busy`](Self::take_busy) on the purge
     /// list; whether the lazy pages now exceed the threshold (the caller
-    /// should purge).
+    /// should purge). Never allocates: the slot was reserved with the area.
     pub fn put_lazy(&mut self, start: u64, end: u64) -> bool {
-        // Cannot fail after take_busy's reservation; if a caller skipped
-        // it, the push may allocate.
+        debug_assert!(self.nr_limbo > 0 && self.lazy.len() < self.lazy.capacity());
+        self.nr_limbo = self.nr_limbo.saturating_sub(1);
         self.lazy.push((start, end));
         self.lazy_pages += (end - start) / PAGE_SIZE;
         self.lazy_pages > self.lazy_max
     }
 
-    /// Undo a [`take_busy`](Self::take_busy): the area is busy again.
-    pub fn put_back(&mut self, start: u64, end: u64, val: T) -> Result<(), Error> {
-        self.busy.insert_disjoint(start, end, val)
-    }
-
-    /// Remove the busy area starting at `start` and free its range at once:
+    /// Free the busy area starting at `start` with its range free at once:
     /// only for a range that was never mapped (or whose TLB entries are
-    /// known flushed), e.g. the unwinding of a failed allocation.
+    /// known flushed), e.g. the unwinding of a failed allocation. Without
+    /// memory for a free-tree node the range goes the lazy way instead.
     pub fn free_now(&mut self, start: u64) -> Result<T, Error> {
-        let (end, val) = self.busy.remove(start).ok_or(Error::NotFound)?;
-        if let Err(e) = self.merge_free(start, end) {
-            // Keep it out of both trees rather than lose it: purge later.
-            self.lazy.push((start, end));
-            self.lazy_pages += (end - start) / PAGE_SIZE;
-            let _ = e;
+        let (end, val) = self.take_busy(start)?;
+        if self.merge_free(start, end).is_ok() {
+            self.nr_limbo -= 1;
+        } else {
+            self.put_lazy(start, end);
         }
         Ok(val)
     }
@@ -342,12 +359,15 @@ impl<T> VmapSpace<T> {
     /// Take every lazily freed range for one purge: the caller flushes the
     /// TLB for `[batch.start, batch.end)` on every CPU and then passes the
     /// batch to [`finish_purge`](Self::finish_purge). `None` if nothing
-    /// waits.
+    /// waits (or, out of memory for the batch's own list, the purge must
+    /// wait: the ranges stay lazy). The purge list keeps its capacity.
     pub fn take_purge(&mut self) -> Option<PurgeBatch> {
         if self.lazy.is_empty() {
             return None;
         }
-        let ranges = core::mem::take(&mut self.lazy);
+        let mut ranges = Vec::new();
+        ranges.try_reserve_exact(self.lazy.len()).ok()?;
+        ranges.append(&mut self.lazy);
         self.lazy_pages = 0;
         let start = ranges.iter().map(|r| r.0).min()?;
         let end = ranges.iter().map(|r| r.1).max()?;
@@ -359,7 +379,9 @@ impl<T> VmapSpace<T> {
         self.purges += 1;
         for (s, e) in batch.ranges {
             if self.merge_free(s, e).is_err() {
-                // Out of nodes: the range waits for the next purge.
+                // Out of free-tree nodes: the range waits for the next
+                // purge (flushed twice, harmless). Its slot is still
+                // reserved, so this push does not allocate.
                 self.lazy.push((s, e));
                 self.lazy_pages += (e - s) / PAGE_SIZE;
             }
@@ -411,6 +433,12 @@ impl<T> VmapSpace<T> {
         let lazy: u64 = self.lazy.iter().map(|r| (r.1 - r.0) / PAGE_SIZE).sum();
         if lazy != self.lazy_pages {
             return Err("lazy page count is stale");
+        }
+        if self.nr_limbo != 0 {
+            return Err("an area left unlinked");
+        }
+        if self.lazy.capacity() < self.lazy.len() + self.busy.len() {
+            return Err("the purge list's capacity does not cover every busy area");
         }
         Ok(())
     }

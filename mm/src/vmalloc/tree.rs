@@ -27,8 +27,9 @@ use alloc::vec::Vec;
 
 /// No node.
 const NIL: u32 = u32::MAX;
-/// log2 of the nodes per arena chunk.
-const CHUNK_SHIFT: u32 = 7;
+/// log2 of the nodes per arena chunk: 32 nodes, a few KiB, so a chunk is
+/// a kmalloc object (not a high-order page allocation) in the kernel.
+const CHUNK_SHIFT: u32 = 5;
 /// Nodes per arena chunk.
 const CHUNK: usize = 1 << CHUNK_SHIFT;
 
@@ -751,6 +752,6 @@ mod tests {
                 t.remove(i * 2).unwrap();
             }
         }
-        assert_eq!(t.capacity(), 384, "three chunks of 128 serve 300 nodes forever");
+        assert_eq!(t.capacity(), 320, "ten chunks of 32 serve 300 nodes forever");
     }
 }
