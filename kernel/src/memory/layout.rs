@@ -7,7 +7,7 @@
 //!   0xffff_8000_0000_0000 - 0xffff_8000_7fff_ffff    2 GiB  modules (reserved)
 //!   0xffff_8000_8000_0000 - 0xffff_8000_bfff_ffff    1 GiB  kernel image (KIMAGE_VADDR)
 //!   0xffff_8000_c000_0000 - 0xffff_fbff_efff_ffff  ~124 TiB vmalloc (a later issue); its first
-//!                                                           4 MiB hold the secondary CPUs' stacks
+//!                                                           1 MiB holds the secondary CPUs' stacks
 //!   0xffff_fbff_f000_0000 - 0xffff_fbff_fdff_ffff  224 MiB  fixmap
 //!   0xffff_fbff_fe80_0000 - 0xffff_fbff_ff7f_ffff   16 MiB  PCI I/O (reserved)
 //!   0xffff_fc00_0000_0000 - 0xffff_fdff_ffff_ffff    2 TiB  vmemmap (a later issue)
@@ -56,8 +56,9 @@ pub const FIX_SPIN_TABLE: u64 = FIXADDR_START + 0x80_0000;
 /// End of the spin-table slots.
 pub const FIX_SPIN_TABLE_END: u64 = FIX_SPIN_TABLE + mm::config::NR_CPUS as u64 * mm::PAGE_SIZE;
 
-/// Secondary CPUs' stacks: the first 4 MiB of the vmalloc area, one slot of
-/// four stack sizes per CPU ([unused][guard][stack][unused]).
+/// Secondary CPUs' stacks: the start of the vmalloc area, one slot of four
+/// stack sizes (64 KiB) per CPU, [unmapped][guard][stack][unmapped]
+/// (`smp::stack`); NR_CPUS slots take 1 MiB.
 pub const CPU_STACKS_START: u64 = VMALLOC_START;
 /// Scratch pages for the page-table self-tests, after the CPU stacks.
 pub const SELFTEST_SCRATCH: u64 = VMALLOC_START + 0x80_0000;

@@ -35,6 +35,7 @@ mod pages;
 #[allow(unsafe_code)] // red zones, freed objects and free pointers, written on purpose
 mod slub;
 mod smp;
+mod stack;
 mod timer;
 mod zones;
 
@@ -53,6 +54,8 @@ const SUITES: &[&[Test]] = &[
     pages::TESTS,
     slub::TESTS,
     heap::TESTS,
+    // Last: its high-water marks cover every suite above.
+    stack::TESTS,
 ];
 
 /// Whether every name in `sel` is a registered suite or test; each one
@@ -73,6 +76,7 @@ pub fn names_exist(sel: &SelftestSel) -> bool {
 }
 
 /// Run the selected suites; returns (passed, failed).
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn run(sel: &SelftestSel) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
     for suite in SUITES {

@@ -1,9 +1,10 @@
 //! Bringing up the secondary CPUs (Linux's smp_init and __cpu_up).
 //!
 //! Each secondary gets a logical number in /cpus order (the boot CPU is 0),
-//! a 64 KiB stack mapped in the CPU-stack window with an unmapped guard
-//! below (same size and alignment as the boot stack, so the vectors'
-//! overflow check works), an overflow stack, and its `CpuArea` in TPIDR_EL1.
+//! a 16 KiB kernel stack from `stack::alloc_kernel_stack` (same size and
+//! alignment as the boot stack, so the vectors' overflow check works, with
+//! unmapped guards around it), an overflow stack, and its `CpuArea` in
+//! TPIDR_EL1.
 //!
 //! Bring-up is one CPU at a time: the boot CPU fills `__secondary_data`
 //! (MMU registers, stack, area, entry), cleans it to the PoC because the
@@ -32,18 +33,18 @@
 
 use super::call::serve_mailbox;
 use super::cpumask::{cpu_online, note_failed, num_online_cpus, set_online, set_possible};
+use super::stack::{alloc_kernel_stack, boot_stack, paint_boot_stack};
 use crate::init::platform::psci_conduit;
-use crate::memory::layout::{CPU_STACKS_START, FIX_SPIN_TABLE};
+use crate::memory::layout::FIX_SPIN_TABLE;
 use crate::memory::linear_map::{linear_map_covers, phys_to_virt};
 use crate::memory::memblock::MEMBLOCK;
 use crate::memory::{numa, pgtable};
 use crate::{pr_err, pr_info, pr_warn};
-use arch::exception::STACK_SIZE;
 use arch::percpu::{NR_CPUS, OVERFLOW_STACK_SIZE, cpu_area};
 use boot::BootInfo;
 use bootdata::devicetree::{CpuSkip, DtInfo, EnableMethod, logical_cpus};
 use core::sync::atomic::{AtomicU64, Ordering};
-use mm::pgtable::{MapFlags, PageProt};
+use mm::pgtable::PageProt;
 use mm::{PAGE_SIZE, PhysAddr, VirtAddr};
 
 /// The layout head.S reads (`SD_*` offsets there).
@@ -90,13 +91,6 @@ unsafe extern "C" {
     static __overflow_stacks: u8;
 }
 
-/// Virtual address of the top of logical CPU `cpu`'s stack (cpu >= 1).
-fn stack_top_va(cpu: usize) -> u64 {
-    // Slot of 4 stack sizes: [unused][guard][stack][unused]; the stack starts
-    // at 2 * STACK_SIZE into the slot, aligned to 2 * STACK_SIZE.
-    CPU_STACKS_START + (cpu as u64) * 4 * STACK_SIZE + 3 * STACK_SIZE
-}
-
 fn overflow_stack_top(cpu: usize) -> u64 {
     core::ptr::addr_of!(__overflow_stacks) as u64 + ((cpu + 1) * OVERFLOW_STACK_SIZE) as u64
 }
@@ -106,8 +100,10 @@ pub fn init_boot_cpu() {
     let a = cpu_area(0);
     a.cpu.store(0, Ordering::Relaxed);
     a.mpidr.store(arch::cpu::mpidr(), Ordering::Relaxed);
-    a.stack_lo.store(boot::sym!(__boot_stack_bottom), Ordering::Relaxed);
-    a.stack_hi.store(boot::sym!(__boot_stack_top), Ordering::Relaxed);
+    let stack = boot_stack();
+    a.stack_lo.store(stack.lo, Ordering::Relaxed);
+    a.stack_hi.store(stack.hi, Ordering::Relaxed);
+    paint_boot_stack();
     arch::cache::note_cpu_dcache_line();
 }
 
@@ -119,17 +115,6 @@ extern "C" fn secondary_start_kernel(area: &'static arch::percpu::CpuArea) -> ! 
     pr_info!("CPU{}: Booted secondary processor {:#012x} [{:#010x}]", cpu, arch::cpu::mpidr(), arch::cpu::midr());
     set_online(cpu);
     serve_mailbox(cpu)
-}
-
-fn map_stack(cpu: usize, nid: i32) -> Result<(u64, u64), mm::Error> {
-    let pa = {
-        let mut mb = MEMBLOCK.lock();
-        mb.alloc_try_nid(STACK_SIZE, PAGE_SIZE, PhysAddr(0), PhysAddr(u64::MAX), mm::memblock::NodeId(nid))?
-    };
-    let top = stack_top_va(cpu);
-    let lo = top - STACK_SIZE;
-    pgtable::map_kernel_range(VirtAddr(lo), pa, STACK_SIZE, PageProt::KERNEL_RW, MapFlags::NO_BLOCKS)?;
-    Ok((lo, top))
 }
 
 /// Why a spin-table release address was refused.
@@ -245,6 +230,7 @@ fn wait_until(us: u64, cond: impl Fn() -> bool) -> bool {
 
 /// Bring up every other CPU in the device tree (`info`: the head's
 /// hand-over, for the identity map the secondaries turn their MMU on with).
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
     let me = arch::cpu::mpidr();
     if arch::timer::frequency_hz() == 0 {
@@ -269,8 +255,8 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
             break;
         }
         let nid = node.nid.map(|n| n as i32).unwrap_or(0);
-        let (lo, top) = match map_stack(cpu, nid) {
-            Ok(s) => s,
+        let (lo, top) = match alloc_kernel_stack(cpu, nid) {
+            Ok(s) => (s.lo, s.hi),
             Err(e) => {
                 pr_err!("CPU{cpu}: no stack ({e}); not brought up");
                 note_failed();
