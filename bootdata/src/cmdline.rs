@@ -111,6 +111,18 @@ pub enum Lkdtm {
     Undef,
     /// A load from address 0.
     AccessNull,
+    /// A write past the end of a vmalloc area, into its guard page.
+    VmallocLinearOverflow,
+    /// A read of the byte just below the current kernel stack (its guard).
+    StackGuardPageLeading,
+    /// A read of the byte just above the current kernel stack (its guard).
+    StackGuardPageTrailing,
+    /// A write to a constant in .rodata.
+    WriteRo,
+    /// A call to code copied into a .data/.bss buffer.
+    ExecData,
+    /// A call to code copied into a vmalloc area.
+    ExecVmalloc,
 }
 
 /// Parsed parameters, with Linux's defaults.
@@ -221,6 +233,12 @@ pub const LKDTM_TYPES: &[(&str, Lkdtm)] = &[
     ("EXHAUST_STACK", Lkdtm::ExhaustStack),
     ("UNDEF", Lkdtm::Undef),
     ("ACCESS_NULL", Lkdtm::AccessNull),
+    ("VMALLOC_LINEAR_OVERFLOW", Lkdtm::VmallocLinearOverflow),
+    ("STACK_GUARD_PAGE_LEADING", Lkdtm::StackGuardPageLeading),
+    ("STACK_GUARD_PAGE_TRAILING", Lkdtm::StackGuardPageTrailing),
+    ("WRITE_RO", Lkdtm::WriteRo),
+    ("EXEC_DATA", Lkdtm::ExecData),
+    ("EXEC_VMALLOC", Lkdtm::ExecVmalloc),
 ];
 
 /// Something the parser wants said: printed by the caller once the console is up.
