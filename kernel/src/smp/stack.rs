@@ -1,13 +1,15 @@
 //! Kernel stacks: where each CPU's comes from, and how deep each has been.
 //!
-//! Every kernel stack is `STACK_SIZE` (16 KiB, Linux arm64's THREAD_SIZE)
-//! at an address aligned to twice that (THREAD_ALIGN), so that the vectors'
+//! Every kernel stack is `STACK_SIZE` (16 KiB, Linux arm64's THREAD_SIZE;
+//! 32 KiB in the debug build) at an address aligned to twice that
+//! (THREAD_ALIGN), so that the vectors'
 //! overflow check (bit `STACK_SHIFT` of the new frame's address) tells a
 //! stack from the 16 KiB below it, which is never mapped; the page above the
 //! top is never mapped either. A fault in either guard is reported by the
 //! oops code with the stack's bounds (`kernel stack overflow` below).
 //!
 //! ```text
+//!   (release build sizes)
 //!   boot CPU   (the image's .stack, linker.ld; Linux's init stack)
 //!     [guard 16 KiB][stack 16 KiB][guard 4 KiB]  bottom 32 KiB aligned
 //!   CPU n >= 1 (a 64 KiB slot per CPU at CPU_STACKS_START)
