@@ -6,5 +6,9 @@ fn main() {
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("none") {
         println!("cargo:rustc-link-arg-bins=-T{}", script.display());
         println!("cargo:rustc-link-arg-bins=--no-pie");
+        // arch::exception::STACK_SHIFT is 15 with debug assertions.
+        if std::env::var("CARGO_CFG_DEBUG_ASSERTIONS").is_ok() {
+            println!("cargo:rustc-link-arg-bins=--defsym=DEBUG_STACK_SIZE=0x8000");
+        }
     }
 }

@@ -7,9 +7,10 @@
 //! and FAR in a [`TrapFrame`] on the stack and calls [`arch_trap`].
 //!
 //! # Stack overflow
-//! Kernel stacks are `STACK_SIZE` bytes, aligned to twice that, with an
-//! unmapped guard below. So bit `STACK_SHIFT` of any address inside a stack
-//! is 0 and of any address in the guard below it is 1. Each vector entry
+//! Kernel stacks are `STACK_SIZE` bytes (16 KiB, Linux arm64's THREAD_SIZE),
+//! aligned to twice that (THREAD_ALIGN with VMAP_STACK), with an unmapped
+//! guard below. So bit `STACK_SHIFT` of any address inside a stack is 0 and
+//! of any address in the 16 KiB below it is 1. Each vector entry
 //! tests that bit of the new frame's address before storing anything (Linux's
 //! kernel_ventry does the same with no spare register: it juggles x0 and sp).
 //! On overflow it switches to the CPU's overflow stack (its top is word 0 of
@@ -32,9 +33,12 @@ use crate::semihosting;
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-/// log2 of the kernel stack size.
-pub const STACK_SHIFT: u32 = 16;
-/// Kernel stack size in bytes (64 KiB).
+/// log2 of the kernel stack size (Linux arm64's THREAD_SHIFT): 16 KiB; in
+/// the debug build, whose less optimised frames do not fit 16 KiB, twice
+/// that (as Linux adds KASAN_THREAD_SHIFT). linker.ld follows (kernel/build.rs).
+pub const STACK_SHIFT: u32 = if cfg!(debug_assertions) { 15 } else { 14 };
+/// Kernel stack size in bytes (16 KiB, Linux arm64's THREAD_SIZE). Stacks
+/// start at a multiple of `2 * STACK_SIZE` (THREAD_ALIGN).
 pub const STACK_SIZE: u64 = 1 << STACK_SHIFT;
 /// Size of [`TrapFrame`] in bytes.
 pub const FRAME_SIZE: usize = 288;

@@ -17,6 +17,7 @@
 //! | `bcm2835_pm`  | the Raspberry Pi's PM watchdog: reset and power off without PSCI |
 //! | `cpu`         | identification, exception level, parking                      |
 //! | `percpu`      | per-CPU areas through TPIDR_EL1                                |
+//! | `stack`       | kernel stack painting and high-water marks                    |
 //! | `pmu`         | the PMU cycle and instruction counters (benchmarks)            |
 #![no_std]
 #![deny(unsafe_op_in_unsafe_fn)]
@@ -32,6 +33,7 @@ pub mod psci;
 pub mod ptdump;
 pub mod pte;
 pub mod semihosting;
+pub mod stack;
 pub mod timer;
 pub mod tlb;
 pub mod uart;

@@ -84,6 +84,7 @@ pub mod sections {
         pub static __stack_guard_end: u8;
         pub static __boot_stack_bottom: u8;
         pub static __boot_stack_top: u8;
+        pub static __stack_trailing_guard_end: u8;
         pub static _end: u8;
         pub static __kallsyms_start: u8;
         pub static __kallsyms_end: u8;
@@ -184,8 +185,9 @@ fn build(phys_base: u64, kimage_vaddr: u64) -> Result<(u64, u64, u64), Error> {
         (phys_base, sym!(_etext), PageProt::KERNEL_ROX),
         (sym!(__start_rodata), sym!(__end_rodata), PageProt::KERNEL_RO),
         (sym!(_sdata), sym!(__stack_guard_start), PageProt::KERNEL_RW),
-        // (the guard between __stack_guard_start and __stack_guard_end stays unmapped)
-        (sym!(__stack_guard_end), sym!(_end), PageProt::KERNEL_RW),
+        // (the guard between __stack_guard_start and __stack_guard_end stays
+        // unmapped, and so does the page from __boot_stack_top to _end)
+        (sym!(__stack_guard_end), sym!(__boot_stack_top), PageProt::KERNEL_RW),
     ];
     for (start, end, prot) in regions {
         kernel.map_range(va(start), PhysAddr(start), end - start, prot, MapFlags::NO_BLOCKS)?;

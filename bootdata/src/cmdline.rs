@@ -114,6 +114,18 @@ pub enum Lkdtm {
     /// A load from a page just given back to the buddy allocator: an oops
     /// with `debug_pagealloc=on`, a read of stale memory without.
     ReadBuddyAfterFree,
+    /// A write past the end of a vmalloc area, into its guard page.
+    VmallocLinearOverflow,
+    /// A read of the byte just below the current kernel stack (its guard).
+    StackGuardPageLeading,
+    /// A read of the byte just above the current kernel stack (its guard).
+    StackGuardPageTrailing,
+    /// A write to a constant in .rodata.
+    WriteRo,
+    /// A call to code copied into a .data/.bss buffer.
+    ExecData,
+    /// A call to code copied into a vmalloc area.
+    ExecVmalloc,
 }
 
 /// Parsed parameters, with Linux's defaults.
@@ -233,6 +245,12 @@ pub const LKDTM_TYPES: &[(&str, Lkdtm)] = &[
     ("UNDEF", Lkdtm::Undef),
     ("ACCESS_NULL", Lkdtm::AccessNull),
     ("READ_BUDDY_AFTER_FREE", Lkdtm::ReadBuddyAfterFree),
+    ("VMALLOC_LINEAR_OVERFLOW", Lkdtm::VmallocLinearOverflow),
+    ("STACK_GUARD_PAGE_LEADING", Lkdtm::StackGuardPageLeading),
+    ("STACK_GUARD_PAGE_TRAILING", Lkdtm::StackGuardPageTrailing),
+    ("WRITE_RO", Lkdtm::WriteRo),
+    ("EXEC_DATA", Lkdtm::ExecData),
+    ("EXEC_VMALLOC", Lkdtm::ExecVmalloc),
 ];
 
 /// Something the parser wants said: printed by the caller once the console is up.

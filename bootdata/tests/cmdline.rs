@@ -180,7 +180,19 @@ fn lkdtm_names_a_crash_type() {
     assert_eq!(clean("lkdtm=UNDEF").lkdtm, Some(Lkdtm::Undef));
     assert_eq!(clean("lkdtm=ACCESS_NULL").lkdtm, Some(Lkdtm::AccessNull));
     assert_eq!(clean("lkdtm=READ_BUDDY_AFTER_FREE").lkdtm, Some(Lkdtm::ReadBuddyAfterFree));
-    for unknown in ["FOO", "panic", "PANIC2"] {
+    assert_eq!(clean("lkdtm=VMALLOC_LINEAR_OVERFLOW").lkdtm, Some(Lkdtm::VmallocLinearOverflow));
+    assert_eq!(clean("lkdtm=STACK_GUARD_PAGE_LEADING").lkdtm, Some(Lkdtm::StackGuardPageLeading));
+    assert_eq!(clean("lkdtm=STACK_GUARD_PAGE_TRAILING").lkdtm, Some(Lkdtm::StackGuardPageTrailing));
+    assert_eq!(clean("lkdtm=WRITE_RO").lkdtm, Some(Lkdtm::WriteRo));
+    assert_eq!(clean("lkdtm=EXEC_DATA").lkdtm, Some(Lkdtm::ExecData));
+    assert_eq!(clean("lkdtm=EXEC_VMALLOC").lkdtm, Some(Lkdtm::ExecVmalloc));
+    // Every name once, every crash type once.
+    for (i, &(name, l)) in LKDTM_TYPES.iter().enumerate() {
+        for &(other, m) in &LKDTM_TYPES[i + 1..] {
+            assert!(name != other && l != m, "{name} and {other}");
+        }
+    }
+    for unknown in ["FOO", "panic", "PANIC2", "write_ro", "STACK_GUARD_PAGE", "EXEC_DATA_"] {
         let (p, d) = parse(&format!("lkdtm={unknown}"));
         assert_eq!(p.lkdtm, None);
         assert_eq!(no_such(&d), [("lkdtm".into(), "crash type".into(), unknown.into())]);

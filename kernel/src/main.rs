@@ -125,15 +125,15 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     // Linux's arm64_numa_init: a tree whose NUMA description is invalid
     // falls back to one dummy node.
     params.numa_off |= dt.distance_map_error.is_some();
-    earlycon::start(blob, &dt, &params);
-    reboot::init(&dt, &params);
-    platform::print_machine(&dt, &info, semihosting);
+    earlycon::start(blob, dt, &params);
+    reboot::init(dt, &params);
+    platform::print_machine(dt, &info, semihosting);
     if !(names_exist & selftest::names_exist(&params.selftest)) {
         cmdline::refuse();
     }
 
     let dtb = (info.dtb_pa, raw.len() as u64);
-    let layout = memblock::memblock_init(&info, &dt, dtb, &params).unwrap_or_else(|e| fatal(format_args!("{e}")));
+    let layout = memblock::memblock_init(&info, dt, dtb, &params).unwrap_or_else(|e| fatal(format_args!("{e}")));
     heap::init(layout.heap);
     memblock::enable_table_pages();
     state::init(info, blob, raw.len() as u64, dt, params);

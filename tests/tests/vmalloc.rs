@@ -41,10 +41,13 @@ fn vmallocinfo_lists_stacks_and_the_console_as_linux_does() {
         assert_eq!(size, b - a, "{l}");
         assert!(rest.starts_with(' ') && rest.len() > 8, "{l}");
     }
-    // The secondary's stack: 16 KiB with a guard page on each side.
-    let stack = info.iter().find(|l| l.contains("smp_init")).unwrap_or_else(|| out.fail("no CPU stack area"));
+    // The secondary's stack: 16 KiB, 16 KiB unmapped below, a guard page above.
+    let stack = info
+        .iter()
+        .find(|l| l.contains("smp::stack::alloc_kernel_stack"))
+        .unwrap_or_else(|| out.fail("no CPU stack area"));
     assert!(stack.contains(" pages=4 vmalloc N0=4"), "{stack}");
-    assert!(stack.contains("   24576 "), "{stack}");
+    assert!(stack.contains("   36864 "), "{stack}");
     // The console, moved from the fixmap.
     let con = info.iter().find(|l| l.contains(" ioremap")).unwrap_or_else(|| out.fail("no ioremap area"));
     assert!(con.contains("phys=0x0000000009000000 ioremap"), "{con}");

@@ -213,6 +213,11 @@ pub struct ConsoleNode {
 }
 
 impl ConsoleInfo {
+    /// No UART (a `const`, so a static can hold one).
+    pub const fn new() -> Self {
+        Self { uarts: Vec::new(), serial_aliases: Vec::new(), stdout: None, truncated: false }
+    }
+
     /// The first usable candidate of [`console_candidates`] with no
     /// command line: what the tree alone makes the console.
     pub fn console(&self) -> Option<ConsoleNode> {

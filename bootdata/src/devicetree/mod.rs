@@ -40,6 +40,6 @@ pub use console::{
 pub use cpus::{CpuSkip, LogicalCpus, MPIDR_HWID_MASK, logical_cpus};
 pub use parse::{
     CpuNode, DtInfo, EnableMethod, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, MemRange, PsciMethod, RegIssue,
-    RegProblem, ReservedNode, parse, parse_uarts,
+    RegProblem, ReservedNode, parse, parse_into, parse_uarts, parse_uarts_into,
 };
 pub use raw::{DtError, FDT_MAGIC, HEADER_SIZE, MAX_FDT_SIZE, header};

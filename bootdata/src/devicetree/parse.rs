@@ -134,6 +134,31 @@ pub struct DtInfo {
     pub distance_map_error: Option<&'static str>,
 }
 
+impl DtInfo {
+    /// Nothing read yet (a `const`, so a static can hold one).
+    pub const fn new() -> Self {
+        Self {
+            model: String::new(),
+            memory: Vec::new(),
+            memreserve: Vec::new(),
+            reserved: Vec::new(),
+            bootargs: String::new(),
+            stdout_path: String::new(),
+            kaslr_seed: None,
+            rng_seed: Vec::new(),
+            initrd: None,
+            cpus: Vec::new(),
+            psci: None,
+            distances: Vec::new(),
+            pm_watchdog: None,
+            dma_max_cpu_addr: None,
+            warnings: Vec::new(),
+            memory_issues: Vec::new(),
+            distance_map_error: None,
+        }
+    }
+}
+
 /// Why (part of) a node's `reg` could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RegIssue {
@@ -319,10 +344,19 @@ fn is_okay(node: FdtNode<'_, '_>) -> bool {
 /// Read everything the kernel needs from a blob. It must pass [`check_full`]
 /// and hold no FDT_NOP tokens (a blob from [`compact`](super::compact) does).
 pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
+    let mut info = DtInfo::new();
+    parse_into(blob, &mut info)?;
+    Ok(info)
+}
+
+/// [`parse`] into `info`, which is emptied first. A `DtInfo` is 9 KiB: the
+/// kernel parses into a static, so that no 16 KiB kernel stack holds one.
+/// On error `info` holds what was read before the error.
+pub fn parse_into(blob: &[u8], info: &mut DtInfo) -> Result<(), DtError> {
+    *info = DtInfo::new();
     check_full(blob)?;
     check_no_nops(blob)?;
     let fdt = Fdt::new(blob).map_err(|_| DtError::BadLayout("header"))?;
-    let mut info = DtInfo::default();
     let root = fdt.find_node("/").ok_or(DtError::BadStructure("no root node", 0))?;
     let (rac, rsc) = child_cells(root);
     if let Some(m) = prop_str(root, "model") {
@@ -461,7 +495,7 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
     }
 
     if let Some(dm) = fdt.find_node("/distance-map") {
-        parse_distance_map(dm.property("distance-matrix").map(|p| p.value), &mut info);
+        parse_distance_map(dm.property("distance-matrix").map(|p| p.value), info);
     }
 
     if let Some(chosen) = fdt.find_node("/chosen")
@@ -471,7 +505,7 @@ pub fn parse(blob: &[u8]) -> Result<DtInfo, DtError> {
     }
     info.pm_watchdog = find_pm_watchdog(root, &mut Vec::new());
     info.dma_max_cpu_addr = dma_max_cpu_address(root, &mut Vec::new());
-    Ok(info)
+    Ok(())
 }
 
 /// /distance-map's `distance-matrix` (Linux's of_numa_parse_distance_map_v1):
@@ -691,14 +725,23 @@ fn clock_of(fdt: &Fdt<'_>, node: FdtNode<'_, '_>, kind: UartKind) -> (Option<u64
 }
 
 /// The UARTs, the serial aliases and stdout-path of a blob, read apart from
-/// [`parse`] so that [`DtInfo`], which the kernel keeps on its boot stack,
-/// stays small. The blob must pass [`check_full`] and hold no FDT_NOP.
+/// [`parse`] so that [`DtInfo`] stays small. The blob must pass [`check_full`] and hold no FDT_NOP.
 pub fn parse_uarts(blob: &[u8]) -> Result<ConsoleInfo, DtError> {
+    let mut out = ConsoleInfo::new();
+    parse_uarts_into(blob, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse_uarts`] into `out`, which is emptied first (the kernel keeps its
+/// `ConsoleInfo`, 3 KiB, in a static rather than on its 16 KiB stack).
+pub fn parse_uarts_into(blob: &[u8], out: &mut ConsoleInfo) -> Result<(), DtError> {
+    *out = ConsoleInfo::new();
     check_full(blob)?;
     check_no_nops(blob)?;
     let fdt = Fdt::new(blob).map_err(|_| DtError::BadLayout("header"))?;
     let root = fdt.find_node("/").ok_or(DtError::BadStructure("no root node", 0))?;
-    Ok(parse_console(&fdt, root, &mut None))
+    parse_console(&fdt, root, &mut None, out);
+    Ok(())
 }
 
 /// The first okay `brcm,bcm2835-pm-wdt` / `brcm,bcm2711-pm` node's first
@@ -729,12 +772,11 @@ fn find_pm_watchdog<'b, 'a>(node: FdtNode<'b, 'a>, chain: &mut Vec<FdtNode<'b, '
 
 /// Read the UARTs, the serial aliases and stdout-path; the BCM2835 PM
 /// watchdog's address goes into `pm` if it is met on the walk.
-fn parse_console(fdt: &Fdt<'_>, root: FdtNode<'_, '_>, pm: &mut Option<u64>) -> ConsoleInfo {
-    let mut out = ConsoleInfo::default();
+fn parse_console(fdt: &Fdt<'_>, root: FdtNode<'_, '_>, pm: &mut Option<u64>, out: &mut ConsoleInfo) {
     let mut aux: Vec<(Option<u32>, u64), 4> = Vec::new();
     let mut path: String<64> = String::new();
     let _ = path.push('/');
-    walk(fdt, root, &mut path, &mut Vec::new(), &mut out, &mut aux, pm);
+    walk(fdt, root, &mut path, &mut Vec::new(), out, &mut aux, pm);
     for u in out.uarts.iter_mut().filter(|u| u.kind == UartKind::Mini) {
         let Some(pa) = u.pa else { continue };
         let by_clock = fdt
@@ -765,5 +807,4 @@ fn parse_console(fdt: &Fdt<'_>, root: FdtNode<'_, '_>, pm: &mut Option<u64>) -> 
             uart: lookup(fdt, aliases, &out.uarts, name),
         });
     }
-    out
 }

@@ -32,6 +32,7 @@ use crate::memory::heap;
 
 /// Run the suites `bench=` selected (bit 0: pages, bit 1: slab, bit 2:
 /// vmalloc).
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn run(mask: u32) {
     if mask == 0 {
         return;

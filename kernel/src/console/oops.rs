@@ -10,6 +10,19 @@
 //! too: one line per frame, `[<address>] function+offset/size`, the
 //! faulting PC first and then each caller by its call instruction, read
 //! from the frame records (the stack that overflowed, for an overflow).
+//!
+//! A kernel stack overflow (the vectors found the new frame below the
+//! stack, or a data abort hit the guard below it) is reported as Linux
+//! arm64's handle_bad_stack / panic_bad_stack does: `Insufficient stack
+//! space to handle exception!`, the ESR and FAR, the bounds of the task
+//! stack and of this CPU's overflow stack, the registers, and the panic
+//! `kernel stack overflow`. The "task" is the CPU's idle context
+//! (`swapper/N`: the boot CPU's init stack or a secondary's). There is no
+//! IRQ stack yet, so Linux's `IRQ stack:` line is left out. A fault in the
+//! guard page above a stack is an ordinary oops that also names the stack.
+//!
+//! The register dump is Linux's `__show_regs`: `pstate:` decoded, `pc`,
+//! `lr`, `sp`, then x29 down to x0, three to a line.
 
 use super::exit::{ExitCode, exit};
 use super::kallsyms::Sym;
@@ -115,18 +128,63 @@ pub fn backtrace(regs: Option<(u64, u64)>, mut fp: u64, stack: (u64, u64)) {
     }
 }
 
+/// PSTATE as Linux's print_pstate shows it: the flags in upper case when
+/// set (`nZCv`, `DAIF`), then PAN, UAO, TCO, DIT, SSBS and BTYPE.
+struct Pstate(u64);
+
+impl core::fmt::Display for Pstate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let p = self.0;
+        let flag = |bit: u32, c: char| if p & (1 << bit) != 0 { c.to_ascii_uppercase() } else { c };
+        let sign = |bit: u32| if p & (1 << bit) != 0 { '+' } else { '-' };
+        let btype = ["--", "j-", "-c", "jc"][((p >> 10) & 3) as usize];
+        write!(
+            f,
+            "{:08x} ({}{}{}{} {}{}{}{} {}PAN {}UAO {}TCO {}DIT {}SSBS BTYPE={})",
+            p,
+            flag(31, 'n'),
+            flag(30, 'z'),
+            flag(29, 'c'),
+            flag(28, 'v'),
+            flag(9, 'd'),
+            flag(8, 'a'),
+            flag(7, 'i'),
+            flag(6, 'f'),
+            sign(22),
+            sign(23),
+            sign(25),
+            sign(24),
+            sign(12),
+            btype
+        )
+    }
+}
+
+/// The CPU and its task: every context here is a CPU's idle context,
+/// `swapper/N`, with PID 0 (Linux's show_regs_print_info line).
+fn print_cpu_line(vector: Vector, class: u64) {
+    let cpu = arch::percpu::smp_processor_id();
+    emerg!("CPU: {cpu} PID: 0 Comm: swapper/{cpu} ({}: {})", vector.name(), ec_name(class));
+}
+
 fn dump_regs(f: &TrapFrame) {
+    emerg!("pstate: {}", Pstate(f.spsr));
     emerg!("pc : {}", Sym(f.elr));
     emerg!("lr : {}", Sym(f.x[30]));
-    emerg!("sp : {:016x}  pstate: {:08x}", f.sp, f.spsr);
-    let mut i = 29i32;
-    while i >= 0 {
-        if i >= 1 {
-            emerg!("x{:<2}: {:016x} x{:<2}: {:016x}", i, f.x[i as usize], i - 1, f.x[i as usize - 1]);
-        } else {
-            emerg!("x{:<2}: {:016x}", i, f.x[i as usize]);
-        }
-        i -= 2;
+    emerg!("sp : {:016x}", f.sp);
+    // Three to a line from x29 down: x29 x28 x27 / ... / x2 x1 x0.
+    for hi in (2..30).rev().step_by(3) {
+        let r = |i: usize| Reg(i, f.x[i]);
+        emerg!("{} {} {}", r(hi), r(hi - 1), r(hi - 2));
+    }
+}
+
+/// `x9 : 0000000000000000`: one register as Linux's dump prints it.
+struct Reg(usize, u64);
+
+impl core::fmt::Display for Reg {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "x{:<2}: {:016x}", self.0, self.1)
     }
 }
 
@@ -175,20 +233,11 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
     }
     let class = esr_ec(f.esr);
     let (stack_lo, stack_hi) = this_stack();
-    let guard = (stack_lo - arch::exception::STACK_SIZE, stack_lo);
-    let guard_hit = vector.is_sync() && (class == ec::DABT_CUR) && f.far >= guard.0 && f.far < guard.1;
-    if vector.stack_overflowed() || guard_hit {
-        emerg!("Insufficient stack space to handle exception!");
-        emerg!("ESR: {:#018x} -- {}", f.esr, ec_name(class));
-        emerg!("FAR: {:#018x}", f.far);
-        emerg!("Task stack:     [{:#018x}..{:#018x}]", stack_lo, stack_hi);
-        emerg!("Guard page:     [{:#018x}..{:#018x}]", guard.0, guard.1);
-        dump_regs(f);
-        // The frames of the stack that overflowed (this handler runs on the
-        // overflow stack; the walk never leaves the task stack's bounds).
-        backtrace(Some((f.elr, f.x[30])), f.x[29], (stack_lo, stack_hi));
-        emerg!("Kernel panic - not syncing: kernel stack overflow");
-        exit(ExitCode::Oops);
+    let guard_below = (stack_lo - arch::exception::STACK_SIZE, stack_lo);
+    let guard_above = (stack_hi, stack_hi + mm::PAGE_SIZE);
+    let in_guard = |g: (u64, u64)| vector.is_sync() && class == ec::DABT_CUR && f.far >= g.0 && f.far < g.1;
+    if vector.stack_overflowed() || in_guard(guard_below) {
+        bad_stack(f, vector, (stack_lo, stack_hi));
     }
     if !vector.is_sync() {
         emerg!("Unexpected {} exception at {} (ESR {:#018x})", vector.name(), Sym(f.elr), f.esr);
@@ -198,11 +247,15 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
     }
     let what = match class {
         ec::DABT_CUR | ec::IABT_CUR | 0x20 | 0x24 => {
-            let kind = if f.far < 0x1_0000 { "NULL pointer dereference" } else { "paging request" };
-            emerg!("Unable to handle kernel {} at virtual address {:016x}", kind, f.far);
+            emerg!("Unable to handle kernel {} at virtual address {:016x}", fault_description(f), f.far);
             mem_abort_info(f);
             if let Some(note) = FAULT_NOTE.get() {
                 note(f.far);
+            }
+            if in_guard(guard_above) {
+                let cpu = arch::percpu::smp_processor_id();
+                emerg!("FAR is in the guard page above the task stack of swapper/{cpu} (CPU {cpu}):");
+                emerg!("Task stack:     [{:#018x}..{:#018x}]", stack_lo, stack_hi);
             }
             "Oops"
         }
@@ -212,12 +265,49 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
         _ => "Oops - unexpected exception",
     };
     emerg!("Internal error: {}: {:016x} [#1] SMP", what, f.esr);
-    let cpu = arch::percpu::smp_processor_id();
-    emerg!("CPU: {cpu} PID: 0 Comm: swapper/{cpu} ({}: {})", vector.name(), ec_name(class));
+    print_cpu_line(vector, class);
     dump_regs(f);
     backtrace(Some((f.elr, f.x[30])), f.x[29], (stack_lo, stack_hi));
     emerg!("Kernel panic - not syncing: Oops: Fatal exception");
     exit(ExitCode::Oops);
+}
+
+/// What a kernel abort was, as Linux's __do_kernel_fault words it: a
+/// permission fault by its access (a write, an instruction fetch, a read),
+/// else a NULL pointer dereference or a paging request.
+fn fault_description(f: &TrapFrame) -> &'static str {
+    let class = esr_ec(f.esr);
+    let fsc = f.esr & 0x3f;
+    let permission = (0x0c..=0x0f).contains(&fsc);
+    let write = class == ec::DABT_CUR && f.esr & (1 << 6) != 0;
+    match (permission, class) {
+        (true, ec::IABT_CUR) => "execute from non-executable memory",
+        (true, ec::DABT_CUR) if write => "write to read-only memory",
+        (true, ec::DABT_CUR) => "read from unreadable memory",
+        _ if f.far < 0x1_0000 => "NULL pointer dereference",
+        _ => "paging request",
+    }
+}
+
+/// Linux arm64's panic_bad_stack: the kernel stack `stack` overflowed (the
+/// vectors moved this handler to the CPU's overflow stack) or a load or
+/// store hit the guard below it.
+fn bad_stack(f: &TrapFrame, vector: Vector, stack: (u64, u64)) -> ! {
+    let class = esr_ec(f.esr);
+    let ovf_hi = arch::percpu::this_cpu_area().overflow_stack_top.load(Ordering::Relaxed);
+    let ovf_lo = ovf_hi.saturating_sub(arch::percpu::OVERFLOW_STACK_SIZE as u64);
+    emerg!("Insufficient stack space to handle exception!");
+    emerg!("ESR: {:#018x} -- {}", f.esr, ec_name(class));
+    emerg!("FAR: {:#018x}", f.far);
+    emerg!("Task stack:     [{:#018x}..{:#018x}]", stack.0, stack.1);
+    emerg!("Overflow stack: [{:#018x}..{:#018x}]", ovf_lo, ovf_hi);
+    print_cpu_line(vector, class);
+    dump_regs(f);
+    // The frames of the stack that overflowed (this handler may run on the
+    // overflow stack; the walk never leaves the task stack's bounds).
+    backtrace(Some((f.elr, f.x[30])), f.x[29], stack);
+    emerg!("Kernel panic - not syncing: kernel stack overflow");
+    exit(ExitCode::Oops)
 }
 
 #[panic_handler]

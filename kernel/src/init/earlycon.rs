@@ -28,7 +28,7 @@ use arch::uart::{MiniSetup, MiniUart, Pl011, Pl011Setup, Uart, UartError, UartSe
 use bootdata::cmdline::Params;
 use bootdata::devicetree::{
     Candidate, ClockSource, ConsoleInfo, DtInfo, MAX_CANDIDATES, RefError, Target, UartKind, console_candidates,
-    parse_uarts,
+    parse_uarts_into,
 };
 use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -160,9 +160,23 @@ pub fn mapped() -> bool {
     MAPPED.load(Ordering::Relaxed)
 }
 
-/// The tree's UARTs, aliases and stdout-path, read once by [`start`]
-/// (kept here, not in `DtInfo`, which lives on the boot stack).
-static CONSOLE_INFO: spin::Once<ConsoleInfo> = spin::Once::new();
+/// The tree's UARTs, aliases and stdout-path, read once by [`start`] into
+/// a static (3 KiB: neither in `DtInfo` nor on the 16 KiB boot stack).
+fn console_info(blob: &[u8]) -> &'static ConsoleInfo {
+    static INFO: spin::Once<&'static ConsoleInfo> = spin::Once::new();
+    INFO.call_once(|| {
+        static mut CONSOLE_INFO: ConsoleInfo = ConsoleInfo::new();
+        // SAFETY: this closure runs once (the Once above), so this is the
+        // only reference ever made to CONSOLE_INFO that can write; it ends
+        // before the shared one is handed out.
+        let con = unsafe { &mut *core::ptr::addr_of_mut!(CONSOLE_INFO) };
+        if let Err(e) = parse_uarts_into(blob, con) {
+            pr_warn!("console: cannot read the UARTs of the device tree: {e}");
+            *con = ConsoleInfo::new();
+        }
+        con
+    })
+}
 
 /// What [`start`] ended with, for the self-tests.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,14 +198,9 @@ pub fn outcome() -> Option<Outcome> {
 
 /// Read the UARTs of the (checked, compacted) `blob`, try the candidates in
 /// order, and register the first that works.
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn start(blob: &[u8], dt: &DtInfo, params: &Params) {
-    let con = CONSOLE_INFO.call_once(|| match parse_uarts(blob) {
-        Ok(c) => c,
-        Err(e) => {
-            pr_warn!("console: cannot read the UARTs of the device tree: {e}");
-            ConsoleInfo::default()
-        }
-    });
+    let con = console_info(blob);
     if con.truncated {
         pr_warn!("devicetree: more than {} UART nodes; the rest are ignored", bootdata::devicetree::MAX_UARTS);
     }

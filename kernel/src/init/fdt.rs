@@ -105,12 +105,24 @@ pub fn map(dtb_pa: u64) -> Result<&'static [u8], FdtError> {
 }
 
 /// Compact the mapped blob (from `dtb_pa`) into the kernel's buffer and
-/// parse it. Runs once.
-pub fn unflatten(raw: &[u8], dtb_pa: u64) -> Result<(&'static [u8], DtInfo), FdtError> {
+/// parse it into the kernel's `DtInfo`, a static: at 9 KiB it has no place
+/// on a 16 KiB kernel stack. Runs once.
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
+pub fn unflatten(raw: &[u8], dtb_pa: u64) -> Result<(&'static [u8], &'static DtInfo), FdtError> {
     let bad = |e| FdtError::Bad { pa: dtb_pa, why: Why::Blob(e) };
     let blob = devicetree::compact(raw, fdt_buffer()).map_err(bad)?;
-    let dt = devicetree::parse(blob).map_err(bad)?;
+    let dt = dt_info();
+    devicetree::parse_into(blob, dt).map_err(bad)?;
     Ok((blob, dt))
+}
+
+fn dt_info() -> &'static mut DtInfo {
+    static mut DT_INFO: DtInfo = DtInfo::new();
+    static TAKEN: AtomicBool = AtomicBool::new(false);
+    assert!(!TAKEN.swap(true, Ordering::SeqCst), "dt_info taken twice");
+    // SAFETY: the flag above lets this run once, so the returned reference is
+    // the only one ever made to DT_INFO.
+    unsafe { &mut *core::ptr::addr_of_mut!(DT_INFO) }
 }
 
 fn fdt_buffer() -> &'static mut [u8] {

@@ -18,6 +18,7 @@ use mm::pgtable::PageProt;
 const PM_RSTC: u64 = 0x1c;
 
 /// Find and record the power-off and reset paths.
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn init(dt: &DtInfo, params: &Params) {
     let psci = platform::psci_conduit(dt).filter(|&c| arch::psci::version(c) >= 0);
     let pm = dt.pm_watchdog.and_then(|pa| map_pm(dt, pa));

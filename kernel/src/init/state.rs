@@ -12,8 +12,8 @@ pub struct BootState {
     pub dtb: &'static [u8],
     /// Its size as the loader placed it (what memblock reserves).
     pub dtb_size_bytes: u64,
-    /// What was parsed from it.
-    pub dt: DtInfo,
+    /// What was parsed from it (a static of `init::fdt`).
+    pub dt: &'static DtInfo,
     /// The command line.
     pub params: Params,
 }
@@ -21,7 +21,7 @@ pub struct BootState {
 static STATE: spin::Once<BootState> = spin::Once::new();
 
 /// Record the boot state.
-pub fn init(info: BootInfo, dtb: &'static [u8], dtb_size_bytes: u64, dt: DtInfo, params: Params) {
+pub fn init(info: BootInfo, dtb: &'static [u8], dtb_size_bytes: u64, dt: &'static DtInfo, params: Params) {
     STATE.call_once(|| BootState { info, dtb, dtb_size_bytes, dt, params });
 }
 

@@ -191,6 +191,7 @@ fn checked_memory_range(base: u64, size: u64, pa_limit: u64) -> Option<(u64, u64
 /// Fill memblock from the tree, build the linear map, carve the early heap.
 /// Runs once per boot (a second call is a wiring bug, and panics: it would
 /// make a second `EarlyHeapRegion`).
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn memblock_init(
     info: &BootInfo,
     dt: &DtInfo,

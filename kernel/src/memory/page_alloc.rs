@@ -40,7 +40,9 @@ use mm::page::{MemMap, Page, PresentSections};
 use mm::page_alloc::{AllocatorFlags, PgData};
 use mm::{Error, PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr};
 
-static ALLOCATOR: spin::Once<PageAllocator> = spin::Once::new();
+/// The allocator itself lives in the early heap: at 6 KiB it is kept off
+/// the 16 KiB boot stack, where a `Once` of it by value would be built.
+static ALLOCATOR: spin::Once<&'static PageAllocator> = spin::Once::new();
 /// The zone boundaries and the vmemmap base the allocator was built with.
 static ZONES: spin::Once<(ZoneLimits, u64)> = spin::Once::new();
 
@@ -120,6 +122,54 @@ pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo)
     };
     arch::pmu::enable();
     let mut cost = InitCost::default();
+    let mut pa = build(vmemmap_base, limits, params, dt)?;
+    let (descriptors, c) = measured(|| memmap_init(&mut pa));
+    cost.descriptors = descriptors;
+    cost.memmap_init = c;
+    cost.memset_2m = memset_floor();
+    build_all_zonelists(&mut pa);
+    for pgdat in pa.online_nodes() {
+        let mut line: heapless::String<256> = heapless::String::new();
+        let _ = write!(line, "Fallback order for Node {}: ", pgdat.node_id().0);
+        let mut last = -1;
+        for z in pgdat.zonelist(mm::page_alloc::ZONELIST_FALLBACK).zones() {
+            if i32::from(z.nid) != last {
+                let _ = write!(line, "{} ", z.nid);
+                last = i32::from(z.nid);
+            }
+        }
+        pr_info!("{}", line);
+    }
+    let pa: &'static PageAllocator = ALLOCATOR.call_once(|| Box::leak(pa));
+
+    // memblock_free_all: every free range, then memblock is done.
+    let (freed, c) = measured(|| {
+        let mb = MEMBLOCK.lock();
+        let mut freed = 0;
+        for (s, e, _) in mb.for_each_free_mem_range(mm::memblock::NUMA_NO_NODE, mm::memblock::MemblockFlags::NONE) {
+            let (s, e) = (s.as_u64().div_ceil(PAGE_SIZE), e.as_u64() >> PAGE_SHIFT);
+            if s < e {
+                freed += pa.free_bootmem_range(Pfn(s), Pfn(e));
+            }
+        }
+        freed
+    });
+    cost.freed_pages = freed;
+    cost.handover = c;
+    memblock::retire();
+    pgtable::set_table_alloc(alloc_table_page);
+    pa.init_per_zone_wmark_min();
+    pa.setup_pcp();
+    pa.report_meminit();
+    Ok(cost)
+}
+
+/// The allocator over the vmemmap, with its CPUs, distances and nodes: the
+/// first part of [`init`], apart so that its locals (the present-section
+/// bitmap, the allocator while it is built) are off the stack by the time
+/// the later parts run (16 KiB kernel stacks).
+#[inline(never)]
+fn build(vmemmap_base: u64, limits: &ZoneLimits, params: &Params, dt: &DtInfo) -> Result<Box<PageAllocator>, Error> {
     let mut sections = PresentSections::new();
     let mut per_node: alloc::vec::Vec<alloc::vec::Vec<(Pfn, Pfn)>> =
         (0..MAX_NUMNODES).map(|_| alloc::vec::Vec::new()).collect();
@@ -135,7 +185,9 @@ pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo)
     // of every section that `sections` marks present, at base + pfn * 64,
     // for the life of the kernel, and nothing else uses them.
     let map = unsafe { MemMap::new(vmemmap_base as *mut Page, sections) };
-    let mut pa = PageAllocator::new(map);
+    // Allocated first and built in place (Box::new would build it on the
+    // stack while it allocates).
+    let mut pa = Box::write(Box::new_uninit(), PageAllocator::new(map));
     let mut flags = AllocatorFlags::empty();
     if params.init_on_alloc {
         flags |= AllocatorFlags::INIT_ON_ALLOC;
@@ -173,45 +225,19 @@ pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo)
         pa.add_node(NodeId(nid as i32), storage, &spans, present)?;
     }
 
-    let (descriptors, c) = measured(|| pa.memmap_init());
-    cost.descriptors = descriptors;
-    cost.memmap_init = c;
-    cost.memset_2m = memset_floor();
-    pa.build_all_zonelists();
-    for pgdat in pa.online_nodes() {
-        let mut line: heapless::String<256> = heapless::String::new();
-        let _ = write!(line, "Fallback order for Node {}: ", pgdat.node_id().0);
-        let mut last = -1;
-        for z in pgdat.zonelist(mm::page_alloc::ZONELIST_FALLBACK).zones() {
-            if i32::from(z.nid) != last {
-                let _ = write!(line, "{} ", z.nid);
-                last = i32::from(z.nid);
-            }
-        }
-        pr_info!("{}", line);
-    }
-    let pa = ALLOCATOR.call_once(|| pa);
+    Ok(pa)
+}
 
-    // memblock_free_all: every free range, then memblock is done.
-    let (freed, c) = measured(|| {
-        let mb = MEMBLOCK.lock();
-        let mut freed = 0;
-        for (s, e, _) in mb.for_each_free_mem_range(mm::memblock::NUMA_NO_NODE, mm::memblock::MemblockFlags::NONE) {
-            let (s, e) = (s.as_u64().div_ceil(PAGE_SIZE), e.as_u64() >> PAGE_SHIFT);
-            if s < e {
-                freed += pa.free_bootmem_range(Pfn(s), Pfn(e));
-            }
-        }
-        freed
-    });
-    cost.freed_pages = freed;
-    cost.handover = c;
-    memblock::retire();
-    pgtable::set_table_alloc(alloc_table_page);
-    pa.init_per_zone_wmark_min();
-    pa.setup_pcp();
-    pa.report_meminit();
-    Ok(cost)
+/// `memmap_init` and `build_all_zonelists`, each in a frame of its own (their
+/// zone tables are a few KiB each; see [`build`]).
+#[inline(never)]
+fn memmap_init(pa: &mut PageAllocator) -> u64 {
+    pa.memmap_init()
+}
+
+#[inline(never)]
+fn build_all_zonelists(pa: &mut PageAllocator) {
+    pa.build_all_zonelists()
 }
 
 /// Instructions and ns of a memset over 2 MiB (one section's descriptors),

@@ -401,15 +401,18 @@ pub fn vmalloc_node(size: u64, node: NodeId) -> Result<VmallocBuf, Error> {
     )
 }
 
-/// A kernel stack: `THREAD_SIZE` bytes aligned to `THREAD_ALIGN`, with an
-/// unmapped guard page on each side (Linux's alloc_thread_stack_node).
-/// Returns the handle; the stack is `[addr, addr + THREAD_SIZE)`.
+/// A kernel stack: `THREAD_SIZE` bytes aligned to `THREAD_ALIGN`, with
+/// `THREAD_SIZE` unmapped below it (all the vectors' overflow test sees
+/// as "below the stack", as below the boot stack) and the guard page
+/// above (Linux's alloc_thread_stack_node, whose only guard below is the
+/// previous area's). Returns the handle; the stack is `[addr, addr +
+/// THREAD_SIZE)`.
 #[inline(never)]
 pub fn alloc_kernel_stack(node: NodeId) -> Result<VmallocBuf, Error> {
     vmalloc_area(
         THREAD_SIZE,
         THREAD_ALIGN,
-        PAGE_SIZE,
+        THREAD_SIZE,
         VMALLOC_START,
         VMALLOC_END,
         Gfp::KERNEL | Gfp::ZERO,
@@ -918,7 +921,7 @@ pub struct FaultArea {
     pub start: u64,
     /// One past its last byte.
     pub end: u64,
-    /// The page hit is a guard page (below or above the mapping).
+    /// The page hit is a guard page: `below` or `above` the mapping.
     pub guard: Option<&'static str>,
     /// Who allocated it.
     pub caller: u64,
@@ -940,9 +943,9 @@ pub fn describe_fault(addr: u64) -> Option<FaultArea> {
         VmapArea::Vm(v) => {
             let map_lo = start + v.lead;
             let guard = if addr < map_lo {
-                Some("guard page below")
+                Some("below")
             } else if addr >= map_lo + v.mapped {
-                Some("guard page after")
+                Some("above")
             } else {
                 None
             };
@@ -956,9 +959,19 @@ pub fn describe_fault(addr: u64) -> Option<FaultArea> {
 /// which of its pages (a guard page or a mapped one), and who allocated it.
 fn oops_note(addr: u64) {
     let Some(f) = describe_fault(addr) else { return };
-    let what = f.guard.unwrap_or("mapped range");
+    let (guard, side) = match f.guard {
+        Some(side) => ("the guard page ", side),
+        None => ("the mapped range", ""),
+    };
+    let side = if side.is_empty() {
+        ""
+    } else if side == "below" {
+        "below the mapping"
+    } else {
+        "above the mapping"
+    };
     crate::console::printk::emergency_write(format_args!(
-        "vmalloc: 0x{addr:016x} is in the {what} of the {} area 0x{:016x}-0x{:016x} ({} bytes) allocated by {}",
+        "vmalloc: 0x{addr:016x} is in {guard}{side} of the {} area 0x{:016x}-0x{:016x} ({} bytes) allocated by {}",
         f.kind,
         f.start,
         f.end,

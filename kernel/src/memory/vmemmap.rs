@@ -46,6 +46,7 @@ pub fn page_va(memstart_pfn: u64, pfn: u64) -> u64 {
 /// Map descriptors for every section that has memory (NOMAP included, as
 /// Linux gives those pfn_valid descriptors too). Takes `MEMBLOCK` only around
 /// each allocation: mapping may need a table page from memblock (lock order).
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn populate() -> Result<Vmemmap, Error> {
     let memstart_pfn = linear_map::memstart().as_u64() >> PAGE_SHIFT;
     let mut sections = 0;

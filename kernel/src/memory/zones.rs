@@ -89,6 +89,7 @@ fn checked_kernelcore(params: &Params, total_bytes: u64) -> CorePair {
 }
 
 /// Compute the zone limits (zone_sizes_init + the movable zone).
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn compute(mb: &Memblock, dma_max_cpu_addr: Option<u64>, params: &Params) -> ZoneLimits {
     let (kernelcore, movablecore) = checked_kernelcore(params, mb.phys_mem_size());
     ZoneLimits::compute(mb.memory().regions(), dma_max_cpu_addr, kernelcore, movablecore)

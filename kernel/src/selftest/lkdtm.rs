@@ -1,8 +1,28 @@
 //! Deliberate crashes (`lkdtm=`), to test that each failure path reports and
 //! ends the run (Linux's drivers/misc/lkdtm).
+//!
+//! Each crash type does what Linux's test of the same name does and says
+//! what Linux's says (`lkdtm: attempting bad ...`), then ends in the oops
+//! that names what was hit; a crash that does not happen is reported as
+//! `lkdtm: FAIL: ...` and ends the run as a panic, so a test sees it.
+//!
+//! | type | does | ends in |
+//! |------|------|---------|
+//! | `PANIC` | `panic!` | `Kernel panic`, exit 3 |
+//! | `EXHAUST_STACK` | recursion with 1 KiB frames | `kernel stack overflow` (the vectors' check), exit 4 |
+//! | `UNDEF` | an undefined instruction | `Oops - undefined instruction`, exit 4 |
+//! | `ACCESS_NULL` | a load from address 8 | `NULL pointer dereference`, exit 4 |
+//! | `STACK_GUARD_PAGE_LEADING` | a load of the byte below the stack | `kernel stack overflow` with the stack's bounds, exit 4 |
+//! | `STACK_GUARD_PAGE_TRAILING` | a load of the byte above the stack | a paging-request oops naming the stack, exit 4 |
+//! | `WRITE_RO` | a store to a constant in .rodata | `write to read-only memory`, exit 4 |
+//! | `EXEC_DATA` | a call into code copied to .bss | `execute from non-executable memory`, exit 4 |
+//! | `VMALLOC_LINEAR_OVERFLOW` | a memset one byte past a one-page vzalloc | a paging-request oops naming the vmalloc area, its guard page and caller, exit 4 |
+//! | `EXEC_VMALLOC` | a call into code copied to a vmalloc area | `execute from non-executable memory`, exit 4 |
+//! | `READ_BUDDY_AFTER_FREE` | a load from a page just freed | an oops with `debug_pagealloc=on`, else a panic naming what it read |
 
-use crate::pr_emerg;
-use bootdata::cmdline::Lkdtm;
+use crate::{pr_emerg, pr_err, pr_info};
+use bootdata::cmdline::{LKDTM_TYPES, Lkdtm};
+use core::sync::atomic::{AtomicU32, Ordering};
 
 #[inline(never)]
 #[allow(unconditional_recursion)]
@@ -33,9 +53,150 @@ fn read_buddy_after_free() -> ! {
     panic!("lkdtm: READ_BUDDY_AFTER_FREE read {v:#x} from a freed page: it was still mapped");
 }
 
+/// Linux's name for a crash type (`STACK_GUARD_PAGE_LEADING`).
+fn name(l: Lkdtm) -> &'static str {
+    LKDTM_TYPES.iter().find(|(_, t)| *t == l).map_or("?", |(n, _)| n)
+}
+
+/// The current CPU's kernel stack, `[lo, hi)`.
+fn current_stack() -> (u64, u64) {
+    let cpu = arch::percpu::smp_processor_id();
+    match crate::smp::stack::cpu_stack(cpu) {
+        Some(s) => (s.lo, s.hi),
+        None => panic!("lkdtm: CPU{cpu} has no recorded stack"),
+    }
+}
+
+/// A load of one byte at `addr`, which the caller expects to fault.
+fn read_byte(addr: u64) -> u8 {
+    // SAFETY: deliberately faulting (the address is a guard page); the oops
+    // handler ends the run. A load has no side effect if it does not fault.
+    unsafe { core::ptr::read_volatile(core::hint::black_box(addr) as *const u8) }
+}
+
+/// Linux's lkdtm_STACK_GUARD_PAGE_LEADING: read the byte just below the
+/// bottom of the current stack.
+fn stack_guard_page_leading() {
+    let (lo, _) = current_stack();
+    pr_info!("lkdtm: attempting bad read from page below current stack");
+    let byte = read_byte(lo - 1);
+    pr_err!("lkdtm: FAIL: accessed page before stack! (byte: {byte:x})");
+}
+
+/// Linux's lkdtm_STACK_GUARD_PAGE_TRAILING: read the byte just above the
+/// top of the current stack.
+fn stack_guard_page_trailing() {
+    let (_, hi) = current_stack();
+    pr_info!("lkdtm: attempting bad read from page above current stack");
+    let byte = read_byte(hi);
+    pr_err!("lkdtm: FAIL: accessed page after stack! (byte: {byte:x})");
+}
+
+/// A constant the linker places in .rodata (mapped read-only).
+static RODATA: u64 = 0xaa55_aa55;
+
+/// Linux's lkdtm_WRITE_RO: flip bits of a constant in .rodata.
+fn write_ro() {
+    let ptr = core::hint::black_box(core::ptr::addr_of!(RODATA) as u64) as *mut u64;
+    pr_info!("lkdtm: attempting bad rodata write at {:016x}", ptr as u64);
+    // SAFETY: deliberately faulting: .rodata is mapped read-only, so the
+    // store takes a permission fault and the oops handler ends the run.
+    unsafe { ptr.write_volatile(ptr.read_volatile() ^ 0xabcd_1234) };
+    pr_err!("lkdtm: FAIL: survived bad write");
+}
+
+/// Bytes of code copied for EXEC_DATA (Linux's EXEC_SIZE).
+const EXEC_SIZE: usize = 64;
+
+/// The data buffer code is copied into: zero-initialised, so in .bss,
+/// which is mapped read-write and never executable.
+static DATA_AREA: [AtomicU32; EXEC_SIZE / 4] = [const { AtomicU32::new(0) }; EXEC_SIZE / 4];
+
+/// A function that returns: what EXEC_DATA copies and calls.
+#[inline(never)]
+extern "C" fn do_nothing() {
+    core::hint::black_box(());
+}
+
+/// Linux's lkdtm_EXEC_DATA: call `do_nothing` where it is (fine), then a
+/// copy of it in a data buffer (an instruction abort: data is never
+/// executable).
+fn exec_data() {
+    let code = do_nothing as *const () as u64;
+    pr_info!("lkdtm: attempting ok execution at {:016x}", code);
+    do_nothing();
+    for (i, word) in DATA_AREA.iter().enumerate() {
+        // SAFETY: `code` is kernel text, readable, and EXEC_SIZE bytes from
+        // it stay inside the image's text and rodata (both mapped); an
+        // aligned 4-byte load.
+        let insn = unsafe { ((code + 4 * i as u64) as *const u32).read_volatile() };
+        word.store(insn, Ordering::Relaxed);
+    }
+    let dst = DATA_AREA.as_ptr() as u64;
+    // SAFETY: the buffer is a static, mapped; cleaning and invalidating its
+    // lines to the PoC only makes the copy visible to instruction fetch.
+    unsafe { arch::cache::dcache_clean_inval_poc(dst, dst + EXEC_SIZE as u64) };
+    arch::cache::icache_inval_all_local();
+    pr_info!("lkdtm: attempting bad execution at {:016x}", dst);
+    // SAFETY: deliberately faulting: the buffer holds a copy of a function
+    // that only returns, in memory mapped execute-never, so the call takes
+    // an instruction abort at `dst` and the oops handler ends the run.
+    let func: extern "C" fn() = unsafe { core::mem::transmute::<u64, extern "C" fn()>(core::hint::black_box(dst)) };
+    func();
+    pr_err!("lkdtm: FAIL: func returned");
+}
+
+/// Linux's lkdtm_VMALLOC_LINEAR_OVERFLOW: two one-page vzalloc areas,
+/// then a memset of one page and a byte over the first: the extra byte
+/// lands in its guard page, and the oops names the area and its caller.
+fn vmalloc_linear_overflow() {
+    let one = match crate::memory::vmalloc::vzalloc(mm::PAGE_SIZE) {
+        Ok(b) => b,
+        Err(e) => panic!("lkdtm: VMALLOC_LINEAR_OVERFLOW: vzalloc failed: {e}"),
+    };
+    let two = crate::memory::vmalloc::vzalloc(mm::PAGE_SIZE);
+    let p = core::hint::black_box(one.addr().as_u64()) as *mut u8;
+    pr_info!("lkdtm: Attempting vmalloc linear overflow ...");
+    for i in 0..=mm::PAGE_SIZE as usize {
+        // SAFETY: none for the last byte, on purpose: the first PAGE_SIZE
+        // bytes are `one`'s own mapped page, the last is its guard page,
+        // whose fault ends the run.
+        unsafe { p.add(i).write_volatile(0xaa) };
+    }
+    drop(two);
+    pr_err!("lkdtm: FAIL: survived a write into the vmalloc guard page");
+}
+
+/// Linux's lkdtm_EXEC_VMALLOC: copy a function into a vmalloc area
+/// (mapped read-write, never executable) and call it.
+fn exec_vmalloc() {
+    let mut buf = match crate::memory::vmalloc::vmalloc(EXEC_SIZE as u64) {
+        Ok(b) => b,
+        Err(e) => panic!("lkdtm: EXEC_VMALLOC: vmalloc failed: {e}"),
+    };
+    let code = do_nothing as *const () as u64;
+    pr_info!("lkdtm: attempting ok execution at {:016x}", code);
+    do_nothing();
+    for (i, chunk) in buf.as_mut_slice()[..EXEC_SIZE].chunks_exact_mut(4).enumerate() {
+        // SAFETY: as in exec_data: EXEC_SIZE bytes of mapped kernel text.
+        let insn = unsafe { ((code + 4 * i as u64) as *const u32).read_volatile() };
+        chunk.copy_from_slice(&insn.to_le_bytes());
+    }
+    let dst = buf.addr().as_u64();
+    // SAFETY: the area is ours and mapped; clean and invalidate to the PoC.
+    unsafe { arch::cache::dcache_clean_inval_poc(dst, dst + EXEC_SIZE as u64) };
+    arch::cache::icache_inval_all_local();
+    pr_info!("lkdtm: attempting bad execution at {:016x}", dst);
+    // SAFETY: deliberately faulting: vmalloc memory is mapped
+    // execute-never, so the call takes an instruction abort at `dst`.
+    let func: extern "C" fn() = unsafe { core::mem::transmute::<u64, extern "C" fn()>(core::hint::black_box(dst)) };
+    func();
+    pr_err!("lkdtm: FAIL: func returned");
+}
+
 /// Crash the way `l` names. Does not return.
 pub fn trigger(l: Lkdtm) -> ! {
-    pr_emerg!("lkdtm: Performing direct entry {:?}", l);
+    pr_emerg!("lkdtm: Performing direct entry {}", name(l));
     match l {
         Lkdtm::Panic => panic!("dumptest"),
         Lkdtm::ExhaustStack => {
@@ -52,5 +213,12 @@ pub fn trigger(l: Lkdtm) -> ! {
             let v = unsafe { core::ptr::read_volatile(core::hint::black_box(8usize) as *const u64) };
             panic!("lkdtm: NULL access returned {v}");
         }
+        Lkdtm::StackGuardPageLeading => stack_guard_page_leading(),
+        Lkdtm::StackGuardPageTrailing => stack_guard_page_trailing(),
+        Lkdtm::WriteRo => write_ro(),
+        Lkdtm::ExecData => exec_data(),
+        Lkdtm::VmallocLinearOverflow => vmalloc_linear_overflow(),
+        Lkdtm::ExecVmalloc => exec_vmalloc(),
     }
+    panic!("lkdtm: {} did not crash", name(l))
 }

@@ -323,8 +323,17 @@ fn stack_guard_unmapped() -> TestResult {
         check!(at_s1e1r(VirtAddr(va)).is_err(), "guard page {va:#x} is mapped");
         check!(pgtable::translate(VirtAddr(va)).is_none(), "tables map guard page {va:#x}");
     }
-    let bottom = sym!(__boot_stack_bottom);
+    let (bottom, top) = (sym!(__boot_stack_bottom), sym!(__boot_stack_top));
     check!(bottom & arch::exception::STACK_SIZE == 0, "stack bottom {bottom:#x} breaks the overflow check's alignment");
+    // The whole STACK_SIZE below the bottom is unmapped (the overflow check
+    // tests bit STACK_SHIFT: any sp there is an overflow).
+    for va in [bottom - arch::exception::STACK_SIZE, bottom - PAGE_SIZE] {
+        check!(at_s1e1r(VirtAddr(va)).is_err(), "{va:#x}, below the stack's bottom, is mapped");
+    }
+    check_eq!(top - bottom, arch::exception::STACK_SIZE);
+    // The page above the top is a guard too (lkdtm STACK_GUARD_PAGE_TRAILING).
+    check!(at_s1e1r(VirtAddr(top)).is_err(), "the page above the stack's top {top:#x} is mapped");
+    check!(pgtable::translate(VirtAddr(top)).is_none(), "tables map the page above the stack's top {top:#x}");
     Ok(())
 }
 

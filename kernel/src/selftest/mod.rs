@@ -39,6 +39,7 @@ mod percpu;
 #[allow(unsafe_code)] // red zones, freed objects and free pointers, written on purpose
 mod slub;
 mod smp;
+mod stack;
 mod timer;
 #[allow(unsafe_code)] // reading vmalloc'd pages back through the linear map; guard-page probes
 mod vmalloc;
@@ -62,6 +63,8 @@ const SUITES: &[&[Test]] = &[
     vmalloc::TESTS,
     percpu::TESTS,
     debug_pagealloc::TESTS,
+    // Last: its high-water marks cover every suite above.
+    stack::TESTS,
 ];
 
 /// Whether every name in `sel` is a registered suite or test; each one
@@ -82,6 +85,7 @@ pub fn names_exist(sel: &SelftestSel) -> bool {
 }
 
 /// Run the selected suites; returns (passed, failed).
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn run(sel: &SelftestSel) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
     for suite in SUITES {

@@ -55,8 +55,11 @@ fn on_each_cpu_runs_everywhere() -> TestResult {
     for cpu in 1..NR_CPUS {
         if cpumask::cpu_online(cpu) {
             let lo = cpu_area(cpu).stack_lo.load(Ordering::Relaxed);
+            let hi = cpu_area(cpu).stack_hi.load(Ordering::Relaxed);
             check!(arch::mmu::at_s1e1r(VirtAddr(lo - 4096)).is_err(), "CPU{cpu}: no guard below its stack");
+            check!(arch::mmu::at_s1e1r(VirtAddr(hi)).is_err(), "CPU{cpu}: no guard above its stack");
             check!(lo & arch::exception::STACK_SIZE == 0, "CPU{cpu}: stack breaks the overflow check's alignment");
+            check_eq!(hi - lo, arch::exception::STACK_SIZE);
         }
     }
     Ok(())

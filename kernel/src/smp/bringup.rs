@@ -1,11 +1,11 @@
 //! Bringing up the secondary CPUs (Linux's smp_init and __cpu_up).
 //!
 //! Each secondary gets a logical number in /cpus order (the boot CPU is 0),
-//! a kernel stack from vmalloc (`vmalloc::alloc_kernel_stack`: the boot
+//! a kernel stack from `stack::alloc_kernel_stack` (vmalloc'd: the boot
 //! stack's size and alignment, so the vectors' overflow check works, with
-//! unmapped guard pages on both sides), an overflow stack, and its per-CPU
-//! offset in TPIDR_EL1 (its copy of the per-CPU variables, `CpuArea` among
-//! them, was made by `memory::percpu` in the memblock era; [`smp_init_cpus`]
+//! unmapped guards around it), an overflow stack, and its per-CPU offset
+//! in TPIDR_EL1 (its copy of the per-CPU variables, `CpuArea` among them,
+//! was made by `memory::percpu` in the memblock era; [`smp_init_cpus`]
 //! counts the possible CPUs for it). Bring-up runs after SLUB and vmalloc
 //! are up, as Linux's smp_init runs after mm_core_init.
 //!
@@ -36,11 +36,11 @@
 
 use super::call::serve_mailbox;
 use super::cpumask::{cpu_online, note_failed, num_online_cpus, set_online, set_possible};
+use super::stack::{alloc_kernel_stack, boot_stack, paint_boot_stack};
 use crate::init::platform::psci_conduit;
 use crate::memory::layout::FIX_SPIN_TABLE;
 use crate::memory::linear_map::{linear_map_covers, phys_to_virt};
 use crate::memory::memblock::MEMBLOCK;
-use crate::memory::vmalloc;
 use crate::memory::{numa, pgtable};
 use crate::{pr_err, pr_info, pr_warn};
 use arch::percpu::{NR_CPUS, OVERFLOW_STACK_SIZE, cpu_area, per_cpu_offset};
@@ -103,8 +103,10 @@ pub fn init_boot_cpu() {
     let a = cpu_area(0);
     a.cpu.store(0, Ordering::Relaxed);
     a.mpidr.store(arch::cpu::mpidr(), Ordering::Relaxed);
-    a.stack_lo.store(boot::sym!(__boot_stack_bottom), Ordering::Relaxed);
-    a.stack_hi.store(boot::sym!(__boot_stack_top), Ordering::Relaxed);
+    let stack = boot_stack();
+    a.stack_lo.store(stack.lo, Ordering::Relaxed);
+    a.stack_hi.store(stack.hi, Ordering::Relaxed);
+    paint_boot_stack();
     arch::cache::note_cpu_dcache_line();
 }
 
@@ -117,15 +119,6 @@ extern "C" fn secondary_start_kernel(_percpu_offset: u64) -> ! {
     pr_info!("CPU{}: Booted secondary processor {:#012x} [{:#010x}]", cpu, arch::cpu::mpidr(), arch::cpu::midr());
     set_online(cpu);
     serve_mailbox(cpu)
-}
-
-/// A secondary's kernel stack: THREAD_SIZE from vmalloc on its node,
-/// aligned to twice that, guard pages on both sides. Kept for good (a CPU
-/// that came up late may still be running on it).
-fn alloc_stack(nid: i32) -> Result<(u64, u64), mm::Error> {
-    let stack = vmalloc::alloc_kernel_stack(mm::memblock::NodeId(nid))?;
-    let lo = stack.leak().as_u64();
-    Ok((lo, lo + vmalloc::THREAD_SIZE))
 }
 
 /// Why a spin-table release address was refused.
@@ -252,6 +245,7 @@ pub fn smp_init_cpus(dt: &DtInfo) -> usize {
 /// Bring up every other CPU in the device tree (`info`: the head's
 /// hand-over, for the identity map the secondaries turn their MMU on with),
 /// after [`smp_init_cpus`] and the per-CPU areas.
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
     let me = arch::cpu::mpidr();
     if arch::timer::frequency_hz() == 0 {
@@ -284,8 +278,8 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
         // (its DT node; node 0 when NUMA is folded), as Linux's
         // alloc_thread_stack_node uses the CPU's node.
         let nid = crate::memory::page_alloc::allocator().numa_mem_id(cpu).0;
-        let (lo, top) = match alloc_stack(nid) {
-            Ok(s) => s,
+        let (lo, top) = match alloc_kernel_stack(nid) {
+            Ok(s) => (s.lo, s.hi),
             Err(e) => {
                 pr_err!("CPU{cpu}: no stack ({e}); not brought up");
                 note_failed();

@@ -3,8 +3,9 @@
 //! ```text
 //!   cpumask   which logical CPUs are online; how many failed to come up
 //!   call      on_each_cpu: a mailbox per CPU, the secondaries' idle loop
-//!   bringup   per-CPU stacks and areas, __secondary_data, PSCI CPU_ON or
-//!             the spin table, waiting for each CPU to come online
+//!   bringup   per-CPU areas, __secondary_data, PSCI CPU_ON or the spin
+//!             table, waiting for each CPU to come online
+//!   stack     kernel stacks: allocation, guards, painting, high-water marks
 //! ```
 //!
 //! Bring-up is one CPU at a time, as Linux's __cpu_up; a CPU that does not
@@ -19,3 +20,5 @@
 pub mod bringup;
 pub mod call;
 pub mod cpumask;
+#[allow(unsafe_code)] // paints kernel stacks and reads them back
+pub mod stack;

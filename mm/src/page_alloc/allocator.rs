@@ -93,14 +93,21 @@ impl<H: Hal> PageAllocator<H> {
     /// An allocator over `map` with no nodes yet; it reaches the platform
     /// (logging, page zeroing) through `H`.
     pub fn new(map: MemMap) -> Self {
-        let mut node_distance = [[REMOTE_DISTANCE; MAX_NUMNODES]; MAX_NUMNODES];
-        for (i, row) in node_distance.iter_mut().enumerate() {
-            row[i] = LOCAL_DISTANCE;
-        }
+        // A constant, so that the 4 KiB table is copied straight into place
+        // rather than built on the (16 KiB) kernel stack first.
+        const NODE_DISTANCE: [[u8; MAX_NUMNODES]; MAX_NUMNODES] = {
+            let mut d = [[REMOTE_DISTANCE; MAX_NUMNODES]; MAX_NUMNODES];
+            let mut i = 0;
+            while i < MAX_NUMNODES {
+                d[i][i] = LOCAL_DISTANCE;
+                i += 1;
+            }
+            d
+        };
         Self {
             map,
             nodes: [const { None }; MAX_NUMNODES],
-            node_distance,
+            node_distance: NODE_DISTANCE,
             cpu_to_node: [NodeId(0); NR_CPUS],
             numa_mem: [0; NR_CPUS],
             nr_cpus: 1,
