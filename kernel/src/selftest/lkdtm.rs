@@ -118,22 +118,22 @@ extern "C" fn do_nothing() {
     core::hint::black_box(());
 }
 
-/// Linux's lkdtm_EXEC_DATA: call `do_nothing` where it is (fine), then a
-/// copy of it in a data buffer (an instruction abort: data is never
-/// executable).
-fn exec_data() {
+/// Linux's execute_location: run `do_nothing` where it is linked (fine),
+/// copy its first EXEC_SIZE bytes with `store(word_index, insn)` into the
+/// buffer at `dst`, make the copy visible to instruction fetch, and call
+/// it (an instruction abort: the buffer is mapped execute-never).
+fn execute_location(dst: u64, mut store: impl FnMut(usize, u32)) {
     let code = do_nothing as *const () as u64;
     pr_info!("lkdtm: attempting ok execution at {:016x}", code);
     do_nothing();
-    for (i, word) in DATA_AREA.iter().enumerate() {
+    for i in 0..EXEC_SIZE / 4 {
         // SAFETY: `code` is kernel text, readable, and EXEC_SIZE bytes from
         // it stay inside the image's text and rodata (both mapped); an
         // aligned 4-byte load.
         let insn = unsafe { ((code + 4 * i as u64) as *const u32).read_volatile() };
-        word.store(insn, Ordering::Relaxed);
+        store(i, insn);
     }
-    let dst = DATA_AREA.as_ptr() as u64;
-    // SAFETY: the buffer is a static, mapped; cleaning and invalidating its
+    // SAFETY: the caller's buffer is mapped; cleaning and invalidating its
     // lines to the PoC only makes the copy visible to instruction fetch.
     unsafe { arch::cache::dcache_clean_inval_poc(dst, dst + EXEC_SIZE as u64) };
     arch::cache::icache_inval_all_local();
@@ -144,6 +144,11 @@ fn exec_data() {
     let func: extern "C" fn() = unsafe { core::mem::transmute::<u64, extern "C" fn()>(core::hint::black_box(dst)) };
     func();
     pr_err!("lkdtm: FAIL: func returned");
+}
+
+/// Linux's lkdtm_EXEC_DATA: the copy in a .bss buffer.
+fn exec_data() {
+    execute_location(DATA_AREA.as_ptr() as u64, |i, insn| DATA_AREA[i].store(insn, Ordering::Relaxed));
 }
 
 /// Linux's lkdtm_VMALLOC_LINEAR_OVERFLOW: two one-page vzalloc areas,
@@ -167,31 +172,16 @@ fn vmalloc_linear_overflow() {
     pr_err!("lkdtm: FAIL: survived a write into the vmalloc guard page");
 }
 
-/// Linux's lkdtm_EXEC_VMALLOC: copy a function into a vmalloc area
-/// (mapped read-write, never executable) and call it.
+/// Linux's lkdtm_EXEC_VMALLOC: the copy in a vmalloc area (mapped
+/// read-write, never executable).
 fn exec_vmalloc() {
     let mut buf = match crate::memory::vmalloc::vmalloc(EXEC_SIZE as u64) {
         Ok(b) => b,
         Err(e) => panic!("lkdtm: EXEC_VMALLOC: vmalloc failed: {e}"),
     };
-    let code = do_nothing as *const () as u64;
-    pr_info!("lkdtm: attempting ok execution at {:016x}", code);
-    do_nothing();
-    for (i, chunk) in buf.as_mut_slice()[..EXEC_SIZE].chunks_exact_mut(4).enumerate() {
-        // SAFETY: as in exec_data: EXEC_SIZE bytes of mapped kernel text.
-        let insn = unsafe { ((code + 4 * i as u64) as *const u32).read_volatile() };
-        chunk.copy_from_slice(&insn.to_le_bytes());
-    }
     let dst = buf.addr().as_u64();
-    // SAFETY: the area is ours and mapped; clean and invalidate to the PoC.
-    unsafe { arch::cache::dcache_clean_inval_poc(dst, dst + EXEC_SIZE as u64) };
-    arch::cache::icache_inval_all_local();
-    pr_info!("lkdtm: attempting bad execution at {:016x}", dst);
-    // SAFETY: deliberately faulting: vmalloc memory is mapped
-    // execute-never, so the call takes an instruction abort at `dst`.
-    let func: extern "C" fn() = unsafe { core::mem::transmute::<u64, extern "C" fn()>(core::hint::black_box(dst)) };
-    func();
-    pr_err!("lkdtm: FAIL: func returned");
+    let words = buf.as_mut_slice();
+    execute_location(dst, |i, insn| words[4 * i..4 * i + 4].copy_from_slice(&insn.to_le_bytes()));
 }
 
 /// Crash the way `l` names. Does not return.
