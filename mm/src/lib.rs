@@ -13,6 +13,7 @@
 //!
 //! ```text
 //!   report          /proc/buddyinfo, pagetypeinfo, zoneinfo, meminfo
+//!   vmalloc         vmap area trees (augmented AVL), lazy purge, vmap blocks
 //!   mempool         reserves for paths that must make progress
 //!   slub            kmem_cache, kmalloc (over the page allocator)
 //!   percpu          alloc_percpu's chunk maps (chunk memory from the kernel)
@@ -28,7 +29,7 @@
 //!                               PhysAddr / VirtAddr / Pfn, mm::Error
 //!
 //!   not built yet, with their design written down:
-//!   vmalloc (vmap areas), vm (mm_struct, VMAs, faults), cma (CMA, migration)
+//!   vm (mm_struct, VMAs, faults), cma (CMA, migration)
 //! ```
 //!
 //! # The main types
