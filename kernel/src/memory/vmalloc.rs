@@ -54,7 +54,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 use core::marker::PhantomData;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 use mm::config::NR_CPUS;
 use mm::gfp::{Gfp, GfpMode};
 use mm::memblock::NodeId;
@@ -116,8 +116,6 @@ static PURGE: Mutex<()> = Mutex::new(());
 static VMAP_BLOCKS: [Mutex<Vec<VmapBlock>>; NR_CPUS] = [const { Mutex::new(Vec::new()) }; NR_CPUS];
 /// Pages vmalloc took from the buddy allocator (Linux's vmalloc_nr_pages).
 static NR_VMALLOC_PAGES: AtomicU64 = AtomicU64::new(0);
-/// CPUs online, for lazy_max_pages.
-static ONLINE_CPUS: AtomicUsize = AtomicUsize::new(1);
 
 /// Linux's THREAD_SIZE: kernel stacks are 16 KiB.
 pub const THREAD_SIZE: u64 = arch::exception::STACK_SIZE;
@@ -145,7 +143,6 @@ pub fn init() -> Result<(), Error> {
 
 /// The number of online CPUs changed: recompute lazy_max_pages.
 pub fn set_online_cpus(n: usize) {
-    ONLINE_CPUS.store(n.max(1), Ordering::Relaxed);
     if let Some(s) = VMAP.lock().as_mut() {
         s.set_lazy_max(lazy_max_pages(n.max(1)));
     }
@@ -310,12 +307,14 @@ fn vmalloc_area(
             }
         }
     }
-    let nodes = count_nodes(pages.iter().map(|p| p.pfn()));
+    let mut nodes = Some(count_nodes(pages.iter().map(|p| p.pfn())));
     let a = alloc_vmap_area(area_size, align, lead, start, end, gfp, || {
         let mut v = VmStruct::new(flags, lead, mapped, caller);
         v.flags.remove(VmFlags::UNINITIALIZED);
         v.nr_pages = nr;
-        v.nodes = nodes.clone();
+        // A retry (after a purge) counts again: the first payload went
+        // with the failed attempt.
+        v.nodes = nodes.take().unwrap_or_else(|| count_nodes(pages.iter().map(|p| p.pfn())));
         VmapArea::Vm(v)
     })?;
     let va = a + lead;
