@@ -19,8 +19,8 @@
 //!                           boot CPU moves onto its own
 //!     page allocator        from memblock, which retires
 //!     SLUB                  kmalloc; the Rust heap moves onto it
-//!     vmalloc               the vmap area trees; the console moves from
-//!                           the fixmap to ioremap
+//!     vmalloc               the vmap area trees; the console and the PM
+//!                           watchdog move from the fixmap to ioremap
 //!     smp_init              the other CPUs, one at a time, on vmalloc'd stacks
 //!     W^X check             `Checked W+X mappings: ...` (ptdump_check_wx)
 //!     selftest              per subsystem; `selftest: N passed, M failed`
@@ -170,6 +170,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         fatal(format_args!("cannot bring up vmalloc: {e}"));
     }
     earlycon::move_to_ioremap();
+    reboot::move_to_ioremap();
     smp::bringup::smp_init(dt, &info);
     vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
     // The kernel's own mappings are final: Linux checks W^X in mark_rodata_ro.

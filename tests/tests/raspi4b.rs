@@ -18,6 +18,8 @@ fn assert_passed_and_powered_off(out: &boot_tests::Outcome) {
     out.assert_not_timed_out();
     out.assert_selftests_passed();
     out.assert_contains("reboot: power off and reset through the BCM2835 PM watchdog at 0xfe100000");
+    // The power off goes through the watchdog's ioremap, the fixmap slot gone.
+    out.assert_contains("reboot: PM watchdog registers at 0xfe100000 moved from the fixmap to ioremap");
     out.assert_contains("reboot: Power down (exit code 0)");
     out.assert_exit(0);
 }

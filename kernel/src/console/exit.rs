@@ -58,6 +58,19 @@ pub struct Shutdown {
 }
 
 static SHUTDOWN: spin::Once<Shutdown> = spin::Once::new();
+/// The PM watchdog at its ioremap address, once it moved from the fixmap.
+static PM_MOVED: spin::Once<&'static Bcm2835Pm> = spin::Once::new();
+
+/// The PM watchdog moved to another mapping (its ioremap): use `pm` from
+/// now on (once; later calls are ignored).
+pub fn replace_pm(pm: &'static Bcm2835Pm) {
+    PM_MOVED.call_once(|| pm);
+}
+
+/// The PM watchdog to use, at its newest mapping.
+fn pm_of(s: &Shutdown) -> Option<&'static Bcm2835Pm> {
+    s.pm.map(|early| PM_MOVED.get().copied().unwrap_or(early))
+}
 
 /// Record how runs end (once; later calls are ignored).
 pub fn set_shutdown(s: Shutdown) {
@@ -109,7 +122,7 @@ fn power_off(s: &Shutdown, n: u32) -> ! {
         let r = arch::psci::system_off(c);
         printk::emergency_write(format_args!("reboot: PSCI SYSTEM_OFF returned {r}"));
     }
-    if let Some(pm) = s.pm {
+    if let Some(pm) = pm_of(s) {
         pm.power_off();
         printk::emergency_write(format_args!("reboot: the PM watchdog did not power the board off"));
     }
@@ -123,7 +136,7 @@ fn restart(s: &Shutdown, n: u32) -> ! {
         let r = arch::psci::system_reset(c);
         printk::emergency_write(format_args!("reboot: PSCI SYSTEM_RESET returned {r}"));
     }
-    if let Some(pm) = s.pm {
+    if let Some(pm) = pm_of(s) {
         pm.restart();
         printk::emergency_write(format_args!("reboot: the PM watchdog did not reset the board"));
     }

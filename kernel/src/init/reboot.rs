@@ -1,6 +1,7 @@
 //! How the run ends on a machine without a semihosting host: PSCI when
 //! /psci answers, else the BCM2835/BCM2711 PM watchdog the tree names
-//! (mapped now, in `FIX_POWEROFF`, so the end of a run maps nothing);
+//! (mapped now, in `FIX_POWEROFF`, so the end of a run maps nothing; moved
+//! to ioremap once vmalloc is up, as Linux's drivers map their registers);
 //! `reboot=` and `panic=` from the command line. The policy itself is in
 //! `console::exit`.
 
@@ -33,6 +34,36 @@ pub fn init(dt: &DtInfo, params: &Params) {
     set_shutdown(Shutdown { psci, pm, mode: params.reboot, panic_timeout: params.panic_timeout });
 }
 
+/// The PM watchdog's physical address, once mapped in the fixmap.
+static PM_PA: spin::Once<u64> = spin::Once::new();
+
+/// Map the PM watchdog with ioremap and use that mapping from now on; the
+/// fixmap slot is unmapped. A failure keeps the fixmap mapping, said so.
+pub fn move_to_ioremap() {
+    static PM: spin::Once<Bcm2835Pm> = spin::Once::new();
+    let Some(&pa) = PM_PA.get() else { return };
+    let va = match ioremap_pm(pa) {
+        Ok(va) => va,
+        Err(e) => {
+            pr_warn!("reboot: cannot ioremap the PM watchdog at {pa:#x} ({e}); it stays in the fixmap");
+            return;
+        }
+    };
+    // SAFETY: the PM block's registers (checked to answer when first
+    // mapped), mapped as device memory by ioremap for good (leaked).
+    let pm = PM.call_once(|| unsafe { Bcm2835Pm::new(va) });
+    crate::console::exit::replace_pm(pm);
+    let _ = pgtable::unmap_kernel_range(mm::VirtAddr(FIX_POWEROFF), mm::PAGE_SIZE);
+    pr_info!("reboot: PM watchdog registers at {pa:#x} moved from the fixmap to ioremap (0x{va:016x})");
+}
+
+/// The PM block through ioremap, kept for good; named in
+/// /proc/vmallocinfo as the caller.
+#[inline(never)]
+fn ioremap_pm(pa: u64) -> Result<u64, mm::Error> {
+    Ok(crate::memory::vmalloc::ioremap(pa, 0x28)?.leak().as_u64())
+}
+
 fn map_pm(dt: &DtInfo, pa: u64) -> Option<&'static Bcm2835Pm> {
     static PM: spin::Once<Bcm2835Pm> = spin::Once::new();
     let in_ram = dt.memory.iter().any(|m| pa >= m.base && pa - m.base < m.size);
@@ -56,7 +87,9 @@ fn map_pm(dt: &DtInfo, pa: u64) -> Option<&'static Bcm2835Pm> {
         pr_warn!("reboot: the PM watchdog at {pa:#x} does not answer (ESR {:#x}): not used", f.esr);
         return None;
     }
+    PM_PA.call_once(|| pa);
     // SAFETY: the PM block, mapped as device memory in FIX_POWEROFF, which
-    // nothing else uses or unmaps.
+    // nothing else uses; it is unmapped only by `move_to_ioremap`, after
+    // the shutdown path has switched to the ioremap'd copy.
     Some(PM.call_once(|| unsafe { Bcm2835Pm::new(va) }))
 }
