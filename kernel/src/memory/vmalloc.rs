@@ -97,17 +97,10 @@ pub struct VmStruct {
 }
 
 impl VmStruct {
+    /// An area's description; `flags` include `UNINITIALIZED` when the
+    /// caller fills it in (maps it) after inserting it.
     fn new(flags: VmFlags, lead: u64, mapped: u64, caller: u64) -> Self {
-        VmStruct {
-            flags: flags | VmFlags::UNINITIALIZED,
-            lead,
-            mapped,
-            pages: Vec::new(),
-            nr_pages: 0,
-            phys_addr: 0,
-            caller,
-            nodes: Vec::new(),
-        }
+        VmStruct { flags, lead, mapped, pages: Vec::new(), nr_pages: 0, phys_addr: 0, caller, nodes: Vec::new() }
     }
 }
 
@@ -310,7 +303,6 @@ fn vmalloc_area(
     let mut nodes = Some(count_nodes(pages.iter().map(|p| p.pfn())));
     let a = alloc_vmap_area(area_size, align, lead, start, end, gfp, || {
         let mut v = VmStruct::new(flags, lead, mapped, caller);
-        v.flags.remove(VmFlags::UNINITIALIZED);
         v.nr_pages = nr;
         // A retry (after a purge) counts again: the first payload went
         // with the failed attempt.
@@ -642,7 +634,7 @@ pub fn vmap<'a>(pages: &'a [Pages], prot: PageProt) -> Result<Vmap<'a>, Error> {
     let caller = caller();
     let flags = VmFlags::MAP;
     let a = alloc_vmap_area(size + PAGE_SIZE, 1, 0, VMALLOC_START, VMALLOC_END, Gfp::KERNEL, || {
-        VmapArea::Vm(VmStruct::new(flags, 0, size, caller))
+        VmapArea::Vm(VmStruct::new(flags | VmFlags::UNINITIALIZED, 0, size, caller))
     })?;
     if let Err((done, e)) = pgtable::map_kernel_pages(VirtAddr(a), all_pfns(pages), prot) {
         let _ = release_area(a, a, done * PAGE_SIZE);
@@ -802,13 +794,9 @@ pub fn get_vm_area(size: u64, flags: VmFlags) -> Result<VmArea, Error> {
     }
     let caller = caller();
     let area_size = flags.area_size(size).ok_or(Error::InvalidArgument)?;
+    // Nothing to fill in afterwards: the area is complete when inserted.
     let a = alloc_vmap_area(area_size, 1, 0, VMALLOC_START, VMALLOC_END, Gfp::KERNEL, || {
         VmapArea::Vm(VmStruct::new(flags, 0, mapped, caller))
-    })?;
-    with_space(|s| {
-        if let Some(VmapArea::Vm(v)) = s.busy_mut(a) {
-            v.flags.remove(VmFlags::UNINITIALIZED);
-        }
     })?;
     Ok(VmArea { area: a, size: mapped })
 }
@@ -883,7 +871,7 @@ fn ioremap_caller(phys: u64, size: u64, prot: PageProt, caller: u64) -> Result<I
     }
     let flags = VmFlags::IOREMAP;
     let a = alloc_vmap_area(mapped + PAGE_SIZE, 1, 0, VMALLOC_START, VMALLOC_END, Gfp::KERNEL, || {
-        VmapArea::Vm(VmStruct::new(flags, 0, mapped, caller))
+        VmapArea::Vm(VmStruct::new(flags | VmFlags::UNINITIALIZED, 0, mapped, caller))
     })?;
     let pas = (0..mapped / PAGE_SIZE).map(|i| PhysAddr(base + i * PAGE_SIZE));
     if let Err((done, e)) = pgtable::map_kernel_pages(VirtAddr(a), pas, prot) {
