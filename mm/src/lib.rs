@@ -13,6 +13,7 @@
 //!
 //! ```text
 //!   report          /proc/buddyinfo, pagetypeinfo, zoneinfo, meminfo
+//!   mmap            user VMAs, mmap/munmap/mprotect/brk, commit, fault decisions, /proc maps
 //!   vmalloc         vmap area trees (augmented AVL), lazy purge, vmap blocks
 //!   mempool         reserves for paths that must make progress
 //!   slub            kmem_cache, kmalloc (over the page allocator)
@@ -157,6 +158,7 @@ pub mod gfp;
 pub mod hal;
 pub mod memblock;
 pub mod mempool;
+pub mod mmap;
 pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
