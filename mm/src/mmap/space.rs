@@ -425,7 +425,7 @@ impl AddressSpace {
         let fit = |lo: u64, hi: u64| -> Option<u64> {
             let lo = lo.max(low);
             let hi = hi.min(high);
-            (hi > lo && hi - lo >= len).then_some(if topdown { hi - len } else { lo })
+            (hi > lo && hi - lo >= len).then(|| if topdown { hi - len } else { lo })
         };
         if topdown {
             let mut hi = u64::MAX;
@@ -842,6 +842,10 @@ impl AddressSpace {
                     return Err(e);
                 }
                 changes.push(ProtChange { start: nstart, end: tmp, old, new, anon });
+                // The piece may have merged with the VMA after it (which
+                // then had the new flags already): go on after the result.
+                let merged = self.vmas.vma_lookup(nstart).expect("changed vma vanished");
+                tmp = merged.end.min(end);
             }
             nstart = tmp;
         }
