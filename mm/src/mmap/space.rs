@@ -208,8 +208,9 @@ pub enum MmValidateError {
 ///
 /// # Invariants
 /// Every counter equals what the VMAs add up to (see [`Self::validate`]);
-/// every VMA lies below `layout.task_size`.
-#[derive(Clone, Debug)]
+/// every VMA lies below `layout.task_size`. Not `Clone`: a copy must be
+/// charged, which [`Self::dup_mmap`] does.
+#[derive(Debug)]
 pub struct AddressSpace {
     vmas: VmaTree,
     layout: MmLayout,

@@ -862,3 +862,36 @@ fn anon_names_split_and_merge() {
     assert_eq!(mm.map_count(), 1);
     mm.validate().unwrap();
 }
+
+#[test]
+fn fault_entry_finds_vmas_or_maperr() {
+    let (mut mm, c) = setup();
+    anon(&mut mm, &c, 0x10000, 2 * P, RW, FIX).unwrap();
+    anon(&mut mm, &c, 0x200000, 2 * P, RW, FIX | MAP_GROWSDOWN).unwrap();
+    assert_eq!(mm.find_fault_vma(0x10fff, &c).map(|v| v.start), Some(0x10000));
+    // Below a VMA that does not grow down, and above every VMA: MAPERR.
+    assert!(mm.find_fault_vma(0xf000, &c).is_none());
+    assert!(mm.find_fault_vma(0x300000, &c).is_none());
+    // Just below the grows-down VMA: it grows to the faulting page.
+    assert_eq!(mm.find_fault_vma(0x1ff008, &c).map(|v| (v.start, v.end)), Some((0x1ff000, 0x202000)));
+    let v = mm.vmas().vma_lookup(0x1ff000).unwrap();
+    assert_eq!(
+        fault::decide(v, 0x1ff008, FaultKind::Write, PteState::None, Epan::Absent),
+        FaultAction::AllocZeroed { writable: true }
+    );
+    // Too far below: inside the guard gap of the VMA at 0x10000.
+    assert!(mm.find_fault_vma(0x12000 + DEFAULT_STACK_GUARD_GAP - 1, &c).is_none());
+    assert!(mm.find_fault_vma(0x12000 + DEFAULT_STACK_GUARD_GAP, &c).is_some());
+    mm.validate().unwrap();
+}
+
+#[test]
+fn strict_overcommit_charges_noreserve() {
+    let c = VmCommit::new(1000, 0, Overcommit::Never { ratio_percent: 50 });
+    let mut mm = AddressSpace::new(MmLayout::arm64(1 << 48, 0));
+    let r = anon(&mut mm, &c, 0, 400 * P, RW, PRIV | MAP_NORESERVE).unwrap();
+    assert!(mm.vmas().vma_lookup(r.addr).unwrap().flags.contains(VmFlags::ACCOUNT));
+    assert_eq!(c.committed_pages(), 400);
+    assert_eq!(anon(&mut mm, &c, 0, 101 * P, RW, PRIV), Err(Errno::ENOMEM));
+    mm.validate().unwrap();
+}
