@@ -118,6 +118,18 @@ impl Errno {
     }
 }
 
+/// What a system call reports when an mm operation underneath fails.
+impl From<crate::Error> for Errno {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::NoMemory => Errno::ENOMEM,
+            crate::Error::InvalidArgument => Errno::EINVAL,
+            crate::Error::Busy => Errno::EBUSY,
+            crate::Error::NotFound => Errno::ENOENT,
+        }
+    }
+}
+
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -150,6 +162,7 @@ mod tests {
             (Errno::ENOSYS, 38),
             (Errno::EOVERFLOW, 75),
         ];
+        assert_eq!(Errno::from(crate::Error::NoMemory), Errno::ENOMEM);
         for (e, v) in table {
             assert_eq!(e.as_i32(), v, "{e}");
             assert_eq!(e.as_neg(), -(v as i64), "{e}");
