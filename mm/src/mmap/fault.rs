@@ -24,6 +24,7 @@
 
 use super::flags::VmFlags;
 use super::vma::{AnonKind, ShmemId, Vma};
+use crate::pgtable::PageProt;
 use bitflags::bitflags;
 
 /// si_code of a SIGSEGV for an address with no mapping.
@@ -76,6 +77,27 @@ pub fn access_error(vma_flags: VmFlags, kind: FaultKind, epan: Epan) -> Option<S
         },
     };
     (!vma_flags.intersects(need)).then_some(SegvCode::AccErr)
+}
+
+/// vm_get_page_prot (arm64's protection_map): the protection a VMA's
+/// PTEs start with, `None` for an inaccessible (PROT_NONE) VMA, whose
+/// pages are never mapped. A private VMA is never writable here, even with
+/// VM_WRITE: the write fault makes each page writable once it is the
+/// mapping's own ([`FaultAction::AllocZeroed`], [`FaultAction::Reuse`],
+/// [`FaultAction::Cow`]). Write implies read, and so does exec (arm64 maps
+/// exec-only user pages readable unless it has EPAN).
+pub fn vm_page_prot(flags: VmFlags) -> Option<PageProt> {
+    if !flags.is_accessible() {
+        return None;
+    }
+    let mut prot = PageProt::USER | PageProt::READ;
+    if flags.contains(VmFlags::EXEC) {
+        prot |= PageProt::EXEC;
+    }
+    if flags.contains(VmFlags::WRITE | VmFlags::SHARED) {
+        prot |= PageProt::WRITE;
+    }
+    Some(prot)
 }
 
 bitflags! {
@@ -246,6 +268,19 @@ mod tests {
         assert_eq!(access_error(RW, Exec, Epan::Present), Some(SegvCode::AccErr));
         assert_eq!(SegvCode::MapErr as i32, 1);
         assert_eq!(SegvCode::AccErr as i32, 2);
+    }
+
+    #[test]
+    fn page_prot_of_vmas() {
+        let u = PageProt::USER | PageProt::READ;
+        assert_eq!(vm_page_prot(VmFlags::empty()), None);
+        assert_eq!(vm_page_prot(VmFlags::READ), Some(u));
+        assert_eq!(vm_page_prot(RW), Some(u), "private: write comes from the fault");
+        assert_eq!(vm_page_prot(RW | VmFlags::SHARED), Some(u | PageProt::WRITE));
+        assert_eq!(vm_page_prot(VmFlags::EXEC), Some(u | PageProt::EXEC));
+        assert!((RW | VmFlags::MAYWRITE).is_cow_mapping());
+        assert!(!(VmFlags::READ | VmFlags::MAYREAD).is_cow_mapping());
+        assert!(!(RW | VmFlags::MAYWRITE | VmFlags::SHARED).is_cow_mapping());
     }
 
     #[test]

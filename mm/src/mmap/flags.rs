@@ -84,6 +84,12 @@ impl VmFlags {
         VmFlags::from_bits_retain(bits)
     }
 
+    /// is_cow_mapping: private and possibly writable, so fork must
+    /// write-protect its pages in both address spaces.
+    pub const fn is_cow_mapping(self) -> bool {
+        self.bits() & (VmFlags::SHARED.bits() | VmFlags::MAYWRITE.bits()) == VmFlags::MAYWRITE.bits()
+    }
+
     /// Whether any access is allowed (vma_is_accessible).
     pub const fn is_accessible(self) -> bool {
         self.intersects(VmFlags::ACCESS)

@@ -35,7 +35,10 @@
 //!   next write fault decides between reuse and copy) and flushes the TLB
 //!   on every CPU the mm ran on when [`ProtChange::is_downgrade`].
 //! * [`MadviseResult`]: the pieces to zap for MADV_DONTNEED.
-//! * [`fault::decide`]: one [`fault::FaultAction`] for a PTE.
+//! * [`fault::decide`]: one [`fault::FaultAction`] for a PTE;
+//!   [`fault::vm_page_prot`]: the protection a VMA's PTEs start with
+//!   (private memory read-only until a write fault), and
+//!   [`VmFlags::is_cow_mapping`]: which VMAs fork write-protects.
 //!
 //! Shared anonymous objects live with the kernel (an index -> page
 //! table per [`ShmemId`], shared across fork). A workable lifetime rule:
