@@ -122,7 +122,7 @@ pub enum MapsName<'a> {
     DevZero,
 }
 
-/// One line of /proc/<pid>/maps for `vma` of `mm`, with its newline.
+/// One line of `/proc/<pid>/maps` for `vma` of `mm`, with its newline.
 pub fn show_map_vma(out: &mut dyn Write, mm: &AddressSpace, vma: &Vma) -> fmt::Result {
     let mut line = LineBuf::new();
     let (offset, dev, ino) = match vma.anon {
@@ -147,7 +147,7 @@ pub fn show_map_vma(out: &mut dyn Write, mm: &AddressSpace, vma: &Vma) -> fmt::R
     out.write_char('\n')
 }
 
-/// All of /proc/<pid>/maps.
+/// All of `/proc/<pid>/maps`.
 pub fn show_maps(out: &mut dyn Write, mm: &AddressSpace) -> fmt::Result {
     mm.vmas().iter().try_for_each(|v| show_map_vma(out, mm, v))
 }
@@ -202,7 +202,7 @@ pub struct SmapsRollup {
     pub locked: u64,
 }
 
-/// /proc/<pid>/smaps_rollup: the header line spanning the first VMA's
+/// `/proc/<pid>/smaps_rollup`: the header line spanning the first VMA's
 /// start to the last one's end (`---p`, zeros, `[rollup]`), then one
 /// `Label:  <kB, 8 wide> kB` line per field in Linux's order.
 pub fn show_smaps_rollup(out: &mut dyn Write, mm: &AddressSpace, s: &SmapsRollup) -> fmt::Result {
