@@ -160,6 +160,36 @@ pub const fn width_fits(bits: u32, nr_cpus: usize) -> bool {
         && (1usize << bits) - 1 > nr_cpus
 }
 
+/// Why [`pick_width`] did not take the width asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WidthAdjust {
+    /// Wider than the CPU's ASIDs: the CPU's width instead.
+    WiderThanCpu,
+    /// Too few ASIDs for the CPUs (a rollover must leave more than two
+    /// free): widened until there are enough.
+    TooFewForCpus,
+}
+
+/// The width to run with: the CPU's `hw_bits`, or `asked` (a debug
+/// parameter) when narrower, widened until more ASIDs than `nr_cpus` + 2
+/// exist (never past the CPU's). Says what it changed.
+pub fn pick_width(hw_bits: u32, asked: Option<u32>, nr_cpus: usize) -> (u32, Option<WidthAdjust>) {
+    let mut adjust = None;
+    let mut bits = match asked {
+        Some(a) if a > hw_bits => {
+            adjust = Some(WidthAdjust::WiderThanCpu);
+            hw_bits
+        }
+        Some(a) => a.max(MIN_ASID_BITS),
+        None => hw_bits,
+    };
+    while bits < hw_bits && (1usize << bits) <= nr_cpus + 2 {
+        bits += 1;
+        adjust = Some(WidthAdjust::TooFewForCpus);
+    }
+    (bits, adjust)
+}
+
 impl AsidAllocator {
     /// An allocator of `bits`-wide ASIDs for `nr_cpus` CPUs (numbered
     /// `0..nr_cpus`).
@@ -601,6 +631,24 @@ mod tests {
             assert!(a.rollovers() > 10, "{cpus} CPUs: only {} rollovers", a.rollovers());
             let gens: HashSet<u64> = owners.lock().unwrap().0.keys().map(|k| k.0).collect();
             assert!(gens.len() > 10);
+        }
+    }
+
+    #[test]
+    fn pick_width_clamps_to_the_cpu_and_the_cpu_count() {
+        assert_eq!(pick_width(16, None, 4), (16, None));
+        assert_eq!(pick_width(8, None, 16), (8, None));
+        assert_eq!(pick_width(16, Some(4), 4), (4, None));
+        assert_eq!(pick_width(16, Some(4), 13), (4, None), "16 ASIDs > 13 + 2");
+        assert_eq!(pick_width(16, Some(4), 14), (5, Some(WidthAdjust::TooFewForCpus)));
+        assert_eq!(pick_width(16, Some(4), 16), (5, Some(WidthAdjust::TooFewForCpus)));
+        assert_eq!(pick_width(8, Some(16), 2), (8, Some(WidthAdjust::WiderThanCpu)));
+        for nr in 1..=NR_CPUS {
+            for asked in 4..=16 {
+                let (bits, _) = pick_width(16, Some(asked), nr);
+                assert!(width_fits(bits, nr) && (1usize << bits) > nr + 2, "{asked} bits, {nr} CPUs: {bits}");
+                assert!(bits >= asked);
+            }
         }
     }
 
