@@ -2,8 +2,9 @@
 
 use aarch64_cpu::registers::{ID_AA64MMFR0_EL1, MAIR_EL1, PAR_EL1, TCR_EL1, TTBR0_EL1, TTBR1_EL1};
 use core::arch::asm;
+use mm::asid::Asid;
 use mm::{PhysAddr, VirtAddr};
-use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::interfaces::{ReadWriteable, Readable, Writeable};
 
 /// Virtual address bits in both halves (T0SZ = T1SZ = 64 - 48).
 pub const VA_BITS: u32 = 48;
@@ -126,4 +127,108 @@ pub unsafe fn set_ttbr0(table: PhysAddr) {
     // SAFETY: obligations 1 and 2; barriers order the write, the invalidate
     // and subsequent instruction fetches.
     unsafe { asm!("isb", "tlbi vmalle1", "dsb nsh", "isb", options(nostack, preserves_flags)) };
+}
+
+// ---------------------------------------------------------------------------
+// User address spaces: TTBR0 with an ASID (Linux's cpu_switch_mm,
+// cpu_set_reserved_ttbr0, arch/arm64/include/asm/mmu_context.h).
+//
+// TCR_EL1 as `tcr_value` programs it already suits user translation: T0SZ
+// = 16 (a 48-bit user half), EPD0 = 0 (walks through TTBR0 allowed), TG0 =
+// 4 KiB, IRGN0/ORGN0/SH0 as for TTBR1, and A1 = 0, so the ASID comes from
+// TTBR0_EL1[63:48]. The one field left is AS (16-bit ASIDs), set per CPU
+// by `cpu_enable_16bit_asids`.
+// ---------------------------------------------------------------------------
+
+/// Where the ASID sits in TTBR0_EL1 (and in a TLBI operand).
+pub const TTBR_ASID_SHIFT: u32 = 48;
+/// TTBR0_EL1.BADDR for a 4 KiB-aligned L0 table with 48-bit PAs.
+const TTBR_BADDR_MASK: u64 = 0x0000_ffff_ffff_f000;
+
+/// The ASID width the CPU implements (ID_AA64MMFR0_EL1.ASIDBits: 0b0000 is
+/// 8 bits, 0b0010 16; other encodings are reserved and read as 8).
+pub fn asid_bits_supported() -> u32 {
+    match ID_AA64MMFR0_EL1.read_as_enum(ID_AA64MMFR0_EL1::ASIDBits) {
+        Some(ID_AA64MMFR0_EL1::ASIDBits::Value::Bits_16) => 16,
+        _ => 8,
+    }
+}
+
+/// Whether this CPU's TCR_EL1.AS selects 16-bit ASIDs.
+pub fn asid16_enabled() -> bool {
+    TCR_EL1.matches_all(TCR_EL1::AS::ASID16Bits)
+}
+
+/// Make this CPU match TLB entries on all 16 bits of the ASID (TCR_EL1.AS
+/// = 1; Linux sets it in __cpu_setup when ID_AA64MMFR0_EL1.ASIDBits says
+/// 16). Does nothing on a CPU with 8-bit ASIDs (the field is RES0 there).
+///
+/// TCR_EL1 fields may be held in TLB entries (Arm ARM D8.13, "TLB
+/// maintenance requirements"), so the change is followed by a local
+/// invalidation of every entry; the kernel's own entries are global and
+/// are refilled from TTBR1, which the change does not touch.
+///
+/// # Safety
+/// 1. TTBR0_EL1 holds ASID 0 and a table nothing running needs (the
+///    empty reserved table): the ASID field's meaning changes here.
+pub unsafe fn cpu_enable_16bit_asids() {
+    if asid_bits_supported() != 16 || asid16_enabled() {
+        return;
+    }
+    TCR_EL1.modify(TCR_EL1::AS::ASID16Bits);
+    // The TCR write must take effect before the invalidation, and the
+    // invalidation complete before the next instruction (and walk).
+    // SAFETY: obligation 1: no live translation depends on the TTBR0 ASID;
+    // barriers and a local TLB invalidation have no memory-safety effect.
+    unsafe { asm!("isb", "tlbi vmalle1", "dsb nsh", "isb", options(nostack, preserves_flags)) };
+}
+
+/// The value of TTBR0_EL1 for the table at `root` tagged `asid`.
+pub fn ttbr0_value(root: PhysAddr, asid: Asid) -> u64 {
+    (root.as_u64() & TTBR_BADDR_MASK) | (u64::from(asid.0) << TTBR_ASID_SHIFT)
+}
+
+/// Point TTBR0_EL1 at the user table `root` with `asid` in one register
+/// write (Linux's cpu_do_switch_mm with TCR_EL1.A1 = 0), then `isb` so
+/// that the next instruction translates through it. No TLB maintenance:
+/// the ASID keeps other address spaces' entries apart.
+///
+/// # Safety
+/// 1. `root` is the physical address of a valid L0 table that stays a
+///    valid table while this CPU runs with it.
+/// 2. This CPU's TLB holds no entry tagged `asid` from any other table
+///    (the ASID allocator's rule: flush when it says so).
+/// 3. Nothing running needs the translations of the old TTBR0.
+pub unsafe fn set_ttbr0_asid(root: PhysAddr, asid: Asid) {
+    TTBR0_EL1.set(ttbr0_value(root, asid));
+    // SAFETY: obligations 1-3; an isb has no memory-safety effect.
+    unsafe { asm!("isb", options(nostack, preserves_flags)) };
+}
+
+/// Point TTBR0_EL1 at the empty reserved table with ASID 0 (Linux's
+/// cpu_set_reserved_ttbr0), for kernel threads and for the moment of a
+/// switch: no walk through TTBR0 finds anything, so nothing is cached.
+///
+/// # Safety
+/// 1. `reserved_pg_dir` is the physical address of an all-zero, page-
+///    aligned table that is never written.
+/// 2. Nothing running needs the translations of the old TTBR0.
+pub unsafe fn cpu_set_reserved_ttbr0(reserved_pg_dir: PhysAddr) {
+    TTBR0_EL1.set(ttbr0_value(reserved_pg_dir, Asid(0)));
+    // SAFETY: obligations 1 and 2; an isb has no memory-safety effect.
+    unsafe { asm!("isb", options(nostack, preserves_flags)) };
+}
+
+/// The ASID in TTBR0_EL1 now (all 16 bits as written; with TCR_EL1.AS = 0
+/// the hardware matches only the low 8).
+pub fn ttbr0_asid() -> Asid {
+    Asid((TTBR0_EL1.get() >> TTBR_ASID_SHIFT) as u16)
+}
+
+/// Ask the hardware to translate `va` as an EL0 read (AT S1E0R): what a
+/// user load would reach, with user permissions.
+pub fn at_s1e0r(va: VirtAddr) -> Result<PhysAddr, TranslationFault> {
+    // SAFETY: as in `at_s1e1r`.
+    unsafe { asm!("at s1e0r, {va}", "isb", va = in(reg) va.as_u64(), options(nostack, preserves_flags)) };
+    decode_par(PAR_EL1.get(), va)
 }

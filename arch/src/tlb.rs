@@ -7,6 +7,7 @@
 
 use core::arch::asm;
 use mm::VirtAddr;
+use mm::asid::Asid;
 
 /// Invalidate every EL1 translation on this CPU only.
 pub fn local_flush_tlb_all() {
@@ -67,6 +68,62 @@ pub fn flush_tlb_kernel_range(start: VirtAddr, end: VirtAddr) {
         let arg = page & ((1 << 44) - 1);
         // SAFETY: as above.
         unsafe { asm!("tlbi vaale1is, {a}", a = in(reg) arg, options(nostack, preserves_flags)) };
+    }
+    // SAFETY: as above.
+    unsafe { asm!("dsb ish", "isb", options(nostack, preserves_flags)) };
+}
+
+/// Where the ASID goes in a TLBI operand (Linux's __TLBI_VADDR: bits 63:48).
+const TLBI_ASID_SHIFT: u32 = 48;
+
+/// The operand of a by-VA-and-ASID TLBI: VA[55:12] in bits 43:0, the ASID
+/// in bits 63:48.
+fn tlbi_vaddr(va: u64, asid: Asid) -> u64 {
+    ((va >> 12) & ((1 << 44) - 1)) | (u64::from(asid.0) << TLBI_ASID_SHIFT)
+}
+
+/// Invalidate every non-global translation tagged `asid` on all CPUs
+/// (Linux's flush_tlb_mm: `tlbi aside1is`). Global (kernel) entries stay.
+pub fn flush_tlb_asid(asid: Asid) {
+    let arg = u64::from(asid.0) << TLBI_ASID_SHIFT;
+    // SAFETY: TLB maintenance and barriers have no memory-safety effect.
+    unsafe {
+        asm!("dsb ishst", "tlbi aside1is, {a}", "dsb ish", "isb", a = in(reg) arg, options(nostack, preserves_flags))
+    };
+}
+
+/// Invalidate the translation of the user page at `va` tagged `asid`, at
+/// every level of the walk, on all CPUs (Linux's flush_tlb_page: `tlbi
+/// vae1is`). Linux uses the last-level `vale1is` when it knows only a leaf
+/// changed; `vae1is` also drops cached table entries, so it is always
+/// correct, also after a table was freed.
+pub fn flush_tlb_page_asid(asid: Asid, va: VirtAddr) {
+    let arg = tlbi_vaddr(va.as_u64(), asid);
+    // SAFETY: as above.
+    unsafe {
+        asm!("dsb ishst", "tlbi vae1is, {a}", "dsb ish", "isb", a = in(reg) arg, options(nostack, preserves_flags))
+    };
+}
+
+/// Invalidate the translations of `[start, end)` tagged `asid` on all CPUs
+/// (Linux's flush_tlb_range): one `tlbi vae1is` per page inside one pair of
+/// barriers, or the whole ASID ([`flush_tlb_asid`]) when the range has
+/// more than [`MAX_DVM_OPS`] pages.
+pub fn flush_tlb_range_asid(asid: Asid, start: VirtAddr, end: VirtAddr) {
+    let (s, e) = (start.as_u64() >> 12, end.as_u64().div_ceil(4096));
+    if e <= s {
+        return;
+    }
+    if e - s > MAX_DVM_OPS {
+        flush_tlb_asid(asid);
+        return;
+    }
+    // SAFETY: TLB maintenance and barriers have no memory-safety effect.
+    unsafe { asm!("dsb ishst", options(nostack, preserves_flags)) };
+    for page in s..e {
+        let arg = tlbi_vaddr(page << 12, asid);
+        // SAFETY: as above.
+        unsafe { asm!("tlbi vae1is, {a}", a = in(reg) arg, options(nostack, preserves_flags)) };
     }
     // SAFETY: as above.
     unsafe { asm!("dsb ish", "isb", options(nostack, preserves_flags)) };

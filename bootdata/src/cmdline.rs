@@ -174,7 +174,14 @@ pub struct Params {
     /// `ptdump`: print the kernel page tables after the self-tests
     /// (Linux's /sys/kernel/debug/kernel_page_tables).
     pub ptdump: bool,
+    /// `asid_bits=N` (4-16; a debug parameter Linux does not have): use
+    /// only N bits of ASID, so that ASID generations roll over after a few
+    /// address spaces. `None`: the width the CPU reports.
+    pub asid_bits: Option<u8>,
 }
+
+/// The range `asid_bits=` accepts.
+pub const ASID_BITS_RANGE: core::ops::RangeInclusive<u8> = 4..=16;
 
 /// `reboot=`: what the end of a run does on a machine with no semihosting host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +241,7 @@ impl Default for Params {
             panic_timeout: 0,
             reboot: RebootMode::PowerOff,
             ptdump: false,
+            asid_bits: None,
         }
     }
 }
@@ -478,6 +486,9 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 p.ptdump = true;
                 true
             }
+            ("asid_bits", Some(v)) => {
+                v.parse::<u8>().ok().filter(|b| ASID_BITS_RANGE.contains(b)).map(|b| p.asid_bits = Some(b)).is_some()
+            }
             ("cma", Some(v)) => parse_cma(v).map(|c| p.cma = Some(c)).is_some(),
             ("lkdtm", Some(v)) => match parse_lkdtm(v) {
                 Named::Ok(l) => {
@@ -549,7 +560,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             (
                 "console" | "panic" | "reboot" | "mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm"
                 | "numa" | "movablecore" | "kernelcore" | "init_on_alloc" | "init_on_free" | "bench"
-                | "debug_pagealloc",
+                | "debug_pagealloc" | "asid_bits",
                 None,
             ) => false,
             ("quiet" | "debug" | "mminfo" | "ptdump", Some(_)) => false,

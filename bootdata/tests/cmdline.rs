@@ -417,3 +417,14 @@ fn diagnostics_are_bounded() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn asid_bits_takes_a_width_from_4_to_16() {
+    assert_eq!(Params::default().asid_bits, None);
+    assert_eq!(clean("asid_bits=4").asid_bits, Some(4));
+    assert_eq!(clean("asid-bits=16").asid_bits, Some(16));
+    assert_eq!(parse("asid_bits=8 asid_bits=5").0.asid_bits, Some(5), "the last one wins");
+    for bad in ["asid_bits=3", "asid_bits=17", "asid_bits=0", "asid_bits=x", "asid_bits=", "asid_bits"] {
+        malformed(bad, "asid_bits");
+    }
+}

@@ -22,6 +22,7 @@
 //!     vmalloc               the vmap area trees; the console and the PM
 //!                           watchdog move from the fixmap to ioremap
 //!     smp_init              the other CPUs, one at a time, on vmalloc'd stacks
+//!     ASIDs                 the allocator's width; TCR_EL1.AS on every CPU
 //!     W^X check             `Checked W+X mappings: ...` (ptdump_check_wx)
 //!     selftest              per subsystem; `selftest: N passed, M failed`
 //!     ptdump                the kernel page tables, if asked for
@@ -78,6 +79,8 @@
 //! - `memory::slab`: `kfree` of a raw pointer; mempool callbacks.
 //! - `memory::kbox`: the owning kmalloc handles, `KBox` and `KmallocBuf`.
 //! - `memory::heap`: the `#[global_allocator]`.
+//! - `memory::context`: TTBR0 and TCR_EL1.AS writes (the reserved table,
+//!   a user table with its ASID).
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
 //! - `selftest::{heap, mmu, pages, percpu, slub}`: tests that reach memory through
 //!   raw pointers on purpose (the heap's GlobalAlloc, faulting probes, block
@@ -173,6 +176,8 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     reboot::move_to_ioremap();
     smp::bringup::smp_init(dt, &info);
     vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
+    memory::context::init(params.asid_bits, smp::cpumask::num_possible_cpus());
+    smp::call::on_each_cpu(|_| memory::context::cpu_init());
     // The kernel's own mappings are final: Linux checks W^X in mark_rodata_ro.
     if let Err(e) = memory::ptdump::ptdump_check_wx() {
         pr_warn!("ptdump: cannot check W+X mappings: {e}");

@@ -25,6 +25,7 @@
 //!   memblock        the boot-time memory map and allocator
 //!   gfp, mmzone     GFP flags; zone types and migratetypes
 //!   pgtable         the four-level walker (over hal's PteFormat / PgtableMem)
+//!   asid            ASID generations and rollover (arm64 context.c's allocator)
 //!   ptdump          the page-table dump's merged lines and the W^X check
 //!   hal, config, addr, error    the platform traits, the shared sizes,
 //!                               PhysAddr / VirtAddr / Pfn, mm::Error
@@ -151,6 +152,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod addr;
+pub mod asid;
 pub mod cma;
 pub mod config;
 pub mod error;

@@ -28,6 +28,8 @@
 //!   report        /proc/buddyinfo, meminfo, zoneinfo, slabinfo, vmallocinfo
 //!   ptdump        the kernel page-table dump (Linux's kernel_page_tables)
 //!                 and the boot-time W^X check, over pgtable's walk
+//!   context       user address spaces on a CPU: the ASID allocator,
+//!                 switch_mm (TTBR0 with an ASID), TLB flushes by ASID
 //! ```
 //!
 //! Each file imports only files above it in this list (and `console`);
@@ -48,6 +50,8 @@
 //! Not built yet, with its home: `fault` (the page-fault glue between arch's exception entry and `mm`'s
 //! fault handler, for user address spaces).
 
+#[allow(unsafe_code)] // TTBR0 and TCR_EL1.AS writes: the reserved table, a user table with its ASID
+pub mod context;
 #[allow(unsafe_code)] // zeroing frames through the linear map; the unsafe Hal impl
 pub mod hal;
 #[allow(unsafe_code)] // the #[global_allocator]

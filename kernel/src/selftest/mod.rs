@@ -23,6 +23,8 @@ pub mod harness;
 #[allow(unsafe_code)] // a NULL dereference on purpose
 pub mod lkdtm;
 
+#[allow(unsafe_code)] // loads through TTBR0 with the fault probe; the test mms' table pages
+mod asid;
 #[allow(unsafe_code)] // loads from freed pages that fault on purpose
 mod debug_pagealloc;
 mod exceptions;
@@ -62,6 +64,7 @@ const SUITES: &[&[Test]] = &[
     heap::TESTS,
     vmalloc::TESTS,
     percpu::TESTS,
+    asid::TESTS,
     debug_pagealloc::TESTS,
     // Last: its high-water marks cover every suite above.
     stack::TESTS,
