@@ -21,7 +21,11 @@
 //!     SLUB                  kmalloc; the Rust heap moves onto it
 //!     vmalloc               the vmap area trees; the console and the PM
 //!                           watchdog move from the fixmap to ioremap
-//!     smp_init              the other CPUs, one at a time, on vmalloc'd stacks
+//!     irq::init             the GIC (ioremap), the boot CPU's timer tick
+//!                           at HZ and IPIs; IRQs unmasked
+//!     smp_init              the other CPUs, one at a time, on vmalloc'd
+//!                           stacks; each brings up its own GIC interface
+//!                           and tick, then unmasks IRQs
 //!     W^X check             `Checked W+X mappings: ...` (ptdump_check_wx)
 //!     selftest              per subsystem; `selftest: N passed, M failed`
 //!     ptdump                the kernel page tables, if asked for
@@ -46,6 +50,7 @@
 //!   main.rs      this file: the init order
 //!   selftest/    in-kernel self-tests and lkdtm      bench/   benchmarks
 //!   smp/         secondary CPUs, on_each_cpu
+//!   irq/         the GIC, the IRQ entry, the tick (jiffies), IPIs
 //!   init/        boot-time facts: device tree, command line, BootState
 //!   memory/      the mm crate wired up: page tables ... zones, page
 //!                allocator, SLUB, the heap, the reports
@@ -78,6 +83,7 @@
 //! - `memory::slab`: `kfree` of a raw pointer; mempool callbacks.
 //! - `memory::kbox`: the owning kmalloc handles, `KBox` and `KmallocBuf`.
 //! - `memory::heap`: the `#[global_allocator]`.
+//! - `irq::mmio`: the GIC's ioremapped windows handed to arch as `Mmio`.
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
 //! - `selftest::{heap, mmu, pages, percpu, slub}`: tests that reach memory through
 //!   raw pointers on purpose (the heap's GlobalAlloc, faulting probes, block
@@ -99,6 +105,7 @@ extern crate alloc;
 mod bench;
 mod console;
 mod init;
+mod irq;
 mod memory;
 mod selftest;
 mod smp;
@@ -171,6 +178,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     }
     earlycon::move_to_ioremap();
     reboot::move_to_ioremap();
+    irq::init(dt);
     smp::bringup::smp_init(dt, &info);
     vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
     // The kernel's own mappings are final: Linux checks W^X in mark_rodata_ro.
