@@ -57,6 +57,17 @@ pub fn tick_count(cpu: usize) -> u64 {
     TICKS.get(cpu).map_or(0, |t| t.load(Ordering::Relaxed))
 }
 
+/// The counter value `cpu`'s timer is armed for (0 before its first tick
+/// is set up).
+pub fn next_expiry(cpu: usize) -> u64 {
+    NEXT.get(cpu).map_or(0, |n| n.load(Ordering::Relaxed))
+}
+
+/// Counter ticks per jiffy (0 if the tick does not run).
+pub fn period_ticks() -> u64 {
+    PERIOD.load(Ordering::Relaxed)
+}
+
 /// Whether the tick runs (a GIC, a known counter frequency).
 pub fn is_running() -> bool {
     PERIOD.load(Ordering::Relaxed) != 0 && INTID.load(Ordering::Relaxed) != 0
