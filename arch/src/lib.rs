@@ -10,9 +10,11 @@
 //! | `cache`       | data/instruction cache maintenance to the PoC                 |
 //! | `tlb`         | TLB invalidation, local and inner-shareable                   |
 //! | `exception`   | the vector table, the trap frame, fixups for expected faults  |
+//! | `gic/`        | the interrupt controller: GICv2 and GICv3 behind one interface |
+//! | `irqflags`    | masking IRQs on this CPU (PSTATE.I)                           |
 //! | `semihosting` | Arm semihosting, detected at run time                         |
 //! | `uart/`       | the console UARTs: PL011 and BCM2835 mini UART, bounded waits |
-//! | `timer`       | the generic timer's counter                                   |
+//! | `timer`       | the generic timer's counter; the EL1 virtual/physical timers  |
 //! | `psci`        | PSCI calls over HVC or SMC                                    |
 //! | `bcm2835_pm`  | the Raspberry Pi's PM watchdog: reset and power off without PSCI |
 //! | `cpu`         | identification, exception level, parking                      |
@@ -26,6 +28,8 @@ pub mod bcm2835_pm;
 pub mod cache;
 pub mod cpu;
 pub mod exception;
+pub mod gic;
+pub mod irqflags;
 pub mod mmu;
 pub mod percpu;
 pub mod pmu;

@@ -1,4 +1,6 @@
-//! The generic timer's virtual counter: timestamps and delays.
+//! The generic timer: the virtual counter (timestamps and delays) and the
+//! EL1 timers that raise the tick (CNTV for an EL1 kernel, as Linux uses;
+//! CNTP when the tree gives no virtual timer interrupt).
 
 use aarch64_cpu::registers::{CNTFRQ_EL0, CNTVCT_EL0};
 use core::arch::asm;
@@ -39,5 +41,89 @@ pub fn delay_us(us: u64) {
     let start = counter();
     while counter().wrapping_sub(start) < ticks {
         core::hint::spin_loop();
+    }
+}
+
+/// Which EL1 timer: the virtual one (CNTV_*, what Linux uses at EL1) or
+/// the non-secure physical one (CNTP_*; at EL1 it needs CNTHCTL_EL2.EL1PCEN,
+/// which the head sets when it enters at EL2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimerKind {
+    /// CNTV_CTL_EL0 / CNTV_CVAL_EL0, counting CNTVCT_EL0.
+    Virt,
+    /// CNTP_CTL_EL0 / CNTP_CVAL_EL0, counting CNTPCT_EL0.
+    Phys,
+}
+
+/// CNTx_CTL_EL0.ENABLE.
+pub const CTL_ENABLE: u64 = 1 << 0;
+/// CNTx_CTL_EL0.IMASK: the condition does not assert the interrupt.
+pub const CTL_IMASK: u64 = 1 << 1;
+/// CNTx_CTL_EL0.ISTATUS: the condition is met (read-only).
+pub const CTL_ISTATUS: u64 = 1 << 2;
+
+/// The counter `kind` compares against, read after an `isb`.
+pub fn counter_of(kind: TimerKind) -> u64 {
+    match kind {
+        TimerKind::Virt => counter(),
+        TimerKind::Phys => {
+            let v: u64;
+            // SAFETY: reading the physical count has no side effect (EL1PCTEN
+            // is set by the head when it entered at EL2).
+            unsafe { asm!("isb", "mrs {}, cntpct_el0", out(reg) v, options(nostack, preserves_flags)) };
+            v
+        }
+    }
+}
+
+/// Write the timer's control register (enable, mask).
+pub fn set_ctl(kind: TimerKind, ctl: u64) {
+    // SAFETY: programming this CPU's own EL1 timer has no memory-safety
+    // effect; the isb makes the new control take effect before what follows.
+    unsafe {
+        match kind {
+            TimerKind::Virt => asm!("msr cntv_ctl_el0, {}", "isb", in(reg) ctl, options(nostack, preserves_flags)),
+            TimerKind::Phys => asm!("msr cntp_ctl_el0, {}", "isb", in(reg) ctl, options(nostack, preserves_flags)),
+        }
+    }
+}
+
+/// The timer's control register.
+pub fn ctl(kind: TimerKind) -> u64 {
+    let v: u64;
+    // SAFETY: reading the control register has no side effect.
+    unsafe {
+        match kind {
+            TimerKind::Virt => asm!("mrs {}, cntv_ctl_el0", out(reg) v, options(nostack, preserves_flags)),
+            TimerKind::Phys => asm!("mrs {}, cntp_ctl_el0", out(reg) v, options(nostack, preserves_flags)),
+        }
+    }
+    v
+}
+
+/// Fire when the counter reaches `cval` (CNTx_CVAL_EL0; the condition is
+/// `counter - cval >= 0`, so a value in the past fires at once).
+pub fn set_cval(kind: TimerKind, cval: u64) {
+    // SAFETY: as for set_ctl.
+    unsafe {
+        match kind {
+            TimerKind::Virt => asm!("msr cntv_cval_el0, {}", "isb", in(reg) cval, options(nostack, preserves_flags)),
+            TimerKind::Phys => asm!("msr cntp_cval_el0, {}", "isb", in(reg) cval, options(nostack, preserves_flags)),
+        }
+    }
+}
+
+/// Fire in `ticks` counter ticks (CNTx_TVAL_EL0, a signed 32-bit down count).
+pub fn set_tval(kind: TimerKind, ticks: u32) {
+    // SAFETY: as for set_ctl.
+    unsafe {
+        match kind {
+            TimerKind::Virt => {
+                asm!("msr cntv_tval_el0, {}", "isb", in(reg) ticks as u64, options(nostack, preserves_flags))
+            }
+            TimerKind::Phys => {
+                asm!("msr cntp_tval_el0, {}", "isb", in(reg) ticks as u64, options(nostack, preserves_flags))
+            }
+        }
     }
 }

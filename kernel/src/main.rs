@@ -21,7 +21,11 @@
 //!     SLUB                  kmalloc; the Rust heap moves onto it
 //!     vmalloc               the vmap area trees; the console and the PM
 //!                           watchdog move from the fixmap to ioremap
-//!     smp_init              the other CPUs, one at a time, on vmalloc'd stacks
+//!     irq::init             the GIC (ioremap), the boot CPU's timer tick
+//!                           at HZ and IPIs; IRQs unmasked
+//!     smp_init              the other CPUs, one at a time, on vmalloc'd
+//!                           stacks; each brings up its own GIC interface
+//!                           and tick, then unmasks IRQs
 //!     ASIDs                 the allocator's width; TCR_EL1.AS on every CPU
 //!     W^X check             `Checked W+X mappings: ...` (ptdump_check_wx)
 //!     selftest              per subsystem; `selftest: N passed, M failed`
@@ -47,6 +51,7 @@
 //!   main.rs      this file: the init order
 //!   selftest/    in-kernel self-tests and lkdtm      bench/   benchmarks
 //!   smp/         secondary CPUs, on_each_cpu
+//!   irq/         the GIC, the IRQ entry, the tick (jiffies), IPIs
 //!   init/        boot-time facts: device tree, command line, BootState
 //!   memory/      the mm crate wired up: page tables ... zones, page
 //!                allocator, SLUB, the heap, the reports
@@ -81,6 +86,7 @@
 //! - `memory::heap`: the `#[global_allocator]`.
 //! - `memory::context`: TTBR0 and TCR_EL1.AS writes (the reserved table,
 //!   a user table with its ASID).
+//! - `irq::mmio`: the GIC's ioremapped windows handed to arch as `Mmio`.
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
 //! - `selftest::{heap, mmu, pages, percpu, slub}`: tests that reach memory through
 //!   raw pointers on purpose (the heap's GlobalAlloc, faulting probes, block
@@ -102,6 +108,7 @@ extern crate alloc;
 mod bench;
 mod console;
 mod init;
+mod irq;
 mod memory;
 mod selftest;
 mod smp;
@@ -174,6 +181,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     }
     earlycon::move_to_ioremap();
     reboot::move_to_ioremap();
+    irq::init(dt);
     smp::bringup::smp_init(dt, &info);
     vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
     memory::context::init(params.asid_bits, smp::cpumask::num_possible_cpus());

@@ -20,13 +20,15 @@
 //! ([`parse`], which refuses a blob that still has NOPs).
 //!
 //! Files: `raw` (wire format, error type), `check` (the validator),
-//! `compact`, `parse`, `console` (UARTs, aliases, the console choice). Each looks only at `raw` and, for `compact` and
+//! `compact`, `parse`, `console` (UARTs, aliases, the console choice), `gic`
+//! (the interrupt controller, the timer's interrupts). Each looks only at `raw` and, for `compact` and
 //! `parse`, at `check`.
 
 mod check;
 mod compact;
 mod console;
 mod cpus;
+mod gic;
 mod parse;
 mod raw;
 
@@ -38,6 +40,7 @@ pub use console::{
     console_candidates,
 };
 pub use cpus::{CpuSkip, LogicalCpus, MPIDR_HWID_MASK, logical_cpus};
+pub use gic::{GicInfo, GicNode, GicVersion, MAX_REDIST_REGIONS, RegBlock, TimerIrqs, parse_gic};
 pub use parse::{
     CpuNode, DtInfo, EnableMethod, MAX_CPUS, MAX_MEM_RANGES, MAX_RESERVED_NODES, MemRange, PsciMethod, RegIssue,
     RegProblem, ReservedNode, parse, parse_into, parse_uarts, parse_uarts_into,

@@ -6,7 +6,8 @@
 //! `alloc-ranges`; `no-map`, `reusable`); /chosen (`bootargs`,
 //! `stdout-path`, `kaslr-seed`, `rng-seed`, `linux,initrd-start`/`-end`);
 //! /cpus (`reg`, `enable-method`, `cpu-release-addr`, `numa-node-id`);
-//! /distance-map; /psci; the UARTs, aliases and stdout-path (`console`); and the lowest DMA limit of
+//! /distance-map; /psci; the interrupt controller and the timer's
+//! interrupts (`gic`); the UARTs, aliases and stdout-path (`console`); and the lowest DMA limit of
 //! any bus's `dma-ranges`. A list longer than its capacity is cut, with a
 //! warning in [`DtInfo::warnings`]; an odd property is skipped.
 
@@ -15,6 +16,7 @@ use super::console::{
     AliasError, ClockSource, ConsoleInfo, MAX_ALIAS_HOPS, PI_FIRMWARE_UART_CLOCK_HZ, RefError, StdoutPath, UartKind,
     UartNode, baud_of,
 };
+use super::gic::{GicInfo, parse_gic};
 use super::raw::{DtError, be32, be64};
 use crate::fixedstr::truncated;
 use fdt::Fdt;
@@ -132,6 +134,8 @@ pub struct DtInfo {
     /// Why /distance-map is unusable as a whole (Linux then gives up on the
     /// tree's NUMA description and runs with one node).
     pub distance_map_error: Option<&'static str>,
+    /// The interrupt controller and the timer's interrupts (`gic`).
+    pub gic: GicInfo,
 }
 
 impl DtInfo {
@@ -155,6 +159,7 @@ impl DtInfo {
             warnings: Vec::new(),
             memory_issues: Vec::new(),
             distance_map_error: None,
+            gic: GicInfo::new(),
         }
     }
 }
@@ -505,6 +510,7 @@ pub fn parse_into(blob: &[u8], info: &mut DtInfo) -> Result<(), DtError> {
     }
     info.pm_watchdog = find_pm_watchdog(root, &mut Vec::new());
     info.dma_max_cpu_addr = dma_max_cpu_address(root, &mut Vec::new());
+    info.gic = parse_gic(root);
     Ok(())
 }
 

@@ -42,6 +42,21 @@ pub fn register_fault_note(note: FaultNote) {
     FAULT_NOTE.call_once(|| note);
 }
 
+/// The IRQ entry (`irq::handle_irq`), registered by the interrupt code once
+/// the GIC is up, so this file looks down only. Before that, an IRQ is
+/// unexpected and ends the run like any other.
+static IRQ_HANDLER: spin::Once<arch::exception::TrapHandler> = spin::Once::new();
+
+/// Send the IRQ vectors to `h`.
+pub fn register_irq_handler(h: arch::exception::TrapHandler) {
+    IRQ_HANDLER.call_once(|| h);
+}
+
+/// An IRQ entry (current EL with SP_EL0 or SP_ELx, lower EL AArch64 or AArch32).
+fn is_irq(vector: Vector) -> bool {
+    vector.index() % 4 == 1
+}
+
 macro_rules! emerg {
     ($($arg:tt)*) => { $crate::console::printk::emergency_write(format_args!($($arg)*)) };
 }
@@ -226,6 +241,15 @@ fn fsc_level_name(iss: u64) -> FscLevel {
 
 /// The kernel's handler for every exception arch's fixups do not take.
 pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
+    // An interrupt, unless the entry found the stack overflowed (then it
+    // is reported as the overflow it is, below).
+    if is_irq(vector)
+        && !vector.stack_overflowed()
+        && let Some(h) = IRQ_HANDLER.get()
+    {
+        h(f, vector);
+        return;
+    }
     if IN_OOPS.swap(true, Ordering::SeqCst) {
         // A fault while reporting a fault: give up quietly but definitely.
         arch::semihosting::exit(ExitCode::Oops as u32);
@@ -312,6 +336,9 @@ fn bad_stack(f: &TrapFrame, vector: Vector, stack: (u64, u64)) -> ! {
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    // No IRQ handler runs on this CPU from here (an exception's oops runs
+    // masked already: the entry masks IRQs).
+    arch::irqflags::local_irq_disable();
     if IN_OOPS.swap(true, Ordering::SeqCst) {
         arch::semihosting::exit(ExitCode::Panic as u32);
         arch::cpu::park();

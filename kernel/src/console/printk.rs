@@ -18,7 +18,9 @@
 //! The console log level never drops below 1 (as in Linux), so emergency
 //! lines (level 0: fatal errors, `Kernel panic`) are always printed.
 //!
-//! Lock order: `LOG` is the only lock. The oops and panic paths, which may run
+//! Lock order: `LOG` is the only lock. It is taken with IRQs masked on the
+//! CPU ([`with_log`]): IRQ handlers print, and one landing on a CPU that
+//! holds the lock would spin on it for ever. The oops and panic paths, which may run
 //! while it is held, print through [`emergency_write`], which does not take it.
 
 use arch::uart::{Uart, UartError};
@@ -113,19 +115,29 @@ fn timestamp(w: &mut impl Write) {
     let _ = write!(w, "[{:5}.{:06}] ", ns / 1_000_000_000, (ns / 1000) % 1_000_000);
 }
 
+/// Run `f` on the log with its lock held and this CPU's IRQs masked (an
+/// IRQ handler that prints must not find the lock held under it).
+fn with_log<R>(f: impl FnOnce(&mut Log) -> R) -> R {
+    let flags = arch::irqflags::local_irq_save();
+    let r = f(&mut LOG.lock());
+    arch::irqflags::local_irq_restore(flags);
+    r
+}
+
 /// Log one formatted message at `level`. Used through the `pr_*!` macros.
 pub fn log(level: Level, args: fmt::Arguments<'_>) {
-    let mut log = LOG.lock();
-    if level as u8 >= log.console_loglevel {
-        return;
-    }
-    // Split into lines so that each gets its own timestamp.
-    let mut line = LineWriter { log: &mut log };
-    let _ = line.write_fmt(args);
-    if !line.log.at_line_start {
-        line.log.emit(b"\n");
-        line.log.at_line_start = true;
-    }
+    with_log(|log| {
+        if level as u8 >= log.console_loglevel {
+            return;
+        }
+        // Split into lines so that each gets its own timestamp.
+        let mut line = LineWriter { log };
+        let _ = line.write_fmt(args);
+        if !line.log.at_line_start {
+            line.log.emit(b"\n");
+            line.log.at_line_start = true;
+        }
+    })
 }
 
 struct LineWriter<'a> {
@@ -162,60 +174,64 @@ pub fn log_report(f: impl FnOnce(&mut alloc::string::String) -> fmt::Result) -> 
 /// Log a line with no timestamp, whatever the log level: for lines other
 /// programs read, such as the self-test summary.
 pub fn log_bare(args: fmt::Arguments<'_>) {
-    let mut log = LOG.lock();
-    if !log.at_line_start {
+    with_log(|log| {
+        if !log.at_line_start {
+            log.emit(b"\n");
+            log.at_line_start = true;
+        }
+        let _ = log.write_fmt(args);
         log.emit(b"\n");
-        log.at_line_start = true;
-    }
-    let _ = log.write_fmt(args);
-    log.emit(b"\n");
+    })
 }
 
 /// Set the console log level (`loglevel=`), never below 1: as in Linux,
 /// emergency lines (level 0) are always printed.
 pub fn set_console_loglevel(level: u8) {
-    LOG.lock().console_loglevel = level.clamp(1, 15);
+    with_log(|log| log.console_loglevel = level.clamp(1, 15));
 }
 
 /// The console is up: replay what was logged before it. A UART that does
 /// not take the replay ([`UartError::Stuck`]) is not registered, and the
 /// buffer is kept for the next one.
 pub fn register_console(uart: &'static Uart) -> Result<(), UartError> {
-    let mut log = LOG.lock();
-    let len = log.len;
-    uart.write_bytes(&log.buf[..len])?;
-    if log.dropped > 0 {
-        let dropped = log.dropped;
+    with_log(|log| {
+        let len = log.len;
+        uart.write_bytes(&log.buf[..len])?;
+        if log.dropped > 0 {
+            let dropped = log.dropped;
+            log.console = Some(uart);
+            let _ = writeln!(log, "printk: {dropped} early bytes dropped (log buffer full)");
+        }
         log.console = Some(uart);
-        let _ = writeln!(log, "printk: {dropped} early bytes dropped (log buffer full)");
-    }
-    log.console = Some(uart);
-    log.len = 0;
-    log.dropped = 0;
-    Ok(())
+        log.len = 0;
+        log.dropped = 0;
+        Ok(())
+    })
 }
 
 /// Switch the registered console to `uart` (the same device at another
 /// mapping), under the log lock so no line is half-written through the old
 /// one. Does nothing when no console is registered.
 pub fn replace_console(uart: &'static Uart) {
-    let mut log = LOG.lock();
-    if log.console.is_some() {
-        log.console = Some(uart);
-    }
+    with_log(|log| {
+        if log.console.is_some() {
+            log.console = Some(uart);
+        }
+    })
 }
 
 /// Whether a console UART is registered.
 pub fn have_console() -> bool {
-    LOG.lock().console.is_some()
+    with_log(|log| log.console.is_some())
 }
 
 /// No console will come: send what was logged to the semihosting console.
 pub fn flush_early_to_semihosting() {
-    let log = LOG.lock();
-    if log.console.is_none() {
-        arch::semihosting::write_bytes(&log.buf[..log.len]);
-    }
+    with_log(|log| {
+        if log.console.is_none() {
+            arch::semihosting::write_bytes(&log.buf[..log.len]);
+        }
+    })
 }
 
 /// Print without taking the log lock: for oops and panic, which may run while

@@ -31,6 +31,7 @@ mod exceptions;
 mod fdt;
 #[allow(unsafe_code)] // the Rust heap's GlobalAlloc, called directly
 mod heap;
+mod irq;
 mod memblock;
 #[allow(unsafe_code)] // probes that fault on purpose
 mod mmu;
@@ -58,6 +59,7 @@ const SUITES: &[&[Test]] = &[
     exceptions::TESTS,
     timer::TESTS,
     smp::TESTS,
+    irq::TESTS,
     zones::TESTS,
     pages::TESTS,
     slub::TESTS,

@@ -117,6 +117,8 @@ extern "C" fn secondary_start_kernel(_percpu_offset: u64) -> ! {
     arch::cache::note_cpu_dcache_line();
     let cpu = arch::percpu::smp_processor_id();
     pr_info!("CPU{}: Booted secondary processor {:#012x} [{:#010x}]", cpu, arch::cpu::mpidr(), arch::cpu::midr());
+    // Its GIC interface and tick; IRQs unmasked from here.
+    crate::irq::init_cpu(cpu);
     set_online(cpu);
     serve_mailbox(cpu)
 }

@@ -1,0 +1,198 @@
+//! Interrupts on this machine: the GIC is up on every CPU, the tick runs
+//! at HZ everywhere, jiffies keeps time with the counter, IPIs arrive, and
+//! masking IRQs holds them off.
+
+use super::harness::{Test, TestResult};
+use crate::init::state;
+use crate::irq::ipi::{self, Ipi};
+use crate::irq::{self as irqs, timer};
+use crate::smp::{call, cpumask};
+use crate::{check, check_eq, fail};
+use arch::irqflags;
+use arch::percpu::NR_CPUS;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+pub const TESTS: &[Test] = &[
+    Test { suite: "irq", name: "gic_up_and_irqs_unmasked_on_every_cpu", run: gic_up_and_irqs_unmasked_on_every_cpu },
+    Test { suite: "irq", name: "masking_holds_the_tick_off", run: masking_holds_the_tick_off },
+    Test { suite: "irq", name: "ticks_advance_on_every_cpu", run: ticks_advance_on_every_cpu },
+    Test { suite: "irq", name: "jiffies_advance_at_hz", run: jiffies_advance_at_hz },
+    Test { suite: "irq", name: "sgi_reaches_every_cpu", run: sgi_reaches_every_cpu },
+];
+
+/// Online CPUs as a mask.
+fn online_mask() -> u64 {
+    (0..NR_CPUS).filter(|&c| cpumask::cpu_online(c)).fold(0, |m, c| m | 1 << c)
+}
+
+/// Counter ticks in `ms` milliseconds.
+fn ms_ticks(ms: u64) -> u64 {
+    arch::timer::frequency_hz() * ms / 1000
+}
+
+/// The tree has a GIC, so the kernel must run with it: a caller that
+/// finds none fails rather than passing vacuously.
+fn need_tick() -> TestResult {
+    let dt = &state::get().dt;
+    check!(dt.gic.gic.is_some(), "no GIC in the device tree ({:?})", dt.gic.issue);
+    check!(irqs::gic().is_some(), "the tree has a GIC but the kernel did not bring it up (see the GIC: lines)");
+    check!(timer::is_running(), "the tick does not run");
+    Ok(())
+}
+
+static UNMASKED: AtomicU64 = AtomicU64::new(0);
+static VISITED: AtomicU64 = AtomicU64::new(0);
+
+fn note_unmasked(cpu: usize) {
+    if !irqflags::irqs_disabled() {
+        UNMASKED.fetch_or(1 << cpu, Ordering::Relaxed);
+    }
+    VISITED.fetch_or(1 << cpu, Ordering::Relaxed);
+}
+
+fn gic_up_and_irqs_unmasked_on_every_cpu() -> TestResult {
+    need_tick()?;
+    UNMASKED.store(0, Ordering::Relaxed);
+    VISITED.store(0, Ordering::Relaxed);
+    call::on_each_cpu(note_unmasked);
+    let online = online_mask();
+    check_eq!(VISITED.load(Ordering::Relaxed), online);
+    check_eq!(UNMASKED.load(Ordering::Relaxed), online);
+    Ok(())
+}
+
+/// With IRQs masked for several periods this CPU takes no tick; unmasked,
+/// the pending one arrives at once.
+fn masking_holds_the_tick_off() -> TestResult {
+    need_tick()?;
+    let cpu = arch::percpu::smp_processor_id();
+    let outer = irqflags::local_irq_save();
+    check!(!outer.irqs_disabled(), "the test runs with IRQs masked");
+    check!(irqflags::irqs_disabled(), "local_irq_save did not mask");
+    let inner = irqflags::local_irq_save();
+    check!(inner.irqs_disabled(), "a nested save did not see IRQs masked");
+    irqflags::local_irq_restore(inner);
+    check!(irqflags::irqs_disabled(), "restoring the nested save unmasked");
+    let before = timer::tick_count(cpu);
+    arch::timer::delay_us(4 * 1_000_000 / timer::HZ);
+    let masked = timer::tick_count(cpu) - before;
+    irqflags::local_irq_restore(outer);
+    check!(!irqflags::irqs_disabled(), "restore did not unmask");
+    // The tick pending since the first period is taken now.
+    let t0 = arch::timer::counter();
+    while timer::tick_count(cpu) == before && arch::timer::counter() - t0 < ms_ticks(100) {
+        core::hint::spin_loop();
+    }
+    check_eq!(masked, 0);
+    check!(timer::tick_count(cpu) > before, "no tick within 100 ms of unmasking");
+    Ok(())
+}
+
+static BEFORE: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
+static AFTER: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
+
+/// How far ahead each CPU's timer is armed, in counter ticks (signed).
+static AHEAD: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
+
+fn read_before(cpu: usize) {
+    BEFORE[cpu].store(timer::tick_count(cpu), Ordering::Relaxed);
+    AHEAD[cpu].store(timer::next_expiry(cpu).wrapping_sub(arch::timer::counter()), Ordering::Relaxed);
+}
+
+fn read_after(cpu: usize) {
+    AFTER[cpu].store(timer::tick_count(cpu), Ordering::Relaxed);
+}
+
+fn ticks_advance_on_every_cpu() -> TestResult {
+    need_tick()?;
+    const MS: u64 = 200;
+    call::on_each_cpu(read_before);
+    let t0 = arch::timer::counter();
+    arch::timer::delay_us(MS * 1000);
+    call::on_each_cpu(read_after);
+    let elapsed = arch::timer::counter() - t0;
+    // Ticks the interval can hold, give or take the edges.
+    let expect = elapsed * timer::HZ / arch::timer::frequency_hz();
+    for cpu in (0..NR_CPUS).filter(|&c| cpumask::cpu_online(c)) {
+        let n = AFTER[cpu].load(Ordering::Relaxed) - BEFORE[cpu].load(Ordering::Relaxed);
+        // A vCPU the host did not run for a while (QEMU on a loaded host)
+        // takes one tick for all the periods it missed: so at least one,
+        // never more than the time holds.
+        if n == 0 || n > expect + 2 {
+            fail!("CPU{cpu}: {n} ticks in {MS} ms (expected about {expect} at HZ={})", timer::HZ);
+        }
+        // The rate: the timer is armed at most one period ahead (or has
+        // just fired and is about to be re-armed).
+        let ahead = AHEAD[cpu].load(Ordering::Relaxed) as i64;
+        let period = timer::period_ticks() as i64;
+        check!(
+            ahead > -period && ahead <= period,
+            "CPU{cpu}: timer armed {ahead} counter ticks ahead, the period is {period}"
+        );
+    }
+    Ok(())
+}
+
+/// jiffies right after CPU 0's next tick, bracketed by the counter before
+/// that tick and after the read: (counter before, jiffies, counter after).
+fn jiffies_at_tick() -> Result<(u64, u64, u64), alloc::string::String> {
+    let before = arch::timer::counter();
+    let t = timer::tick_count(0);
+    while timer::tick_count(0) == t {
+        if arch::timer::counter() - before > ms_ticks(500) {
+            fail!("CPU0 took no tick in 500 ms");
+        }
+        core::hint::spin_loop();
+    }
+    let j = timer::jiffies();
+    Ok((before, j, arch::timer::counter()))
+}
+
+fn jiffies_advance_at_hz() -> TestResult {
+    need_tick()?;
+    check_eq!(arch::percpu::smp_processor_id(), 0);
+    // Each read of jiffies follows one of CPU 0's ticks, which sets it
+    // from the counter: whole periods since the start, so it lies between
+    // the periods counted before that tick and after the read. A host
+    // that stops the vCPU for a while delays the tick, not the count.
+    let (a0, j0, b0) = jiffies_at_tick()?;
+    arch::timer::delay_us(300_000);
+    let (a1, j1, b1) = jiffies_at_tick()?;
+    let period = timer::period_ticks();
+    let (least, most) = ((a1 - b0) / period, (b1 - a0) / period + 1);
+    let got = j1 - j0;
+    check!(got + 1 >= least && got <= most, "jiffies advanced {got}; the counter says {least}..={most} periods passed");
+    Ok(())
+}
+
+fn sgi_reaches_every_cpu() -> TestResult {
+    need_tick()?;
+    let me = arch::percpu::smp_processor_id();
+    let online = online_mask();
+    let mut before = [0u64; NR_CPUS];
+    for (c, b) in before.iter_mut().enumerate() {
+        *b = ipi::received(c, Ipi::CallFunction);
+    }
+    // Every other online CPU at once, then this one.
+    if let Err(e) = ipi::send_mask(online & !(1 << me), Ipi::CallFunction) {
+        fail!("send_mask: {e:?}");
+    }
+    if let Err(e) = ipi::send(me, Ipi::CallFunction) {
+        fail!("send to self: {e:?}");
+    }
+    let t0 = arch::timer::counter();
+    let arrived = |c: usize| ipi::received(c, Ipi::CallFunction) > before[c];
+    let all = || (0..NR_CPUS).filter(|&c| online & (1 << c) != 0).all(arrived);
+    while !all() && arch::timer::counter() - t0 < ms_ticks(500) {
+        core::hint::spin_loop();
+    }
+    for c in (0..NR_CPUS).filter(|&c| online & (1 << c) != 0) {
+        check!(arrived(c), "CPU{c} did not receive the IPI within 500 ms");
+    }
+    // Nobody else got one.
+    for (c, b) in before.iter().enumerate().filter(|&(c, _)| online & (1 << c) == 0) {
+        check_eq!(ipi::received(c, Ipi::CallFunction), *b);
+    }
+    check!(irqs::irqs_taken(me) > 0, "CPU{me} counted no IRQs");
+    Ok(())
+}
