@@ -174,7 +174,20 @@ pub struct Params {
     /// `ptdump`: print the kernel page tables after the self-tests
     /// (Linux's /sys/kernel/debug/kernel_page_tables).
     pub ptdump: bool,
+    /// `rdinit=`: the path of the first program in the initramfs (Linux's
+    /// ramdisk_execute_command; default [`DEFAULT_RDINIT`]).
+    pub rdinit: String<PATH_PARAM_LEN>,
+    /// `init=`: Linux's first program on a root file system other than the
+    /// initramfs (execute_command). There is no such root file system
+    /// here, so it is only recorded; Linux too ignores it when the
+    /// initramfs has the rdinit program.
+    pub init: Option<String<PATH_PARAM_LEN>>,
 }
+
+/// Longest `rdinit=` / `init=` path kept; a longer one is malformed.
+pub const PATH_PARAM_LEN: usize = 128;
+/// The initramfs program Linux runs when `rdinit=` is absent.
+pub const DEFAULT_RDINIT: &str = "/init";
 
 /// `reboot=`: what the end of a run does on a machine with no semihosting host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +247,8 @@ impl Default for Params {
             panic_timeout: 0,
             reboot: RebootMode::PowerOff,
             ptdump: false,
+            rdinit: truncated(DEFAULT_RDINIT),
+            init: None,
         }
     }
 }
@@ -350,6 +365,12 @@ fn parse_core_size(v: &str) -> Option<CoreSize> {
         Some(p) => p.parse::<u8>().ok().filter(|&p| p <= 100).map(CoreSize::Percent),
         None => memparse(v).map(CoreSize::Bytes),
     }
+}
+
+/// `rdinit=` / `init=`: a non-empty path that fits. Linux takes any
+/// string and fails at exec; the path is only checked for length here.
+fn parse_path(v: &str) -> Option<String<PATH_PARAM_LEN>> {
+    (!v.is_empty() && v.len() <= PATH_PARAM_LEN).then(|| truncated(v))
 }
 
 /// A decimal number with an optional sign.
@@ -537,6 +558,8 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 }
                 fits
             }
+            ("rdinit", Some(v)) => parse_path(v).map(|v| p.rdinit = v).is_some(),
+            ("init", Some(v)) => parse_path(v).map(|v| p.init = Some(v)).is_some(),
             ("panic", Some(v)) => parse_i32(v).map(|t| p.panic_timeout = t).is_some(),
             ("reboot", Some(v)) => match v {
                 "park" | "p" => Some(RebootMode::Park),
@@ -549,7 +572,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             (
                 "console" | "panic" | "reboot" | "mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm"
                 | "numa" | "movablecore" | "kernelcore" | "init_on_alloc" | "init_on_free" | "bench"
-                | "debug_pagealloc",
+                | "debug_pagealloc" | "rdinit" | "init",
                 None,
             ) => false,
             ("quiet" | "debug" | "mminfo" | "ptdump", Some(_)) => false,
