@@ -178,10 +178,23 @@ pub struct Params {
     /// only N bits of ASID, so that ASID generations roll over after a few
     /// address spaces. `None`: the width the CPU reports.
     pub asid_bits: Option<u8>,
+    /// `rdinit=`: the path of the first program in the initramfs (Linux's
+    /// ramdisk_execute_command; default [`DEFAULT_RDINIT`]).
+    pub rdinit: String<PATH_PARAM_LEN>,
+    /// `init=`: Linux's first program on a root file system other than the
+    /// initramfs (execute_command). There is no such root file system
+    /// here, so it is only recorded; Linux too ignores it when the
+    /// initramfs has the rdinit program.
+    pub init: Option<String<PATH_PARAM_LEN>>,
 }
 
 /// The range `asid_bits=` accepts.
 pub const ASID_BITS_RANGE: core::ops::RangeInclusive<u8> = 4..=16;
+
+/// Longest `rdinit=` / `init=` path kept; a longer one is malformed.
+pub const PATH_PARAM_LEN: usize = 128;
+/// The initramfs program Linux runs when `rdinit=` is absent.
+pub const DEFAULT_RDINIT: &str = "/init";
 
 /// `reboot=`: what the end of a run does on a machine with no semihosting host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,6 +255,8 @@ impl Default for Params {
             reboot: RebootMode::PowerOff,
             ptdump: false,
             asid_bits: None,
+            rdinit: truncated(DEFAULT_RDINIT),
+            init: None,
         }
     }
 }
@@ -358,6 +373,12 @@ fn parse_core_size(v: &str) -> Option<CoreSize> {
         Some(p) => p.parse::<u8>().ok().filter(|&p| p <= 100).map(CoreSize::Percent),
         None => memparse(v).map(CoreSize::Bytes),
     }
+}
+
+/// `rdinit=` / `init=`: a non-empty path that fits. Linux takes any
+/// string and fails at exec; the path is only checked for length here.
+fn parse_path(v: &str) -> Option<String<PATH_PARAM_LEN>> {
+    (!v.is_empty() && v.len() <= PATH_PARAM_LEN).then(|| truncated(v))
 }
 
 /// A decimal number with an optional sign.
@@ -548,6 +569,8 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 }
                 fits
             }
+            ("rdinit", Some(v)) => parse_path(v).map(|v| p.rdinit = v).is_some(),
+            ("init", Some(v)) => parse_path(v).map(|v| p.init = Some(v)).is_some(),
             ("panic", Some(v)) => parse_i32(v).map(|t| p.panic_timeout = t).is_some(),
             ("reboot", Some(v)) => match v {
                 "park" | "p" => Some(RebootMode::Park),
@@ -560,7 +583,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             (
                 "console" | "panic" | "reboot" | "mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm"
                 | "numa" | "movablecore" | "kernelcore" | "init_on_alloc" | "init_on_free" | "bench"
-                | "debug_pagealloc" | "asid_bits",
+                | "debug_pagealloc" | "asid_bits" | "rdinit" | "init",
                 None,
             ) => false,
             ("quiet" | "debug" | "mminfo" | "ptdump", Some(_)) => false,

@@ -12,16 +12,25 @@
 //! | `devicetree` | `check_full` (the validator), `compact`, `parse` -> `DtInfo` |
 //! | `cmdline`    | `parse` -> `Params` and `Diags` (Linux's early-param rules)  |
 //! | `fixedstr`   | fixed-capacity string copies                                |
+//! | `initramfs`  | `unpack` -> `Rootfs` (cpio newc/crc, gzip, DEFLATE)         |
+//! | `elf`        | `parse` -> `ElfImage` (static AArch64 executables)          |
 //!
-//! The crate is `no_std` and allocates nothing: the kernel parses the tree
-//! and the command line before it has a heap, so every list has a fixed
-//! capacity (heapless), and running past one is reported, not fatal. It
+//! The device-tree and command-line parsers allocate nothing: the kernel
+//! runs them before it has a heap, so every list has a fixed capacity
+//! (heapless), and running past one is reported, not fatal. The initramfs
+//! and ELF parsers run once kmalloc is up and use `alloc`: the large
+//! buffers (decoded archives) grow with `try_reserve` under a caller's
+//! limit, so a hostile size is an error value, not an allocation panic. It
 //! knows no architecture: the kernel maps the blob, logs what it is told and
 //! turns the PSCI method into a conduit. Errors are values (`DtError`,
 //! `Diag`); nothing here panics on any input (the fuzz run checks that).
 #![no_std]
 #![deny(unsafe_code)]
 
+extern crate alloc;
+
 pub mod cmdline;
 pub mod devicetree;
+pub mod elf;
 pub mod fixedstr;
+pub mod initramfs;

@@ -3,8 +3,8 @@
 //! and the diagnostics' wording.
 
 use bootdata::cmdline::{
-    BENCH_SUITES, CmaSpec, CoreSize, Diag, Diags, LKDTM_TYPES, Lkdtm, Params, SELFTEST_LIST_LEN, SelftestSel,
-    SlubDebugArg, TestName, UnknownLine, memparse, parse,
+    BENCH_SUITES, CmaSpec, CoreSize, DEFAULT_RDINIT, Diag, Diags, LKDTM_TYPES, Lkdtm, PATH_PARAM_LEN, Params,
+    SELFTEST_LIST_LEN, SelftestSel, SlubDebugArg, TestName, UnknownLine, memparse, parse,
 };
 
 /// Parse `line`, expecting no diagnostics.
@@ -427,4 +427,31 @@ fn asid_bits_takes_a_width_from_4_to_16() {
     for bad in ["asid_bits=3", "asid_bits=17", "asid_bits=0", "asid_bits=x", "asid_bits=", "asid_bits"] {
         malformed(bad, "asid_bits");
     }
+fn rdinit_names_the_first_program_and_defaults_to_slash_init() {
+    assert_eq!(DEFAULT_RDINIT, "/init");
+    assert_eq!(Params::default().rdinit.as_str(), "/init");
+    assert_eq!(clean("rdinit=/bin/sh").rdinit.as_str(), "/bin/sh");
+    assert_eq!(clean("rdinit=\"/my init\"").rdinit.as_str(), "/my init");
+    let (p, d) = parse("rdinit=/a rdinit=/b");
+    assert_eq!(p.rdinit.as_str(), "/b", "the last one wins");
+    assert_eq!(d.list.as_slice(), [Diag::Repeated("rdinit".try_into().unwrap())]);
+    let long = format!("rdinit=/{}", "x".repeat(PATH_PARAM_LEN - 1));
+    assert_eq!(clean(&long).rdinit.len(), PATH_PARAM_LEN);
+    malformed(&format!("rdinit=/{}", "x".repeat(PATH_PARAM_LEN)), "rdinit");
+    malformed("rdinit=", "rdinit");
+    malformed("rdinit", "rdinit");
+}
+
+#[test]
+fn init_is_recorded_and_leaves_rdinit_alone() {
+    assert_eq!(Params::default().init, None);
+    let p = clean("init=/sbin/init");
+    assert_eq!(p.init.as_deref(), Some("/sbin/init"));
+    assert_eq!(p.rdinit.as_str(), "/init");
+    let p = clean("init=/a rdinit=/b");
+    assert_eq!((p.init.as_deref(), p.rdinit.as_str()), (Some("/a"), "/b"));
+    malformed("init=", "init");
+    malformed("init", "init");
+    // `init_on_alloc` is another parameter, not `init` with a suffix.
+    assert_eq!(clean("init_on_alloc=1").init, None);
 }

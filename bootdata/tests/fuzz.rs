@@ -290,7 +290,10 @@ fn fuzz_devicetree() {
 
 // ----- command lines -----------------------------------------------------------
 
-const WORDS: [&str; 41] = [
+const WORDS: [&str; 44] = [
+    "rdinit",
+    "init",
+    "/bin/sh",
     "mem",
     "memblock",
     "selftest",
@@ -344,7 +347,7 @@ const GOOD_LINES: [&str; 8] = [
     "selftest=pages.zeroing,slub loglevel=15 bench=slab,pages",
     "slub_debug=\"F Z\" debug init-on-free=1",
     "foo=bar mem=1G junk",
-    "console=ttyAMA0 earlycon root=/dev/vda rw",
+    "console=ttyAMA0 earlycon root=/dev/vda rw rdinit=/bin/sh init=/sbin/init",
     "lkdtm=\"UNDEF\" mem=1G mem=2G",
 ];
 
@@ -455,6 +458,17 @@ fn canonical(p: &Params) -> Option<String> {
         Some("") => w.push("earlycon".into()),
         Some(v) if !plain(v) => return None,
         Some(v) => w.push(format!("earlycon={v}")),
+    }
+    if p.rdinit.as_str() != "/init" {
+        if !plain(&p.rdinit) {
+            return None;
+        }
+        w.push(format!("rdinit={}", p.rdinit));
+    }
+    match p.init.as_deref() {
+        None => {}
+        Some(v) if !plain(v) => return None,
+        Some(v) => w.push(format!("init={v}")),
     }
     if p.panic_timeout != 0 {
         w.push(format!("panic={}", p.panic_timeout));

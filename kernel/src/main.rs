@@ -21,6 +21,8 @@
 //!     SLUB                  kmalloc; the Rust heap moves onto it
 //!     vmalloc               the vmap area trees; the console and the PM
 //!                           watchdog move from the fixmap to ioremap
+//!     initramfs             the loader's initrd unpacked and indexed
+//!                           (`Trying to unpack rootfs image as initramfs...`)
 //!     irq::init             the GIC (ioremap), the boot CPU's timer tick
 //!                           at HZ and IPIs; IRQs unmasked
 //!     smp_init              the other CPUs, one at a time, on vmalloc'd
@@ -72,6 +74,7 @@
 //! - `init::fdt`: reads the blob through the fixmap; the kernel's buffer.
 //! - `init::earlycon`: the console UARTs' registers through the fixmap.
 //! - `init::reboot`: the PM watchdog's registers through the fixmap.
+//! - `init::initramfs`: the initrd's bytes through the linear map.
 //! - `memory::pgtable`: table memory for the page-table walker (`PgtableMem`).
 //! - `memory::memblock`: memblock's grown arrays, through the linear map.
 //! - `memory::probe`: one page of physical memory through the fixmap, read
@@ -179,6 +182,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     if let Err(e) = vmalloc::init() {
         fatal(format_args!("cannot bring up vmalloc: {e}"));
     }
+    init::initramfs::populate_rootfs(dt, &params.rdinit);
     earlycon::move_to_ioremap();
     reboot::move_to_ioremap();
     irq::init(dt);

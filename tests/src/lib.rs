@@ -417,6 +417,7 @@ pub struct Qemu {
     second_serial: bool,
     semihosting: bool,
     image: Option<PathBuf>,
+    initrd: Option<Vec<u8>>,
 }
 
 impl Qemu {
@@ -439,6 +440,7 @@ impl Qemu {
             second_serial: false,
             semihosting: true,
             image: None,
+            initrd: None,
         }
     }
 
@@ -486,6 +488,13 @@ impl Qemu {
     /// The kernel command line (`-append`; only with `-kernel`).
     pub fn append(mut self, cmdline: &str) -> Self {
         self.append = Some(cmdline.into());
+        self
+    }
+
+    /// `-initrd` with these bytes: QEMU places them in RAM and names them
+    /// in /chosen (`linux,initrd-start`/`-end`). `-kernel` boots only.
+    pub fn initrd(mut self, bytes: Vec<u8>) -> Self {
+        self.initrd = Some(bytes);
         self
     }
 
@@ -655,6 +664,12 @@ impl Qemu {
                 Boot::UBoot { .. } => {}
                 Boot::Stub { .. } => panic!("-append needs -kernel: no command line with the stub"),
             }
+        }
+        if let Some(bytes) = &self.initrd {
+            assert!(matches!(self.boot, Boot::Image | Boot::Elf), "-initrd needs -kernel");
+            let file = ScratchFile::with_bytes("initrd.img", bytes);
+            args.extend(["-initrd".into(), path_arg(file.path())]);
+            scratch.push(file);
         }
         args.extend(self.extra.iter().cloned());
         args

@@ -7,6 +7,7 @@
 //!   /chosen/bootargs ──► cmdline::setup (parse, log, refuse) ──► Params
 //!   DtInfo + Params ──► earlycon (the console candidates, tried in order),
 //!                       reboot (how a run ends), platform (log it)
+//!   dt.initrd ──► initramfs (once kmalloc is up: unpack, index, keep)
 //!   everything ──► state: BootState, set once, read by the self-tests
 //! ```
 //!
@@ -22,6 +23,8 @@ pub mod cmdline;
 pub mod earlycon;
 #[allow(unsafe_code)] // reads the blob through the fixmap; the kernel's buffer
 pub mod fdt;
+#[allow(unsafe_code)] // the initrd's bytes through the linear map
+pub mod initramfs;
 pub mod platform;
 #[allow(unsafe_code)] // the PM watchdog's registers through the fixmap
 pub mod reboot;

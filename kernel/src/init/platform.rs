@@ -98,6 +98,6 @@ pub fn log_platform(dt: &DtInfo) {
         );
     }
     if let Some((s, e)) = dt.initrd {
-        pr_info!("Initial ramdisk at: {:#x} ({} bytes) (kept reserved; nothing unpacks it)", s, e - s);
+        pr_info!("Initial ramdisk at: {:#x} ({} bytes) (unpacked by init::initramfs; kept reserved)", s, e - s);
     }
 }
