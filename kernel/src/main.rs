@@ -100,6 +100,7 @@ mod bench;
 mod console;
 mod init;
 mod memory;
+mod process;
 mod selftest;
 mod smp;
 
