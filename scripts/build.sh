@@ -9,6 +9,8 @@
 #   target/user/<name>                                      user programs (stripped ELF)
 #   target/user/programs.txt                                their names: what kernel/build.rs embeds
 #   target/user/c/hello                                     the C example (when aarch64-linux-gnu-gcc exists)
+#   target/user/initramfs.cpio[.gz]                         all of them at /<name> (/hello-c: the C one),
+#                                                           newc, plain and gzip (when cpio exists)
 #   target/aarch64-unknown-none-softfloat/release/kernel   ELF
 #   target/aarch64-unknown-none-softfloat/release/Image    arm64 Image (Linux header)
 #   target/dtb/*.dtb                                        compiled from dts/
@@ -95,6 +97,16 @@ if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
         chmod 0755 "$c_tmp"
         mv -f "$c_tmp" target/user/c/hello
     fi
+fi
+# An initramfs of them all, for -initrd with rdinit=/<name>.
+if command -v cpio >/dev/null 2>&1; then
+    initramfs=()
+    for name in $user_bins; do initramfs+=("target/user/$name=/$name"); done
+    [ -x target/user/c/hello ] && initramfs+=(target/user/c/hello=/hello-c)
+    bash scripts/mkinitramfs.sh --no-gzip target/user/initramfs.cpio "${initramfs[@]}"
+    bash scripts/mkinitramfs.sh target/user/initramfs.cpio.gz "${initramfs[@]}"
+else
+    echo "build: cpio not found: no target/user/initramfs.cpio (scripts/setup.sh installs it)" >&2
 fi
 
 cargo build --quiet "${cargo_args[@]}" -p kernel --target "$TARGET"
