@@ -49,24 +49,52 @@ impl<T> OrFail<T> for Result<T, Errno> {
 /// How a test's child ended when it did not pass.
 pub enum Why {
     Status(WaitStatus),
+    TimedOut,
     Fork(Errno),
     Wait(Errno),
+    Setup(Errno),
 }
 
 impl core::fmt::Debug for Why {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Why::Status(s) => write!(f, "{:?}", s),
+            Why::TimedOut => write!(f, "no verdict after {} s: killed by the watchdog", TIMEOUT_S),
+            Why::Setup(e) => write!(f, "mmap of the watchdog page: {}", e),
             Why::Fork(e) => write!(f, "fork: {}", e),
             Why::Wait(e) => write!(f, "wait4: {}", e),
         }
     }
 }
 
+/// How long a test may run before the watchdog kills it.
+pub const TIMEOUT_S: u64 = 120;
+
 /// Runs `test` in a child; passes when the child exits with status 0.
+///
+/// A second child, the watchdog, sleeps [`TIMEOUT_S`] and then kills the
+/// test with SIGKILL, noting it in a shared page, so a hanging test is
+/// one failure and the run goes on. Once the test is reaped the watchdog is
+/// killed and reaped too, before anything else is forked (so its kill can
+/// only reach the test's pid while that is still ours).
 pub fn run_in_child(test: fn() -> TestResult) -> Result<(), Why> {
+    let fired = Mapping::new(PAGE_SIZE, sys::prot::RW, sys::map::SHARED | sys::map::ANONYMOUS).map_err(Why::Setup)?;
     let pid = spawn(test).map_err(Why::Fork)?;
-    let (_, status) = sys::wait4(pid, 0).map_err(Why::Wait)?;
+    let watchdog = spawn_status(|| {
+        let _ = sys::nanosleep(&sys::Timespec { tv_sec: TIMEOUT_S as i64, tv_nsec: 0 });
+        fired.write_u64(0, 1);
+        let _ = sys::kill(pid, sys::sig::SIGKILL);
+        0
+    });
+    let reaped = sys::wait4(pid, 0);
+    if let Ok(w) = watchdog {
+        let _ = sys::kill(w, sys::sig::SIGKILL);
+        let _ = sys::wait4_nostatus(w, 0);
+    }
+    let (_, status) = reaped.map_err(Why::Wait)?;
+    if fired.read_u64(0) != 0 {
+        return Err(Why::TimedOut);
+    }
     if status.exited() && status.exit_status() == 0 { Ok(()) } else { Err(Why::Status(status)) }
 }
 
