@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Build the kernel: the ELF (with symbols, for gdb) and the flat arm64 Image
-# that every loader takes, plus the device trees we ship.
+# that every loader takes, plus the device trees we ship. First the user
+# programs the kernel embeds (user/programs, for aarch64-unknown-none:
+# static ELF executables at 0x400000, linked with user/user.ld).
 #
 #   scripts/build.sh [--debug]        (or BUILD_PROFILE=release|dev)
 #
+#   target/user/<name>                                      user programs (stripped ELF)
+#   target/user/programs.txt                                their names: what kernel/build.rs embeds
+#   target/user/c/hello                                     the C example (when aarch64-linux-gnu-gcc exists)
+#   target/user/initramfs.cpio[.gz]                         all of them at /<name> (/hello-c: the C one),
+#                                                           newc, plain and gzip (when cpio exists)
 #   target/aarch64-unknown-none-softfloat/release/kernel   ELF
 #   target/aarch64-unknown-none-softfloat/release/Image    arm64 Image (Linux header)
 #   target/dtb/*.dtb                                        compiled from dts/
@@ -59,6 +66,48 @@ export BUILD_LOCK_FD=9    # kallsyms.py: the lock is already held on this descri
 
 tmp_files=()
 trap 'rm -f "${tmp_files[@]}"' EXIT
+
+# The user programs, then the kernel that embeds them (kernel/build.rs
+# reads target/user/programs.txt). The names are the [[bin]] entries of
+# user/programs/Cargo.toml.
+USER_TARGET=aarch64-unknown-none
+cargo build --quiet "${cargo_args[@]}" -p user-programs --target "$USER_TARGET"
+user_bins=$(awk '/^\[\[bin\]\]/ { inbin = 1; next } /^\[/ { inbin = 0 } inbin && /^name *=/ { gsub(/[" ]/, "", $0); sub(/^name=/, "", $0); print }' user/programs/Cargo.toml)
+[ -n "$user_bins" ] || { echo "build: no [[bin]] in user/programs/Cargo.toml" >&2; exit 1; }
+mkdir -p target/user
+list_tmp=$(mktemp "target/user/.programs.XXXXXX")
+tmp_files+=("$list_tmp")
+for name in $user_bins; do
+    bin_tmp=$(mktemp "target/user/.$name.XXXXXX")
+    tmp_files+=("$bin_tmp")
+    "$objcopy" --strip-debug "target/$USER_TARGET/$dir/$name" "$bin_tmp"
+    chmod 0755 "$bin_tmp"
+    # Unchanged bytes keep the old file (and its mtime: no kernel rebuild).
+    if cmp -s "$bin_tmp" "target/user/$name"; then rm -f "$bin_tmp"; else mv -f "$bin_tmp" "target/user/$name"; fi
+    echo "$name" >>"$list_tmp"
+done
+if cmp -s "$list_tmp" target/user/programs.txt; then rm -f "$list_tmp"; else chmod 0644 "$list_tmp"; mv -f "$list_tmp" target/user/programs.txt; fi
+# The C example of the README, for an initramfs (not embedded).
+if command -v aarch64-linux-gnu-gcc >/dev/null 2>&1; then
+    mkdir -p target/user/c
+    if [ ! -f target/user/c/hello ] || [ user/c/hello.c -nt target/user/c/hello ]; then
+        c_tmp=$(mktemp "target/user/c/.hello.XXXXXX")
+        tmp_files+=("$c_tmp")
+        aarch64-linux-gnu-gcc -static -nostdlib -ffreestanding -fno-stack-protector -O2 -o "$c_tmp" user/c/hello.c
+        chmod 0755 "$c_tmp"
+        mv -f "$c_tmp" target/user/c/hello
+    fi
+fi
+# An initramfs of them all, for -initrd with rdinit=/<name>.
+if command -v cpio >/dev/null 2>&1; then
+    initramfs=()
+    for name in $user_bins; do initramfs+=("target/user/$name=/$name"); done
+    [ -x target/user/c/hello ] && initramfs+=(target/user/c/hello=/hello-c)
+    bash scripts/mkinitramfs.sh --no-gzip target/user/initramfs.cpio "${initramfs[@]}"
+    bash scripts/mkinitramfs.sh target/user/initramfs.cpio.gz "${initramfs[@]}"
+else
+    echo "build: cpio not found: no target/user/initramfs.cpio (scripts/setup.sh installs it)" >&2
+fi
 
 cargo build --quiet "${cargo_args[@]}" -p kernel --target "$TARGET"
 

@@ -2,8 +2,9 @@
 # Install what a fresh Debian machine lacks to build, boot and debug the kernel:
 #   qemu-system-aarch64 >= 9.0 (raspi4b), dtc, gdb-multiarch, u-boot-qemu,
 #   python3 (kallsyms, the cycle check), flock (the build lock), mtools and
-#   dosfstools (the Pi 4 SD card image), and the Rust targets pinned in
-#   rust-toolchain.toml.
+#   dosfstools (the Pi 4 SD card image), cpio (initramfs archives),
+#   gcc-aarch64-linux-gnu (the C example user program), and the Rust targets
+#   pinned in rust-toolchain.toml.
 # Quiet and quick when everything is already there.
 #
 # Debian bookworm ships QEMU 7.2, which has no raspi4b machine. Its backports
@@ -32,6 +33,9 @@ command -v flock >/dev/null 2>&1 || missing+=(util-linux)
 # The Pi 4 SD card image (scripts/sdcard.sh): a FAT file system in a plain file.
 command -v mcopy >/dev/null 2>&1 || missing+=(mtools)
 command -v mkfs.vfat >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.vfat ] || missing+=(dosfstools)
+# Initramfs archives (scripts/mkinitramfs.sh) and the C example user program.
+command -v cpio >/dev/null 2>&1 || missing+=(cpio)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing+=(gcc-aarch64-linux-gnu)
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -103,6 +107,7 @@ if ! command -v rustup >/dev/null 2>&1; then
     log "rustup not found: install Rust with rustup first"; exit 1
 fi
 if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-none-softfloat ||
+   ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-none ||
    ! ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-objcopy >/dev/null 2>&1; then
     log "installing the Rust toolchain pinned in rust-toolchain.toml"
     rustup toolchain install >/dev/null

@@ -126,6 +126,7 @@ step build bash scripts/build.sh
 step clippy-host cargo clippy -p mm -p bootdata -p boot-tests --all-targets -- -D warnings
 step clippy-kernel cargo clippy --release -p kernel -p arch -p boot -p mm -p bootdata \
     --target "$TARGET" -- -D warnings
+step clippy-user cargo clippy --release -p ulib -p user-programs --target aarch64-unknown-none -- -D warnings
 step test-mm cargo test -p mm
 test_logs+=("$LOG_DIR/test-mm.log")
 # bootdata: the device-tree and command-line parsers, host-tested; then

@@ -113,6 +113,7 @@ mod console;
 mod init;
 mod irq;
 mod memory;
+mod process;
 mod selftest;
 mod smp;
 

@@ -39,6 +39,7 @@ mod mmu;
 mod pages;
 #[allow(unsafe_code)] // per-CPU copies written through raw addresses; a test chunk memory
 mod percpu;
+mod programs;
 #[allow(unsafe_code)] // red zones, freed objects and free pointers, written on purpose
 mod slub;
 mod smp;
@@ -68,6 +69,7 @@ const SUITES: &[&[Test]] = &[
     percpu::TESTS,
     asid::TESTS,
     debug_pagealloc::TESTS,
+    programs::TESTS,
     // Last: its high-water marks cover every suite above.
     stack::TESTS,
 ];

@@ -1,0 +1,3 @@
+//! User processes. So far: the programs embedded in the image.
+
+pub mod programs;
