@@ -427,6 +427,9 @@ fn asid_bits_takes_a_width_from_4_to_16() {
     for bad in ["asid_bits=3", "asid_bits=17", "asid_bits=0", "asid_bits=x", "asid_bits=", "asid_bits"] {
         malformed(bad, "asid_bits");
     }
+}
+
+#[test]
 fn rdinit_names_the_first_program_and_defaults_to_slash_init() {
     assert_eq!(DEFAULT_RDINIT, "/init");
     assert_eq!(Params::default().rdinit.as_str(), "/init");
