@@ -8,7 +8,9 @@
 //! ```
 //!
 //! Every test runs in a child process of its own (fork, then wait4), so a
-//! test that crashes or is killed is one failure, not the end of the run.
+//! test that crashes or is killed is one failure, not the end of the run; a
+//! watchdog child kills a test that has no verdict after 120 s (reported
+//! as a timeout).
 //! Each prints `fault: NAME ... ok` or `fault: NAME ... FAILED (why)`, a
 //! failing one also the reason it found on stderr, and the run closes with
 //! `fault: N passed, M failed`. The exit status is 0 when every test passed,
@@ -75,6 +77,7 @@ const TESTS: &[Test] = &[
     ("fpsimd_registers", procs::fpsimd_registers),
     ("fpsimd_loops", procs::fpsimd_loops),
     ("clock_nanosleep", procs::clock_nanosleep),
+    ("panic_exit_status", procs::panic_exit_status),
     ("oom_runaway_child", procs::oom_runaway_child),
 ];
 

@@ -270,3 +270,9 @@ pub fn oom_runaway_child() -> TestResult {
     println!("fault: oom_runaway_child: the runaway child was killed by SIGKILL");
     Ok(())
 }
+
+/// ulib's panic handler prints the message and exits with status 101.
+pub fn panic_exit_status() -> TestResult {
+    let pid = spawn_status(|| panic!("a deliberate panic (fault test panic_exit_status)")).or_fail("fork")?;
+    expect_exit(pid, 101, "panicking child")
+}
