@@ -226,6 +226,17 @@ global_asm!(
     b       __trap_common
 .endm
 
+// From EL0 the frame goes at the top of the task's kernel stack (SP_EL1 is
+// what ret_to_user left: the frame's own end), so there is nothing to check
+// and TPIDR_EL0 (the task's TLS) must not be touched.
+.macro el0_ventry idx
+    .balign 0x80
+    sub     sp, sp, #FRAME_SIZE
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\idx
+    b       __trap_el0
+.endm
+
 .section .text.vectors, "ax"
 .balign 0x800
 .global __vectors
@@ -238,10 +249,10 @@ __vectors:
     kernel_ventry 5
     kernel_ventry 6
     kernel_ventry 7
-    kernel_ventry 8
-    kernel_ventry 9
-    kernel_ventry 10
-    kernel_ventry 11
+    el0_ventry 8
+    el0_ventry 9
+    el0_ventry 10
+    el0_ventry 11
     kernel_ventry 12
     kernel_ventry 13
     kernel_ventry 14
@@ -302,6 +313,66 @@ __trap_common:
     ldr     x30, [sp, #240]
     add     sp, sp, #FRAME_SIZE
     eret
+
+__trap_el0:
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x19, [sp, #144]
+    stp     x20, x21, [sp, #160]
+    stp     x22, x23, [sp, #176]
+    stp     x24, x25, [sp, #192]
+    stp     x26, x27, [sp, #208]
+    stp     x28, x29, [sp, #224]
+    str     x30, [sp, #240]
+    mrs     x20, sp_el0
+    mrs     x21, elr_el1
+    mrs     x22, spsr_el1
+    mrs     x23, esr_el1
+    mrs     x24, far_el1
+    stp     x20, x21, [sp, #248]
+    stp     x22, x23, [sp, #264]
+    str     x24, [sp, #280]
+    mov     x1, x0
+    mov     x0, sp
+    // A zero frame record: backtraces end here, at the user boundary.
+    stp     xzr, xzr, [sp, #-16]!
+    mov     x29, sp
+    bl      arch_trap_user
+    add     sp, sp, #16
+.global __ret_to_user
+__ret_to_user:                      // sp = the frame, at the top of the stack
+    ldp     x20, x21, [sp, #248]
+    ldr     x22, [sp, #264]
+    msr     sp_el0, x20
+    msr     elr_el1, x21
+    msr     spsr_el1, x22
+    ldp     x0, x1, [sp, #0]
+    ldp     x2, x3, [sp, #16]
+    ldp     x4, x5, [sp, #32]
+    ldp     x6, x7, [sp, #48]
+    ldp     x8, x9, [sp, #64]
+    ldp     x10, x11, [sp, #80]
+    ldp     x12, x13, [sp, #96]
+    ldp     x14, x15, [sp, #112]
+    ldp     x16, x17, [sp, #128]
+    ldp     x18, x19, [sp, #144]
+    ldp     x20, x21, [sp, #160]
+    ldp     x22, x23, [sp, #176]
+    ldp     x24, x25, [sp, #192]
+    ldp     x26, x27, [sp, #208]
+    ldp     x28, x29, [sp, #224]
+    ldr     x30, [sp, #240]
+    add     sp, sp, #FRAME_SIZE
+    eret
+    // No speculation past the eret (Linux's `sb` after kernel_exit).
+    dsb     nsh
+    isb
 
 // Probes for self-tests: a single faulting instruction at a known address.
 .section .text.probes, "ax"
@@ -558,6 +629,78 @@ fn early_report(frame: &TrapFrame, vector: Vector) {
         ),
     );
     semihosting::write_bytes(&buf.b[..buf.n]);
+}
+
+/// What the kernel's handler for exceptions from EL0 is called with. It
+/// returns when the frame (possibly changed: a system call's result, a
+/// signal's new pc) is to be resumed at EL0.
+pub type UserTrapHandler = fn(&mut TrapFrame, Vector);
+
+static USER_HANDLER: AtomicUsize = AtomicUsize::new(0);
+
+/// Install the kernel's handler for exceptions taken from EL0 (system
+/// calls, user faults, IRQs while a task runs at EL0).
+pub fn set_user_handler(h: UserTrapHandler) {
+    USER_HANDLER.store(h as usize, Ordering::Release);
+}
+
+/// Called by the EL0 vector code with the frame at the top of the task's
+/// kernel stack.
+#[unsafe(no_mangle)]
+extern "C" fn arch_trap_user(frame: &mut TrapFrame, vector: u64) {
+    let h = USER_HANDLER.load(Ordering::Acquire);
+    if h == 0 {
+        // Nothing runs at EL0 before the kernel installs its handler; if it
+        // does, it is the kernel's bug, reported as any other exception.
+        arch_trap(frame, vector);
+        return;
+    }
+    // SAFETY: USER_HANDLER only ever holds a `UserTrapHandler` stored by
+    // set_user_handler.
+    let h: UserTrapHandler = unsafe { core::mem::transmute::<usize, UserTrapHandler>(h) };
+    h(frame, Vector(vector));
+}
+
+unsafe extern "C" {
+    fn __ret_to_user() -> !;
+}
+
+/// Return to EL0 with `frame`'s registers: the first entry of a new task
+/// into user space (Linux's ret_to_user after start_thread).
+///
+/// The frame is copied to the top of the kernel stack that `stack_top`
+/// ends, the stack pointer moves there (everything the caller had on this
+/// stack is abandoned), and `eret` resumes at `frame.elr` with `frame.sp`
+/// as SP_EL0 and `frame.spsr` as PSTATE. The next exception from EL0 saves
+/// its frame at the same place.
+///
+/// # Safety
+/// 1. `stack_top` is the top (one past the end, 16-byte aligned) of the
+///    kernel stack the caller is running on; its top `FRAME_SIZE` bytes
+///    are reserved for the user frame (the task started below them, as
+///    Linux's tasks start below their pt_regs) and `frame` is not in them;
+///    nothing else on that stack is needed again (no borrow, no guard, no
+///    value whose drop matters outlives this call: it never returns).
+/// 2. `frame.spsr` selects EL0t (M[3:0] = 0) with AArch64 state, so the
+///    `eret` cannot enter a higher or an AArch32 state, and TTBR0 holds the
+///    address space `frame.elr` and `frame.sp` belong to.
+pub unsafe fn ret_to_user(frame: &TrapFrame, stack_top: u64) -> ! {
+    debug_assert!(frame.spsr & 0x1f == 0, "ret_to_user: SPSR {:#x} is not EL0t", frame.spsr);
+    let dst = stack_top - FRAME_SIZE as u64;
+    // SAFETY: the caller guarantees (1) that [dst, stack_top) is this
+    // stack's reserved top, ours to overwrite, not overlapping `frame`; the
+    // copy is of plain integers. Then sp moves onto the copy and
+    // __ret_to_user restores it and erets to EL0t as (2) allows.
+    unsafe {
+        core::ptr::write(dst as *mut TrapFrame, *frame);
+        core::arch::asm!(
+            "mov sp, {0}",
+            "b {1}",
+            in(reg) dst,
+            sym __ret_to_user,
+            options(noreturn)
+        )
+    }
 }
 
 /// Called by the vector code with the saved frame.

@@ -19,7 +19,17 @@ const DAIF_I: u64 = 1 << 7;
 pub struct IrqFlags(u64);
 
 impl IrqFlags {
-    /// IRQs were masked when the flags were saved.
+    /// The saved DAIF value (to keep it where an `IrqFlags` cannot go).
+    pub fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Flags from [`bits`](Self::bits).
+    pub fn from_bits(bits: u64) -> Self {
+        IrqFlags(bits)
+    }
+
+    /// Whether these flags have IRQs masked.
     pub fn irqs_disabled(self) -> bool {
         self.0 & DAIF_I != 0
     }

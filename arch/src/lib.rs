@@ -9,7 +9,8 @@
 //! | `mmu`         | MAIR/TCR values, TTBR access, address translation (AT)        |
 //! | `cache`       | data/instruction cache maintenance to the PoC                 |
 //! | `tlb`         | TLB invalidation, local and inner-shareable                   |
-//! | `exception`   | the vector table, the trap frame, fixups for expected faults  |
+//! | `exception`   | the vector table, the trap frame, fixups for expected faults; EL0 entry and return |
+//! | `uaccess`     | copies to and from user memory (LDTR/STTR) and their fault fixups |
 //! | `gic/`        | the interrupt controller: GICv2 and GICv3 behind one interface |
 //! | `irqflags`    | masking IRQs on this CPU (PSTATE.I)                           |
 //! | `semihosting` | Arm semihosting, detected at run time                         |
@@ -17,7 +18,9 @@
 //! | `timer`       | the generic timer's counter; the EL1 virtual/physical timers  |
 //! | `psci`        | PSCI calls over HVC or SMC                                    |
 //! | `bcm2835_pm`  | the Raspberry Pi's PM watchdog: reset and power off without PSCI |
-//! | `cpu`         | identification, exception level, parking                      |
+//! | `cpu`         | identification, exception level, parking; what EL0 may use    |
+//! | `context`     | the register switch between tasks, the thread registers       |
+//! | `fpsimd`      | FP/SIMD state save and restore, CPACR_EL1.FPEN                |
 //! | `percpu`      | per-CPU areas through TPIDR_EL1                                |
 //! | `stack`       | kernel stack painting and high-water marks                    |
 //! | `pmu`         | the PMU cycle and instruction counters (benchmarks)            |
@@ -26,8 +29,10 @@
 
 pub mod bcm2835_pm;
 pub mod cache;
+pub mod context;
 pub mod cpu;
 pub mod exception;
+pub mod fpsimd;
 pub mod gic;
 pub mod irqflags;
 pub mod mmu;
@@ -40,4 +45,5 @@ pub mod semihosting;
 pub mod stack;
 pub mod timer;
 pub mod tlb;
+pub mod uaccess;
 pub mod uart;

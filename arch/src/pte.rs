@@ -109,6 +109,10 @@ impl PteFormat for Arm64 {
         if !prot.contains(PageProt::WRITE) {
             d |= PTE_RDONLY;
         }
+        if prot.contains(PageProt::USER_NONE) {
+            // AP = 0b10: EL1 read-only, EL0 nothing; per-ASID, never executed.
+            return (d & !PTE_USER) | PTE_RDONLY | PTE_NG | PTE_PXN | PTE_UXN;
+        }
         if prot.contains(PageProt::USER) {
             // User mappings: never executable by the kernel, per-ASID.
             d |= PTE_USER | PTE_NG | PTE_PXN;
@@ -131,6 +135,9 @@ impl PteFormat for Arm64 {
         let user = raw & PTE_USER != 0;
         if user {
             p |= PageProt::USER;
+        } else if raw & PTE_NG != 0 {
+            // Only user_none pages are per-ASID without EL0 access.
+            return PageProt::USER_NONE | PageProt::READ;
         }
         let xn = if user { raw & PTE_UXN } else { raw & PTE_PXN };
         if xn == 0 {

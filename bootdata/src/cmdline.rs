@@ -229,7 +229,7 @@ pub enum CoreSize {
 }
 
 /// The benchmark suites `bench=` may name.
-pub const BENCH_SUITES: &[&str] = &["pages", "slab", "vmalloc"];
+pub const BENCH_SUITES: &[&str] = &["pages", "slab", "vmalloc", "fault"];
 
 impl Default for Params {
     fn default() -> Self {

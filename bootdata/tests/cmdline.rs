@@ -282,7 +282,7 @@ fn debug_pagealloc_takes_kstrtobool_values() {
 
 #[test]
 fn bench_names_suites() {
-    assert_eq!(BENCH_SUITES, ["pages", "slab", "vmalloc"]);
+    assert_eq!(BENCH_SUITES, ["pages", "slab", "vmalloc", "fault"]);
     assert_eq!(clean("bench=vmalloc").bench, 4);
     assert_eq!(clean("bench=pages").bench, 1);
     assert_eq!(clean("bench=slab").bench, 2);

@@ -25,9 +25,12 @@
 //!                           (`Trying to unpack rootfs image as initramfs...`)
 //!     irq::init             the GIC (ioremap), the boot CPU's timer tick
 //!                           at HZ and IPIs; IRQs unmasked
+//!     sched                 kernel_main becomes swapper/0, the boot CPU's
+//!                           idle task (it can sleep and be switched away)
 //!     smp_init              the other CPUs, one at a time, on vmalloc'd
 //!                           stacks; each brings up its own GIC interface
-//!                           and tick, then unmasks IRQs
+//!                           and tick, then unmasks IRQs, and becomes its
+//!                           idle task swapper/N
 //!     ASIDs                 the allocator's width; TCR_EL1.AS on every CPU
 //!     W^X check             `Checked W+X mappings: ...` (ptdump_check_wx)
 //!     selftest              per subsystem; `selftest: N passed, M failed`
@@ -52,6 +55,9 @@
 //! ```text
 //!   main.rs      this file: the init order
 //!   selftest/    in-kernel self-tests and lkdtm      bench/   benchmarks
+//!   process/     user processes: exec, fork, the EL0 trap handler,
+//!                system calls, wait4, kill, the OOM killer
+//!   sched/       tasks, run queues, context switch, wait queues, FP/SIMD
 //!   smp/         secondary CPUs, on_each_cpu
 //!   irq/         the GIC, the IRQ entry, the tick (jiffies), IPIs
 //!   init/        boot-time facts: device tree, command line, BootState
@@ -91,6 +97,9 @@
 //!   a user table with its ASID).
 //! - `irq::mmio`: the GIC's ioremapped windows handed to arch as `Mmio`.
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
+//! - `sched::{task, switch, fpsimd}`: the task's saved-register cell, the
+//!   register switch, the raw `Arc` pointers of `current`, a new stack's
+//!   paint.
 //! - `selftest::{heap, mmu, pages, percpu, slub}`: tests that reach memory through
 //!   raw pointers on purpose (the heap's GlobalAlloc, faulting probes, block
 //!   contents, red zones and freed objects); `selftest::lkdtm`: a NULL
@@ -114,6 +123,7 @@ mod init;
 mod irq;
 mod memory;
 mod process;
+mod sched;
 mod selftest;
 mod smp;
 
@@ -187,16 +197,38 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     earlycon::move_to_ioremap();
     reboot::move_to_ioremap();
     irq::init(dt);
+    // kernel_main becomes the boot CPU's idle task, swapper/0.
+    let boot_stack = smp::stack::boot_stack();
+    if let Err(e) = sched::init_idle(0, boot_stack.lo, boot_stack.hi) {
+        fatal(format_args!("cannot start the scheduler: {e}"));
+    }
     smp::bringup::smp_init(dt, &info);
     vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
     memory::context::init(params.asid_bits, smp::cpumask::num_possible_cpus());
     smp::call::on_each_cpu(|_| memory::context::cpu_init());
+    // The tick preempts user tasks; a wake-up for another CPU's task
+    // interrupts that CPU.
+    irq::timer::set_tick_hook(sched::scheduler_tick);
+    sched::set_resched_ipi_hook(|cpu| {
+        let _ = irq::ipi::send(cpu, irq::ipi::Ipi::Reschedule);
+    });
+    if let Err(e) = process::init() {
+        fatal(format_args!("cannot set up user processes: {e}"));
+    }
     // The kernel's own mappings are final: Linux checks W^X in mark_rodata_ro.
     if let Err(e) = memory::ptdump::ptdump_check_wx() {
         pr_warn!("ptdump: cannot check W+X mappings: {e}");
     }
 
-    let (passed, failed) = selftest::run(&params.selftest);
+    // A first program to run: Linux's kernel_init runs no self-tests; here
+    // they run first only when the command line asks for them.
+    let first_program = state::get().dt.initrd.is_some() || dt.bootargs.contains("rdinit=");
+    let selftests = if first_program && !dt.bootargs.contains("selftest=") {
+        bootdata::cmdline::SelftestSel::Off
+    } else {
+        params.selftest.clone()
+    };
+    let (passed, failed) = selftest::run(&selftests);
     if params.ptdump {
         memory::ptdump::dump_kernel_page_tables();
     }
@@ -208,6 +240,13 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         report::mminfo();
     } else if passed + failed > 0 {
         report::short_reports();
+    }
+    if first_program && failed == 0 {
+        let rdinit = dt.bootargs.contains("rdinit=").then_some(params.rdinit.as_str());
+        if process::start_init(rdinit, state::get().dt.initrd.is_some()) {
+            // The run ends when the first program does (process::run).
+            sched::idle_forever();
+        }
     }
     match (passed, failed) {
         (0, 0) => {

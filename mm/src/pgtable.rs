@@ -111,6 +111,11 @@ bitflags! {
         const DEVICE = 1 << 4;
         /// Normal, non-cacheable memory.
         const NONCACHED = 1 << 5;
+        /// A user page that user space may not touch at all (a PROT_NONE
+        /// VMA's page, Linux's PAGE_NONE): still a per-ASID translation, so
+        /// the page stays mapped for a later mprotect, but no EL0 access
+        /// and no execution.
+        const USER_NONE = 1 << 6;
     }
 }
 
@@ -199,6 +204,12 @@ pub unsafe trait PgtableMem {
     fn may_split(&self, va: VirtAddr, level: usize) -> bool {
         let _ = (va, level);
         true
+    }
+    /// Give back a table page that [`PageTable::free_tables`] unlinked
+    /// (trees that are torn down, the user page tables, implement it; the
+    /// kernel's tables are never freed and keep this default).
+    fn free_table(&mut self, pa: PhysAddr) {
+        let _ = pa;
     }
 }
 
@@ -548,6 +559,179 @@ impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
     }
 }
 
+/// The slot of one last-level descriptor (a page table entry), found by
+/// [`PageTable::pte_alloc`] or [`PageTable::pte_lookup`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PteSlot {
+    /// The last-level table holding it.
+    pub table: PhysAddr,
+    /// Its index in that table.
+    pub index: usize,
+}
+
+/// Page-granular access for trees whose every leaf is a page (user
+/// address spaces: Linux's pte_offset_map / pte_alloc / set_pte_at). The
+/// caller owns the descriptor protocol: what it writes, and the
+/// break-before-make and TLB maintenance a change needs.
+impl<F: PteFormat, M: PgtableMem> PageTable<F, M> {
+    /// The page slot for `va`, allocating the missing tables on the way
+    /// down (Linux's `__pte_alloc` under `handle_mm_fault`). A block in the
+    /// way is `Busy`; out of table memory is `NoMemory`, with the tables
+    /// allocated so far left linked (empty, reused by the next walk).
+    pub fn pte_alloc(&mut self, va: VirtAddr) -> Result<PteSlot, Error> {
+        let mut table = self.root;
+        for level in 0..LAST_LEVEL {
+            let idx = level_index(va, level);
+            let raw = self.read(table, idx);
+            table = if !F::is_valid(raw) {
+                let t = self.mem.alloc_table()?;
+                F::new_table_barrier();
+                self.write(table, idx, F::mk_table(t));
+                t
+            } else if F::is_table(raw, level) {
+                F::output_addr(raw)
+            } else {
+                return Err(Error::Busy);
+            };
+        }
+        Ok(PteSlot { table, index: level_index(va, LAST_LEVEL) })
+    }
+
+    /// The page slot for `va` if its last-level table exists.
+    pub fn pte_lookup(&self, va: VirtAddr) -> Option<PteSlot> {
+        let mut table = self.root;
+        for level in 0..LAST_LEVEL {
+            let raw = self.read(table, level_index(va, level));
+            if !F::is_valid(raw) || !F::is_table(raw, level) {
+                return None;
+            }
+            table = F::output_addr(raw);
+        }
+        Some(PteSlot { table, index: level_index(va, LAST_LEVEL) })
+    }
+
+    /// The descriptor in `slot`.
+    pub fn pte_read(&self, slot: PteSlot) -> u64 {
+        self.read(slot.table, slot.index)
+    }
+
+    /// Write `raw` into `slot`. The caller did what the change needs first
+    /// (an invalid entry in between and a TLB flush, for break-before-make)
+    /// and publishes afterwards.
+    pub fn pte_write(&mut self, slot: PteSlot, raw: u64) {
+        self.write(slot.table, slot.index, raw);
+    }
+
+    /// Call `f(va, slot, raw)` for every valid page descriptor in
+    /// `[va, va + size)`, in address order, skipping missing tables
+    /// (Linux's `zap_pte_range` / `copy_pte_range` loops). `f` may rewrite
+    /// the slot it is given through the `&mut Self` it receives.
+    pub fn for_each_pte(&mut self, va: VirtAddr, size: u64, f: &mut impl FnMut(&mut Self, VirtAddr, PteSlot, u64)) {
+        let end = va.0.saturating_add(size);
+        let mut at = va.0 & !(PAGE_SIZE - 1);
+        while at < end {
+            // Skip a whole missing table at the highest level it is missing.
+            let mut table = self.root;
+            let mut missing = None;
+            for level in 0..LAST_LEVEL {
+                let raw = self.read(table, level_index(VirtAddr(at), level));
+                if !F::is_valid(raw) || !F::is_table(raw, level) {
+                    missing = Some(level);
+                    break;
+                }
+                table = F::output_addr(raw);
+            }
+            if let Some(level) = missing {
+                let span = level_size(level);
+                at = match (at & !(span - 1)).checked_add(span) {
+                    Some(n) => n,
+                    None => return,
+                };
+                continue;
+            }
+            let first = level_index(VirtAddr(at), LAST_LEVEL);
+            for index in first..PTRS_PER_TABLE {
+                if at >= end {
+                    return;
+                }
+                let slot = PteSlot { table, index };
+                let raw = self.read(table, index);
+                if F::is_valid(raw) {
+                    f(self, VirtAddr(at), slot, raw);
+                }
+                at += PAGE_SIZE;
+            }
+        }
+    }
+
+    /// Unlink and free every table below the root whose span lies wholly
+    /// in `[va, va + size)` and holds no valid page any more (Linux's
+    /// `free_pgtables` after an unmap). The caller flushed the TLB for the
+    /// range (a walker may cache table entries too: it flushes again, by
+    /// ASID, when this returns non-zero). Returns the number freed.
+    pub fn free_empty_tables(&mut self, va: VirtAddr, size: u64) -> usize {
+        let root = self.root;
+        let end = va.0.saturating_add(size);
+        self.free_empty_level(root, 0, 0, va.0, end).1
+    }
+
+    /// For the table at `level` whose span starts at `base`: (it holds no
+    /// valid entry any more, tables freed below it).
+    fn free_empty_level(&mut self, table: PhysAddr, level: usize, base: u64, start: u64, end: u64) -> (bool, usize) {
+        let span = level_size(level);
+        let mut freed = 0;
+        let mut empty = true;
+        for idx in 0..PTRS_PER_TABLE {
+            let raw = self.read(table, idx);
+            if !F::is_valid(raw) {
+                continue;
+            }
+            let entry_start = base + idx as u64 * span;
+            let entry_last = entry_start + (span - 1);
+            if level < LAST_LEVEL && F::is_table(raw, level) && entry_start < end && entry_last >= start {
+                let (child_empty, n) = self.free_empty_level(F::output_addr(raw), level + 1, entry_start, start, end);
+                freed += n;
+                if child_empty && entry_start >= start && entry_last < end {
+                    self.write(table, idx, 0);
+                    self.mem.free_table(F::output_addr(raw));
+                    freed += 1;
+                    continue;
+                }
+            }
+            empty = false;
+        }
+        (empty, freed)
+    }
+
+    /// Tear the tree down: free every table, the root last (an exiting
+    /// process's page tables). Leaves are not looked at: the caller has
+    /// released what they mapped and made sure no CPU walks this tree any
+    /// more (TTBR0 switched away, the ASID's entries flushed or retired).
+    pub fn free_tables(mut self) -> usize {
+        let root = self.root;
+        let n = self.free_level(root, 0);
+        self.mem.free_table(root);
+        n + 1
+    }
+
+    fn free_level(&mut self, table: PhysAddr, level: usize) -> usize {
+        let mut n = 0;
+        if level == LAST_LEVEL {
+            return 0;
+        }
+        for idx in 0..PTRS_PER_TABLE {
+            let raw = self.read(table, idx);
+            if F::is_valid(raw) && F::is_table(raw, level) {
+                let child = F::output_addr(raw);
+                n += self.free_level(child, level + 1);
+                self.mem.free_table(child);
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
 /// One entry met by [`PageTable::walk_range`]: what decides the
 /// translation of the span starting at `va`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -700,10 +884,16 @@ mod tests {
         pages: RefCell<Vec<Box<[u64; 512]>>>,
         limit: usize,
         flushes: RefCell<Vec<VirtAddr>>,
+        freed: RefCell<Vec<PhysAddr>>,
     }
     impl Arena {
         fn new(limit: usize) -> Self {
-            Self { pages: RefCell::new(Vec::new()), limit, flushes: RefCell::new(Vec::new()) }
+            Self {
+                pages: RefCell::new(Vec::new()),
+                limit,
+                flushes: RefCell::new(Vec::new()),
+                freed: RefCell::new(Vec::new()),
+            }
         }
     }
     // SAFETY: every address handed out indexes a live boxed page of 512 u64;
@@ -723,6 +913,11 @@ mod tests {
         }
         fn flush_tlb(&mut self, va: VirtAddr) {
             self.flushes.borrow_mut().push(va);
+        }
+        fn free_table(&mut self, pa: PhysAddr) {
+            let mut f = self.freed.borrow_mut();
+            assert!(!f.contains(&pa), "table {pa:?} freed twice");
+            f.push(pa);
         }
     }
 
@@ -1330,5 +1525,84 @@ mod tests {
         }
         assert_eq!(pieces, whole);
         assert!(n > whole.len(), "the walk never stopped");
+    }
+    const UVA: u64 = 0x0000_0040_0000;
+
+    #[test]
+    fn pte_alloc_lookup_read_write() {
+        let a = Arena::new(16);
+        let mut pt = PageTable::<Toy, &Arena>::new(&a).unwrap();
+        assert_eq!(pt.pte_lookup(VirtAddr(UVA)), None);
+        let slot = pt.pte_alloc(VirtAddr(UVA)).unwrap();
+        assert_eq!(a.pages.borrow().len(), 4, "root + three tables");
+        assert_eq!(pt.pte_lookup(VirtAddr(UVA)), Some(slot));
+        assert_eq!(pt.pte_read(slot), 0);
+        let leaf = Toy::mk_leaf(PhysAddr(0x9000), PageProt::READ | PageProt::USER, LAST_LEVEL);
+        pt.pte_write(slot, leaf);
+        assert_eq!(pt.translate(VirtAddr(UVA + 5)).unwrap().pa, PhysAddr(0x9005));
+        // The neighbour shares the tables.
+        let next = pt.pte_alloc(VirtAddr(UVA + PAGE_SIZE)).unwrap();
+        assert_eq!((next.table, next.index), (slot.table, slot.index + 1));
+        assert_eq!(a.pages.borrow().len(), 4);
+        // A block in the way is Busy.
+        pt.map_range(VirtAddr(0x4000_0000), PhysAddr(0x4000_0000), 1 << 30, PageProt::READ, MapFlags::empty()).unwrap();
+        assert_eq!(pt.pte_alloc(VirtAddr(0x4000_1000)), Err(Error::Busy));
+    }
+
+    #[test]
+    fn for_each_pte_visits_valid_pages_in_order_and_skips_missing_tables() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, &Arena>::new(&a).unwrap();
+        let vas = [UVA, UVA + 3 * PAGE_SIZE, UVA + (2 << 20), 0x7f_0000_0000, 0xffff_ffff_f000];
+        for (i, &va) in vas.iter().enumerate() {
+            let slot = pt.pte_alloc(VirtAddr(va)).unwrap();
+            pt.pte_write(slot, Toy::mk_leaf(PhysAddr(0x1000 * (i as u64 + 1)), PageProt::READ, LAST_LEVEL));
+        }
+        let mut seen = Vec::new();
+        pt.for_each_pte(VirtAddr(0), 1 << 48, &mut |_, va, _, raw| seen.push((va.0, Toy::output_addr(raw).0)));
+        let want: Vec<(u64, u64)> = vas.iter().enumerate().map(|(i, &v)| (v, 0x1000 * (i as u64 + 1))).collect();
+        assert_eq!(seen, want);
+        // A sub-range, and rewriting through the callback.
+        let mut n = 0;
+        pt.for_each_pte(VirtAddr(UVA + PAGE_SIZE), 3 * PAGE_SIZE, &mut |pt, _, slot, _| {
+            pt.pte_write(slot, 0);
+            n += 1;
+        });
+        assert_eq!(n, 1);
+        assert!(pt.translate(VirtAddr(UVA + 3 * PAGE_SIZE)).is_none());
+        assert!(pt.translate(VirtAddr(UVA)).is_some());
+    }
+
+    #[test]
+    fn free_empty_tables_frees_only_wholly_covered_empty_tables() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, &Arena>::new(&a).unwrap();
+        let keep = pt.pte_alloc(VirtAddr(UVA)).unwrap();
+        pt.pte_write(keep, Toy::mk_leaf(PhysAddr(0x5000), PageProt::READ, LAST_LEVEL));
+        // Another 2 MiB region in the same L2 table, emptied again.
+        let gone = pt.pte_alloc(VirtAddr(UVA + (2 << 20))).unwrap();
+        assert_eq!(pt.free_empty_tables(VirtAddr(UVA + (2 << 20)), 1 << 20), 0, "half a table is not freed");
+        assert_eq!(pt.free_empty_tables(VirtAddr(UVA + (2 << 20)), 2 << 20), 1);
+        assert_eq!(a.freed.borrow().as_slice(), &[gone.table]);
+        assert_eq!(pt.pte_lookup(VirtAddr(UVA + (2 << 20))), None);
+        assert_eq!(pt.pte_lookup(VirtAddr(UVA)), Some(keep));
+        // A table still mapping a page stays, whatever the range.
+        assert_eq!(pt.free_empty_tables(VirtAddr(0), 1 << 48), 0);
+        pt.pte_write(keep, 0);
+        assert_eq!(pt.free_empty_tables(VirtAddr(0), 1 << 48), 3, "pte, pmd and pud tables; never the root");
+        assert_eq!(pt.free_tables(), 1);
+        assert_eq!(a.freed.borrow().len(), 5);
+    }
+
+    #[test]
+    fn free_tables_frees_every_table_once() {
+        let a = Arena::new(64);
+        let mut pt = PageTable::<Toy, &Arena>::new(&a).unwrap();
+        for va in [UVA, UVA + (1 << 30), 0x7fff_ffff_f000, 0x1234_5600_0000] {
+            pt.pte_alloc(VirtAddr(va)).unwrap();
+        }
+        let allocated = a.pages.borrow().len();
+        assert_eq!(pt.free_tables(), allocated);
+        assert_eq!(a.freed.borrow().len(), allocated);
     }
 }

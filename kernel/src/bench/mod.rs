@@ -1,4 +1,4 @@
-//! Benchmarks (`bench=pages`, `bench=slab`, `bench=vmalloc`): the
+//! Benchmarks (`bench=pages`, `bench=slab`, `bench=vmalloc`, `bench=fault`): the
 //! allocators beside peers, in instructions per operation.
 //!
 //! Each workload runs a warm-up, then N operations between two reads of the
@@ -18,9 +18,12 @@
 //!
 //! Files: `harness` (measuring, reporting), `pages` (the page allocator and
 //! buddy_system_allocator), `slab` (kmalloc and three heaps), `vmalloc`
-//! (vmalloc with and without 10,000 live areas, vm_map_ram). The suites
+//! (vmalloc with and without 10,000 live areas, vm_map_ram), `fault` (the
+//! user fault paths, fork and munmap, beside memset and memcpy). The suites
 //! import `harness` only; this file picks them.
 
+#[allow(unsafe_code)] // memset and memcpy baselines on raw page addresses
+mod fault;
 mod harness;
 #[allow(unsafe_code)] // frees raw PFNs, as the peer's API does
 mod pages;
@@ -31,7 +34,7 @@ mod vmalloc;
 use crate::memory::heap;
 
 /// Run the suites `bench=` selected (bit 0: pages, bit 1: slab, bit 2:
-/// vmalloc).
+/// vmalloc, bit 3: fault).
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn run(mask: u32) {
     if mask == 0 {
@@ -46,5 +49,8 @@ pub fn run(mask: u32) {
     }
     if mask & 4 != 0 {
         vmalloc::run(icount);
+    }
+    if mask & 8 != 0 {
+        fault::run(icount);
     }
 }

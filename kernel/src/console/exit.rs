@@ -79,11 +79,21 @@ pub fn set_shutdown(s: Shutdown) {
 
 /// End the run with `code`: semihosting exit, else power off, reset or park.
 pub fn exit(code: ExitCode) -> ! {
+    end_run(code as u32, matches!(code, ExitCode::Fatal | ExitCode::Panic | ExitCode::Oops))
+}
+
+/// End the run with the first user program's exit status (or 0 for its
+/// reboot(2) power off): the same ways out as [`exit`], the status as the
+/// code.
+pub fn exit_status(status: u32) -> ! {
+    end_run(status, false)
+}
+
+fn end_run(n: u32, crashed: bool) -> ! {
     if !printk::have_console() {
         printk::flush_early_to_semihosting();
     }
-    arch::semihosting::exit(code as u32);
-    let n = code as u32;
+    arch::semihosting::exit(n);
     let Some(s) = SHUTDOWN.get() else {
         printk::emergency_write(format_args!(
             "reboot: System halted (exit code {n}; no semihosting host to report it to)"
@@ -94,7 +104,7 @@ pub fn exit(code: ExitCode) -> ! {
         printk::emergency_write(format_args!("reboot: System halted (exit code {n}; reboot=park)"));
         arch::cpu::park()
     }
-    if matches!(code, ExitCode::Fatal | ExitCode::Panic | ExitCode::Oops) {
+    if crashed {
         match s.panic_timeout {
             0 => {
                 printk::emergency_write(format_args!(

@@ -184,6 +184,16 @@ pub fn log_bare(args: fmt::Arguments<'_>) {
     })
 }
 
+/// Write what a user program wrote to fds 1 and 2: its bytes as they are
+/// (no timestamp, no level), in order with the kernel's lines.
+pub fn write_user_bytes(bytes: &[u8]) {
+    let mut log = LOG.lock();
+    log.emit(bytes);
+    if let Some(&last) = bytes.last() {
+        log.at_line_start = last == b'\n';
+    }
+}
+
 /// Set the console log level (`loglevel=`), never below 1: as in Linux,
 /// emergency lines (level 0) are always printed.
 pub fn set_console_loglevel(level: u8) {

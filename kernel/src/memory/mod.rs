@@ -47,8 +47,8 @@
 //! called by the page allocator through `hal`) takes no lock at all, so it
 //! may run inside a table allocation under `KERNEL_PT` (see `pgtable`).
 //!
-//! Not built yet, with its home: `fault` (the page-fault glue between arch's exception entry and `mm`'s
-//! fault handler, for user address spaces).
+//! `user/` is the top of this folder: user address spaces (mm_struct, their
+//! page tables, the fault handler, uaccess), used by `crate::process`.
 
 #[allow(unsafe_code)] // TTBR0 and TCR_EL1.AS writes: the reserved table, a user table with its ASID
 pub mod context;
@@ -78,6 +78,7 @@ pub mod ptdump;
 pub mod report;
 #[allow(unsafe_code)] // kfree of a raw pointer; mempool callbacks
 pub mod slab;
+pub mod user;
 #[allow(unsafe_code)] // the mapped memory of a VmallocBuf as a slice; vfree of a raw address
 pub mod vmalloc;
 pub mod vmemmap;

@@ -30,6 +30,7 @@ pub fn mminfo() {
     print_report("/proc/zoneinfo", |s| pa.zoneinfo(s));
     print_report("/proc/meminfo", |s| {
         pa.meminfo(s)?;
+        super::user::meminfo_lines(s)?;
         slab::meminfo_lines(s)?;
         vmalloc::meminfo_lines(s)
     });

@@ -28,6 +28,7 @@ mod asid;
 #[allow(unsafe_code)] // loads from freed pages that fault on purpose
 mod debug_pagealloc;
 mod exceptions;
+mod fault;
 mod fdt;
 #[allow(unsafe_code)] // the Rust heap's GlobalAlloc, called directly
 mod heap;
@@ -40,11 +41,13 @@ mod pages;
 #[allow(unsafe_code)] // per-CPU copies written through raw addresses; a test chunk memory
 mod percpu;
 mod programs;
+mod sched;
 #[allow(unsafe_code)] // red zones, freed objects and free pointers, written on purpose
 mod slub;
 mod smp;
 mod stack;
 mod timer;
+mod uaccess;
 #[allow(unsafe_code)] // reading vmalloc'd pages back through the linear map; guard-page probes
 mod vmalloc;
 mod zones;
@@ -69,6 +72,9 @@ const SUITES: &[&[Test]] = &[
     percpu::TESTS,
     asid::TESTS,
     debug_pagealloc::TESTS,
+    sched::TESTS,
+    uaccess::TESTS,
+    fault::TESTS,
     programs::TESTS,
     // Last: its high-water marks cover every suite above.
     stack::TESTS,

@@ -24,7 +24,7 @@ use crate::memory::linear_map::page_address;
 use crate::memory::pages::{Pages, alloc_pages};
 use crate::memory::vmalloc::{self, VmallocBuf};
 use crate::memory::{page_alloc, pgtable};
-use crate::selftest::harness::{Test, TestResult};
+use crate::selftest::harness::{PageCounts, Test, TestResult};
 use crate::smp::call::on_each_cpu;
 use crate::{check, check_eq, fail};
 use alloc::string::String;
@@ -116,26 +116,14 @@ fn every_cpu(i: usize) -> TestResult {
 }
 
 struct Counts {
-    free_pages: u64,
-    tables: u64,
-    slab_pages: u64,
+    pages: PageCounts,
     free_ranges: Vec<(u64, u64)>,
     busy: usize,
 }
 
 fn counts() -> Counts {
-    vmalloc::vm_unmap_aliases();
-    crate::memory::slab::shrink_kmalloc_caches();
-    let pa = page_alloc::allocator();
-    pa.drain_all_pages();
-    let (rec, unrec) = crate::memory::slab::slub().map(|s| s.nr_slab_pages()).unwrap_or((0, 0));
-    Counts {
-        free_pages: pa.nr_free_pages(),
-        tables: pgtable::nr_table_pages_allocated(),
-        slab_pages: rec + unrec,
-        free_ranges: vmalloc::free_ranges(),
-        busy: vmalloc::stats().map(|s| s.busy).unwrap_or(0),
-    }
+    let pages = PageCounts::now();
+    Counts { pages, free_ranges: vmalloc::free_ranges(), busy: vmalloc::stats().map(|s| s.busy).unwrap_or(0) }
 }
 
 /// Run `f`; then every page and every range must be back.
@@ -143,16 +131,7 @@ fn measured(f: impl FnOnce() -> TestResult) -> TestResult {
     let before = counts();
     f()?;
     let after = counts();
-    let tables = after.tables - before.tables;
-    let slab = after.slab_pages as i64 - before.slab_pages as i64;
-    check!(
-        after.free_pages as i64 + tables as i64 + slab == before.free_pages as i64,
-        "free pages {} + {} new page tables + {} slab pages != {} before: pages leaked",
-        after.free_pages,
-        tables,
-        slab,
-        before.free_pages
-    );
+    after.pages.check_back_to(&before.pages)?;
     check_eq!(after.busy, before.busy);
     check!(
         after.free_ranges == before.free_ranges,

@@ -302,6 +302,21 @@ impl Page {
         self.mapcount.load(Relaxed)
     }
 
+    /// One more page-table mapping (Linux's atomic_inc of `_mapcount` in
+    /// folio_add_anon_rmap / folio_dup_file_rmap): atomic, because the
+    /// processes sharing a page after fork run on different CPUs.
+    #[inline]
+    pub fn inc_mapcount(&self) {
+        self.mapcount.fetch_add(1, Relaxed);
+    }
+
+    /// One page-table mapping fewer; returns the mappings left
+    /// (`page_mapcount` afterwards).
+    #[inline]
+    pub fn dec_mapcount(&self) -> i32 {
+        self.mapcount.fetch_sub(1, Relaxed)
+    }
+
     /// Set the raw, -1-biased `_mapcount` (for the mapping code of later issues).
     #[inline]
     pub fn set_raw_mapcount(&self, value: i32) {
