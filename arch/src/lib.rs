@@ -24,8 +24,11 @@
 
 pub mod bcm2835_pm;
 pub mod cache;
+pub mod context;
 pub mod cpu;
 pub mod exception;
+pub mod fpsimd;
+pub mod irqflags;
 pub mod mmu;
 pub mod percpu;
 pub mod pmu;

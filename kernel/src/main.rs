@@ -21,7 +21,10 @@
 //!     SLUB                  kmalloc; the Rust heap moves onto it
 //!     vmalloc               the vmap area trees; the console and the PM
 //!                           watchdog move from the fixmap to ioremap
-//!     smp_init              the other CPUs, one at a time, on vmalloc'd stacks
+//!     sched                 kernel_main becomes swapper/0, the boot CPU's
+//!                           idle task (it can sleep and be switched away)
+//!     smp_init              the other CPUs, one at a time, on vmalloc'd
+//!                           stacks; each becomes its idle task swapper/N
 //!     W^X check             `Checked W+X mappings: ...` (ptdump_check_wx)
 //!     selftest              per subsystem; `selftest: N passed, M failed`
 //!     ptdump                the kernel page tables, if asked for
@@ -46,6 +49,7 @@
 //!   main.rs      this file: the init order
 //!   selftest/    in-kernel self-tests and lkdtm      bench/   benchmarks
 //!   smp/         secondary CPUs, on_each_cpu
+//!   sched/       tasks, run queues, context switch, wait queues, FP/SIMD
 //!   init/        boot-time facts: device tree, command line, BootState
 //!   memory/      the mm crate wired up: page tables ... zones, page
 //!                allocator, SLUB, the heap, the reports
@@ -79,6 +83,9 @@
 //! - `memory::kbox`: the owning kmalloc handles, `KBox` and `KmallocBuf`.
 //! - `memory::heap`: the `#[global_allocator]`.
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
+//! - `sched::{task, switch, fpsimd}`: the task's saved-register cell, the
+//!   register switch, the raw `Arc` pointers of `current`, a new stack's
+//!   paint.
 //! - `selftest::{heap, mmu, pages, percpu, slub}`: tests that reach memory through
 //!   raw pointers on purpose (the heap's GlobalAlloc, faulting probes, block
 //!   contents, red zones and freed objects); `selftest::lkdtm`: a NULL
@@ -100,6 +107,7 @@ mod bench;
 mod console;
 mod init;
 mod memory;
+mod sched;
 mod selftest;
 mod smp;
 
@@ -171,6 +179,11 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     }
     earlycon::move_to_ioremap();
     reboot::move_to_ioremap();
+    // kernel_main becomes the boot CPU's idle task, swapper/0.
+    let boot_stack = smp::stack::boot_stack();
+    if let Err(e) = sched::init_idle(0, boot_stack.lo, boot_stack.hi) {
+        fatal(format_args!("cannot start the scheduler: {e}"));
+    }
     smp::bringup::smp_init(dt, &info);
     vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
     // The kernel's own mappings are final: Linux checks W^X in mark_rodata_ro.

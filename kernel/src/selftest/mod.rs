@@ -36,6 +36,7 @@ mod mmu;
 mod pages;
 #[allow(unsafe_code)] // per-CPU copies written through raw addresses; a test chunk memory
 mod percpu;
+mod sched;
 #[allow(unsafe_code)] // red zones, freed objects and free pointers, written on purpose
 mod slub;
 mod smp;
@@ -63,6 +64,7 @@ const SUITES: &[&[Test]] = &[
     vmalloc::TESTS,
     percpu::TESTS,
     debug_pagealloc::TESTS,
+    sched::TESTS,
     // Last: its high-water marks cover every suite above.
     stack::TESTS,
 ];

@@ -117,6 +117,12 @@ extern "C" fn secondary_start_kernel(_percpu_offset: u64) -> ! {
     arch::cache::note_cpu_dcache_line();
     let cpu = arch::percpu::smp_processor_id();
     pr_info!("CPU{}: Booted secondary processor {:#012x} [{:#010x}]", cpu, arch::cpu::mpidr(), arch::cpu::midr());
+    let area = arch::percpu::this_cpu_area();
+    let (lo, hi) = (area.stack_lo.load(Ordering::Relaxed), area.stack_hi.load(Ordering::Relaxed));
+    if let Err(e) = crate::sched::init_idle(cpu, lo, hi) {
+        // The CPU still serves on_each_cpu; it runs no tasks.
+        pr_err!("CPU{cpu}: no idle task ({e}); it runs no tasks");
+    }
     set_online(cpu);
     serve_mailbox(cpu)
 }

@@ -7,7 +7,11 @@
 //! secondary takes its mail, runs it with its CPU number, counts itself
 //! done, and otherwise waits in `wfe`. A post between a secondary's look at
 //! its mailbox and its `wfe` leaves the event register set, so no wake-up
-//! is lost. Debug builds check that the work leaves the CPU's preemption
+//! is lost. With the scheduler, that loop is the CPU's idle task
+//! (swapper/N): it also runs schedule() while tasks are queued, and
+//! on_each_cpu kicks it (`sched::kick_idle`) so that a CPU busy with tasks
+//! switches to its idle task at its next schedule() to serve the call.
+//! Debug builds check that the work leaves the CPU's preemption
 //! count (arch::percpu) at 0: every get_cpu was put. Calls do not nest and come from one CPU at a time (the boot
 //! CPU, which runs the self-tests).
 
@@ -33,6 +37,7 @@ pub fn on_each_cpu(f: fn(usize)) {
         if cpu != me && cpu_online(cpu) {
             *mailbox.lock() = Some(f);
             posted += 1;
+            crate::sched::kick_idle(cpu);
         }
     }
     arch::cpu::send_event();
@@ -47,9 +52,11 @@ pub fn on_each_cpu(f: fn(usize)) {
     }
 }
 
-/// A secondary's life once online: serve its mailbox for good.
+/// A secondary's life once online, as its idle task: serve its mailbox,
+/// run queued tasks, wait.
 pub(super) fn serve_mailbox(cpu: usize) -> ! {
     loop {
+        let _ = crate::sched::schedule::take_idle_kick(cpu);
         let work = MAILBOX[cpu].lock().take();
         match work {
             Some(f) => {
@@ -60,6 +67,9 @@ pub(super) fn serve_mailbox(cpu: usize) -> ! {
                     "on_each_cpu work left CPU{cpu} pinned (get_cpu without put_cpu)"
                 );
                 DONE.fetch_add(1, Ordering::AcqRel);
+            }
+            None if crate::sched::schedule::sched_up(cpu) && crate::sched::schedule::idle_has_work(cpu) => {
+                crate::sched::schedule()
             }
             None => arch::cpu::wait_for_event(),
         }
