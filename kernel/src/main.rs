@@ -220,15 +220,8 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         pr_warn!("ptdump: cannot check W+X mappings: {e}");
     }
 
-    // A first program to run: Linux's kernel_init runs no self-tests; here
-    // they run first only when the command line asks for them.
-    let first_program = state::get().dt.initrd.is_some() || dt.bootargs.contains("rdinit=");
-    let selftests = if first_program && !dt.bootargs.contains("selftest=") {
-        bootdata::cmdline::SelftestSel::Off
-    } else {
-        params.selftest.clone()
-    };
-    let (passed, failed) = selftest::run(&selftests);
+    let first_program = dt.initrd.is_some() || dt.bootargs.contains("rdinit=");
+    let (passed, failed) = run_selftests(first_program, params, dt);
     if params.ptdump {
         memory::ptdump::dump_kernel_page_tables();
     }
@@ -242,11 +235,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         report::short_reports();
     }
     if first_program && failed == 0 {
-        let rdinit = dt.bootargs.contains("rdinit=").then_some(params.rdinit.as_str());
-        if process::start_init(rdinit, state::get().dt.initrd.is_some()) {
-            // The run ends when the first program does (process::run).
-            sched::idle_forever();
-        }
+        start_first_program(params, dt);
     }
     match (passed, failed) {
         (0, 0) => {
@@ -255,5 +244,30 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         }
         (_, 0) => exit(ExitCode::Pass),
         _ => exit(ExitCode::SelftestFailed),
+    }
+}
+
+/// The self-tests the command line selects. With a first program to run
+/// (an initramfs, or `rdinit=`), Linux's kernel_init runs no self-tests:
+/// here they run first only when `selftest=` asks for them.
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
+fn run_selftests(
+    first_program: bool,
+    params: &bootdata::cmdline::Params,
+    dt: &bootdata::devicetree::DtInfo,
+) -> (usize, usize) {
+    if first_program && !dt.bootargs.contains("selftest=") {
+        return selftest::run(&bootdata::cmdline::SelftestSel::Off);
+    }
+    selftest::run(&params.selftest)
+}
+
+/// Start the first program; when it started, the boot CPU only idles
+/// from here on and the run ends when the program does.
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
+fn start_first_program(params: &bootdata::cmdline::Params, dt: &bootdata::devicetree::DtInfo) {
+    let rdinit = dt.bootargs.contains("rdinit=").then_some(params.rdinit.as_str());
+    if process::start_init(rdinit, dt.initrd.is_some()) {
+        sched::idle_forever();
     }
 }

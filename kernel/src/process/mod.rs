@@ -39,6 +39,7 @@ use crate::{pr_err, pr_info};
 /// Make processes possible: the zero page, the commit limit from the RAM
 /// the allocator has, EL0 access set up on every CPU (PAN where the CPU
 /// has it), and the trap handlers for EL0 and for uaccess faults at EL1.
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn init() -> Result<(), mm::Error> {
     anon::init_zero_page()?;
     crate::memory::user::set_totalram(crate::memory::page_alloc::allocator().totalram_pages());
@@ -62,6 +63,7 @@ fn find_init(path: &str) -> Option<&'static [u8]> {
 /// Start the first program (Linux's kernel_init: rdinit= in the initramfs,
 /// default /init when there is an archive). Returns false when there is
 /// none to start; on success the run ends when it exits.
+#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn start_init(rdinit: Option<&str>, have_initramfs: bool) -> bool {
     let path = match (rdinit, have_initramfs) {
         (Some(p), _) => p,
