@@ -11,6 +11,7 @@
 //! | `tlb`         | TLB invalidation, local and inner-shareable                   |
 //! | `exception`   | the vector table, the trap frame, fixups for expected faults  |
 //! | `gic/`        | the interrupt controller: GICv2 and GICv3 behind one interface |
+//! | `irq_stack`   | running the IRQ handler on its own per-CPU stack              |
 //! | `irqflags`    | masking IRQs on this CPU (PSTATE.I)                           |
 //! | `semihosting` | Arm semihosting, detected at run time                         |
 //! | `uart/`       | the console UARTs: PL011 and BCM2835 mini UART, bounded waits |
@@ -29,6 +30,7 @@ pub mod cache;
 pub mod cpu;
 pub mod exception;
 pub mod gic;
+pub mod irq_stack;
 pub mod irqflags;
 pub mod mmu;
 pub mod percpu;

@@ -83,7 +83,8 @@
 //! - `memory::slab`: `kfree` of a raw pointer; mempool callbacks.
 //! - `memory::kbox`: the owning kmalloc handles, `KBox` and `KmallocBuf`.
 //! - `memory::heap`: the `#[global_allocator]`.
-//! - `irq::mmio`: the GIC's ioremapped windows handed to arch as `Mmio`.
+//! - `irq::mmio`: the GIC's ioremapped windows handed to arch as `Mmio`;
+//!   `irq::stack`: the switch to the per-CPU IRQ stack.
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
 //! - `selftest::{heap, mmu, pages, percpu, slub}`: tests that reach memory through
 //!   raw pointers on purpose (the heap's GlobalAlloc, faulting probes, block
@@ -178,7 +179,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     }
     earlycon::move_to_ioremap();
     reboot::move_to_ioremap();
-    irq::init(dt);
+    irq::init(dt, nr_possible);
     smp::bringup::smp_init(dt, &info);
     vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
     // The kernel's own mappings are final: Linux checks W^X in mark_rodata_ro.

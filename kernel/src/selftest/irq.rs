@@ -18,6 +18,11 @@ pub const TESTS: &[Test] = &[
     Test { suite: "irq", name: "ticks_advance_on_every_cpu", run: ticks_advance_on_every_cpu },
     Test { suite: "irq", name: "jiffies_advance_at_hz", run: jiffies_advance_at_hz },
     Test { suite: "irq", name: "sgi_reaches_every_cpu", run: sgi_reaches_every_cpu },
+    Test {
+        suite: "irq",
+        name: "unexpected_irq_reported_once_and_disabled",
+        run: unexpected_irq_reported_once_and_disabled,
+    },
 ];
 
 /// Online CPUs as a mask.
@@ -197,5 +202,44 @@ fn sgi_reaches_every_cpu() -> TestResult {
         check_eq!(ipi::received(c, Ipi::CallFunction), *b);
     }
     check!(irqs::irqs_taken(me) > 0, "CPU{me} counted no IRQs");
+    Ok(())
+}
+
+/// Wait up to `ms` milliseconds for `cond`; whether it came true.
+fn wait_ms(ms: u64, cond: impl Fn() -> bool) -> bool {
+    let t0 = arch::timer::counter();
+    while !cond() {
+        if arch::timer::counter() - t0 > ms_ticks(ms) {
+            return cond();
+        }
+        core::hint::spin_loop();
+    }
+    true
+}
+
+/// The last SPI (nothing in the kernel uses SPIs), enabled and made
+/// pending: the handler reports it once and disables it, so a second
+/// pending state never reaches the CPU.
+fn unexpected_irq_reported_once_and_disabled() -> TestResult {
+    need_tick()?;
+    check_eq!(arch::percpu::smp_processor_id(), 0); // SPIs are routed to CPU 0
+    let Some(g) = irqs::gic() else { fail!("no GIC") };
+    let intid = g.nr_irqs() - 1;
+    check!(intid >= arch::gic::FIRST_SPI, "the GIC has no SPIs ({} INTIDs)", g.nr_irqs());
+    check!(!irqs::was_reported(intid), "irq {intid} was reported before the test");
+    let before = irqs::unexpected_count();
+    let reported = super::harness::expect_bug(format_args!("irq {intid}: nobody cared"), || {
+        g.enable(intid, arch::gic::DEFAULT_PRIORITY);
+        g.set_pending(intid);
+        wait_ms(500, || irqs::was_reported(intid))
+    });
+    check!(reported, "irq {intid} pending and enabled, but not reported within 500 ms");
+    check_eq!(irqs::unexpected_count(), before + 1);
+    check!(!g.is_enabled(intid), "irq {intid} is still enabled after nobody cared");
+    // Pending again: disabled, so never taken.
+    g.set_pending(intid);
+    let taken = wait_ms(50, || irqs::unexpected_count() != before + 1);
+    g.clear_pending(intid);
+    check!(!taken, "irq {intid} was taken again after it was disabled");
     Ok(())
 }
