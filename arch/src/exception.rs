@@ -598,7 +598,10 @@ fn fixup(frame: &mut TrapFrame, vector: Vector) -> bool {
 }
 
 /// A few lines about an exception taken before the kernel installed its
-/// handler, formatted on the stack (no heap, no console).
+/// handler, formatted on the stack (no heap, no console). Never inlined:
+/// its buffer would otherwise sit in every exception's frame, an IRQ's
+/// on top of whatever stack it interrupted.
+#[inline(never)]
 fn early_report(frame: &TrapFrame, vector: Vector) {
     struct Buf {
         b: [u8; 256],

@@ -12,6 +12,7 @@
 //! | `exception`   | the vector table, the trap frame, fixups for expected faults; EL0 entry and return |
 //! | `uaccess`     | copies to and from user memory (LDTR/STTR) and their fault fixups |
 //! | `gic/`        | the interrupt controller: GICv2 and GICv3 behind one interface |
+//! | `irq_stack`   | running the IRQ handler on its own per-CPU stack              |
 //! | `irqflags`    | masking IRQs on this CPU (PSTATE.I)                           |
 //! | `semihosting` | Arm semihosting, detected at run time                         |
 //! | `uart/`       | the console UARTs: PL011 and BCM2835 mini UART, bounded waits |
@@ -34,6 +35,7 @@ pub mod cpu;
 pub mod exception;
 pub mod fpsimd;
 pub mod gic;
+pub mod irq_stack;
 pub mod irqflags;
 pub mod mmu;
 pub mod percpu;

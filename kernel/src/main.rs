@@ -95,7 +95,8 @@
 //! - `memory::heap`: the `#[global_allocator]`.
 //! - `memory::context`: TTBR0 and TCR_EL1.AS writes (the reserved table,
 //!   a user table with its ASID).
-//! - `irq::mmio`: the GIC's ioremapped windows handed to arch as `Mmio`.
+//! - `irq::mmio`: the GIC's ioremapped windows handed to arch as `Mmio`;
+//!   `irq::stack`: the switch to the per-CPU IRQ stack.
 //! - `smp::bringup`: `__secondary_data`, the spin table, PSCI CPU_ON.
 //! - `sched::{task, switch, fpsimd}`: the task's saved-register cell, the
 //!   register switch, the raw `Arc` pointers of `current`, a new stack's
@@ -196,7 +197,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     init::initramfs::populate_rootfs(dt, &params.rdinit);
     earlycon::move_to_ioremap();
     reboot::move_to_ioremap();
-    irq::init(dt);
+    irq::init(dt, nr_possible);
     // kernel_main becomes the boot CPU's idle task, swapper/0.
     let boot_stack = smp::stack::boot_stack();
     if let Err(e) = sched::init_idle(0, boot_stack.lo, boot_stack.hi) {

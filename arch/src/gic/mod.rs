@@ -173,6 +173,8 @@ mod gicd {
     pub const IGROUPR: u64 = 0x080;
     pub const ISENABLER: u64 = 0x100;
     pub const ICENABLER: u64 = 0x180;
+    pub const ISPENDR: u64 = 0x200;
+    pub const ICPENDR: u64 = 0x280;
     pub const ICACTIVER: u64 = 0x380;
     pub const IPRIORITYR: u64 = 0x400;
     pub const ITARGETSR: u64 = 0x800;
@@ -298,6 +300,37 @@ impl Gic {
         match self {
             Gic::V2(g) => g.disable(intid),
             Gic::V3(g) => g.disable(intid),
+        }
+    }
+
+    /// Make `intid` pending by software (GICD_ISPENDR; an SGI or PPI on
+    /// the calling CPU only), as a device asserting it would. For tests.
+    pub fn set_pending(&self, intid: u32) {
+        self.bank_write(intid, gicd::ISPENDR);
+    }
+
+    /// Clear `intid`'s pending state (GICD_ICPENDR).
+    pub fn clear_pending(&self, intid: u32) {
+        self.bank_write(intid, gicd::ICPENDR);
+    }
+
+    /// Whether `intid` is enabled (GICD_ISENABLER).
+    pub fn is_enabled(&self, intid: u32) -> bool {
+        let bit = 1 << (intid % 32);
+        self.bank(intid).is_some_and(|r| r.read32(gicd::ISENABLER + (intid / 32) as u64 * 4) & bit != 0)
+    }
+
+    /// The registers holding `intid`'s bit in the one-bit-per-INTID banks.
+    fn bank(&self, intid: u32) -> Option<Mmio> {
+        match self {
+            Gic::V2(g) => g.regs_for(intid),
+            Gic::V3(g) => g.regs_for(intid).map(|(r, _)| r),
+        }
+    }
+
+    fn bank_write(&self, intid: u32, reg: u64) {
+        if let Some(r) = self.bank(intid) {
+            r.write32(reg + (intid / 32) as u64 * 4, 1 << (intid % 32));
         }
     }
 

@@ -93,6 +93,11 @@ impl GicV2 {
         Ok(())
     }
 
+    /// The distributor, if it implements `intid`.
+    pub(super) fn regs_for(&self, intid: u32) -> Option<Mmio> {
+        (intid < self.nr).then_some(self.dist)
+    }
+
     pub(super) fn enable(&self, intid: u32, priority: u8) {
         if intid >= self.nr {
             return;

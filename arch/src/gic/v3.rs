@@ -234,7 +234,7 @@ impl GicV3 {
     }
 
     /// The registers for `intid`: the caller's SGI frame below 32, else the distributor.
-    fn regs_for(&self, intid: u32) -> Option<(Mmio, bool)> {
+    pub(super) fn regs_for(&self, intid: u32) -> Option<(Mmio, bool)> {
         if intid < super::FIRST_SPI {
             self.this_cpu_frames().map(|(_, sgi)| (sgi, true))
         } else if intid < self.nr {

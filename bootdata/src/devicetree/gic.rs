@@ -154,42 +154,57 @@ fn phandle_of(node: FdtNode<'_, '_>) -> Option<u32> {
     node.property("phandle").or_else(|| node.property("linux,phandle")).and_then(|p| be32(p.value, 0))
 }
 
-/// A matching node, decoded; `want` is the root's interrupt-parent.
+/// A matching node, decoded.
 type Found = Result<GicNode, &'static str>;
 
-/// Depth-first: the node with phandle `want` if it matches, else the first
-/// match. `chain` holds `node`'s ancestors and `node` on return of each level.
+/// A matching node and its ancestors, for [`decode`].
+type Match<'b, 'a> = (FdtNode<'b, 'a>, Vec<FdtNode<'b, 'a>, MAX_DEPTH>);
+
+/// Depth-first: the node with phandle `want` (into `wanted`; then stop,
+/// returning true) and the first match (into `first`). `chain` holds
+/// `node`'s ancestors. Nothing large lives in a level's frame: the walk
+/// runs on a 16 KiB kernel stack, as deep as the tree.
 fn find<'b, 'a>(
     node: FdtNode<'b, 'a>,
     chain: &mut Vec<FdtNode<'b, 'a>, MAX_DEPTH>,
     want: Option<u32>,
-    first: &mut Option<Found>,
-) -> Option<Found> {
+    first: &mut Option<Match<'b, 'a>>,
+    wanted: &mut Option<Match<'b, 'a>>,
+) -> bool {
     if chain.push(node).is_err() {
-        return None;
+        return false;
     }
-    let mut hit = None;
+    let mut stop = false;
     for child in node.children() {
-        if let Some((version, compatible)) = gic_version(child) {
-            let d = decode(child, chain, version, compatible);
+        if gic_version(child).is_some() {
             if want.is_some() && phandle_of(child) == want {
-                hit = Some(d);
+                record(wanted, child, chain);
+                stop = true;
                 break;
             }
             if first.is_none() {
-                *first = Some(d);
+                record(first, child, chain);
             }
         }
-        if let Some(h) = find(child, chain, want, first) {
-            hit = Some(h);
+        if find(child, chain, want, first, wanted) {
+            stop = true;
             break;
         }
     }
     chain.pop();
-    hit
+    stop
 }
 
-fn decode(node: FdtNode<'_, '_>, chain: &[FdtNode<'_, '_>], version: GicVersion, compatible: &str) -> Found {
+/// Keep `node` and a copy of its ancestors. Never inlined: the copy's
+/// temporaries would otherwise sit in every level of [`find`]'s recursion.
+#[inline(never)]
+fn record<'b, 'a>(slot: &mut Option<Match<'b, 'a>>, node: FdtNode<'b, 'a>, chain: &Vec<FdtNode<'b, 'a>, MAX_DEPTH>) {
+    *slot = Some((node, chain.clone()));
+}
+
+#[inline(never)] // its buffers stay out of the walk's frames
+fn decode(node: FdtNode<'_, '_>, chain: &[FdtNode<'_, '_>]) -> Found {
+    let (version, compatible) = gic_version(node).ok_or("not a GIC")?;
     let parent = *chain.last().ok_or("the interrupt controller has no parent")?;
     let (ac, sc) = child_cells(parent);
     let reg = node.property("reg").ok_or("the interrupt controller has no reg")?;
@@ -287,8 +302,9 @@ fn find_timer<'b, 'a>(node: FdtNode<'b, 'a>, depth: usize) -> Option<FdtNode<'b,
 pub fn parse_gic(root: FdtNode<'_, '_>) -> GicInfo {
     let mut info = GicInfo::new();
     let want = root.property("interrupt-parent").and_then(|p| be32(p.value, 0));
-    let mut first = None;
-    let found = find(root, &mut Vec::new(), want, &mut first).or(first);
+    let (mut first, mut wanted) = (None, None);
+    find(root, &mut Vec::new(), want, &mut first, &mut wanted);
+    let found = wanted.or(first).map(|(node, chain)| decode(node, &chain));
     match found {
         Some(Ok(g)) => info.gic = Some(g),
         Some(Err(why)) => info.issue = Some(why),

@@ -242,7 +242,7 @@ fn fsc_level_name(iss: u64) -> FscLevel {
 /// The kernel's handler for every exception arch's fixups do not take.
 pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
     // An interrupt, unless the entry found the stack overflowed (then it
-    // is reported as the overflow it is, below).
+    // is reported as the overflow it is).
     if is_irq(vector)
         && !vector.stack_overflowed()
         && let Some(h) = IRQ_HANDLER.get()
@@ -250,6 +250,14 @@ pub fn handle_trap(f: &mut TrapFrame, vector: Vector) {
         h(f, vector);
         return;
     }
+    oops(f, vector)
+}
+
+/// An exception nothing expected: report it and end the run. Never
+/// inlined, so an IRQ's path through [`handle_trap`] does not carry its
+/// frame on the interrupted stack.
+#[inline(never)]
+fn oops(f: &mut TrapFrame, vector: Vector) {
     if IN_OOPS.swap(true, Ordering::SeqCst) {
         // A fault while reporting a fault: give up quietly but definitely.
         arch::semihosting::exit(ExitCode::Oops as u32);

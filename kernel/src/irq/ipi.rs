@@ -101,9 +101,7 @@ pub(super) fn init_cpu(g: &Gic) {
 /// SGI `sgi` arrived on `cpu` (IRQs masked).
 pub(super) fn handle(cpu: usize, sgi: u32) {
     let Some(&ipi) = Ipi::ALL.get(sgi as usize) else {
-        if !UNKNOWN_REPORTED.swap(true, Ordering::Relaxed) {
-            pr_err!("CPU{cpu}: unknown IPI {sgi} (SGI); ignored");
-        }
+        unknown(cpu, sgi);
         return;
     };
     if let Some(r) = RECEIVED.get(cpu) {
@@ -112,5 +110,13 @@ pub(super) fn handle(cpu: usize, sgi: u32) {
     run_hook(&HOOKS[ipi as usize]);
     if ipi == Ipi::Stop {
         arch::cpu::park();
+    }
+}
+
+#[cold]
+#[inline(never)] // its formatting stays out of the handler's frame
+fn unknown(cpu: usize, sgi: u32) {
+    if !UNKNOWN_REPORTED.swap(true, Ordering::Relaxed) {
+        pr_err!("CPU{cpu}: unknown IPI {sgi} (SGI); ignored");
     }
 }

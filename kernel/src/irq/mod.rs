@@ -19,9 +19,10 @@
 //! ```
 //!
 //! The handler runs with IRQs masked (the exception entry masks them; the
-//! kernel never unmasks inside a handler), on the interrupted context's
-//! stack (there is no IRQ stack yet), and returns to the interrupted
-//! instruction. The secondaries' idle `wfe` in smp::call wakes for an IRQ
+//! kernel never unmasks inside a handler), on the CPU's IRQ stack (`stack`:
+//! a kernel stack's size from vmalloc; the trap frame itself stays on the
+//! interrupted stack, as the vectors saved it), and returns to the
+//! interrupted instruction. The secondaries' idle `wfe` in smp::call wakes for an IRQ
 //! and, once it is handled, goes round its loop again (mailbox, `wfe`).
 //!
 //! # Locks and IRQ context
@@ -39,11 +40,13 @@
 //!
 //! Differences from Linux: no irq domains or descriptors; the three
 //! interrupt sources the kernel uses (SGIs, the timer PPI, nothing else)
-//! are dispatched by number. No IRQ stacks, no priority masking as NMI.
+//! are dispatched by number. No priority masking as NMI.
 
 pub mod ipi;
 #[allow(unsafe_code)] // the GIC's ioremapped windows handed to arch as `Mmio`
 mod mmio;
+#[allow(unsafe_code)] // switching to the IRQ stack
+mod stack;
 pub mod timer;
 
 use mmio::map;
@@ -66,6 +69,19 @@ pub fn gic() -> Option<&'static Gic> {
 static NR_IRQS_TAKEN: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
 /// INTIDs already reported as unexpected (1024 bits).
 static REPORTED: [AtomicU64; 16] = [const { AtomicU64::new(0) }; 16];
+
+/// Interrupts nobody handles, taken so far (each is then disabled).
+static NR_UNEXPECTED: AtomicU64 = AtomicU64::new(0);
+
+/// Unexpected interrupts taken so far.
+pub fn unexpected_count() -> u64 {
+    NR_UNEXPECTED.load(Ordering::Relaxed)
+}
+
+/// Whether `intid` was reported as unexpected ("nobody cared").
+pub fn was_reported(intid: u32) -> bool {
+    REPORTED.get((intid / 64) as usize).is_some_and(|w| w.load(Ordering::Relaxed) & (1 << (intid % 64)) != 0)
+}
 
 /// Interrupts handled on `cpu` so far.
 pub fn irqs_taken(cpu: usize) -> u64 {
@@ -122,8 +138,9 @@ fn probe(dt: &DtInfo) -> Option<Gic> {
 /// tick and IPIs, and unmask IRQs on the boot CPU. After vmalloc (ioremap),
 /// before the secondaries start. Without a usable GIC the kernel runs on
 /// with IRQs masked, as before.
-pub fn init(dt: &DtInfo) {
+pub fn init(dt: &DtInfo, nr_possible_cpus: usize) {
     let Some(g) = probe(dt) else { return };
+    stack::alloc(nr_possible_cpus);
     if let Err(e) = g.dist_init() {
         pr_err!("GIC: distributor: {e}; running without interrupts");
         return;
@@ -149,8 +166,11 @@ pub fn init_cpu(cpu: usize) {
     arch::irqflags::local_irq_enable();
 }
 
+#[cold]
+#[inline(never)] // its formatting stays out of the handler's frame
 fn nobody_cared(g: &Gic, intid: u32) {
     g.disable(intid);
+    NR_UNEXPECTED.fetch_add(1, Ordering::Relaxed);
     let (word, bit) = ((intid / 64) as usize, 1u64 << (intid % 64));
     if let Some(w) = REPORTED.get(word)
         && w.fetch_or(bit, Ordering::Relaxed) & bit == 0
@@ -162,10 +182,17 @@ fn nobody_cared(g: &Gic, intid: u32) {
 /// Most interrupts handled in one entry before returning (others stay pending).
 const MAX_PER_ENTRY: usize = 16;
 
-/// The IRQ entry: acknowledge, dispatch and end every pending interrupt.
+/// The IRQ entry: acknowledge, dispatch and end every pending interrupt,
+/// on this CPU's IRQ stack. The interrupted context's registers stay in
+/// the trap frame on its own stack; no handler needs them.
 pub fn handle_irq(_frame: &mut TrapFrame, _vector: Vector) {
-    let Some(g) = gic() else { return };
     let cpu = arch::percpu::smp_processor_id();
+    stack::run_on_irq_stack(cpu, do_irq, cpu as u64);
+}
+
+extern "C" fn do_irq(cpu: u64) {
+    let Some(g) = gic() else { return };
+    let cpu = cpu as usize;
     for _ in 0..MAX_PER_ENTRY {
         let iar = g.ack();
         if iar.is_special() {
