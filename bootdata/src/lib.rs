@@ -23,7 +23,8 @@
 //! limit, so a hostile size is an error value, not an allocation panic. It
 //! knows no architecture: the kernel maps the blob, logs what it is told and
 //! turns the PSCI method into a conduit. Errors are values (`DtError`,
-//! `Diag`); nothing here panics on any input (the fuzz run checks that).
+//! `Diag`, `initramfs::Error`, `elf::ExecError`); nothing here panics on
+//! any input (the fuzz runs, `fuzz.rs` and `fuzz_initramfs.rs`, check that).
 #![no_std]
 #![deny(unsafe_code)]
 
