@@ -37,8 +37,12 @@ fn filter(tool: &str, args: &[&str], input: &[u8]) -> Vec<u8> {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("{tool} is needed by this test: {e}"));
-    child.stdin.take().unwrap().write_all(input).unwrap();
+    // Written from a thread: the tool's output pipe fills while it reads.
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
     let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
     assert!(out.status.success(), "{tool} failed");
     out.stdout
 }
@@ -124,5 +128,48 @@ fn junk_and_other_compressors_are_named() {
     junk.extend_from_slice(b"garbage");
     let out = Qemu::virt().smp(1).append("selftest=off").initrd(junk).run();
     out.assert_contains(&format!("Initramfs unpacking failed: junk in compressed archive at offset {at}"));
+    out.assert_exit(0);
+}
+
+/// Words, so that gzip finds matches and writes dynamic blocks.
+fn text(n: usize) -> Vec<u8> {
+    let words: [&[u8]; 6] = [b"zone ", b"buddy ", b"slab\n", b"pcp ", b"0x1000 ", b"vma "];
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(words[(x % 6) as usize]);
+    }
+    v.truncate(n);
+    v
+}
+
+#[test]
+fn megabytes_unpack_and_the_limit_is_a_clear_refusal() {
+    let big = text(3 << 20);
+    let archive = newc(&[("init", REG, b"x"), ("big", 0o100644, &big)]);
+    let out = Qemu::virt().smp(1).append("selftest=off").initrd(filter("gzip", &["-6nc"], &archive)).run();
+    out.assert_contains(&format!(
+        "initramfs: unpacked 2 files, 0 directories, 0 symlinks (2 entries in 1 archives, 1 gzip members; {} KiB)",
+        archive.len().div_ceil(1024)
+    ));
+    out.assert_exit(0);
+    // Just over the 4 MiB the decoded archives may take.
+    // (header and "big\0" take 116 bytes, the trailer 124, data pads to 4.)
+    let too_big = newc(&[("big", 0o100644, &vec![0u8; (4 << 20) - 116 - 124 + 1])]);
+    assert_eq!(too_big.len(), (4 << 20) + 4);
+    let out = Qemu::virt().smp(1).append("selftest=off").initrd(filter("gzip", &["-1nc"], &too_big)).run();
+    out.assert_contains("Initramfs unpacking failed: the unpacked archive exceeds the limit of 4194304 bytes");
+    out.assert_exit(0);
+}
+
+#[test]
+fn an_initrd_outside_the_memory_mem_leaves_is_refused() {
+    // QEMU puts the initrd 128 MiB into RAM on virt; mem=96M ends before it.
+    let out = Qemu::virt().smp(1).append("selftest=off mem=96M").initrd(newc(&[("init", REG, b"x")])).run();
+    out.assert_contains("Trying to unpack rootfs image as initramfs...");
+    out.assert_contains("is not in the linear map (outside memory, or above mem=)");
     out.assert_exit(0);
 }
