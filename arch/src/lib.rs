@@ -12,10 +12,13 @@
 //! | `exception`   | the vector table, the trap frame, fixups for expected faults  |
 //! | `semihosting` | Arm semihosting, detected at run time                         |
 //! | `uart/`       | the console UARTs: PL011 and BCM2835 mini UART, bounded waits |
-//! | `timer`       | the generic timer's counter                                   |
+//! | `timer`       | the generic timer's counter, the event stream                 |
 //! | `psci`        | PSCI calls over HVC or SMC                                    |
 //! | `bcm2835_pm`  | the Raspberry Pi's PM watchdog: reset and power off without PSCI |
 //! | `cpu`         | identification, exception level, parking                      |
+//! | `context`     | the task register switch (cpu_switch_to), TPIDR(RO)_EL0        |
+//! | `fpsimd`      | FP/SIMD state save/restore, CPACR_EL1.FPEN                     |
+//! | `irqflags`    | masking IRQs on this CPU (DAIF save/restore)                   |
 //! | `percpu`      | per-CPU areas through TPIDR_EL1                                |
 //! | `stack`       | kernel stack painting and high-water marks                    |
 //! | `pmu`         | the PMU cycle and instruction counters (benchmarks)            |
