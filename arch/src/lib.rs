@@ -16,7 +16,7 @@
 //! | `irqflags`    | masking IRQs on this CPU (PSTATE.I)                           |
 //! | `semihosting` | Arm semihosting, detected at run time                         |
 //! | `uart/`       | the console UARTs: PL011 and BCM2835 mini UART, bounded waits |
-//! | `timer`       | the generic timer's counter; the EL1 virtual/physical timers  |
+//! | `timer`       | the counter, the EL1 virtual/physical timers, the event stream |
 //! | `psci`        | PSCI calls over HVC or SMC                                    |
 //! | `bcm2835_pm`  | the Raspberry Pi's PM watchdog: reset and power off without PSCI |
 //! | `cpu`         | identification, exception level, parking; what EL0 may use    |
