@@ -171,6 +171,9 @@ pub struct Params {
     pub panic_timeout: i32,
     /// `reboot=`: how a run ends without semihosting.
     pub reboot: RebootMode,
+    /// `maps_at_exit` (not Linux's): every user process prints its
+    /// /proc/<pid>/maps and smaps_rollup when it exits.
+    pub maps_at_exit: bool,
     /// `ptdump`: print the kernel page tables after the self-tests
     /// (Linux's /sys/kernel/debug/kernel_page_tables).
     pub ptdump: bool,
@@ -254,6 +257,7 @@ impl Default for Params {
             panic_timeout: 0,
             reboot: RebootMode::PowerOff,
             ptdump: false,
+            maps_at_exit: false,
             asid_bits: None,
             rdinit: truncated(DEFAULT_RDINIT),
             init: None,
@@ -503,6 +507,10 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 p.mminfo = true;
                 true
             }
+            ("maps_at_exit", None) => {
+                p.maps_at_exit = true;
+                true
+            }
             ("ptdump", None) => {
                 p.ptdump = true;
                 true
@@ -586,7 +594,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 | "debug_pagealloc" | "asid_bits" | "rdinit" | "init",
                 None,
             ) => false,
-            ("quiet" | "debug" | "mminfo" | "ptdump", Some(_)) => false,
+            ("quiet" | "debug" | "mminfo" | "ptdump" | "maps_at_exit", Some(_)) => false,
             _ => {
                 if !diags.unknown.is_empty() {
                     let _ = diags.unknown.push(' ');

@@ -203,17 +203,17 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     if let Err(e) = sched::init_idle(0, boot_stack.lo, boot_stack.hi) {
         fatal(format_args!("cannot start the scheduler: {e}"));
     }
-    smp::bringup::smp_init(dt, &info);
-    vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
-    memory::context::init(params.asid_bits, smp::cpumask::num_possible_cpus());
-    smp::call::on_each_cpu(|_| memory::context::cpu_init());
     // The tick preempts user tasks; a wake-up for another CPU's task
-    // interrupts that CPU.
+    // interrupts that CPU (and wakes it from wfi).
     irq::timer::set_tick_hook(sched::scheduler_tick);
     sched::set_resched_ipi_hook(|cpu| {
         let _ = irq::ipi::send(cpu, irq::ipi::Ipi::Reschedule);
     });
-    if let Err(e) = process::init() {
+    smp::bringup::smp_init(dt, &info);
+    vmalloc::set_online_cpus(smp::cpumask::num_online_cpus());
+    memory::context::init(params.asid_bits, smp::cpumask::num_possible_cpus());
+    smp::call::on_each_cpu(|_| memory::context::cpu_init());
+    if let Err(e) = process::init(params.maps_at_exit) {
         fatal(format_args!("cannot set up user processes: {e}"));
     }
     // The kernel's own mappings are final: Linux checks W^X in mark_rodata_ro.

@@ -16,21 +16,34 @@ fn passed(q: Qemu) {
     assert!(n >= MIN_TESTS, "the fault suite ran {n} tests:\n{}", out.report());
 }
 
+// The OOM test fills all of RAM: 512 MiB keeps it to a few seconds.
+
 #[test]
 fn suite_passes_on_one_cpu() {
-    passed(Qemu::virt().smp(1).append("selftest=fault"));
+    passed(Qemu::virt().smp(1).mem("512M").append("selftest=fault"));
 }
 
 #[test]
 fn suite_passes_on_four_cpus() {
-    passed(Qemu::virt().smp(4).append("selftest=fault"));
+    passed(Qemu::virt().smp(4).mem("512M").append("selftest=fault"));
+}
+
+#[test]
+fn suite_passes_at_el2() {
+    passed(Qemu::virt().smp(2).mem("512M").el2().append("selftest=fault"));
 }
 
 #[test]
 fn suite_passes_with_four_bit_asids() {
-    let out = Qemu::virt().smp(4).append("selftest=fault asid_bits=4").run();
+    let out = Qemu::virt().smp(4).mem("512M").append("selftest=fault asid_bits=4").run();
     let n = out.assert_passed();
     assert!(n >= MIN_TESTS, "{}", out.report());
+    out.assert_contains("ASID allocator initialised with 16 entries");
+}
+
+#[test]
+fn suite_passes_with_debug_pagealloc() {
+    passed(Qemu::virt().smp(2).mem("512M").append("selftest=fault debug_pagealloc=on"));
 }
 
 #[test]
@@ -40,7 +53,7 @@ fn suite_passes_on_raspi4b() {
 
 #[test]
 fn suite_passes_with_gicv3_and_numa() {
-    passed(Qemu::virt().smp(2).numa(2).mem("2G").args(["-machine", "gic-version=3"]).append("selftest=fault"));
+    passed(Qemu::virt().smp(2).numa(2).mem("1G").args(["-machine", "gic-version=3"]).append("selftest=fault"));
 }
 
 #[test]
@@ -70,4 +83,67 @@ fn unhandled_fault_is_reported_as_linux_does() {
     let out = Qemu::virt().smp(2).append("selftest=fault.null_deref").run();
     out.assert_passed();
     out.assert_line_contains("unhandled page fault (11) at 0x0000000000000000", &["fault[", "esr 0x", "in fault"]);
+}
+
+#[test]
+fn maps_and_smaps_rollup_at_exit_in_linux_format() {
+    let out = Qemu::virt().smp(1).append("rdinit=/hello maps_at_exit").run();
+    out.assert_exit(0);
+    let log = &out.log;
+    let start = log.find("/proc/1/maps and smaps_rollup (hello):").unwrap_or_else(|| out.fail("no maps report"));
+    let lines: Vec<&str> = log[start..].lines().skip(1).take_while(|l| !l.starts_with('[')).collect();
+    // The text segment at 0x400000 (user/user.ld), private, no file.
+    let text = lines.iter().find(|l| l.starts_with("00400000-")).unwrap_or_else(|| out.fail("no 0x400000 mapping"));
+    assert!(text[17..].starts_with(" r--p 00000000 00:00 0"), "{text}");
+    let stack = lines.iter().find(|l| l.ends_with(" [stack]")).unwrap_or_else(|| out.fail("no [stack]"));
+    assert!(stack.contains(" rw-p 00000000 00:00 0 ") && stack.contains("-1000000000000 "), "{stack}");
+    // Linux pads the name to column 73 (25 + 6 * 8 - 1 = 72 bytes before it).
+    assert_eq!(stack.find('[').unwrap_or(0), 73, "{stack}");
+    let rollup = lines.iter().find(|l| l.ends_with(" [rollup]")).unwrap_or_else(|| out.fail("no rollup header"));
+    assert!(rollup.contains(" ---p 00000000 00:00 0 "), "{rollup}");
+    let rss = lines.iter().find(|l| l.starts_with("Rss:")).unwrap_or_else(|| out.fail("no Rss line"));
+    let kb: u64 = rss[4..].trim().trim_end_matches(" kB").trim().parse().unwrap_or(0);
+    assert!(kb >= 8 && rss.ends_with(" kB") && rss.len() == "Rss:".len() + 12 + 8 + 3, "{rss}");
+    for field in ["Pss:", "Private_Dirty:", "Anonymous:", "Swap:", "Locked:"] {
+        assert!(lines.iter().any(|l| l.starts_with(field)), "no {field}:\n{}", lines.join("\n"));
+    }
+}
+
+/// target/user/initramfs.cpio.gz, which scripts/build.sh packs: every
+/// built-in program at /<name>, the C example at /hello-c.
+fn built_initramfs() -> Vec<u8> {
+    let _ = boot_tests::kernel();
+    let path = boot_tests::repo_root().join("target/user/initramfs.cpio.gz");
+    std::fs::read(&path).unwrap_or_else(|e| {
+        panic!("{}: {e} (scripts/build.sh packs it; it needs cpio, which scripts/setup.sh installs)", path.display())
+    })
+}
+
+#[test]
+fn a_static_c_program_from_the_initramfs_runs_as_init() {
+    let archive = built_initramfs();
+    let out = Qemu::virt().smp(2).initrd(archive).append("rdinit=/hello-c").run();
+    out.assert_exit(0);
+    out.assert_contains("Trying to unpack rootfs image as initramfs...");
+    out.assert_contains("Run /hello-c as init process");
+    out.assert_contains("hello from C: pid 1");
+    out.assert_contains("hello: demand-zero page ok");
+    out.assert_contains("hello-c[1]: init exited with status 0");
+}
+
+#[test]
+fn the_initramfs_programs_exit_status_is_the_exit_code() {
+    let archive = built_initramfs();
+    let out = Qemu::virt().smp(2).initrd(archive).append("rdinit=/exit-status").run();
+    out.assert_exit(42);
+}
+
+#[test]
+fn with_pan_the_suite_and_uaccess_pass() {
+    // QEMU's `max` CPU has PAN (Armv8.1): the kernel's own loads and stores
+    // to user pages fault; the uaccess routines' unprivileged ones do not.
+    let out = Qemu::virt().cpu("max").smp(2).mem("512M").append("selftest=uaccess,fault").run();
+    let n = out.assert_passed();
+    assert!(n > MIN_TESTS, "{}", out.report());
+    out.assert_contains("CPU features: detected: Privileged Access Never");
 }

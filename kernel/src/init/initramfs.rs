@@ -106,12 +106,6 @@ pub fn rootfs() -> Option<&'static Rootfs> {
     ROOTFS.get()
 }
 
-/// The name `path` (symlinks not followed).
-#[allow(dead_code)] // for exec and its callers, which come with process creation
-pub fn lookup(path: impl AsRef<[u8]>) -> Option<FileRef<'static>> {
-    rootfs()?.lookup(path)
-}
-
 /// `path` with its symlinks followed (what exec opens); NotFound without a rootfs.
 pub fn resolve(path: impl AsRef<[u8]>) -> Result<FileRef<'static>, LookupError> {
     rootfs().ok_or(LookupError::NotFound)?.resolve(path)

@@ -74,19 +74,19 @@ pub fn received(cpu: usize, ipi: Ipi) -> u64 {
 }
 
 /// Run `f` on every [`Ipi::Reschedule`] received (IRQ context).
-#[allow(dead_code)] // the integrator connects the scheduler
+#[allow(dead_code)] // no user: the sender sets NEED_RESCHED, the IRQ's return to EL0 (or the idle loop) acts on it
 pub fn set_reschedule_hook(f: fn()) {
     store_hook(&HOOKS[Ipi::Reschedule as usize], f);
 }
 
 /// Run `f` on every [`Ipi::CallFunction`] received (IRQ context).
-#[allow(dead_code)] // the integrator connects the scheduler
+#[allow(dead_code)] // no user yet: on_each_cpu still posts to mailboxes and wakes with sev
 pub fn set_call_function_hook(f: fn()) {
     store_hook(&HOOKS[Ipi::CallFunction as usize], f);
 }
 
 /// Run `f` when an [`Ipi::Stop`] arrives, before the CPU parks.
-#[allow(dead_code)] // the integrator connects the scheduler
+#[allow(dead_code)] // no user yet: a panic does not stop the other CPUs
 pub fn set_stop_hook(f: fn()) {
     store_hook(&HOOKS[Ipi::Stop as usize], f);
 }

@@ -75,7 +75,6 @@ pub fn is_running() -> bool {
 
 /// Have `f` called on every CPU's tick, in IRQ context (the scheduler's
 /// scheduler_tick). Replaces any hook set before.
-#[allow(dead_code)] // the integrator connects the scheduler
 pub fn set_tick_hook(f: fn()) {
     store_hook(&TICK_HOOK, f);
 }

@@ -40,7 +40,8 @@ use crate::{pr_err, pr_info};
 /// the allocator has, EL0 access set up on every CPU (PAN where the CPU
 /// has it), and the trap handlers for EL0 and for uaccess faults at EL1.
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
-pub fn init() -> Result<(), mm::Error> {
+pub fn init(maps_at_exit: bool) -> Result<(), mm::Error> {
+    pid::set_maps_at_exit(maps_at_exit);
     anon::init_zero_page()?;
     crate::memory::user::set_totalram(crate::memory::page_alloc::allocator().totalram_pages());
     crate::smp::call::on_each_cpu(|_| {
@@ -57,7 +58,7 @@ pub fn init() -> Result<(), mm::Error> {
 /// The first program's image: `path` in the initramfs, else the built-in
 /// program of that name (so `rdinit=/fault` works without an archive).
 fn find_init(path: &str) -> Option<&'static [u8]> {
-    crate::init::initramfs::lookup(path).map(|f| f.data).or_else(|| programs::find(path))
+    crate::init::initramfs::resolve(path).ok().map(|f| f.data).or_else(|| programs::find(path))
 }
 
 /// Start the first program (Linux's kernel_init: rdinit= in the initramfs,

@@ -65,6 +65,13 @@ pub struct Process {
 }
 
 static PROCS: Mutex<BTreeMap<Pid, Arc<Process>>> = Mutex::new(BTreeMap::new());
+/// `maps_at_exit`: every process reports its maps when it exits.
+static MAPS_AT_EXIT: AtomicBool = AtomicBool::new(false);
+
+/// Whether processes print their maps and smaps_rollup at exit.
+pub fn set_maps_at_exit(on: bool) {
+    MAPS_AT_EXIT.store(on, Ordering::Relaxed);
+}
 static NEXT_PID: AtomicI32 = AtomicI32::new(1);
 
 impl Process {
@@ -81,7 +88,7 @@ impl Process {
             child_exit: WaitQueue::new(),
             pending_kill: AtomicU32::new(0),
             is_init,
-            report_at_exit: AtomicBool::new(false),
+            report_at_exit: AtomicBool::new(MAPS_AT_EXIT.load(Ordering::Relaxed)),
         });
         PROCS.lock().insert(pid, p.clone());
         p

@@ -38,7 +38,6 @@ static RESCHED_IPI: IrqSpinLock<Option<fn(usize)>> = IrqSpinLock::new(None);
 /// Install `f(cpu)` as the way to interrupt CPU `cpu` so that it
 /// reschedules (Linux's smp_send_reschedule). Called once the interrupt
 /// controller can send SGIs; `f` must be callable with IRQs masked.
-#[allow(dead_code)] // the integrator connects the GIC's reschedule SGI
 pub fn set_resched_ipi_hook(f: fn(usize)) {
     *RESCHED_IPI.lock() = Some(f);
 }

@@ -113,8 +113,8 @@ pub mod switch;
 pub mod user;
 pub mod wait;
 
-// The API the integrator builds on (EL0 entry, syscalls, the timer IRQ);
-// not all of it has a caller in this tree yet.
+// The scheduler's API (for kernel threads, processes, the tick); not every
+// item has a caller outside this folder.
 #[allow(unused_imports)]
 pub use clock::{HZ, jiffies};
 #[allow(unused_imports)]

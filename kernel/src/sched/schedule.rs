@@ -108,7 +108,7 @@ pub fn schedule() {
                 // boot CPU): nothing to run until a wake-up or a timer.
                 drop(q);
                 local_irq_restore(flags);
-                arch::cpu::wait_for_event();
+                idle_wait(cpu);
                 let f = local_irq_save();
                 debug_assert_eq!(f, flags);
                 continue;
@@ -237,7 +237,20 @@ pub fn idle_forever() -> ! {
         if idle_has_work(cpu) {
             schedule();
         } else {
-            arch::cpu::wait_for_event();
+            idle_wait(cpu);
         }
+    }
+}
+
+/// How an idle CPU waits (Linux's cpu_do_idle): `wfi` once this CPU's tick
+/// runs, so the CPU really stops until an interrupt (the tick, an IPI: every
+/// wake-up of another CPU sends one, `hooks::kick_cpu`); `wfe` before that,
+/// woken by the `sev` of a wake-up or the timer's event stream. (Under QEMU
+/// a `wfe` only yields the vCPU, which keeps spinning; `wfi` halts it.)
+pub fn idle_wait(cpu: usize) {
+    if crate::irq::timer::is_running() && crate::irq::timer::tick_count(cpu) > 0 {
+        arch::irqflags::wait_for_interrupt();
+    } else {
+        arch::cpu::wait_for_event();
     }
 }

@@ -18,9 +18,9 @@
 //! keeps one ASID live, where QEMU does keep entries, so an invalidation
 //! that misses its page is caught there too.
 //!
-//! Loads go through the fault probe, so a broken switch fails the test
-//! instead of crashing the kernel (PAN is not enabled; a kernel with PAN
-//! would read through the uaccess helpers instead).
+//! Loads go through the uaccess routines (unprivileged, so PAN allows them;
+//! a fault is EFAULT), so a broken switch fails the test instead of
+//! crashing the kernel.
 
 use crate::memory::context::{self, MmContext};
 use crate::memory::linear_map::phys_to_virt;
@@ -202,14 +202,21 @@ impl Run {
                 ));
             }
         }
-        // SAFETY: TEST_VA is 4-byte aligned; mm i maps it to its data page
-        // (read has no side effect), and a fault is recovered.
-        match unsafe { arch::exception::probe_read32(TEST_VA) } {
+        match read_user_u32(TEST_VA) {
             Ok(v) if v == self.markers[i] => Ok(()),
             Ok(v) => Err(format!("mm {i} (ASID {}): read {v:#x}, its marker is {:#x}", sw.asid.0, self.markers[i])),
-            Err(f) => Err(format!("mm {i} (ASID {}): load faulted, esr {:#x}", sw.asid.0, f.esr)),
+            Err(e) => Err(format!("mm {i} (ASID {}): the load faulted ({e})", sw.asid.0)),
         }
     }
+}
+
+/// Load the user word at `va` as user space would (an unprivileged load,
+/// which PAN does not stop; a fault is EFAULT through the uaccess fixup:
+/// the task running the test has no mm of its own to fault pages into).
+fn read_user_u32(va: u64) -> Result<u32, mm::mmap::Errno> {
+    let mut b = [0u8; 4];
+    crate::memory::user::uaccess::copy_from_user(&mut b, crate::memory::user::uaccess::UserPtr(va))?;
+    Ok(u32::from_le_bytes(b))
 }
 
 /// Strides coprime with NR_MMS (300 = 2^2 3 5^2), one per CPU, so that
@@ -402,22 +409,19 @@ fn flush_by_asid_drops_the_entries() -> TestResult {
             }
             let probes = [0, pages / 2, pages - 1];
             for &p in &probes {
-                // SAFETY: aligned, mapped to the data page; faults recovered.
-                let v = unsafe { arch::exception::probe_read32(va + p * PAGE_SIZE) };
+                let v = read_user_u32(va + p * PAGE_SIZE);
                 check!(v == Ok(mm.marker), "{name}: page {p} before the unmap: {v:x?}");
             }
             let n = mm.pt.unmap_range_noflush(VirtAddr(va), pages * PAGE_SIZE).map_err(|e| format!("{name}: {e}"))?;
             check_eq!(n as u64, pages);
             flush(&ctx, va, pages);
             for &p in &probes {
-                // SAFETY: aligned; unmapped, so the load faults and is recovered.
-                let v = unsafe { arch::exception::probe_read32(va + p * PAGE_SIZE) };
+                let v = read_user_u32(va + p * PAGE_SIZE);
                 check!(v.is_err(), "{name}: page {p} still readable ({v:x?}) after the flush");
             }
         }
         // The mm's own page, never unmapped, still reads.
-        // SAFETY: as above.
-        let v = unsafe { arch::exception::probe_read32(TEST_VA) };
+        let v = read_user_u32(TEST_VA);
         check!(v == Ok(mm.marker), "the untouched page: {v:x?}");
         Ok(())
     })();

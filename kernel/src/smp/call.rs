@@ -71,7 +71,7 @@ pub(super) fn serve_mailbox(cpu: usize) -> ! {
             None if crate::sched::schedule::sched_up(cpu) && crate::sched::schedule::idle_has_work(cpu) => {
                 crate::sched::schedule()
             }
-            None => arch::cpu::wait_for_event(),
+            None => crate::sched::schedule::idle_wait(cpu),
         }
     }
 }
