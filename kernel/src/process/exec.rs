@@ -290,7 +290,7 @@ pub fn spawn_program(
     let loaded = load(image, argv, envp)?;
     let name: String = argv.first().copied().unwrap_or("init").into();
     let p = Process::new(&name, ppid, loaded.mm.clone(), is_init);
-    super::run::start_user_task(&p, loaded.mm, loaded.frame, None).map_err(|_| {
+    super::spawn::start_user_task(&p, loaded.mm, loaded.frame, None).map_err(|_| {
         super::pid::unhash(p.pid);
         ExecError::NoMemory
     })?;

@@ -47,7 +47,7 @@ pub fn sys_clone(me: &Arc<Process>, frame: &TrapFrame, flags: u64, newsp: u64, _
     }
     let child = Process::new(&me.comm(), me.pid, child_mm.clone(), false);
     let from = me.task.lock().clone();
-    if super::run::start_user_task(&child, child_mm, child_frame, from.as_deref()).is_err() {
+    if super::spawn::start_user_task(&child, child_mm, child_frame, from.as_deref()).is_err() {
         super::pid::unhash(child.pid);
         return Err(Errno::ENOMEM);
     }

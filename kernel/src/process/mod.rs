@@ -2,16 +2,22 @@
 //! (`memory::user::Mm` in TTBR0) and one task of the scheduler.
 //!
 //! ```text
+//!   entry    the EL0 trap handler, exit_to_user_mode, uaccess faults at EL1
+//!   syscall  Linux's arm64 system call ABI
 //!   exec     start a static ELF as a new process (the first program from
 //!            the initramfs or the built-in ones): VMAs, pages, stack
 //!   fork     clone(SIGCHLD): dup_mmap with copy-on-write
-//!   run      the EL0 trap handler, exit_to_user_mode, do_exit, wait4, kill
-//!   syscall  Linux's arm64 system call ABI
+//!   exit     do_exit, wait4, the end of the run with the first program
+//!   fault    a user fault with the OOM killer behind it
 //!   oom      the OOM killer
-//!   pid      Process and the pid table
+//!   spawn    a process's task
+//!   signal   exit requests, kill, default signal actions
 //!   report   /proc/<pid>/maps and smaps_rollup
+//!   pid      Process and the pid table
 //!   programs the user programs built into the image (user/programs)
 //! ```
+//!
+//! Each file imports only files below it in this list.
 //!
 //! Processes are single-threaded (no CLONE_VM) and have no signal
 //! handlers: every signal acts by default (terminate, or ignore for those
@@ -22,15 +28,19 @@
 //! Lock order: the pid table, then a process's own locks (`state`, `mm`,
 //! `task`), then its `Mm::inner`, then the page allocator's.
 
+pub mod entry;
 #[allow(unsafe_code)] // a never-installed page reference given back
 pub mod exec;
+pub mod exit;
+pub mod fault;
 #[allow(unsafe_code)] // a never-installed page reference given back
 pub mod fork;
 pub mod oom;
 pub mod pid;
 pub mod programs;
 pub mod report;
-pub mod run;
+pub mod signal;
+pub mod spawn;
 pub mod syscall;
 
 use crate::memory::user::anon;
@@ -50,8 +60,8 @@ pub fn init(maps_at_exit: bool) -> Result<(), mm::Error> {
     if arch::cpu::has_pan() {
         pr_info!("CPU features: detected: Privileged Access Never");
     }
-    arch::exception::set_user_handler(run::el0_trap);
-    arch::exception::set_handler(run::el1_trap);
+    arch::exception::set_user_handler(entry::el0_trap);
+    arch::exception::set_handler(entry::el1_trap);
     Ok(())
 }
 

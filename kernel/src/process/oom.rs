@@ -5,7 +5,7 @@
 //! once it is gone.
 
 use super::pid::{self, ProcState, Process};
-use super::run;
+use super::signal;
 use crate::sched;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
@@ -50,7 +50,7 @@ pub fn out_of_memory() -> bool {
             "Out of memory: Killed process {vpid} ({comm}) total-vm:{total_vm_kb}kB, anon-rss:{anon_kb}kB, file-rss:0kB, shmem-rss:{shmem_kb}kB, UID:0 pgtables:{pt_kb}kB oom_score_adj:0"
         );
     }
-    run::kill_process(&victim);
+    signal::kill_process(&victim);
     if me.as_ref().is_some_and(|m| m.pid == vpid) {
         return false;
     }
@@ -60,7 +60,7 @@ pub fn out_of_memory() -> bool {
     let gone = |v: &Process| matches!(*v.state.lock(), ProcState::Zombie(_));
     while !gone(&victim) && arch::timer::uptime_ns() < deadline {
         sched::yield_now();
-        if run::fatal_signal_pending() {
+        if signal::fatal_signal_pending() {
             return false;
         }
     }

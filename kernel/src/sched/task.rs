@@ -140,7 +140,7 @@ pub struct Task {
     /// once its process let go of it at exit).
     mm: Mutex<Option<Arc<Mm>>>,
     /// Why the task must end at its next return to user space: 0 for no
-    /// reason, else `process::run`'s encoding (an exit code or a signal).
+    /// reason, else `process::signal`'s encoding (an exit code or a signal).
     exit_req: AtomicU64,
     /// The registers of a user task's first return to EL0, taken then.
     pub(super) user_frame: Mutex<Option<TrapFrame>>,

@@ -7,7 +7,7 @@
 //! the task's registers. Its first run lands in [`user_entry`], which
 //! finishes the switch as `task_entry` does, takes the frame, drops every
 //! reference it holds and returns to user space; from then on the task is
-//! in the kernel only through exceptions, until `process::run` ends it
+//! in the kernel only through exceptions, until `process::entry` ends it
 //! with `exit`.
 
 use super::kthread::{NEXT_TID, least_loaded_cpu};

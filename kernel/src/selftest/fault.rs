@@ -8,7 +8,7 @@
 //! stack, what the kernel allocated for it) is back with the allocator.
 
 use super::harness::{PageCounts, Test, TestResult};
-use crate::process::{exec, pid, run};
+use crate::process::{exec, exit, pid};
 use crate::{check, fail};
 
 /// Run `fault <name>` and check its exit status and the page count.
@@ -21,7 +21,7 @@ fn run_fault(name: &str) -> TestResult {
     static WARM: spin::Once<()> = spin::Once::new();
     WARM.call_once(|| {
         if let Ok(p) = exec::spawn_program(elf, &["fault", "getpid"], &[], 0, false) {
-            let _ = run::wait_detached(&p);
+            let _ = exit::wait_detached(&p);
         }
     });
     let before = PageCounts::now();
@@ -29,7 +29,7 @@ fn run_fault(name: &str) -> TestResult {
         Ok(p) => p,
         Err(e) => fail!("cannot start fault {name}: {e}"),
     };
-    let wstatus = run::wait_detached(&p);
+    let wstatus = exit::wait_detached(&p);
     let pid = p.pid;
     drop(p);
     check!(pid::find_process(pid).is_none(), "fault {name}: pid {pid} still in the table after it was reaped");

@@ -2,7 +2,7 @@
 //! commit charge), this file does what the decision says to the page
 //! tables (zap, protect, populate) with the TLB maintenance it needs.
 
-use super::SysResult;
+use super::abi::SysResult;
 use crate::memory::user::fault::{self, FaultResult};
 use crate::memory::user::mm::Mm;
 use crate::memory::user::pgtable::vma_pte_prot;
@@ -40,7 +40,7 @@ fn populate(mm: &Mm, start: u64, end: u64) -> Result<(), Errno> {
             }
         };
         let kind = if writable { FaultKind::Write } else { FaultKind::Read };
-        match crate::process::run::user_fault(va, kind) {
+        match crate::process::fault::user_fault(va, kind) {
             FaultResult::Handled => {}
             FaultResult::Segv(_) => return Err(Errno::EFAULT),
             FaultResult::Oom => return Err(Errno::ENOMEM),

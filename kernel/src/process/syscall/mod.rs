@@ -7,53 +7,25 @@
 //! see what a program expected.
 //!
 //! ```text
+//!   abi.rs   the numbers, the result type
 //!   mman.rs  brk mmap munmap mprotect madvise mincore
 //!   this     write exit exit_group getpid getppid gettid sched_yield
 //!            clone(fork) wait4 kill reboot clock_gettime nanosleep
 //! ```
 
+mod abi;
 mod mman;
 
+use abi::{SysResult, nr};
+
 use super::pid::{self, Process};
-use super::run;
+use super::{exit, signal};
 use crate::memory::user::uaccess::{UserPtr, copy_from_user, copy_to_user, put_user_i32};
 use crate::sched;
 use alloc::sync::Arc;
 use arch::exception::TrapFrame;
 use core::sync::atomic::{AtomicU64, Ordering};
 use mm::mmap::Errno;
-
-/// Linux arm64 system call numbers used here.
-pub mod nr {
-    pub const WRITE: u64 = 64;
-    pub const WRITEV: u64 = 66;
-    pub const EXIT: u64 = 93;
-    pub const EXIT_GROUP: u64 = 94;
-    pub const SET_TID_ADDRESS: u64 = 96;
-    pub const NANOSLEEP: u64 = 101;
-    pub const CLOCK_GETTIME: u64 = 113;
-    pub const SCHED_YIELD: u64 = 124;
-    pub const KILL: u64 = 129;
-    pub const REBOOT: u64 = 142;
-    pub const GETPID: u64 = 172;
-    pub const GETPPID: u64 = 173;
-    pub const GETUID: u64 = 174;
-    pub const GETEUID: u64 = 175;
-    pub const GETGID: u64 = 176;
-    pub const GETEGID: u64 = 177;
-    pub const GETTID: u64 = 178;
-    pub const BRK: u64 = 214;
-    pub const MUNMAP: u64 = 215;
-    pub const CLONE: u64 = 220;
-    pub const MMAP: u64 = 222;
-    pub const MPROTECT: u64 = 226;
-    pub const MINCORE: u64 = 232;
-    pub const MADVISE: u64 = 233;
-    pub const WAIT4: u64 = 260;
-}
-
-/// The result of a system call: a value for x0 or an errno.
-pub type SysResult = Result<u64, Errno>;
 
 /// Run the system call in `frame` and put its result in x0.
 pub fn dispatch(frame: &mut TrapFrame) {
@@ -67,7 +39,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         nr::WRITE => sys_write(a[0], UserPtr(a[1]), a[2]),
         nr::WRITEV => sys_writev(a[0], UserPtr(a[1]), a[2]),
         nr::EXIT | nr::EXIT_GROUP => {
-            run::request_exit(a[0] as i32);
+            signal::request_exit(a[0] as i32);
             Ok(0)
         }
         nr::SET_TID_ADDRESS => Ok(me.pid as u64),
@@ -80,7 +52,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
         }
         nr::CLONE => super::fork::sys_clone(&me, frame, a[0], a[1], a[3]),
         nr::WAIT4 => sys_wait4(&me, a[0] as i32, UserPtr(a[1]), a[2], UserPtr(a[3])),
-        nr::KILL => run::kill(a[0] as i32, a[1] as u32).map(|_| 0),
+        nr::KILL => signal::kill(a[0] as i32, a[1] as u32).map(|_| 0),
         nr::REBOOT => sys_reboot(a[0] as u32, a[1] as u32, a[2] as u32),
         nr::CLOCK_GETTIME => sys_clock_gettime(a[0] as i32, UserPtr(a[1])),
         nr::NANOSLEEP => sys_nanosleep(UserPtr(a[0]), UserPtr(a[1])),
@@ -164,7 +136,7 @@ fn sys_wait4(me: &Arc<Process>, pid: i32, wstatus: UserPtr, options: u64, rusage
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL | WCLONE) != 0 {
         return Err(Errno::EINVAL);
     }
-    let (child, status) = run::wait4(me, pid, options & WNOHANG != 0)?;
+    let (child, status) = exit::wait4(me, pid, options & WNOHANG != 0)?;
     if child != 0 {
         if wstatus.0 != 0 {
             put_user_i32(wstatus, status)?;
@@ -235,7 +207,7 @@ fn sys_nanosleep(req: UserPtr, rem: UserPtr) -> SysResult {
     let (sec, nsec) = get_timespec(req)?;
     let ns = (sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64);
     let end = arch::timer::uptime_ns().saturating_add(ns);
-    sched::wait::sleep_ns_interruptible(ns, run::fatal_signal_pending);
+    sched::wait::sleep_ns_interruptible(ns, signal::fatal_signal_pending);
     let now = arch::timer::uptime_ns();
     if now < end {
         if rem.0 != 0 {
