@@ -221,8 +221,8 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         pr_warn!("ptdump: cannot check W+X mappings: {e}");
     }
 
-    let first_program = dt.initrd.is_some() || dt.bootargs.contains("rdinit=");
-    let (passed, failed) = run_selftests(first_program, params, dt);
+    let first_program = process::find_first_program(params.rdinit.as_str(), dt.bootargs.contains("rdinit="));
+    let (passed, failed) = run_selftests(first_program.is_some(), params, dt);
     if params.ptdump {
         memory::ptdump::dump_kernel_page_tables();
     }
@@ -235,8 +235,12 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     } else if passed + failed > 0 {
         report::short_reports();
     }
-    if first_program && failed == 0 {
-        start_first_program(params, dt);
+    if let Some(first) = first_program
+        && failed == 0
+    {
+        process::start_init(first);
+        // The boot CPU only idles from here; the run ends when the program does.
+        sched::idle_forever();
     }
     match (passed, failed) {
         (0, 0) => {
@@ -248,9 +252,9 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     }
 }
 
-/// The self-tests the command line selects. With a first program to run
-/// (an initramfs, or `rdinit=`), Linux's kernel_init runs no self-tests:
-/// here they run first only when `selftest=` asks for them.
+/// The self-tests the command line selects. With a first program to run,
+/// Linux's kernel_init runs no self-tests: here they run first only when
+/// `selftest=` asks for them.
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 fn run_selftests(
     first_program: bool,
@@ -261,14 +265,4 @@ fn run_selftests(
         return selftest::run(&bootdata::cmdline::SelftestSel::Off);
     }
     selftest::run(&params.selftest)
-}
-
-/// Start the first program; when it started, the boot CPU only idles
-/// from here on and the run ends when the program does.
-#[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
-fn start_first_program(params: &bootdata::cmdline::Params, dt: &bootdata::devicetree::DtInfo) {
-    let rdinit = dt.bootargs.contains("rdinit=").then_some(params.rdinit.as_str());
-    if process::start_init(rdinit, dt.initrd.is_some()) {
-        sched::idle_forever();
-    }
 }

@@ -82,6 +82,19 @@ impl fmt::Display for ExecError {
     }
 }
 
+impl ExecError {
+    /// The errno exec(2) would return (Linux's: ENOEXEC for a file it does
+    /// not run, ENOMEM, EINVAL for a layout the loader refuses).
+    pub fn errno(&self) -> Errno {
+        match self {
+            ExecError::Format(_) => Errno::ENOEXEC,
+            ExecError::Layout(_) => Errno::EINVAL,
+            ExecError::Map(e) => *e,
+            ExecError::NoMemory => Errno::ENOMEM,
+        }
+    }
+}
+
 impl From<Errno> for ExecError {
     fn from(e: Errno) -> Self {
         match e {

@@ -44,7 +44,7 @@ pub mod spawn;
 pub mod syscall;
 
 use crate::memory::user::anon;
-use crate::{pr_err, pr_info};
+use crate::{pr_err, pr_info, pr_warn};
 
 /// Make processes possible: the zero page, the commit limit from the RAM
 /// the allocator has, EL0 access set up on every CPU (PAN where the CPU
@@ -65,35 +65,45 @@ pub fn init(maps_at_exit: bool) -> Result<(), mm::Error> {
     Ok(())
 }
 
-/// The first program's image: `path` in the initramfs, else the built-in
-/// program of that name (so `rdinit=/fault` works without an archive).
-fn find_init(path: &str) -> Option<&'static [u8]> {
-    crate::init::initramfs::resolve(path).ok().map(|f| f.data).or_else(|| programs::find(path))
+/// The first program to run: its path and image.
+pub struct FirstProgram {
+    path: &'static str,
+    image: &'static [u8],
 }
 
-/// Start the first program (Linux's kernel_init: rdinit= in the initramfs,
-/// default /init when there is an archive). Returns false when there is
-/// none to start; on success the run ends when it exits.
+/// Find the first program, as Linux's kernel_init_freeable does: `rdinit=`
+/// (default `/init`) in the initramfs, else (an extension) the built-in
+/// program of that name when `rdinit=` names one (`rdinit=/fault` works
+/// without an archive). A path found nowhere is not an error: Linux then
+/// mounts the root file system; there is none here, so the boot goes on
+/// as without a first program (the self-tests and their verdict).
+pub fn find_first_program(rdinit: &'static str, rdinit_given: bool) -> Option<FirstProgram> {
+    if let Ok(f) = crate::init::initramfs::resolve(rdinit) {
+        return Some(FirstProgram { path: rdinit, image: f.data });
+    }
+    if let Some(image) = programs::find(rdinit) {
+        if rdinit_given {
+            return Some(FirstProgram { path: rdinit, image });
+        }
+    } else if rdinit_given {
+        pr_warn!("rdinit={rdinit}: not in the initramfs nor among the built-in programs; no first program, the boot goes on");
+    }
+    None
+}
+
+/// Start the first program (Linux's run_init_process from kernel_init);
+/// the run ends when it exits. A file that is not an executable this
+/// kernel runs ends the run as Linux's "No working init found" panic does
+/// (exit code 2).
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
-pub fn start_init(rdinit: Option<&str>, have_initramfs: bool) -> bool {
-    let path = match (rdinit, have_initramfs) {
-        (Some(p), _) => p,
-        (None, true) => "/init",
-        (None, false) => return false,
-    };
-    let Some(image) = find_init(path) else {
-        pr_err!("Failed to execute {path} (error -2)");
+pub fn start_init(first: FirstProgram) {
+    let path = first.path;
+    pr_info!("Run {path} as init process");
+    if let Err(e) = exec::spawn_program(first.image, &[path], &["HOME=/", "TERM=linux"], 0, true) {
+        pr_err!("Failed to execute {path} (error {}): {e}", e.errno().as_neg());
         crate::console::printk::emergency_write(format_args!(
             "Kernel panic - not syncing: No working init found.  Try passing init= option to kernel."
         ));
         crate::console::exit::exit(crate::console::exit::ExitCode::Fatal);
-    };
-    pr_info!("Run {path} as init process");
-    match exec::spawn_program(image, &[path], &["HOME=/", "TERM=linux"], 0, true) {
-        Ok(_) => true,
-        Err(e) => {
-            pr_err!("Failed to execute {path}: {e}");
-            crate::console::exit::exit(crate::console::exit::ExitCode::Fatal);
-        }
     }
 }
