@@ -138,9 +138,18 @@ pub(super) fn handle(cpu: usize) {
         arch::timer::set_ctl(k, arch::timer::CTL_IMASK);
         return;
     }
+    let armed = next.load(Ordering::Relaxed);
+    if now < armed {
+        // Not expired: a stale interrupt (a level the GIC latched before
+        // the last re-arm took effect). Counting it would move the compare
+        // value a period further each time (Linux's arch_timer_handler
+        // checks ISTATUS for the same reason).
+        arch::timer::set_cval(k, armed);
+        return;
+    }
     // The next period boundary after now (the level-triggered interrupt
     // drops as soon as the compare value is in the future).
-    let mut n = next.load(Ordering::Relaxed).wrapping_add(period);
+    let mut n = armed.wrapping_add(period);
     if n <= now {
         n = now + period - (now - n) % period;
     }
