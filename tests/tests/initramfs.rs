@@ -149,7 +149,10 @@ fn text(n: usize) -> Vec<u8> {
 #[test]
 fn megabytes_unpack_and_the_limit_is_a_clear_refusal() {
     let big = text(3 << 20);
-    let archive = newc(&[("init", REG, b"x"), ("big", 0o100644, &big)]);
+    // A real /init: the kernel runs it (a non-ELF one ends the run with
+    // Linux's "No working init found").
+    let init = hello_elf();
+    let archive = newc(&[("init", REG, &init), ("big", 0o100644, &big)]);
     let out = Qemu::virt().smp(1).append("selftest=off").initrd(filter("gzip", &["-6nc"], &archive)).run();
     out.assert_contains(&format!(
         "initramfs: unpacked 2 files, 0 directories, 0 symlinks (2 entries in 1 archives, 1 gzip members; {} KiB)",

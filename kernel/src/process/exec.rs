@@ -175,6 +175,10 @@ pub fn load(image: &[u8], argv: &[&str], envp: &[&str]) -> Result<Loaded, ExecEr
     let mm = Mm::new(aspace).map_err(|_| ExecError::NoMemory)?;
     // The pages that hold file bytes.
     for seg in &exe.segments {
+        if seg.filesz == 0 {
+            // All .bss: demand-zero (its p_offset may name any place).
+            continue;
+        }
         let file = image
             .get(seg.offset as usize..(seg.offset + seg.filesz) as usize)
             .ok_or(ExecError::Layout("segment past the file"))?;

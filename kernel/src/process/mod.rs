@@ -86,7 +86,9 @@ pub fn find_first_program(rdinit: &'static str, rdinit_given: bool) -> Option<Fi
             return Some(FirstProgram { path: rdinit, image });
         }
     } else if rdinit_given {
-        pr_warn!("rdinit={rdinit}: not in the initramfs nor among the built-in programs; no first program, the boot goes on");
+        pr_warn!(
+            "rdinit={rdinit}: not in the initramfs nor among the built-in programs; no first program, the boot goes on"
+        );
     }
     None
 }

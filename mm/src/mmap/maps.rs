@@ -84,7 +84,7 @@ fn header(
 
 /// The name /proc shows for a VMA (get_vma_name's order: the shmem file
 /// or its anon name, then `[heap]` when the VMA overlaps
-/// `[start_brk, brk]`, `[stack]` when it holds start_stack, then the anon
+/// `[start_brk, brk)`, `[stack]` when it holds start_stack, then the anon
 /// name).
 pub fn vma_name<'a>(mm: &AddressSpace, vma: &'a Vma) -> MapsName<'a> {
     if let AnonKind::Shared(_) = vma.anon {
@@ -93,7 +93,9 @@ pub fn vma_name<'a>(mm: &AddressSpace, vma: &'a Vma) -> MapsName<'a> {
             VmaName::None => MapsName::DevZero,
         };
     }
-    if vma.start <= mm.brk_value() && vma.end >= mm.start_brk() {
+    // vma_is_initial_heap, strict since Linux stopped naming the VMA below
+    // an empty heap `[heap]`.
+    if vma.start < mm.brk_value() && vma.end > mm.start_brk() {
         return MapsName::Heap;
     }
     if vma.start <= mm.start_stack() && vma.end >= mm.start_stack() {
