@@ -6,7 +6,7 @@
 //! equal logical CPU numbers: each CPU learns its own from the banked
 //! GICD_ITARGETSR0..7 in [`GicV2::cpu_init`] (Linux's gic_get_cpumask).
 
-use super::{DEFAULT_PMR, GicError, Iar, Mmio, cpu_config, dist_config_spis, gicd, nr_irqs};
+use super::common::{DEFAULT_PMR, GicError, Iar, Mmio, cpu_config, dist_config_spis, gicd, nr_irqs};
 use crate::percpu::NR_CPUS;
 use core::arch::asm;
 use core::sync::atomic::{AtomicU8, Ordering};
@@ -76,7 +76,7 @@ impl GicV2 {
             m => m,
         };
         let word = u32::from_ne_bytes([mask; 4]);
-        for i in (super::FIRST_SPI..self.nr).step_by(4) {
+        for i in (super::common::FIRST_SPI..self.nr).step_by(4) {
             self.dist.write32(gicd::ITARGETSR + i as u64, word);
         }
         dist_config_spis(&self.dist, self.nr);

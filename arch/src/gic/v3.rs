@@ -16,7 +16,7 @@
 //! affinity (Aff3.Aff2.Aff1 and a one-bit target list for Aff0, with the
 //! range selector for Aff0 above 15).
 
-use super::{DEFAULT_PMR, GicError, Iar, Mmio, cpu_config, dist_config_spis, gicd, nr_irqs};
+use super::common::{DEFAULT_PMR, GicError, Iar, Mmio, cpu_config, dist_config_spis, gicd, nr_irqs};
 use crate::percpu::NR_CPUS;
 use core::arch::asm;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -142,7 +142,7 @@ impl GicV3 {
     pub(super) fn dist_init(&self) -> Result<(), GicError> {
         self.dist.write32(gicd::CTLR, 0);
         self.wait_dist_rwp();
-        for i in (super::FIRST_SPI..self.nr).step_by(32) {
+        for i in (super::common::FIRST_SPI..self.nr).step_by(32) {
             self.dist.write32(gicd::IGROUPR + (i / 8) as u64, !0);
         }
         dist_config_spis(&self.dist, self.nr);
@@ -151,7 +151,7 @@ impl GicV3 {
         self.wait_dist_rwp();
         // Every SPI to the boot CPU (IRM = 0: this one affinity).
         let route = crate::cpu::mpidr();
-        for i in super::FIRST_SPI..self.nr {
+        for i in super::common::FIRST_SPI..self.nr {
             self.dist.write64(gicd::IROUTER + 8 * i as u64, route);
         }
         Ok(())
@@ -235,7 +235,7 @@ impl GicV3 {
 
     /// The registers for `intid`: the caller's SGI frame below 32, else the distributor.
     pub(super) fn regs_for(&self, intid: u32) -> Option<(Mmio, bool)> {
-        if intid < super::FIRST_SPI {
+        if intid < super::common::FIRST_SPI {
             self.this_cpu_frames().map(|(_, sgi)| (sgi, true))
         } else if intid < self.nr {
             Some((self.dist, false))

@@ -11,7 +11,7 @@
 //!
 //! Every `reg` is translated to a CPU physical address through the
 //! ancestors' `ranges`, as the other nodes' registers are
-//! (`parse::translate_chain`). A node that does not decode (too few
+//! (`props::translate_chain`). A node that does not decode (too few
 //! entries, cells the parser cannot read, an untranslatable address) is
 //! reported in [`GicInfo::issue`] and no GIC is recorded: the kernel then
 //! runs without interrupts, as Linux does without an irqchip.
@@ -25,7 +25,7 @@
 //! recommended PPIs for the rest (Arm BSA: 29, 30, 27, 26), which every
 //! board this kernel knows uses.
 
-use super::parse::{child_cells, decode_pairs, prop_str, translate_chain};
+use super::props::{child_cells, decode_pairs, prop_str, translate_chain};
 use super::raw::be32;
 use crate::fixedstr::truncated;
 use fdt::node::FdtNode;

@@ -21,8 +21,10 @@
 //!
 //! Files: `raw` (wire format, error type), `check` (the validator),
 //! `compact`, `parse`, `console` (UARTs, aliases, the console choice), `gic`
-//! (the interrupt controller, the timer's interrupts). Each looks only at `raw` and, for `compact` and
-//! `parse`, at `check`.
+//! (the interrupt controller, the timer's interrupts), `props` (cells,
+//! strings, `reg` pairs, `ranges` translation, for `parse` and `gic`). Each
+//! looks only at `raw` and `props` and, for `compact` and `parse`, at
+//! `check`; `parse` also calls `console`, `cpus` and `gic`.
 
 mod check;
 mod compact;
@@ -30,6 +32,7 @@ mod console;
 mod cpus;
 mod gic;
 mod parse;
+mod props;
 mod raw;
 
 pub use check::{check_full, check_no_nops, header_total_size};

@@ -13,8 +13,8 @@
 //! IPI is an extra, not a replacement. Other SGIs are reported once and
 //! otherwise ignored. Hooks run in IRQ context (see `irq`'s essay).
 
-use super::PRIORITY;
-use super::timer::{HookSlot, run_hook, store_hook};
+use super::chip::{PRIORITY, gic};
+use super::hook::{HookSlot, run_hook, store_hook};
 use crate::pr_err;
 use arch::gic::Gic;
 use arch::percpu::NR_CPUS;
@@ -63,7 +63,7 @@ pub fn send(cpu: usize, ipi: Ipi) -> Result<(), IpiError> {
 
 /// Send `ipi` to every logical CPU whose bit is set in `cpus`.
 pub fn send_mask(cpus: u64, ipi: Ipi) -> Result<(), IpiError> {
-    let g = super::gic().ok_or(IpiError::NoGic)?;
+    let g = gic().ok_or(IpiError::NoGic)?;
     g.send_sgi(ipi as u32, cpus);
     Ok(())
 }

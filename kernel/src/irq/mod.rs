@@ -42,6 +42,8 @@
 //! interrupt sources the kernel uses (SGIs, the timer PPI, nothing else)
 //! are dispatched by number. No priority masking as NMI.
 
+mod chip;
+mod hook;
 pub mod ipi;
 #[allow(unsafe_code)] // the GIC's ioremapped windows handed to arch as `Mmio`
 mod mmio;
@@ -53,17 +55,13 @@ use mmio::map;
 
 use crate::{pr_err, pr_info, pr_warn};
 use arch::exception::{TrapFrame, Vector};
-use arch::gic::{DEFAULT_PRIORITY, Gic, GicV2, GicV3, Mmio};
+use arch::gic::{Gic, GicV2, GicV3, Mmio};
 use arch::percpu::NR_CPUS;
 use bootdata::devicetree::{DtInfo, GicVersion};
 use core::sync::atomic::{AtomicU64, Ordering};
 
-static GIC: spin::Once<Gic> = spin::Once::new();
-
-/// The GIC, once [`init`] brought it up.
-pub fn gic() -> Option<&'static Gic> {
-    GIC.get()
-}
+use chip::GIC;
+pub use chip::gic;
 
 /// IRQs taken per CPU (every acknowledged interrupt, spurious ones aside).
 static NR_IRQS_TAKEN: [AtomicU64; NR_CPUS] = [const { AtomicU64::new(0) }; NR_CPUS];
@@ -214,6 +212,3 @@ extern "C" fn do_irq(cpu: u64) {
         g.eoi(iar);
     }
 }
-
-/// The priority every interrupt the kernel enables gets.
-pub(crate) const PRIORITY: u8 = DEFAULT_PRIORITY;

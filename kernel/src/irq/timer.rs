@@ -18,7 +18,8 @@
 //! IRQ context on every CPU's tick, after the counts are updated (see
 //! `irq`'s essay for what it may do).
 
-use super::PRIORITY;
+use super::chip::PRIORITY;
+use super::hook::{HookSlot, run_hook, store_hook};
 use crate::{pr_info, pr_warn};
 use arch::gic::Gic;
 use arch::percpu::NR_CPUS;
@@ -41,8 +42,6 @@ static BASE: AtomicU64 = AtomicU64::new(0);
 static INTID: AtomicU32 = AtomicU32::new(0);
 /// The physical timer rather than the virtual one.
 static USE_PHYS: AtomicBool = AtomicBool::new(false);
-/// A hook called in IRQ context, replaceable (see [`run_hook`]).
-pub(super) type HookSlot = spin::RwLock<Option<fn()>>;
 
 /// The tick hook.
 static TICK_HOOK: HookSlot = spin::RwLock::new(None);
@@ -161,21 +160,4 @@ pub(super) fn handle(cpu: usize) {
         JIFFIES.fetch_max(j, Ordering::Relaxed);
     }
     run_hook(&TICK_HOOK);
-}
-
-/// Run the hook in `slot`, if one is set. `try_read`: a reader never
-/// waits, so an IRQ that lands while this CPU is inside a setter (which
-/// masks IRQs anyway) cannot deadlock; it skips the hook once.
-pub(super) fn run_hook(slot: &HookSlot) {
-    let f = slot.try_read().and_then(|g| *g);
-    if let Some(f) = f {
-        f();
-    }
-}
-
-/// Store `f` in `slot` with IRQs masked on this CPU.
-pub(super) fn store_hook(slot: &HookSlot, f: fn()) {
-    let flags = arch::irqflags::local_irq_save();
-    *slot.write() = Some(f);
-    arch::irqflags::local_irq_restore(flags);
 }
