@@ -126,6 +126,9 @@ pub enum Lkdtm {
     ExecData,
     /// A call to code copied into a vmalloc area.
     ExecVmalloc,
+    /// A plain kernel load from a mapped user page (not through uaccess):
+    /// an oops where the CPU has PAN.
+    AccessUserspace,
 }
 
 /// Parsed parameters, with Linux's defaults.
@@ -278,6 +281,7 @@ pub const LKDTM_TYPES: &[(&str, Lkdtm)] = &[
     ("WRITE_RO", Lkdtm::WriteRo),
     ("EXEC_DATA", Lkdtm::ExecData),
     ("EXEC_VMALLOC", Lkdtm::ExecVmalloc),
+    ("ACCESS_USERSPACE", Lkdtm::AccessUserspace),
 ];
 
 /// Something the parser wants said: printed by the caller once the console is up.

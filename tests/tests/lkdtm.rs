@@ -206,3 +206,19 @@ fn exec_vmalloc_oopses_as_execute_from_non_executable_memory() {
         out.fail("code in a vmalloc area ran");
     }
 }
+
+/// Linux's ACCESS_USERSPACE: with PAN (QEMU's `max` CPU) a plain kernel load
+/// from a user page is an oops that says so; without PAN (Cortex-A72, no
+/// FEAT_PAN) it works, and lkdtm reports the survival.
+#[test]
+fn access_userspace_oopses_under_pan() {
+    let out = Qemu::virt().cpu("max").append("lkdtm=ACCESS_USERSPACE").run();
+    out.assert_exit(4);
+    let at = hex_after(&out, "lkdtm: attempting bad read at ");
+    let va =
+        hex_after(&out, "Unable to handle kernel access to user memory outside uaccess routines at virtual address ");
+    assert_eq!(va, at, "{}", out.report());
+    let out = Qemu::virt().append("lkdtm=ACCESS_USERSPACE").run();
+    out.assert_exit(3);
+    out.assert_contains("lkdtm: FAIL: survived bad read (0x5a)");
+}

@@ -164,10 +164,16 @@ pub fn el1_trap(frame: &mut TrapFrame, vector: Vector) {
             }
             return;
         }
-        crate::console::printk::emergency_write(format_args!(
-            "Unable to handle kernel access to user memory outside uaccess routines at virtual address {:016x}",
-            frame.far
-        ));
+        // A permission fault on a user address outside the uaccess
+        // routines is PAN catching a stray kernel access (Linux's
+        // is_el1_permission_fault check); a translation fault there (a NULL
+        // pointer, say) is reported by the oops path as any other.
+        if matches!(frame.esr & 0x3f, 0x0d..=0x0f) {
+            crate::console::printk::emergency_write(format_args!(
+                "Unable to handle kernel access to user memory outside uaccess routines at virtual address {:016x}",
+                frame.far
+            ));
+        }
     }
     crate::console::oops::handle_trap(frame, vector);
 }

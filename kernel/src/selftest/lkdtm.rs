@@ -18,6 +18,7 @@
 //! | `EXEC_DATA` | a call into code copied to .bss | `execute from non-executable memory`, exit 4 |
 //! | `VMALLOC_LINEAR_OVERFLOW` | a memset one byte past a one-page vzalloc | a paging-request oops naming the vmalloc area, its guard page and caller, exit 4 |
 //! | `EXEC_VMALLOC` | a call into code copied to a vmalloc area | `execute from non-executable memory`, exit 4 |
+//! | `ACCESS_USERSPACE` | a plain load from a mapped user page | with PAN: `access to user memory outside uaccess routines`, exit 4; without PAN the load works: `FAIL: survived bad read`, exit 3 |
 //! | `READ_BUDDY_AFTER_FREE` | a load from a page just freed | an oops with `debug_pagealloc=on`, else a panic naming what it read |
 
 use crate::{pr_emerg, pr_err, pr_info};
@@ -209,6 +210,28 @@ pub fn trigger(l: Lkdtm) -> ! {
         Lkdtm::ExecData => exec_data(),
         Lkdtm::VmallocLinearOverflow => vmalloc_linear_overflow(),
         Lkdtm::ExecVmalloc => exec_vmalloc(),
+        Lkdtm::AccessUserspace => access_userspace(),
     }
     panic!("lkdtm: {} did not crash", name(l))
+}
+
+/// Linux's ACCESS_USERSPACE: this task takes a user address space with one
+/// page, faults the page in through uaccess, then loads from it as the
+/// kernel would by mistake (a plain load, not LDTR). With PAN that is a
+/// permission fault outside the uaccess routines: an oops.
+fn access_userspace() {
+    let r = super::uaccess::with_user_mm(|base| {
+        crate::memory::user::uaccess::copy_to_user(crate::memory::user::uaccess::UserPtr(base), &[0x5a; 8])
+            .map_err(|e| alloc::format!("copy_to_user: {e}"))?;
+        pr_info!("lkdtm: attempting bad read at {base:#x}");
+        // SAFETY: deliberately a plain load from a user page that is mapped
+        // (just written through uaccess); with PAN it faults and the oops
+        // ends the run, without PAN it reads the byte written above.
+        let v = unsafe { core::ptr::read_volatile(core::hint::black_box(base) as *const u8) };
+        crate::pr_err!("lkdtm: FAIL: survived bad read ({v:#x})");
+        Ok(())
+    });
+    if let Err(e) = r {
+        crate::pr_err!("lkdtm: ACCESS_USERSPACE: {e}");
+    }
 }

@@ -19,7 +19,9 @@ pub const TESTS: &[Test] = &[Test { suite: "uaccess", name: "copies_fault_in_and
 /// Pages of the test mapping.
 const PAGES: u64 = 3;
 
-fn with_user_mm(f: impl FnOnce(u64) -> TestResult) -> TestResult {
+/// Run `f` with this task on a fresh user address space that maps
+/// [`PAGES`] private read-write pages at the address `f` gets.
+pub(super) fn with_user_mm(f: impl FnOnce(u64) -> TestResult) -> TestResult {
     let mut aspace = AddressSpace::new(MmLayout::arm64(TASK_SIZE, 0));
     let r = aspace
         .mmap(0, PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, 0, commit(), &mut new_shmem_id)
