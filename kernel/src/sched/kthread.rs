@@ -66,6 +66,13 @@ pub fn spawn(name: &str, cpu: Option<usize>, entry: Entry) -> Result<Arc<Task>, 
     task.cpus_allowed.store(1 << cpu, Ordering::Relaxed);
     let task = Arc::new(task);
     task.set_start_arg(Arc::as_ptr(&task) as u64);
+    enqueue_new(&task, cpu);
+    Ok(task)
+}
+
+/// Put a task that never ran on `cpu`'s queue and have that CPU look
+/// (Linux's wake_up_new_task).
+pub(super) fn enqueue_new(task: &Arc<Task>, cpu: usize) {
     let rq = cpu_rq(cpu);
     {
         let mut q = rq.lock();
@@ -74,7 +81,6 @@ pub fn spawn(name: &str, cpu: Option<usize>, entry: Entry) -> Result<Arc<Task>, 
         rq.nr_running.fetch_add(1, Ordering::Relaxed);
     }
     resched_cpu(cpu);
-    Ok(task)
 }
 
 /// Where a new task begins (after `__ret_from_fork`): finish the switch

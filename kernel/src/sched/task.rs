@@ -237,16 +237,23 @@ impl Task {
         entry: Entry,
         start: extern "C" fn(u64) -> !,
     ) -> Result<Self, mm::Error> {
+        let (buf, lo, hi) = Self::new_stack(nid)?;
+        let ctx = CpuContext::new_task(hi, start, 0);
+        let t = Self::build(tid, name, TaskFlags::KTHREAD, cpu, (lo, hi), Some(buf), Some(entry), ctx);
+        t.state.store(TaskState::Runnable as u8, Ordering::Relaxed);
+        Ok(t)
+    }
+
+    /// A fresh painted kernel stack from vmalloc on node `nid`: the area,
+    /// its bottom and its top.
+    fn new_stack(nid: i32) -> Result<(VmallocBuf, u64, u64), mm::Error> {
         let buf = vmalloc::alloc_kernel_stack(mm::memblock::NodeId(nid))?;
         let lo = buf.addr().as_u64();
         let hi = lo + arch::exception::STACK_SIZE;
         // SAFETY: [lo, hi) is the fresh area's mapping, read-write and page
         // aligned, and nothing runs on it yet.
         unsafe { arch::stack::paint(lo, hi) };
-        let ctx = CpuContext::new_task(hi, start, 0);
-        let t = Self::build(tid, name, TaskFlags::KTHREAD, cpu, (lo, hi), Some(buf), Some(entry), ctx);
-        t.state.store(TaskState::Runnable as u8, Ordering::Relaxed);
-        Ok(t)
+        Ok((buf, lo, hi))
     }
 
     /// Set the argument a never-run task's start function receives.
@@ -270,12 +277,7 @@ impl Task {
         frame: TrapFrame,
         start: extern "C" fn(u64) -> !,
     ) -> Result<Self, mm::Error> {
-        let buf = vmalloc::alloc_kernel_stack(mm::memblock::NodeId(nid))?;
-        let lo = buf.addr().as_u64();
-        let hi = lo + arch::exception::STACK_SIZE;
-        // SAFETY: [lo, hi) is the fresh area's mapping, read-write and page
-        // aligned, and nothing runs on it yet.
-        unsafe { arch::stack::paint(lo, hi) };
+        let (buf, lo, hi) = Self::new_stack(nid)?;
         let ctx = CpuContext::new_task(hi - arch::exception::FRAME_SIZE as u64, start, 0);
         let t = Self::build(tid, name, TaskFlags::empty(), cpu, (lo, hi), Some(buf), None, ctx);
         *t.user_frame.lock() = Some(frame);

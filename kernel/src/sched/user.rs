@@ -10,9 +10,7 @@
 //! in the kernel only through exceptions, until `process::entry` ends it
 //! with `exit`.
 
-use super::kthread::{NEXT_TID, least_loaded_cpu};
-use super::runqueue::cpu_rq;
-use super::schedule::resched_cpu;
+use super::kthread::{NEXT_TID, enqueue_new, least_loaded_cpu};
 use super::switch::{finish_task_switch, switch_flags, with_current};
 use super::task::{Pid, Task};
 use crate::memory::user::mm::Mm;
@@ -43,14 +41,7 @@ pub fn spawn_user(
         task.inherit_thread(from);
     }
     let task = Arc::new(task);
-    let rq = cpu_rq(cpu);
-    {
-        let mut q = rq.lock();
-        task.on_rq.store(true, Ordering::Relaxed);
-        q.queue.push_back(task.clone());
-        rq.nr_running.fetch_add(1, Ordering::Relaxed);
-    }
-    resched_cpu(cpu);
+    enqueue_new(&task, cpu);
     Ok(task)
 }
 
