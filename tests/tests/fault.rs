@@ -176,3 +176,8 @@ fn with_pan_the_suite_and_uaccess_pass() {
     assert!(n > MIN_TESTS, "{}", out.report());
     out.assert_contains("CPU features: detected: Privileged Access Never");
 }
+
+#[test]
+fn suite_passes_on_cortex_a53_at_el2_with_slub_debug() {
+    passed(Qemu::virt().cpu("cortex-a53").smp(4).mem("512M").el2().append("selftest=fault slub_debug=FZPU"));
+}
