@@ -19,7 +19,7 @@
 //!
 //! The rest of each first-chunk unit is `alloc_percpu`'s first space. When
 //! it is full, further chunks come from the one [`PcpuChunkMem`]
-//! registered with [`register_chunk_mem`] (the integrator's vmalloc-space
+//! registered with [`register_chunk_mem`] (vmalloc's
 //! implementation: `nr_possible * unit_size` virtually contiguous bytes,
 //! units with the first chunk's stride, so the per-CPU pointer arithmetic
 //! of `mm::percpu` holds). Until one is registered, an allocation that
@@ -47,8 +47,8 @@ use spin::Mutex;
 /// The allocator of every chunk (Linux's pcpu_lock and chunk slots).
 static PCPU: Mutex<PcpuAllocator> = Mutex::new(PcpuAllocator::new());
 
-/// Where chunks after the first come from; none until the integrator's
-/// vmalloc code registers one.
+/// Where chunks after the first come from; none until vmalloc registers
+/// its implementation.
 static CHUNK_MEM: Mutex<Option<&'static (dyn PcpuChunkMem + Sync)>> = Mutex::new(None);
 
 /// What the first chunk looks like, for the log and the self-tests.

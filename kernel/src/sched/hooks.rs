@@ -22,13 +22,16 @@ use super::task::Task;
 /// rollover, with the local flush the allocator asks for); a kernel thread
 /// gets the reserved empty table, so no user translation is reachable
 /// from it (Linux keeps the previous mm lazily; the reserved table is the
-/// simpler correct choice, and costs a TTBR0 write per switch).
+/// simpler correct choice, and costs a TTBR0 write per switch from a user
+/// task to a kernel thread). Between two kernel threads nothing changes:
+/// TTBR0 already holds the reserved table (an exiting task loads it itself
+/// when it lets go of its mm).
 #[inline]
 pub fn switch_mm_hook(prev: &Task, next: &Task) {
-    let _ = prev;
     next.with_mm(|mm| match mm {
         Some(mm) => mm.switch_to(),
-        None => crate::memory::context::cpu_set_reserved_ttbr0(),
+        None if prev.with_mm(|p| p.is_some()) => crate::memory::context::cpu_set_reserved_ttbr0(),
+        None => {}
     });
 }
 

@@ -21,8 +21,8 @@
 //!
 //! A task belongs to one CPU for its life: spawn places it (on the CPU
 //! asked for, else the least loaded online CPU), and wake-ups put it back
-//! on that CPU's queue, waking the CPU (`dsb ish; sev`, and the reschedule
-//! IPI once the integrator installs one). Only a CPU picks from its own
+//! on that CPU's queue, waking the CPU (`dsb ish; sev`, and the GIC's
+//! reschedule IPI, which main.rs installs as the hook once the GIC is up). Only a CPU picks from its own
 //! queue, so a task is never run on two CPUs at once and a task still
 //! switching out cannot be picked elsewhere. There is no migration after
 //! spawn (Linux's load balancer is out of scope).
@@ -43,8 +43,8 @@
 //! and picks the queue's head (the idle task if the queue is empty and the
 //! current task cannot go on, or if an on_each_cpu call waits for the idle
 //! task). The current task, if still Running, goes to the tail. Then, lock
-//! dropped, IRQs still masked: `hooks::switch_mm_hook` (TTBR0/ASID, the
-//! integrator's), FP/SIMD (fpsimd.rs: eager save/restore, FP trapped for
+//! dropped, IRQs still masked: `hooks::switch_mm_hook` (TTBR0/ASID for
+//! user tasks, the reserved table for kernel threads), FP/SIMD (fpsimd.rs: eager save/restore, FP trapped for
 //! tasks that never used it), TPIDR_EL0/TPIDRRO_EL0, the CPU area's stack
 //! bounds (the oops code's), `current`, and `arch::context::cpu_switch_to`
 //! (x19-x28, fp, sp, lr). The task switched in finishes the switch
@@ -78,7 +78,7 @@
 //!
 //! # Preemption
 //!
-//! [`scheduler_tick`] (the integrator calls it from the timer interrupt at
+//! [`scheduler_tick`] (the timer interrupt's tick hook calls it at
 //! [`clock::HZ`]) counts down the current task's slice of
 //! [`task::SLICE_TICKS`] ticks and sets its NEED_RESCHED when the slice is
 //! over and another task waits; [`need_resched`] tells, and the return-to-

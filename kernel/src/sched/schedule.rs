@@ -56,7 +56,7 @@ pub fn resched_cpu(cpu: usize) {
 }
 
 /// Whether the current task should call schedule() (Linux's
-/// need_resched): the integrator checks it on every return to EL0.
+/// need_resched): `process::entry` checks it on every return to EL0.
 pub fn need_resched() -> bool {
     with_current(|t| t.flags().contains(TaskFlags::NEED_RESCHED)).unwrap_or(false)
 }

@@ -7,7 +7,7 @@
 //! ```text
 //!   schedule() on CPU n, IRQs masked, no lock held:
 //!     context_switch(prev, next)
-//!       switch_mm_hook(prev, next)         TTBR0/ASID (integrator)
+//!       switch_mm_hook(prev, next)         TTBR0/ASID
 //!       fpsimd: save prev's, load next's or trap FP/SIMD
 //!       TPIDR_EL0/TPIDRRO_EL0: save prev's, load next's
 //!       CPU area stack bounds := next's    (the oops code, overflow report)

@@ -15,8 +15,9 @@
 //! never freed under it. The idle tasks ("swapper/N") run on the stacks
 //! their CPUs booted on and own none.
 //!
-//! Fields the integrator will add (mm, the user trap frame, credentials,
-//! signal state) go in this struct beside the others.
+//! A user task has more: the process it runs (`owner`), its mm, its first
+//! user frame, and a pending exit request (from exit, a fatal signal or
+//! the OOM killer), which `process::entry` acts on.
 
 use crate::memory::user::mm::Mm;
 use crate::memory::vmalloc::{self, VmallocBuf};
