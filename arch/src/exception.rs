@@ -216,6 +216,17 @@ global_asm!(
     str     x30, [sp, #240]
 .endm
 
+// The interrupted sp (in x20), ELR, SPSR, ESR and FAR into the frame at sp.
+.macro save_sp_x20_and_sysregs
+    mrs     x21, elr_el1
+    mrs     x22, spsr_el1
+    mrs     x23, esr_el1
+    mrs     x24, far_el1
+    stp     x20, x21, [sp, #248]
+    stp     x22, x23, [sp, #264]
+    str     x24, [sp, #280]
+.endm
+
 // x0-x30 back from the frame at sp.
 .macro restore_x0_x30
     ldp     x0, x1, [sp, #0]
@@ -303,13 +314,7 @@ __trap_common:
     tbz     x0, #8, 2f
     mrs     x20, tpidr_el0          // ...or, on overflow, the stashed one
     add     x20, x20, #FRAME_SIZE
-2:  mrs     x21, elr_el1
-    mrs     x22, spsr_el1
-    mrs     x23, esr_el1
-    mrs     x24, far_el1
-    stp     x20, x21, [sp, #248]
-    stp     x22, x23, [sp, #264]
-    str     x24, [sp, #280]
+2:  save_sp_x20_and_sysregs
     mov     x1, x0
     mov     x0, sp
     // A frame record linking to the interrupted code, so backtraces pass through.
@@ -327,13 +332,7 @@ __trap_common:
 __trap_el0:
     save_x2_x30
     mrs     x20, sp_el0
-    mrs     x21, elr_el1
-    mrs     x22, spsr_el1
-    mrs     x23, esr_el1
-    mrs     x24, far_el1
-    stp     x20, x21, [sp, #248]
-    stp     x22, x23, [sp, #264]
-    str     x24, [sp, #280]
+    save_sp_x20_and_sysregs
     mov     x1, x0
     mov     x0, sp
     // A zero frame record: backtraces end here, at the user boundary.
