@@ -120,8 +120,6 @@ pub struct Mm {
     pub rss_anon: AtomicU64,
     /// MM_SHMEMPAGES.
     pub rss_shmem: AtomicU64,
-    /// Largest RSS seen (hiwater_rss).
-    pub hiwater_rss: AtomicU64,
 }
 
 impl Mm {
@@ -134,7 +132,6 @@ impl Mm {
             context: MmContext::new(),
             rss_anon: AtomicU64::new(0),
             rss_shmem: AtomicU64::new(0),
-            hiwater_rss: AtomicU64::new(0),
         }))
     }
 
@@ -153,7 +150,6 @@ impl Mm {
     pub fn inc_rss(&self, shared: bool) {
         let c = if shared { &self.rss_shmem } else { &self.rss_anon };
         c.fetch_add(1, Ordering::Relaxed);
-        self.hiwater_rss.fetch_max(self.rss(), Ordering::Relaxed);
     }
 
     /// Unmap the pages of the removed VMAs (munmap, MAP_FIXED, brk shrink):
