@@ -160,6 +160,7 @@ pub mod gfp;
 pub mod hal;
 pub mod memblock;
 pub mod mempool;
+pub mod migrate;
 pub mod mmap;
 pub mod mmzone;
 pub mod page;
@@ -174,6 +175,7 @@ pub mod slub;
 mod test_support;
 pub mod vm;
 pub mod vmalloc;
+pub mod vmstat;
 pub mod zone;
 
 pub use addr::{PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr, VirtAddr};

@@ -268,6 +268,23 @@ impl Page {
         self.refcount.fetch_add(1, Relaxed);
     }
 
+    /// Take a reference unless the count is zero (get_page_unless_zero):
+    /// how a scan over descriptors takes hold of a page it does not own,
+    /// without resurrecting one that is being freed.
+    #[inline]
+    pub fn get_page_unless_zero(&self) -> bool {
+        self.refcount.fetch_update(Relaxed, Relaxed, |c| (c > 0).then_some(c + 1)).is_ok()
+    }
+
+    /// Drop a reference the caller knows is not the last (the scan's own,
+    /// taken by [`Page::get_page_unless_zero`] while another holder
+    /// remained). Returns false, leaving the count alone, if it was the
+    /// last: the caller must then free the page through the allocator.
+    #[inline]
+    pub fn put_ref_nonzero(&self) -> bool {
+        self.refcount.fetch_update(core::sync::atomic::Ordering::Release, Relaxed, |c| (c > 1).then_some(c - 1)).is_ok()
+    }
+
     #[inline]
     pub(crate) fn set_page_count(&self, count: i32) {
         self.refcount.store(count, Relaxed);

@@ -72,6 +72,8 @@ pub struct PageAllocator<H> {
     pub(super) nr_bad_pages: AtomicU64,
     pub(super) nr_bad_page_reports: AtomicU64,
     pub(super) setup_lock: spin::Mutex<()>,
+    /// The kernel's page mover, once it has one (direct compaction uses it).
+    pub(super) migrator: spin::Once<&'static dyn crate::migrate::Migrator>,
     pub(super) _hal: PhantomData<fn() -> H>,
 }
 
@@ -122,6 +124,7 @@ impl<H: Hal> PageAllocator<H> {
             nr_bad_pages: AtomicU64::new(0),
             nr_bad_page_reports: AtomicU64::new(0),
             setup_lock: spin::Mutex::new(()),
+            migrator: spin::Once::new(),
             _hal: PhantomData,
         }
     }
@@ -130,6 +133,18 @@ impl<H: Hal> PageAllocator<H> {
     /// that init_on_free covers it.
     pub fn set_flags(&mut self, flags: AllocatorFlags) {
         self.flags = flags;
+    }
+
+    /// Register the kernel's [`Migrator`](crate::migrate::Migrator): from
+    /// then on the slow path may compact (move pages) before failing a
+    /// costly allocation. The first registration wins.
+    pub fn set_migrator(&self, migrator: &'static dyn crate::migrate::Migrator) {
+        self.migrator.call_once(|| migrator);
+    }
+
+    /// The registered migrator.
+    pub fn migrator(&self) -> Option<&'static dyn crate::migrate::Migrator> {
+        self.migrator.get().copied()
     }
 
     /// The allocator options.

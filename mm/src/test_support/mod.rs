@@ -17,14 +17,19 @@
 //!   invariant walk ([`check`]) shared by the page allocator, report and SLUB
 //!   tests.
 //!
+//! * [`FakeMigrator`]: user pages with tags for contents, for the
+//!   migration, CMA and compaction tests.
+//!
 //! Tests run in parallel threads of one process: state that must not mix
 //! between tests is thread-local, and arenas never overlap.
 
 mod builders;
 mod hal;
+mod migrator;
 
 pub use builders::{FreeBlock, NodeSpec, TestFree, buddy_counts, build, build_with, check, storage};
 pub use hal::{
     Arena, LinearMap, Memblock, PageAllocator, PageEvent, Rng, Slub, TestHal, reset_linear_map, set_linear_map,
     take_log, take_maps, take_page_events, take_zeroed, unmapped_frames,
 };
+pub use migrator::FakeMigrator;
