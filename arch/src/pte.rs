@@ -67,6 +67,44 @@ pub const fn pte_mkinvalid(raw: u64) -> u64 {
     raw & !PTE_VALID
 }
 
+/// Where a non-present PTE keeps its entry type (Linux's __SWP_TYPE_SHIFT
+/// for arm64: bits [7:3], bit 0 clear so the walker faults).
+const SWP_TYPE_SHIFT: u32 = 3;
+const SWP_TYPE_MASK: u64 = 0x1f << SWP_TYPE_SHIFT;
+/// The entry types of migration entries (Linux's SWP_MIGRATION_READ and
+/// SWP_MIGRATION_WRITE; any nonzero tag would do, these are this kernel's).
+const SWP_MIGRATION_READ: u64 = 0x1e;
+const SWP_MIGRATION_WRITE: u64 = 0x1f;
+
+/// A migration entry (Linux's make_readable/writable_migration_entry): a
+/// non-present user PTE naming the frame at `pa` that is being moved, and
+/// whether the PTE it replaced was writable. The MMU faults on it; the
+/// frame sits where a leaf keeps its output address.
+pub const fn mk_migration_entry(pa: PhysAddr, writable: bool) -> u64 {
+    let ty = if writable { SWP_MIGRATION_WRITE } else { SWP_MIGRATION_READ };
+    (pa.as_u64() & PTE_ADDR_MASK) | (ty << SWP_TYPE_SHIFT)
+}
+
+/// The frame and writability a migration entry names, or `None` if `raw`
+/// is not one (is_migration_entry + pfn_swap_entry_to_page).
+pub const fn migration_entry(raw: u64) -> Option<(PhysAddr, bool)> {
+    if raw & PTE_VALID != 0 {
+        return None;
+    }
+    match (raw & SWP_TYPE_MASK) >> SWP_TYPE_SHIFT {
+        SWP_MIGRATION_READ => Some((PhysAddr(raw & PTE_ADDR_MASK), false)),
+        SWP_MIGRATION_WRITE => Some((PhysAddr(raw & PTE_ADDR_MASK), true)),
+        _ => None,
+    }
+}
+
+/// `raw` pointing at `pa` instead, every attribute kept: the leaf a
+/// migration entry turns back into, for the page's new frame
+/// (remove_migration_pte's mk_pte with the old protection).
+pub const fn pte_with_output_addr(raw: u64, pa: PhysAddr) -> u64 {
+    (raw & !PTE_ADDR_MASK) | (pa.as_u64() & PTE_ADDR_MASK)
+}
+
 /// MAIR_EL1 slots, numbered as Linux numbers them (arch/arm64/include/asm/memory.h).
 pub const MT_NORMAL: u64 = 0;
 /// Normal memory with MTE tags (same attributes here; no MTE).

@@ -115,7 +115,7 @@ pub struct Loaded {
 /// Fill page `va` of `mm` with `bytes` at `offset` in the page (a fresh
 /// zeroed page, installed with `prot`).
 fn fill_page(mm: &Mm, va: u64, offset: usize, bytes: &[u8], write: bool, exec: bool) -> Result<(), ExecError> {
-    let pfn = anon::alloc_anon_page(None).map_err(|_| ExecError::NoMemory)?;
+    let pfn = anon::alloc_anon_page(None, mm.anon_rmap(va)).map_err(|_| ExecError::NoMemory)?;
     anon::write_page(pfn, offset, bytes);
     let mut inner = mm.inner.lock();
     match inner.pgtable.install(VirtAddr(va), pfn, user_prot(write, exec)) {

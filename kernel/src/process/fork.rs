@@ -58,7 +58,7 @@ pub fn sys_clone(me: &Arc<Process>, frame: &TrapFrame, flags: u64, newsp: u64, _
 pub fn dup_mm(parent: &Mm) -> Result<Arc<Mm>, Errno> {
     let mut p = parent.inner.lock();
     let aspace = p.aspace.dup_mmap(crate::memory::user::commit())?;
-    let child = Mm::new(aspace).map_err(|_| Errno::ENOMEM)?;
+    let child = Mm::new_child(aspace, parent).map_err(|_| Errno::ENOMEM)?;
     {
         let mut c = child.inner.lock();
         c.shmem = p.shmem.clone();

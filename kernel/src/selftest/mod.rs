@@ -34,6 +34,8 @@ mod fdt;
 mod heap;
 mod irq;
 mod memblock;
+#[allow(unsafe_code)] // migration targets that were not used go back as raw frames
+mod migrate;
 #[allow(unsafe_code)] // probes that fault on purpose
 mod mmu;
 #[allow(unsafe_code)] // block contents and raw frees through the linear map
@@ -74,6 +76,7 @@ const SUITES: &[&[Test]] = &[
     debug_pagealloc::TESTS,
     sched::TESTS,
     uaccess::TESTS,
+    migrate::TESTS,
     fault::TESTS,
     programs::TESTS,
     // Last: its high-water marks cover every suite above.

@@ -221,6 +221,20 @@ impl Page {
         self.flags.fetch_and(!flags.difference(PageFlags::ALLOCATOR_OWNED).bits(), Relaxed);
     }
 
+    /// Take the page lock if it is free (trylock_page): PG_locked set with
+    /// acquire ordering. Returns whether this call took it.
+    #[inline]
+    pub fn trylock_page(&self) -> bool {
+        self.flags.fetch_or(PageFlags::LOCKED.bits(), core::sync::atomic::Ordering::Acquire) & PageFlags::LOCKED.bits()
+            == 0
+    }
+
+    /// Release the page lock taken by [`Page::trylock_page`] (unlock_page).
+    #[inline]
+    pub fn unlock_page(&self) {
+        self.flags.fetch_and(!PageFlags::LOCKED.bits(), core::sync::atomic::Ordering::Release);
+    }
+
     #[inline]
     pub(crate) fn set_flags_internal(&self, flags: PageFlags) {
         self.flags.fetch_or(flags.bits(), Relaxed);

@@ -56,21 +56,31 @@ pub fn is_zero_pfn(pfn: Pfn) -> bool {
     pfn.0 == ZERO_PFN.load(Ordering::Relaxed)
 }
 
-fn gfp_user() -> Gfp {
-    Gfp::HIGHUSER_MOVABLE
+/// Where a private anonymous page goes in the reverse map (see `rmap`):
+/// its family's `mapping` word and its virtual page number.
+#[derive(Clone, Copy, Debug)]
+pub struct AnonRmap {
+    /// The family's mapping word (`AnonVma::mapping`).
+    pub mapping: u64,
+    /// `rmap::page_index` of the address it is mapped at.
+    pub index: u64,
 }
 
 /// A fresh page for a PTE: one reference, one mapping; zeroed, or a copy of
-/// `copy_from` (a COW break). The caller writes it into a PTE or gives it
-/// back with [`put_anon_page`].
-pub fn alloc_anon_page(copy_from: Option<Pfn>) -> Result<Pfn, Error> {
-    let gfp = if copy_from.is_none() { gfp_user() | Gfp::ZERO } else { gfp_user() };
+/// `copy_from` (a COW break); entered in the reverse map as `rmap` says.
+/// Movable (`GFP_HIGHUSER_MOVABLE`, as Linux's anonymous faults ask): it
+/// may come from CMA and be migrated. The caller writes it into a PTE or
+/// gives it back with [`put_anon_page`].
+pub fn alloc_anon_page(copy_from: Option<Pfn>, rmap: AnonRmap) -> Result<Pfn, Error> {
+    let gfp = if copy_from.is_none() { Gfp::HIGHUSER_MOVABLE | Gfp::ZERO } else { Gfp::HIGHUSER_MOVABLE };
     let page = alloc_pages(gfp | Gfp::NOWARN, 0)?;
     let (pfn, _) = page.into_raw();
     if let Some(src) = copy_from {
         copy_page(pfn, src);
     }
     if let Some(p) = pfn_to_page(pfn) {
+        p.set_index(rmap.index);
+        p.set_mapping(rmap.mapping);
         p.set_raw_mapcount(0);
     }
     NR_ANON.fetch_add(1, Ordering::Relaxed);
@@ -78,13 +88,14 @@ pub fn alloc_anon_page(copy_from: Option<Pfn>) -> Result<Pfn, Error> {
 }
 
 /// A zeroed page no PTE maps yet (a shared object's page in its page
-/// cache): one reference, no mapping.
+/// cache): one reference, no mapping. Not movable (`GFP_HIGHUSER`): shared
+/// objects are not in the reverse map, so their pages must stay out of CMA
+/// and movable pageblocks' expectations (see `rmap`).
 pub fn alloc_page_unmapped() -> Result<Pfn, Error> {
-    let pfn = alloc_anon_page(None)?;
-    NR_ANON.fetch_sub(1, Ordering::Relaxed);
+    let page = alloc_pages(Gfp::HIGHUSER | Gfp::ZERO | Gfp::NOWARN, 0)?;
+    let (pfn, _) = page.into_raw();
     NR_SHMEM.fetch_add(1, Ordering::Relaxed);
     if let Some(p) = pfn_to_page(pfn) {
-        p.set_raw_mapcount(-1);
         p.set_mapping(SHMEM_MAPPING);
     }
     Ok(pfn)
@@ -106,13 +117,13 @@ pub unsafe fn put_page_ref(pfn: Pfn) {
 
 /// Copy one page's contents (Linux's copy_user_highpage), through the
 /// linear map.
-fn copy_page(dst: Pfn, src: Pfn) {
+pub(super) fn copy_page(dst: Pfn, src: Pfn) {
     let d = page_address(dst).0 as *mut u8;
     let s = page_address(src).0 as *const u8;
     // SAFETY: both frames are RAM covered by the linear map (the allocator
-    // handed out `dst`, `src` is mapped by a PTE whose reference the caller
-    // holds, so it is not freed meanwhile); they are distinct pages, so the
-    // ranges do not overlap.
+    // handed out `dst`; the caller holds a reference to `src`, through a PTE
+    // or migration's isolation, so it is not freed meanwhile); they are
+    // distinct pages, so the ranges do not overlap.
     unsafe { core::ptr::copy_nonoverlapping(s, d, PAGE_SIZE as usize) };
 }
 
@@ -152,6 +163,9 @@ pub unsafe fn put_anon_page(pfn: Pfn) {
         && p.dec_mapcount() == 0
         && p.mapping() != SHMEM_MAPPING
     {
+        // The last mapping of a private page: it leaves the reverse map
+        // (a pinned page outlives its mappings and must not look movable).
+        p.set_mapping(0);
         NR_ANON.fetch_sub(1, Ordering::Relaxed);
     }
     // SAFETY: obligation 1: a reference the caller owns and gives up, and
@@ -167,4 +181,17 @@ pub fn write_page(pfn: Pfn, offset: usize, bytes: &[u8]) {
     // SAFETY: the page is RAM in the linear map, allocated by the caller and
     // not yet mapped anywhere else; the range is inside it (checked above).
     unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), d.add(offset), bytes.len()) };
+}
+
+/// Copy `buf.len()` bytes out of the page `pfn` at `offset` (the
+/// self-tests' and reports' look at a user page's contents, under the
+/// lock of an mm that maps it).
+pub fn read_page(pfn: Pfn, offset: usize, buf: &mut [u8]) {
+    assert!(offset + buf.len() <= PAGE_SIZE as usize, "read_page: past the page");
+    let s = page_address(pfn).0 as *const u8;
+    // SAFETY: the page is RAM in the linear map; the caller holds it mapped
+    // (under its mm's lock) or otherwise referenced, so it is not freed
+    // meanwhile; the range is inside it (checked above) and `buf` is a
+    // distinct kernel buffer.
+    unsafe { core::ptr::copy_nonoverlapping(s.add(offset), buf.as_mut_ptr(), buf.len()) };
 }

@@ -78,6 +78,13 @@ pub fn handle_user_fault(mm: &Mm, addr: u64, kind: FaultKind) -> FaultResult {
 fn handle_pte_fault(mm: &Mm, inner: &mut MmInner, vma: &Vma, va: u64, kind: FaultKind) -> FaultResult {
     let asid = mm.asid();
     let pte = inner.pgtable.lookup(VirtAddr(va));
+    if pte.is_none() && inner.pgtable.migration_entry(VirtAddr(va)).is_some() {
+        // The mover holds the lock of every mm it unmaps from until the
+        // entry is gone (see `migrate`), so this cannot be seen under the
+        // lock; were it seen, mapping a new page over it would lose data:
+        // retry the access instead.
+        return FaultResult::Handled;
+    }
     let state = match pte {
         None => PteState::None,
         Some(p) => {
@@ -103,7 +110,7 @@ fn handle_pte_fault(mm: &Mm, inner: &mut MmInner, vma: &Vma, va: u64, kind: Faul
             }
         }
         FaultAction::AllocZeroed { writable } => {
-            let Ok(pfn) = anon::alloc_anon_page(None) else {
+            let Ok(pfn) = anon::alloc_anon_page(None, mm.anon_rmap(va)) else {
                 return FaultResult::Oom;
             };
             install_new(mm, inner, va, pfn, vma_pte_prot(vma.flags, writable), false)
@@ -124,7 +131,7 @@ fn handle_pte_fault(mm: &Mm, inner: &mut MmInner, vma: &Vma, va: u64, kind: Faul
         FaultAction::Cow { from_zero_page } => {
             let Some(p) = pte else { return FaultResult::Handled };
             let old = p.pfn();
-            let Ok(new) = anon::alloc_anon_page(if from_zero_page { None } else { Some(old) }) else {
+            let Ok(new) = anon::alloc_anon_page(if from_zero_page { None } else { Some(old) }, mm.anon_rmap(va)) else {
                 return FaultResult::Oom;
             };
             inner.pgtable.replace(asid, VirtAddr(va), p, new, vma_pte_prot(vma.flags, true));

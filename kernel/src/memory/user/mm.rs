@@ -13,6 +13,7 @@
 
 use super::anon;
 use super::pgtable::UserPageTable;
+use super::rmap::AnonVma;
 use crate::memory::context::MmContext;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -120,19 +121,41 @@ pub struct Mm {
     pub rss_anon: AtomicU64,
     /// MM_SHMEMPAGES.
     pub rss_shmem: AtomicU64,
+    /// The reverse-map family its private pages belong to (shared with
+    /// the mms it forked and was forked from).
+    pub anon_vma: Arc<AnonVma>,
 }
 
 impl Mm {
-    /// An empty address space with a fresh page-table root.
+    /// An empty address space with a fresh page-table root, heading a new
+    /// reverse-map family (exec).
     pub fn new(aspace: AddressSpace) -> Result<Arc<Self>, Error> {
+        Self::new_in(aspace, AnonVma::new())
+    }
+
+    /// An empty address space in `parent`'s reverse-map family (fork's
+    /// child, registered before any PTE is copied into it).
+    pub fn new_child(aspace: AddressSpace, parent: &Mm) -> Result<Arc<Self>, Error> {
+        Self::new_in(aspace, parent.anon_vma.clone())
+    }
+
+    fn new_in(aspace: AddressSpace, anon_vma: Arc<AnonVma>) -> Result<Arc<Self>, Error> {
         let pgtable = UserPageTable::new()?;
-        Ok(Arc::new(Self {
+        let mm = Arc::new(Self {
             pgd: pgtable.root(),
             inner: Mutex::new(MmInner { aspace, pgtable, shmem: BTreeMap::new() }),
             context: MmContext::new(),
             rss_anon: AtomicU64::new(0),
             rss_shmem: AtomicU64::new(0),
-        }))
+            anon_vma,
+        });
+        mm.anon_vma.register(&mm);
+        Ok(mm)
+    }
+
+    /// Where a private page mapped at `va` goes in the reverse map.
+    pub fn anon_rmap(&self, va: u64) -> anon::AnonRmap {
+        anon::AnonRmap { mapping: self.anon_vma.mapping(), index: super::rmap::page_index(va) }
     }
 
     /// The ASID to flush by, if this mm has one (an mm that never ran has
@@ -224,5 +247,6 @@ impl Mm {
 impl Drop for Mm {
     fn drop(&mut self) {
         self.exit_mmap();
+        self.anon_vma.prune();
     }
 }

@@ -9,6 +9,9 @@
 //!   pgtable   UserPageTable: TTBR0 trees, the PTE protocol (install,
 //!             break-before-make replace, protect, zap with TLB flush by
 //!             ASID before the pages go back)
+//!   migrate   the kernel's Migrator: unmap with migration entries, copy,
+//!             remap, for CMA and compaction
+//!   rmap      the reverse map of private pages (a family per fork tree)
 //!   anon      the references PTEs hold on anonymous pages; the zero page
 //!   uaccess   UserPtr, access_ok, copy_{from,to}_user, clear_user,
 //!             strncpy_from_user over arch's LDTR/STTR routines
@@ -16,7 +19,7 @@
 //!
 //! Differences from Linux: no swap, no THP, no file mappings (every VMA is
 //! anonymous; a program's segments are copied into anonymous pages at
-//! exec), no reverse map yet (the next issue's migration brings one), one
+//! exec), a reverse map by fork family rather than anon_vma chains (see rmap), one
 //! lock per mm for VMAs and page tables, and RSS recounted from the page
 //! tables after an unmap instead of kept per PTE.
 
@@ -24,10 +27,13 @@
 pub mod anon;
 #[allow(unsafe_code)] // a replaced page's reference given back after the flush
 pub mod fault;
+#[allow(unsafe_code)] // the Migrator contract (an unsafe trait)
+pub mod migrate;
 #[allow(unsafe_code)] // shared objects' page references; TTBR0 switch
 pub mod mm;
 #[allow(unsafe_code)] // table pages for the walker (PgtableMem); freeing them
 pub mod pgtable;
+pub mod rmap;
 #[allow(unsafe_code)] // calls of arch's copy routines on checked user ranges
 pub mod uaccess;
 

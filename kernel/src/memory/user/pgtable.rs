@@ -164,7 +164,8 @@ impl UserPageTable {
     /// caller's reference to the page).
     pub fn install(&mut self, va: VirtAddr, pfn: Pfn, prot: PageProt) -> Result<(), Error> {
         let slot = self.pt().pte_alloc(va)?;
-        if Arm64::is_valid(self.pt().pte_read(slot)) {
+        // Not over a present page, nor over a migration entry.
+        if self.pt().pte_read(slot) != 0 {
             return Err(Error::Busy);
         }
         self.pt().pte_write(slot, Arm64::mk_leaf(pfn.phys(), prot, LAST_LEVEL));
@@ -180,6 +181,35 @@ impl UserPageTable {
             arch::tlb::flush_tlb_page_asid(asid, va);
         }
         self.pt().pte_write(old.slot, Arm64::mk_leaf(pfn.phys(), prot, LAST_LEVEL));
+        arch::tlb::publish_new_entries();
+    }
+
+    /// The frame a migration entry at `va` names, if one is there.
+    pub fn migration_entry(&self, va: VirtAddr) -> Option<Pfn> {
+        let pt = self.tree.as_ref()?;
+        let slot = pt.pte_lookup(va)?;
+        arch::pte::migration_entry(pt.pte_read(slot)).map(|(pa, _)| pa.pfn())
+    }
+
+    /// Unmap the present `old` at `va` for migration (try_to_migrate_one):
+    /// a migration entry naming its page takes its place, and every CPU's
+    /// TLB entry for it is gone when this returns, so nothing writes the
+    /// page through this mapping any more.
+    pub fn set_migration_entry(&mut self, asid: Option<Asid>, va: VirtAddr, old: Pte) {
+        self.pt().pte_write(old.slot, arch::pte::mk_migration_entry(old.pfn().phys(), old.writable()));
+        match asid {
+            Some(asid) => arch::tlb::flush_tlb_page_asid(asid, va),
+            None => arch::tlb::publish_new_entries(),
+        }
+    }
+
+    /// Turn the migration entry that replaced `old` back into a leaf, for
+    /// frame `pfn` with `old`'s attributes (remove_migration_pte; `pfn` is
+    /// the new page, or the old one when the move is abandoned). Invalid
+    /// to valid: only the publish barrier.
+    pub fn remove_migration_entry(&mut self, old: Pte, pfn: Pfn) {
+        debug_assert!(arch::pte::migration_entry(self.pt().pte_read(old.slot)).is_some());
+        self.pt().pte_write(old.slot, arch::pte::pte_with_output_addr(old.raw, pfn.phys()));
         arch::tlb::publish_new_entries();
     }
 
