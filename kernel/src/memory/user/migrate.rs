@@ -99,7 +99,7 @@ unsafe impl Migrator for UserMigrator {
 /// The move, with `src`'s page lock held.
 fn move_locked(s: &Page, src: Pfn, d: &Page, dst: Pfn) -> Result<(), MigrateError> {
     let mapping = s.mapping();
-    let Some(av) = rmap::page_anon_vma(mapping) else {
+    let Some(av) = rmap::page_anon_vma::<Mm>(mapping) else {
         return Err(MigrateError::Again);
     };
     let va = VirtAddr(rmap::page_address_in_mm(s.index()));

@@ -123,7 +123,7 @@ pub struct Mm {
     pub rss_shmem: AtomicU64,
     /// The reverse-map family its private pages belong to (shared with
     /// the mms it forked and was forked from).
-    pub anon_vma: Arc<AnonVma>,
+    pub anon_vma: Arc<AnonVma<Mm>>,
 }
 
 impl Mm {
@@ -139,7 +139,7 @@ impl Mm {
         Self::new_in(aspace, parent.anon_vma.clone())
     }
 
-    fn new_in(aspace: AddressSpace, anon_vma: Arc<AnonVma>) -> Result<Arc<Self>, Error> {
+    fn new_in(aspace: AddressSpace, anon_vma: Arc<AnonVma<Mm>>) -> Result<Arc<Self>, Error> {
         let pgtable = UserPageTable::new()?;
         let mm = Arc::new(Self {
             pgd: pgtable.root(),

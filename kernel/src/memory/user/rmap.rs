@@ -38,10 +38,10 @@
 //! allocates under them, and that allocation may compact and so migrate:
 //! the mover only ever try-locks them.
 
-use super::mm::Mm;
 use alloc::collections::BTreeMap;
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::any::Any;
 use core::sync::atomic::{AtomicU64, Ordering};
 use mm::PAGE_SHIFT;
 use spin::Mutex;
@@ -51,21 +51,24 @@ pub const PAGE_MAPPING_ANON: u64 = 1;
 /// The low bits of `mapping` that are tags, not the family id.
 const MAPPING_TAG_BITS: u32 = 2;
 
-/// One fork tree's address spaces.
-pub struct AnonVma {
+/// One fork tree's address spaces (`M` is the kernel's `Mm`; generic so
+/// that this file sits below the one that defines it).
+pub struct AnonVma<M: Send + Sync + 'static> {
     id: u64,
-    mms: Mutex<Vec<Weak<Mm>>>,
+    mms: Mutex<Vec<Weak<M>>>,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-static FAMILIES: Mutex<BTreeMap<u64, Weak<AnonVma>>> = Mutex::new(BTreeMap::new());
+/// Every live family by id, type-erased (one `M` is ever used).
+static FAMILIES: Mutex<BTreeMap<u64, Weak<dyn Any + Send + Sync>>> = Mutex::new(BTreeMap::new());
 
-impl AnonVma {
+impl<M: Send + Sync + 'static> AnonVma<M> {
     /// A new, empty family (exec's new mm).
     pub fn new() -> Arc<Self> {
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let av = Arc::new(Self { id, mms: Mutex::new(Vec::new()) });
-        FAMILIES.lock().insert(id, Arc::downgrade(&av));
+        let erased: Weak<dyn Any + Send + Sync> = Arc::downgrade(&av) as Weak<dyn Any + Send + Sync>;
+        FAMILIES.lock().insert(id, erased);
         av
     }
 
@@ -76,7 +79,7 @@ impl AnonVma {
 
     /// `mm` may map this family's pages from now on (exec's mm, or a fork
     /// child before its first PTE is copied).
-    pub fn register(&self, mm: &Arc<Mm>) {
+    pub fn register(&self, mm: &Arc<M>) {
         let mut mms = self.mms.lock();
         mms.retain(|w| w.strong_count() > 0);
         mms.push(Arc::downgrade(mm));
@@ -91,7 +94,7 @@ impl AnonVma {
     /// there are more (the caller gives up on the page rather than
     /// allocating), `Err` if the list is locked (the caller may run in an
     /// allocation's slow path under this very lock: it never waits).
-    pub fn snapshot<const N: usize>(&self, out: &mut [Option<Arc<Mm>>; N]) -> Result<Option<usize>, ()> {
+    pub fn snapshot<const N: usize>(&self, out: &mut [Option<Arc<M>>; N]) -> Result<Option<usize>, ()> {
         let mms = self.mms.try_lock().ok_or(())?;
         let mut n = 0;
         for w in mms.iter() {
@@ -107,7 +110,7 @@ impl AnonVma {
     }
 }
 
-impl Drop for AnonVma {
+impl<M: Send + Sync + 'static> Drop for AnonVma<M> {
     fn drop(&mut self) {
         FAMILIES.lock().remove(&self.id);
     }
@@ -116,11 +119,12 @@ impl Drop for AnonVma {
 /// The family a page's `mapping` word names, if it is a private anonymous
 /// page whose family still lives (page_get_anon_vma). `None` also when
 /// the table is locked: a mover never waits (see `migrate`).
-pub fn page_anon_vma(mapping: u64) -> Option<Arc<AnonVma>> {
+pub fn page_anon_vma<M: Send + Sync + 'static>(mapping: u64) -> Option<Arc<AnonVma<M>>> {
     if !is_anon_mapping(mapping) {
         return None;
     }
-    FAMILIES.try_lock()?.get(&(mapping >> MAPPING_TAG_BITS))?.upgrade()
+    let any = FAMILIES.try_lock()?.get(&(mapping >> MAPPING_TAG_BITS))?.upgrade()?;
+    any.downcast::<AnonVma<M>>().ok()
 }
 
 /// Whether `mapping` marks a private anonymous page (PageAnon).
