@@ -187,6 +187,13 @@ pub struct Params {
     /// `rdinit=`: the path of the first program in the initramfs (Linux's
     /// ramdisk_execute_command; default [`DEFAULT_RDINIT`]).
     pub rdinit: String<PATH_PARAM_LEN>,
+    /// `sysctl.vm.compact_memory=1`: compact every zone of every node once
+    /// the kernel is up (writing 1 to /proc/sys/vm/compact_memory; Linux
+    /// takes `sysctl.` parameters on the command line since 5.8).
+    pub compact_memory: bool,
+    /// `sysctl.vm.extfrag_threshold=N` (0-1000): the fragmentation index
+    /// above which compaction is worth trying (Linux's default 500).
+    pub extfrag_threshold: Option<u16>,
     /// `init=`: Linux's first program on a root file system other than the
     /// initramfs (execute_command). There is no such root file system
     /// here, so it is only recorded; Linux too ignores it when the
@@ -235,7 +242,7 @@ pub enum CoreSize {
 }
 
 /// The benchmark suites `bench=` may name.
-pub const BENCH_SUITES: &[&str] = &["pages", "slab", "vmalloc", "fault"];
+pub const BENCH_SUITES: &[&str] = &["pages", "slab", "vmalloc", "fault", "cma"];
 
 impl Default for Params {
     fn default() -> Self {
@@ -261,6 +268,8 @@ impl Default for Params {
             reboot: RebootMode::PowerOff,
             ptdump: false,
             maps_at_exit: false,
+            compact_memory: false,
+            extfrag_threshold: None,
             asid_bits: None,
             rdinit: truncated(DEFAULT_RDINIT),
             init: None,
@@ -523,6 +532,10 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 v.parse::<u8>().ok().filter(|b| ASID_BITS_RANGE.contains(b)).map(|b| p.asid_bits = Some(b)).is_some()
             }
             ("cma", Some(v)) => parse_cma(v).map(|c| p.cma = Some(c)).is_some(),
+            ("sysctl.vm.compact_memory", Some(v)) => (v == "1").then(|| p.compact_memory = true).is_some(),
+            ("sysctl.vm.extfrag_threshold", Some(v)) => {
+                v.parse::<u16>().ok().filter(|&t| t <= 1000).map(|t| p.extfrag_threshold = Some(t)).is_some()
+            }
             ("lkdtm", Some(v)) => match parse_lkdtm(v) {
                 Named::Ok(l) => {
                     p.lkdtm = Some(l);
@@ -593,9 +606,27 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             .map(|m| p.reboot = m)
             .is_some(),
             (
-                "console" | "panic" | "reboot" | "mem" | "memblock" | "selftest" | "loglevel" | "cma" | "lkdtm"
-                | "numa" | "movablecore" | "kernelcore" | "init_on_alloc" | "init_on_free" | "bench"
-                | "debug_pagealloc" | "asid_bits" | "rdinit" | "init",
+                "console"
+                | "panic"
+                | "reboot"
+                | "mem"
+                | "memblock"
+                | "selftest"
+                | "loglevel"
+                | "cma"
+                | "lkdtm"
+                | "numa"
+                | "movablecore"
+                | "kernelcore"
+                | "init_on_alloc"
+                | "init_on_free"
+                | "bench"
+                | "debug_pagealloc"
+                | "asid_bits"
+                | "rdinit"
+                | "init"
+                | "sysctl.vm.compact_memory"
+                | "sysctl.vm.extfrag_threshold",
                 None,
             ) => false,
             ("quiet" | "debug" | "mminfo" | "ptdump" | "maps_at_exit", Some(_)) => false,

@@ -282,7 +282,8 @@ fn debug_pagealloc_takes_kstrtobool_values() {
 
 #[test]
 fn bench_names_suites() {
-    assert_eq!(BENCH_SUITES, ["pages", "slab", "vmalloc", "fault"]);
+    assert_eq!(BENCH_SUITES, ["pages", "slab", "vmalloc", "fault", "cma"]);
+    assert_eq!(clean("bench=cma").bench, 16);
     assert_eq!(clean("bench=vmalloc").bench, 4);
     assert_eq!(clean("bench=pages").bench, 1);
     assert_eq!(clean("bench=slab").bench, 2);
@@ -457,4 +458,20 @@ fn init_is_recorded_and_leaves_rdinit_alone() {
     malformed("init", "init");
     // `init_on_alloc` is another parameter, not `init` with a suffix.
     assert_eq!(clean("init_on_alloc=1").init, None);
+}
+
+#[test]
+fn sysctl_vm_compaction_parameters() {
+    let d = Params::default();
+    assert!(!d.compact_memory);
+    assert_eq!(d.extfrag_threshold, None);
+    assert!(clean("sysctl.vm.compact_memory=1").compact_memory);
+    assert_eq!(clean("sysctl.vm.extfrag_threshold=0").extfrag_threshold, Some(0));
+    assert_eq!(clean("sysctl.vm.extfrag-threshold=1000").extfrag_threshold, Some(1000));
+    for bad in ["sysctl.vm.compact_memory=0", "sysctl.vm.compact_memory=2", "sysctl.vm.compact_memory"] {
+        malformed(bad, "sysctl.vm.compact_memory");
+    }
+    for bad in ["sysctl.vm.extfrag_threshold=1001", "sysctl.vm.extfrag_threshold=-1", "sysctl.vm.extfrag_threshold"] {
+        malformed(bad, "sysctl.vm.extfrag_threshold");
+    }
 }
