@@ -219,6 +219,8 @@ mod alloc;
 mod allocator;
 mod check;
 mod contig;
+#[cfg(test)]
+mod contig_tests;
 mod free;
 mod init;
 mod isolation;
