@@ -9,6 +9,7 @@ use crate::error::Error;
 use crate::gfp::Gfp;
 use crate::migrate::NR_MAX_MIGRATE_PAGES_RETRY;
 use crate::mmzone::{MigrateType, ZoneType};
+use crate::page::PageFlags;
 use crate::test_support::*;
 use crate::zone::Zone;
 
@@ -729,5 +730,94 @@ fn random_ranges_against_a_model() {
     let ks: Vec<Pfn> = kernel.iter().map(|&k| Pfn(k)).collect();
     release_all(&pa, &m, &ks);
     assert_eq!(free_pages(&pa), SIZE);
+    check(&pa);
+}
+
+#[test]
+fn memory_offline_passes_over_hwpoisoned_pages() {
+    let pa = machine();
+    let (s, e) = (N, N + PB);
+    let p = pa.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
+    assert!((s..e).contains(&p.0));
+    let page = pa.memmap().pfn_to_page(p).unwrap();
+    page.set_flags(PageFlags::HWPOISON);
+    // (The kernel allocation claimed the pageblock for Unmovable.)
+    let before = types(&pa, s, e);
+    assert_eq!(pa.start_isolate_page_range(0, Pfn(s), Pfn(e), IsolateFlags::empty()), Err(Error::Busy));
+    pa.start_isolate_page_range(0, Pfn(s), Pfn(e), IsolateFlags::MEMORY_OFFLINE).unwrap();
+    assert_eq!(pa.test_pages_isolated(Pfn(s), Pfn(e), IsolateFlags::empty()), Err(Error::Busy));
+    pa.test_pages_isolated(Pfn(s), Pfn(e), IsolateFlags::MEMORY_OFFLINE).unwrap();
+    pa.undo_isolate_page_range(Pfn(s), Pfn(e), MigrateType::Movable);
+    assert_eq!(types(&pa, s, e), before);
+    page.clear_flags(PageFlags::HWPOISON);
+    pa.test_free_pages(0, p, 0);
+    assert_eq!(free_pages(&pa), SIZE);
+    check(&pa);
+}
+
+#[test]
+fn reserved_pages_are_never_taken() {
+    let nodes = [NodeSpec { nid: 0, zones: [(0, 0), (0, 0), (N, N + SIZE), (0, 0)] }];
+    // Pages [N + PB + 10, N + PB + 20) stay reserved (a boot allocation).
+    let free = [(N, N + PB + 10), (N + PB + 20, N + SIZE)];
+    let pa = build_with(&nodes, &[(N, N + SIZE)], &free, &[0], AllocatorFlags::empty(), false);
+    let f = free_pages(&pa);
+    assert_eq!(f, SIZE - 10);
+    assert_eq!(
+        pa.alloc_contig_range(0, Pfn(N + PB), Pfn(N + 2 * PB), MigrateType::Movable, Gfp::KERNEL | Gfp::NOWARN, None),
+        Err(Error::Busy)
+    );
+    // The reserved pages are outside this range, though in its pageblock.
+    pa.alloc_contig_range(0, Pfn(N + PB + 20), Pfn(N + 2 * PB), MigrateType::Movable, Gfp::KERNEL, None).unwrap();
+    free_range(&pa, N + PB + 20, N + 2 * PB);
+    // alloc_contig_pages steps over them.
+    let got = pa.alloc_contig_pages(0, PB, Gfp::KERNEL, None, None).unwrap();
+    assert_eq!(got.0, N);
+    let got2 = pa.alloc_contig_pages(0, PB, Gfp::KERNEL, None, None).unwrap();
+    assert_eq!(got2.0, N + 2 * PB);
+    free_range(&pa, got.0, got.0 + PB);
+    free_range(&pa, got2.0, got2.0 + PB);
+    assert_eq!(free_pages(&pa), f);
+    assert!(types(&pa, N, N + SIZE).iter().all(|&t| t == MigrateType::Movable));
+    check(&pa);
+}
+
+#[test]
+fn alloc_contig_pages_looks_at_other_nodes_only_when_allowed() {
+    const M: u64 = N + SIZE;
+    let nodes = [
+        NodeSpec { nid: 0, zones: [(0, 0), (0, 0), (N, N + SIZE), (0, 0)] },
+        NodeSpec { nid: 1, zones: [(0, 0), (0, 0), (M, M + SIZE), (0, 0)] },
+    ];
+    let pa = build(&nodes, &[(N, N + SIZE), (M, M + SIZE)], &[0, 1]);
+    // A kernel page in every pageblock of node 0.
+    let mut kernel = Vec::new();
+    let mut spare = Vec::new();
+    while kernel.len() < (SIZE / PB) as usize {
+        let p = pa.alloc_pages_node(0, NodeId(0), Gfp::KERNEL | Gfp::THISNODE, 0).unwrap();
+        if kernel.iter().any(|k: &Pfn| k.0 / PB == p.0 / PB) {
+            spare.push(p);
+        } else {
+            kernel.push(p);
+        }
+    }
+    for p in spare {
+        pa.test_free_pages(0, p, 0);
+    }
+    let f = free_pages(&pa);
+    assert_eq!(pa.alloc_contig_pages(0, PB, Gfp::KERNEL | Gfp::NOWARN, Some(NodeId(0)), None), Err(Error::NoMemory));
+    assert_eq!(
+        pa.alloc_contig_pages(0, PB, Gfp::KERNEL | Gfp::THISNODE | Gfp::NOWARN, None, None),
+        Err(Error::NoMemory)
+    );
+    let got = pa.alloc_contig_pages(0, PB, Gfp::KERNEL, None, None).unwrap();
+    assert!((M..M + SIZE).contains(&got.0));
+    assert_eq!(pa.memmap().pfn_to_page(got).unwrap().node(), NodeId(1));
+    assert_eq!(free_pages(&pa), f - PB);
+    free_range(&pa, got.0, got.0 + PB);
+    for k in kernel {
+        pa.test_free_pages(0, k, 0);
+    }
+    assert_eq!(free_pages(&pa), 2 * SIZE);
     check(&pa);
 }
