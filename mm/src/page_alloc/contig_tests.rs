@@ -635,21 +635,47 @@ fn no_page_to_migrate_to_is_no_memory_and_loses_nothing() {
     assert_eq!(free_pages(&pa), SIZE);
 }
 
+/// Every pageblock from `start` has the type of `before`, except one that
+/// is now part of a free block larger than a pageblock: undoing the
+/// isolation of a wholly free pageblock lets it merge with a free
+/// neighbour, and a merge gives both pageblocks one type (as any free
+/// does, in Linux too).
+fn assert_types_restored(pa: &PageAllocator, start: u64, before: &[MigrateType], step: u32) {
+    pa.drain_all_pages();
+    let (blocks, _) = check(pa);
+    for (i, &was) in before.iter().enumerate() {
+        let pb = start + i as u64 * PB;
+        let now = pa.pageblock_migratetype(Pfn(pb)).unwrap();
+        if now != was {
+            let merged = blocks
+                .iter()
+                .any(|b| b.order > PB.trailing_zeros() && (b.pfn..b.pfn + (1 << b.order)).contains(&pb) && b.mt == now);
+            assert!(merged, "step {step}: pageblock {pb:#x} was {was:?}, is {now:?}");
+        }
+    }
+}
+
 /// Random user, pinned, kernel and free pages, random ranges: the range is
 /// had exactly when nothing unmovable (a kernel or pinned page) lies in it,
 /// and after every step the allocator is consistent, the free counts add
-/// up, the pageblock types of the range are as before and no user page's
-/// contents were lost.
+/// up, the pageblock types of the range are as before (but for merges, see
+/// [`assert_types_restored`]) and no user page's contents were lost.
 #[test]
 fn random_ranges_against_a_model() {
+    for seed in [0x5eed_c0de_1234_5678, 0x0dd_ba11_2468_ace0, Rng::SEED] {
+        model_run(seed);
+    }
+}
+
+fn model_run(seed: u64) {
     let pa = machine();
     let m = FakeMigrator::new(&pa);
-    let mut rng = Rng(0x5eed_c0de_1234_5678);
+    let mut rng = Rng(seed);
     let mut kernel: BTreeSet<u64> = BTreeSet::new();
     let mut pinned: BTreeSet<u64> = BTreeSet::new();
     let mut next_tag = 1;
     let (mut ok, mut busy) = (0, 0);
-    for step in 0..120 {
+    for step in 0..120u32 {
         match rng.below(4) {
             0 => {
                 // Allocate some pages: users (movable) and kernel pages,
@@ -703,7 +729,7 @@ fn random_ranges_against_a_model() {
                 for &p in &pinned {
                     assert_eq!(after.get(&p), tags.get(&p), "step {step}: a pinned page moved");
                 }
-                assert_eq!(types(&pa, cover.0, cover.1), types_before, "step {step}: types");
+                assert_types_restored(&pa, cover.0, &types_before, step);
                 if unmovable {
                     assert_eq!(r, Err(Error::Busy), "step {step}: [{s:#x}, {e:#x}) has an unmovable page");
                     assert_eq!(free_pages(&pa), f, "step {step}");
@@ -723,7 +749,7 @@ fn random_ranges_against_a_model() {
         let users = user_tags(&m, N, N + SIZE).len() as u64;
         assert_eq!(free_pages(&pa) + users + kernel.len() as u64, SIZE, "step {step}: pages unaccounted for");
     }
-    assert!(ok >= 10 && busy >= 10, "model too one-sided: {ok} ok, {busy} busy");
+    assert!(ok >= 10 && busy >= 5, "seed {seed:#x}: model too one-sided: {ok} ok, {busy} busy");
     for &p in &pinned {
         m.unpin(Pfn(p));
     }
