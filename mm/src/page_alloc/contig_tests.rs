@@ -663,12 +663,22 @@ fn assert_types_restored(pa: &PageAllocator, start: u64, before: &[MigrateType],
 #[test]
 fn random_ranges_against_a_model() {
     for seed in [0x5eed_c0de_1234_5678, 0x0dd_ba11_2468_ace0, Rng::SEED] {
-        model_run(seed);
+        model_run(seed, false);
     }
 }
 
-fn model_run(seed: u64) {
-    let pa = machine();
+/// The same with the last two pageblocks CMA and CMA requests among the
+/// Movable ones: a Movable request whose pageblocks include a CMA one is
+/// refused too.
+#[test]
+fn random_ranges_with_cma_against_a_model() {
+    for seed in [0x0c4a_0000_1111_2222, 0x7777_5555_3333_1111] {
+        model_run(seed, true);
+    }
+}
+
+fn model_run(seed: u64, cma: bool) {
+    let pa = if cma { cma_machine() } else { machine() };
     let m = FakeMigrator::new(&pa);
     let mut rng = Rng(seed);
     let mut kernel: BTreeSet<u64> = BTreeSet::new();
@@ -717,13 +727,15 @@ fn model_run(seed: u64) {
             _ => {
                 let s = N + rng.below(SIZE - 1);
                 let e = (s + 1 + rng.below(1200)).min(N + SIZE);
-                let unmovable = kernel.range(s..e).next().is_some() || pinned.range(s..e).next().is_some();
                 let tags = user_tags(&m, N, N + SIZE);
                 let cover = (s & !(PB - 1), (e).next_multiple_of(PB));
                 let types_before = types(&pa, cover.0, cover.1);
+                let mt = if cma && rng.below(2) == 0 { MigrateType::Cma } else { MigrateType::Movable };
+                let unmovable = kernel.range(s..e).next().is_some()
+                    || pinned.range(s..e).next().is_some()
+                    || mt == MigrateType::Movable && types_before.contains(&MigrateType::Cma);
                 let f = free_pages(&pa);
-                let r =
-                    pa.alloc_contig_range(0, Pfn(s), Pfn(e), MigrateType::Movable, Gfp::KERNEL | Gfp::NOWARN, Some(&m));
+                let r = pa.alloc_contig_range(0, Pfn(s), Pfn(e), mt, Gfp::KERNEL | Gfp::NOWARN, Some(&m));
                 let after = user_tags(&m, N, N + SIZE);
                 assert_eq!(tag_multiset(&after), tag_multiset(&tags), "step {step}: contents lost");
                 for &p in &pinned {
