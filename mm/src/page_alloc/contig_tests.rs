@@ -859,3 +859,32 @@ fn alloc_contig_pages_looks_at_other_nodes_only_when_allowed() {
     assert_eq!(free_pages(&pa), 2 * SIZE);
     check(&pa);
 }
+
+#[test]
+fn a_range_across_a_section_boundary() {
+    use crate::config::PAGES_PER_SECTION as SEC;
+    let base = 0x80000;
+    let end = base + 2 * SEC;
+    let pa = build(&[NodeSpec { nid: 0, zones: [(0, 0), (0, 0), (base, end), (0, 0)] }], &[(base, end)], &[0]);
+    let m = FakeMigrator::new(&pa);
+    let (s, e) = (base + SEC - 700, base + SEC + 900);
+    let kernel =
+        place(&pa, &m, |p| if (s - 2000..e + 2000).contains(&p) && p % 4 == 1 { Role::User(p) } else { Role::Free });
+    let tags = user_tags(&m, base, end);
+    let f = free_pages(&pa);
+    pa.alloc_contig_range(0, Pfn(s), Pfn(e), MigrateType::Movable, Gfp::KERNEL, Some(&m)).unwrap();
+    assert_allocated(&pa, &m, s, e);
+    assert_eq!(tag_multiset(&user_tags(&m, base, end)), tag_multiset(&tags));
+    assert_eq!(free_pages(&pa), f - (e - s));
+    check(&pa);
+    free_range(&pa, s, e);
+    assert_eq!(free_pages(&pa), f);
+    for p in user_tags(&m, base, end).keys() {
+        m.release(&pa, Pfn(*p));
+    }
+    for k in kernel {
+        pa.test_free_pages(0, k, 0);
+    }
+    assert_eq!(free_pages(&pa), 2 * SEC);
+    check(&pa);
+}
