@@ -129,6 +129,17 @@
 //! pages past the first are freed (the first stays with whoever holds it).
 //! Compound pages are freed whole through their head.
 //!
+//! # Isolation and contiguous ranges
+//!
+//! [`PageAllocator::start_isolate_page_range`] makes the pageblocks of a
+//! range ISOLATE (free pages out of reach, frees kept out of reach) if
+//! nothing unmovable is in it; [`PageAllocator::alloc_contig_range`] then
+//! migrates the in-use pages out through a [`Migrator`](crate::migrate::Migrator)
+//! and hands back every page of the range, order-0 with one reference each,
+//! undoing the isolation. [`PageAllocator::alloc_contig_pages`] finds such
+//! a range by itself. isolation.rs and contig.rs have the details; CMA's
+//! `cma_alloc` is built on them.
+//!
 //! # debug_pagealloc
 //!
 //! With [`AllocatorFlags::DEBUG_PAGEALLOC`] every block is unmapped from the
@@ -187,6 +198,8 @@
 //!   at once for them), since the retries here never sleep.
 //! * Pageblock migratetypes live in the first descriptor of each pageblock,
 //!   not in a separate bitmap; there is no PB_migrate_skip (no compaction).
+//!   An isolated pageblock keeps its previous type there too, and undoing
+//!   the isolation restores it (as Linux 6.16 does, see isolation.rs).
 //!
 //! # Freeing safely
 //!
@@ -206,7 +219,10 @@
 //!   watermarks.rs  min_free_kbytes, watermarks, lowmem_reserve, pcp sizes
 //!   alloc.rs       the allocation API, the fast path, get_page_from_freelist
 //!   slowpath.rs    __alloc_pages_slowpath without reclaim, warn_alloc
-//!   free.rs        __free_pages and friends, draining, isolation
+//!   free.rs        __free_pages and friends, draining, one pageblock's isolation
+//!   isolation.rs   start/undo_isolate_page_range, has_unmovable_pages,
+//!                  test_pages_isolated (mm/page_isolation.c)
+//!   contig.rs      alloc_contig_range, free_contig_range, alloc_contig_pages
 //!   check.rs       check_new_pages, free_pages_prepare, bad_page
 //!   show_mem.rs    show_mem
 //!   pages.rs       Pages, the owning handle
@@ -215,8 +231,12 @@
 mod alloc;
 mod allocator;
 mod check;
+mod contig;
+#[cfg(test)]
+mod contig_tests;
 mod free;
 mod init;
+mod isolation;
 mod node;
 mod pages;
 mod show_mem;
@@ -231,6 +251,8 @@ pub use allocator::{
     AllocatorFlags, DEFAULT_MIN_FREE_KBYTES, LOCAL_DISTANCE, MIN_FREE_KBYTES_RANGE, NOFAIL_RETRIES, PageAllocator,
     REMOTE_DISTANCE, get_order,
 };
+pub use contig::{CONTIG_MIGRATE_BATCH, CONTIG_MIGRATE_TRIES};
+pub use isolation::IsolateFlags;
 pub use node::{
     MAX_ZONELISTS, MAX_ZONES_PER_ZONELIST, PgData, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZoneRef, Zonelist,
 };
