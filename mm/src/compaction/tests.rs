@@ -2,7 +2,7 @@
 //! reports' format, deferral, the scanners' bounds, and whole runs over
 //! fragmented zones of FakeMigrator user pages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use super::control::FreeList;
@@ -451,4 +451,106 @@ fn slow_path_compacts_directly_for_a_costly_order() {
     assert_same_tags(&kept, &after);
     check(pa);
     release_all(pa, m, &after);
+}
+
+#[test]
+fn debug_pagealloc_maps_targets_once_and_init_on_alloc_zeroes_them() {
+    let n = 4096;
+    let pa = build_with(
+        &[NodeSpec { nid: 0, zones: [(0, 0), (0, 0), (BASE, BASE + n), (0, 0)] }],
+        &[(BASE, BASE + n)],
+        &[(BASE, BASE + n)],
+        &[0],
+        AllocatorFlags::DEBUG_PAGEALLOC | AllocatorFlags::INIT_ON_ALLOC,
+        false,
+    );
+    let m = FakeMigrator::new(&pa);
+    let kept = fragment(&pa, &m);
+    take_zeroed();
+    // The fake linear map panics on mapping a mapped frame, unmapping an
+    // unmapped one, or zeroing an unmapped one.
+    compact_memory(&pa, 0, &m);
+    let after = user_pages(&m, normal(&pa));
+    assert_same_tags(&kept, &after);
+    assert!(m.moves() > 0);
+    let zeroed: BTreeSet<u64> = take_zeroed().iter().flat_map(|&(p, nr)| p..p + nr).collect();
+    for p in after.keys().filter(|p| !kept.contains_key(p)) {
+        assert!(zeroed.contains(p), "target {p:#x} not zeroed for init_on_alloc");
+    }
+    let (blocks, pcp) = check(&pa);
+    let free: BTreeSet<u64> = blocks
+        .iter()
+        .map(|b| (b.pfn, b.order))
+        .chain(pcp.iter().copied())
+        .flat_map(|(p, o)| p..p + (1u64 << o))
+        .collect();
+    let unmapped: BTreeSet<u64> = unmapped_frames().into_iter().collect();
+    assert_eq!(free, unmapped, "free pages and unmapped frames differ");
+    release_all(&pa, &m, &after);
+}
+
+#[test]
+fn random_fragmentation_pins_and_contention_lose_nothing() {
+    let mut rng = Rng(0x5eed_c0de_2026);
+    for round in 0..10 {
+        // Pins everywhere keep any large block from forming: only half the
+        // rounds have them.
+        let pin_odds = if round % 2 == 0 { 40 } else { u64::MAX };
+        let n = 4096 + 512 * rng.below(5);
+        let pa = machine(n);
+        let m = FakeMigrator::new(&pa);
+        let zone = normal(&pa);
+        let free_initial = pa.nr_free_pages();
+        let mut pages = Vec::new();
+        while let Ok(p) = pa.alloc_pages(0, MOVABLE_NOWARN, 0) {
+            m.adopt(p, pages.len() as u64 + 1);
+            pages.push(p);
+        }
+        let keep_pct = 10 + rng.below(80);
+        let mut kept = BTreeMap::new();
+        for p in pages {
+            if rng.below(100) < keep_pct {
+                kept.insert(p.0, m.tag(p).unwrap());
+            } else {
+                m.release(&pa, p);
+            }
+        }
+        pa.drain_all_pages();
+        let mut pinned = Vec::new();
+        for &p in kept.keys() {
+            match rng.below(pin_odds) {
+                0 if pin_odds != u64::MAX => {
+                    m.pin(Pfn(p));
+                    pinned.push(p);
+                }
+                1 | 2 => m.contend(Pfn(p), rng.below(15) as u32),
+                _ => {}
+            }
+        }
+        let free0 = pa.nr_free_pages();
+        let mode = rng.pick(&[MigrateMode::Async, MigrateMode::Sync]);
+        let order = rng.pick(&[COMPACT_ORDER_WHOLE_ZONE, 4, 9, 10]);
+        let mut cc = direct_cc(zone, order, mode);
+        let r = compact_zone(&pa, 0, &m, &mut cc);
+        let ctx = format!("round {round}: {n} pages, keep {keep_pct}%, {mode:?}, order {order}: {r:?}");
+        if order == COMPACT_ORDER_WHOLE_ZONE {
+            assert_eq!(r, CompactResult::Complete, "{ctx}");
+        }
+        if r == CompactResult::Success {
+            assert!((order as u32..=10).any(|o| zone.nr_free(o) > 0), "{ctx}");
+        }
+        assert_eq!(cc.nr_migrated + cc.nr_migrate_failed, cc.nr_migrate_isolated, "{ctx}");
+        assert_eq!(cc.nr_migrated, m.moves(), "{ctx}");
+        check(&pa);
+        pa.drain_all_pages();
+        assert_eq!(pa.nr_free_pages(), free0, "{ctx}");
+        let after = user_pages(&m, zone);
+        assert_same_tags(&kept, &after);
+        for p in &pinned {
+            assert_eq!(m.tag(Pfn(*p)), Some(kept[p]), "{ctx}: pinned page moved");
+            m.unpin(Pfn(*p));
+        }
+        release_all(&pa, &m, &after);
+        assert_eq!(pa.nr_free_pages(), free_initial, "{ctx}");
+    }
 }
