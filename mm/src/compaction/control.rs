@@ -118,6 +118,12 @@ impl FreeList {
         &self.runs[from..self.len]
     }
 
+    /// Whether another run fits.
+    #[inline]
+    pub(super) fn has_room(&self) -> bool {
+        self.len < FREE_RUNS
+    }
+
     /// Add a run; false (and nothing added) if the list is full.
     pub(super) fn push(&mut self, pfn: u64, nr: u64) -> bool {
         if self.len == FREE_RUNS {

@@ -115,13 +115,17 @@ fn isolate_freepages_block<H: Hal>(
                 pfn += stride;
                 continue;
             }
+            // The list has room (a refill starts empty and adds at most
+            // `nr_wanted` runs), but a block is never taken without it.
+            if !fs.freepages.has_room() {
+                break;
+            }
             let order = page.buddy_order();
             let isolated = locked.isolate_free_page(v, order);
             if isolated == 0 {
                 break;
             }
-            let pushed = fs.freepages.push(pfn, isolated);
-            debug_assert!(pushed, "compaction: target list full");
+            fs.freepages.push(pfn, isolated);
             nr_scanned += isolated - 1;
             total += isolated;
             if fs.freepages.nr_pages() >= nr_wanted {

@@ -554,3 +554,24 @@ fn random_fragmentation_pins_and_contention_lose_nothing() {
         assert_eq!(pa.nr_free_pages(), free_initial, "{ctx}");
     }
 }
+
+#[test]
+fn costly_noretry_allocation_gives_up_when_compaction_is_deferred() {
+    let pa: &'static PageAllocator = Box::leak(Box::new(machine(8192)));
+    let m: &'static FakeMigrator<'static> = Box::leak(Box::new(FakeMigrator::new(pa)));
+    let kept = fragment(pa, m);
+    let zone = normal(pa);
+    pa.set_migrator(m);
+    // Shift 1: the first attempt is put off, the next one would run.
+    defer_compaction(zone, 9);
+    assert!(pa.alloc_pages(0, MOVABLE_NOWARN | Gfp::NORETRY, 9).is_err());
+    assert_eq!(m.moves(), 0, "a NORETRY costly request compacted after a deferral");
+    // Without NORETRY the second pass runs and succeeds.
+    let block = pa.alloc_pages(0, MOVABLE_NOWARN, 9).expect("compaction after the deferral");
+    assert!(m.moves() > 0);
+    // SAFETY: ours.
+    unsafe { pa.free_pages(0, block, 9) };
+    let after = user_pages(m, zone);
+    assert_same_tags(&kept, &after);
+    release_all(pa, m, &after);
+}
