@@ -575,3 +575,58 @@ fn costly_noretry_allocation_gives_up_when_compaction_is_deferred() {
     assert_same_tags(&kept, &after);
     release_all(pa, m, &after);
 }
+
+/// FakeMigrator, noting the zone's free pages at every move (each target
+/// has been taken off the free lists by then).
+struct WatermarkWatch<'a> {
+    inner: FakeMigrator<'a>,
+    zone: &'a Zone,
+    lowest_free: Mutex<u64>,
+}
+
+// SAFETY: every call is FakeMigrator's, whose promises hold; the watch
+// reads an atomic counter and takes only its own mutex.
+unsafe impl Migrator for WatermarkWatch<'_> {
+    fn is_movable(&self, page: &Page) -> bool {
+        self.inner.is_movable(page)
+    }
+    fn migrate_page(&self, src: Pfn, dst: Pfn) -> Result<(), MigrateError> {
+        let mut low = self.lowest_free.lock().unwrap();
+        *low = (*low).min(self.zone.free_pages());
+        self.inner.migrate_page(src, dst)
+    }
+}
+
+#[test]
+fn free_scanner_keeps_the_zone_above_its_min_watermark() {
+    let pa = machine(8192);
+    let zone = normal(&pa);
+    let m = WatermarkWatch { inner: FakeMigrator::new(&pa), zone, lowest_free: Mutex::new(u64::MAX) };
+    let mut kept = fragment(&pa, &m.inner);
+    let min = zone.min_wmark_pages();
+    // Use up the free memory down to just above min.
+    let mut tag = 1 << 40;
+    while zone.free_pages() > min + 40 {
+        let Ok(p) = pa.alloc_pages(0, MOVABLE_NOWARN, 0) else { break };
+        m.inner.adopt(p, tag);
+        kept.insert(p.0, tag);
+        tag += 1;
+    }
+    pa.drain_all_pages();
+    let free0 = pa.nr_free_pages();
+    assert!(free0 > min && free0 < min + 200, "free {free0}, min {min}");
+    let mut cc = direct_cc(zone, COMPACT_ORDER_WHOLE_ZONE, MigrateMode::Sync);
+    let r = compact_zone(&pa, 0, &m, &mut cc);
+    let lowest = *m.lowest_free.lock().unwrap();
+    assert!(m.inner.moves() > 0, "{r:?}");
+    assert!(lowest > min, "the free scanner took the zone to {lowest}, min {min}");
+    // It stopped for the watermark, with the scanners apart.
+    assert_eq!(r, CompactResult::Contended);
+    assert!(cc.nr_free_isolated() < free0 - min);
+    pa.drain_all_pages();
+    assert_eq!(pa.nr_free_pages(), free0);
+    let after = user_pages(&m.inner, zone);
+    assert_same_tags(&kept, &after);
+    check(&pa);
+    release_all(&pa, &m.inner, &after);
+}
