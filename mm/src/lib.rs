@@ -13,6 +13,9 @@
 //!
 //! ```text
 //!   report          /proc/buddyinfo, pagetypeinfo, zoneinfo, meminfo
+//!   compaction      the two scanners, compact_zone, direct compaction,
+//!                   compact_memory, fragmentation indices (over migrate)
+//!   migrate         migrate_pages and the Migrator contract the kernel implements
 //!   mmap            user VMAs, mmap/munmap/mprotect/brk, commit, fault decisions, /proc maps
 //!   vmalloc         vmap area trees (augmented AVL), lazy purge, vmap blocks
 //!   mempool         reserves for paths that must make progress
@@ -155,6 +158,7 @@
 pub mod addr;
 pub mod asid;
 pub mod cma;
+pub mod compaction;
 pub mod config;
 pub mod error;
 pub mod gfp;

@@ -36,45 +36,14 @@
 //! balloon). `MIGRATE_ASYNC` versus `MIGRATE_SYNC` is the migrator's trylock
 //! policy: it never sleeps on a lock, so the mode is not passed.
 
+mod contract;
+
 use crate::addr::Pfn;
 use crate::hal::Hal;
-use crate::page::Page;
 use crate::page_alloc::PageAllocator;
 use crate::vmstat::{VmEvent, count_vm_events};
 
-/// Why one page did not move.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum MigrateError {
-    /// Contended (a lock was held): nothing changed; a later pass may work.
-    Again,
-    /// Cannot move now (pinned by an extra reference, not movable, no
-    /// longer mapped the way it was isolated): nothing changed.
-    Busy,
-}
-
-/// The kernel's side of migration: it knows the reverse map.
-///
-/// # Safety
-///
-/// Implementors promise:
-/// 1. `migrate_page(src, dst)` returning `Ok` has made every mapping of
-///    `src` a mapping of `dst` with identical contents, left `src` with no
-///    mapping and no reference other than the caller's, and given `dst`
-///    one reference per mapping (the allocation's reference is consumed);
-///    nothing reaches `src`'s memory through a mapping after it returns.
-/// 2. Returning `Err` changed neither page's contents, references or
-///    mappings.
-/// 3. Neither function sleeps on a lock the caller may hold (they are
-///    called from an allocation's slow path, under the caller's locks):
-///    contention is reported as [`MigrateError::Again`].
-pub unsafe trait Migrator: Sync {
-    /// Whether the in-use `page` (a reference held) is one this migrator
-    /// can move (Linux: on an LRU list, or a movable_ops page).
-    fn is_movable(&self, page: &Page) -> bool;
-
-    /// Move `src` to `dst`; see the trait documentation.
-    fn migrate_page(&self, src: Pfn, dst: Pfn) -> Result<(), MigrateError>;
-}
+pub use contract::{MigrateError, Migrator};
 
 /// Passes over the list before a page that keeps answering `Again` counts
 /// as failed (Linux's NR_MAX_MIGRATE_PAGES_RETRY).

@@ -95,26 +95,37 @@
 //!
 //! # Allocation: slow path
 //!
-//! This kernel has no reclaim, compaction or OOM killer yet; the slow path
-//! does what remains of __alloc_pages_slowpath:
+//! This kernel has no reclaim or OOM killer yet; the slow path does what
+//! remains of __alloc_pages_slowpath, with direct compaction
+//! (`crate::compaction`) once the kernel has registered a migrator
+//! ([`PageAllocator::set_migrator`]):
 //!
 //! 1. Retry against the MIN watermark with gfp_to_alloc_flags:
 //!    `__GFP_HIGH` may use half of min (ALLOC_MIN_RESERVE); callers without
 //!    `__GFP_DIRECT_RECLAIM` are ALLOC_NON_BLOCK (and, with `__GFP_HIGH`, may
 //!    use 62.5% of min; for order > 0 also HIGHATOMIC reserves).
-//!    `__GFP_MEMALLOC` (without `__GFP_NOMEMALLOC`) then retries ignoring
-//!    the watermarks altogether.
-//! 2. What follows a failed direct reclaim: give back one HIGHATOMIC
+//! 2. Direct compaction, async, for a costly order or a non-movable order
+//!    above 0, when the caller may block (`__GFP_DIRECT_RECLAIM`) and do
+//!    I/O (`__GFP_IO`) and is not a `__GFP_MEMALLOC` caller; then the free
+//!    lists again. A costly `__GFP_NORETRY` request fails here when
+//!    compaction was skipped or deferred.
+//! 3. `__GFP_MEMALLOC` (without `__GFP_NOMEMALLOC`) retries ignoring the
+//!    watermarks altogether.
+//! 4. What follows a failed direct reclaim: give back one HIGHATOMIC
 //!    pageblock (keeping the last), drain every CPU's pcp lists, retry.
 //!    Linux drains only for callers that may sleep; here draining is taking
-//!    spinlocks, so every caller gets it.
-//! 3. `__GFP_NORETRY`, or a costly order without `__GFP_RETRY_MAYFAIL`: fail.
+//!    spinlocks, so every caller gets it. Then direct compaction again, in
+//!    sync mode (async for a costly `__GFP_NORETRY` request), under the
+//!    same conditions as step 2 but for any order above 0. Each run that
+//!    is not skipped counts `compact_stall`, then `compact_success` or
+//!    `compact_fail`.
+//! 5. `__GFP_NORETRY`, or a costly order without `__GFP_RETRY_MAYFAIL`: fail.
 //!    Otherwise, as should_reclaim_retry does once retries run out, release
 //!    even the last HIGHATOMIC pageblock and retry once more.
-//! 4. `__GFP_NOFAIL`: up to 16 more rounds of drain + retry with
+//! 6. `__GFP_NOFAIL`: up to 16 more rounds of drain + retry with
 //!    ALLOC_MIN_RESERVE, then fail with a message that NOFAIL cannot be
 //!    honoured without reclaim. Never an endless loop, never a panic.
-//! 5. Unless `__GFP_NOWARN`: warn_alloc's
+//! 7. Unless `__GFP_NOWARN`: warn_alloc's
 //!    `<comm>: page allocation failure: order:N, mode:0x...(...), nodemask=(null)`
 //!    followed by a show_mem report, through `Hal::log`.
 //!
@@ -177,7 +188,7 @@
 //!
 //! # Differences from Linux
 //!
-//! * No reclaim, compaction, OOM killer, kswapd or watermark boosting; no
+//! * No reclaim, OOM killer, kswapd, kcompactd or watermark boosting; no
 //!   cpusets, memcg, page owner, KASAN, page reporting, shuffling, guard
 //!   pages, deferred struct page init, memory hotplug, dynamic pcp high
 //!   (high_min/high_max) or `percpu_pagelist_high_fraction`.
@@ -197,9 +208,10 @@
 //! * `__GFP_NOFAIL` is retried for non-blocking callers too (Linux gives up
 //!   at once for them), since the retries here never sleep.
 //! * Pageblock migratetypes live in the first descriptor of each pageblock,
-//!   not in a separate bitmap; there is no PB_migrate_skip (no compaction).
-//!   An isolated pageblock keeps its previous type there too, and undoing
-//!   the isolation restores it (as Linux 6.16 does, see isolation.rs).
+//!   not in a separate bitmap; there is no PB_migrate_skip (compaction
+//!   keeps no skip bits). An isolated pageblock keeps its previous type
+//!   there too, and undoing the isolation restores it (as Linux 6.16 does,
+//!   see isolation.rs).
 //!
 //! # Freeing safely
 //!
@@ -218,7 +230,7 @@
 //!   zonelist.rs    build_all_zonelists, find_next_best_node
 //!   watermarks.rs  min_free_kbytes, watermarks, lowmem_reserve, pcp sizes
 //!   alloc.rs       the allocation API, the fast path, get_page_from_freelist
-//!   slowpath.rs    __alloc_pages_slowpath without reclaim, warn_alloc
+//!   slowpath.rs    __alloc_pages_slowpath without reclaim, direct compaction, warn_alloc
 //!   free.rs        __free_pages and friends, draining, one pageblock's isolation
 //!   isolation.rs   start/undo_isolate_page_range, has_unmovable_pages,
 //!                  test_pages_isolated (mm/page_isolation.c)

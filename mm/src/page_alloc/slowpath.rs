@@ -1,12 +1,17 @@
 //! The slow path: what is left of __alloc_pages_slowpath without reclaim,
-//! and the failure report (warn_alloc).
+//! direct compaction, and the failure report (warn_alloc).
 
 use crate::addr::Pfn;
+use crate::compaction::{
+    CompactResult, MigrateMode, compaction_defer_reset, gfp_compaction_allowed, try_to_compact_pages,
+};
 use crate::config::PAGE_ALLOC_COSTLY_ORDER;
 use crate::error::Error;
 use crate::gfp::{Gfp, GfpMode, gfp_zone};
 use crate::hal::{Comm, Hal, LogLevel};
-use crate::mmzone::ZoneType;
+use crate::mmzone::{MigrateType, ZoneType};
+use crate::page::ValidPfn;
+use crate::vmstat::{VmEvent, count_vm_event};
 use crate::zone::AllocFlags;
 
 use super::allocator::{AllocContext, NOFAIL_RETRIES, PageAllocator, alloc_flags_cma};
@@ -48,8 +53,33 @@ impl<H: Hal> PageAllocator<H> {
             if let Some(v) = attempt(alloc_flags) {
                 return Ok(Pfn(v.get()));
             }
+            let costly = order > PAGE_ALLOC_COSTLY_ORDER;
+            let pfmemalloc = gfp.contains(Gfp::MEMALLOC) && !gfp.contains(Gfp::NOMEMALLOC);
+            // Costly orders (and non-movable high orders, which compaction
+            // keeps from fragmenting other pageblocks) compact before
+            // anything else: there are likely enough order-0 pages. Not for
+            // callers that may ignore watermarks: that attempt comes first.
+            let mut compact_mode = MigrateMode::Sync;
+            if self.may_compact(gfp) && (costly || (order > 0 && ac.migratetype != MigrateType::Movable)) && !pfmemalloc
+            {
+                let (page, result) =
+                    self.alloc_pages_direct_compact(cpu, gfp, order, alloc_flags, ac, MigrateMode::Async);
+                if let Some(v) = page {
+                    return Ok(Pfn(v.get()));
+                }
+                if costly && gfp.contains(Gfp::NORETRY) {
+                    // Compaction would not help or was put off: a caller
+                    // that asked not to try hard fails now.
+                    if matches!(result, CompactResult::Skipped | CompactResult::Deferred) {
+                        self.warn_alloc(cpu, gfp, order);
+                        return Err(Error::NoMemory);
+                    }
+                    // Worth trying again, but keep it cheap.
+                    compact_mode = MigrateMode::Async;
+                }
+            }
             // __GFP_MEMALLOC: all reserves (__gfp_pfmemalloc_flags).
-            if gfp.contains(Gfp::MEMALLOC) && !gfp.contains(Gfp::NOMEMALLOC) {
+            if pfmemalloc {
                 let flags =
                     AllocFlags::NO_WATERMARKS | alloc_flags_cma(ac.migratetype) | (alloc_flags & AllocFlags::KSWAPD);
                 if let Some(v) = attempt(flags) {
@@ -62,7 +92,13 @@ impl<H: Hal> PageAllocator<H> {
             if let Some(v) = attempt(alloc_flags) {
                 return Ok(Pfn(v.get()));
             }
-            let costly = order > PAGE_ALLOC_COSTLY_ORDER;
+            // Direct compaction after "reclaim", as Linux orders them.
+            if self.may_compact(gfp) {
+                let (page, _) = self.alloc_pages_direct_compact(cpu, gfp, order, alloc_flags, ac, compact_mode);
+                if let Some(v) = page {
+                    return Ok(Pfn(v.get()));
+                }
+            }
             let give_up = gfp.contains(Gfp::NORETRY) || (costly && !gfp.contains(Gfp::RETRY_MAYFAIL));
             if !give_up
                 && self.unreserve_highatomic_pageblock(ac, true)
@@ -91,6 +127,48 @@ impl<H: Hal> PageAllocator<H> {
         }
         self.warn_alloc(cpu, gfp, order);
         Err(Error::NoMemory)
+    }
+
+    /// Whether this caller may compact: it may block (`__GFP_DIRECT_RECLAIM`),
+    /// compaction is allowed for it (`__GFP_IO`), and the kernel has
+    /// registered a migrator to move pages with.
+    fn may_compact(&self, gfp: Gfp) -> bool {
+        gfp.contains(Gfp::DIRECT_RECLAIM) && gfp_compaction_allowed(gfp) && self.migrator().is_some()
+    }
+
+    /// Compact, then try the free lists again (__alloc_pages_direct_compact).
+    /// Counts compact_stall for a run that was not skipped, then
+    /// compact_success (and relaxes the zone's deferral) or compact_fail.
+    fn alloc_pages_direct_compact(
+        &self,
+        cpu: usize,
+        gfp: Gfp,
+        order: u32,
+        alloc_flags: AllocFlags,
+        ac: &AllocContext<'_>,
+        mode: MigrateMode,
+    ) -> (Option<ValidPfn>, CompactResult) {
+        let Some(migrator) = self.migrator() else { return (None, CompactResult::Skipped) };
+        if order == 0 {
+            return (None, CompactResult::Skipped);
+        }
+        let result =
+            try_to_compact_pages(self, cpu, migrator, gfp, order, alloc_flags, ac.zonelist, ac.highest_zoneidx, mode);
+        if result == CompactResult::Skipped {
+            return (None, result);
+        }
+        count_vm_event(VmEvent::CompactStall);
+        let page = self.get_page_from_freelist(cpu, gfp, order, alloc_flags, ac);
+        match page {
+            Some(v) => {
+                if let Some(zone) = self.page_zone(self.map.page(v)) {
+                    compaction_defer_reset(zone, order, true);
+                }
+                count_vm_event(VmEvent::CompactSuccess);
+            }
+            None => count_vm_event(VmEvent::CompactFail),
+        }
+        (page, result)
     }
 
     /// Give back a HIGHATOMIC pageblock in the zones this allocation may

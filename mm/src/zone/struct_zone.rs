@@ -1,13 +1,13 @@
 //! The zone descriptor (Linux's struct zone): identity, counters, the
 //! lock-protected free areas and the per-CPU pagesets.
 
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use crate::config::{MAX_NR_ZONES, NR_CPUS, NR_PAGE_ORDERS, NodeId};
+use crate::config::{MAX_NR_ZONES, NR_CPUS, NR_PAGE_ORDERS, NodeId, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
 use crate::mmzone::{MIGRATE_TYPES, MigrateType, ZoneType};
-use crate::page::{MemMap, PfnList};
+use crate::page::{MemMap, PfnList, ValidPfn};
 
-use super::alloc_flags::{NR_WMARK, Wmark};
+use super::alloc_flags::{AllocFlags, NR_WMARK, Wmark};
 use super::pageset::PcpSlot;
 
 /// One order's free lists (struct free_area).
@@ -60,6 +60,13 @@ pub struct Zone {
     pub(super) vm_stat: ZoneStat,
     lock: spin::Mutex<FreeAreas>,
     pub(crate) pageset: [PcpSlot; NR_CPUS],
+    /// Compaction's deferral state (see the compaction module): attempts
+    /// skipped since the last failure, log2 of how many to skip, and the
+    /// lowest order that failed. Written without a lock, as Linux does: a
+    /// lost update only changes how soon compaction is tried again.
+    pub(crate) compact_considered: AtomicU32,
+    pub(crate) compact_defer_shift: AtomicU32,
+    pub(crate) compact_order_failed: AtomicU32,
 }
 
 impl Zone {
@@ -103,6 +110,9 @@ impl Zone {
             (&raw mut (*this).lock).write(spin::Mutex::new(FreeAreas {
                 area: [FreeArea { free_list: [PfnList::EMPTY; MIGRATE_TYPES], nr_free: 0 }; NR_PAGE_ORDERS],
             }));
+            (&raw mut (*this).compact_considered).write(AtomicU32::new(0));
+            (&raw mut (*this).compact_defer_shift).write(AtomicU32::new(0));
+            (&raw mut (*this).compact_order_failed).write(AtomicU32::new(0));
             let pageset = (&raw mut (*this).pageset).cast::<PcpSlot>();
             for cpu in 0..NR_CPUS {
                 pageset.add(cpu).write(PcpSlot::new());
@@ -254,6 +264,25 @@ impl Zone {
         self.lowmem_reserve[zone.idx()].load(Relaxed)
     }
 
+    /// Compaction attempts considered since the last deferral (compact_considered).
+    #[inline]
+    pub fn compact_considered(&self) -> u32 {
+        self.compact_considered.load(Relaxed)
+    }
+
+    /// log2 of the attempts skipped after a failure (compact_defer_shift).
+    #[inline]
+    pub fn compact_defer_shift(&self) -> u32 {
+        self.compact_defer_shift.load(Relaxed)
+    }
+
+    /// The lowest order compaction failed for since it last succeeded
+    /// (compact_order_failed).
+    #[inline]
+    pub fn compact_order_failed(&self) -> u32 {
+        self.compact_order_failed.load(Relaxed)
+    }
+
     /// Take the zone lock.
     #[inline]
     pub(crate) fn lock<'a>(&'a self, map: &'a MemMap) -> ZoneGuard<'a> {
@@ -297,6 +326,38 @@ pub(crate) struct ZoneGuard<'a> {
 }
 
 impl ZoneGuard<'_> {
+    /// Take the free block of `order` at `pfn` off its list for compaction's
+    /// free scanner (__isolate_free_page). Unless the pageblock is isolated,
+    /// the zone must stay above its min watermark (plus the block) as if the
+    /// block were being allocated; otherwise nothing changes and 0 is
+    /// returned. Returns the pages taken. A block of half a pageblock or
+    /// more turns its mergeable pageblocks MOVABLE, as an allocation that
+    /// size would claim them.
+    ///
+    /// The caller has checked that `pfn` heads a free block of `order` in
+    /// this zone (PG_buddy, order in `private`, its zone id) under this lock.
+    pub(crate) fn isolate_free_page(&mut self, pfn: ValidPfn, order: u32) -> u64 {
+        let mt = self.map.get_pageblock_migratetype(pfn);
+        if mt != MigrateType::Isolate {
+            let mark = self.zone.watermark[Wmark::Min as usize].load(Relaxed) + (1 << order);
+            if !self.zone.zone_watermark_ok(0, mark, ZoneType::Dma, AllocFlags::CMA) {
+                return 0;
+            }
+        }
+        self.del_page_from_free_list(pfn, order, mt);
+        if order + 1 >= PAGEBLOCK_ORDER {
+            let nr_blocks = (1u64 << order).div_ceil(PAGEBLOCK_NR_PAGES);
+            for i in 0..nr_blocks {
+                let block = pfn.add(i * PAGEBLOCK_NR_PAGES).pageblock_start();
+                let block_mt = self.map.get_pageblock_migratetype(block);
+                if block_mt.is_mergeable() && block_mt != MigrateType::Movable {
+                    self.move_freepages_block(block, block_mt, MigrateType::Movable);
+                }
+            }
+        }
+        1 << order
+    }
+
     /// The free areas, for walks (tests and reports).
     #[cfg(test)]
     #[inline]
