@@ -221,6 +221,12 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         pr_warn!("ptdump: cannot check W+X mappings: {e}");
     }
 
+    // The sysctl boot parameters (Linux's do_sysctl_args, before init).
+    memory::compaction::set_extfrag_threshold(params.extfrag_threshold);
+    if params.compact_memory {
+        memory::compaction::compact_memory();
+    }
+
     let first_program = process::find_first_program(params.rdinit.as_str(), dt.bootargs.contains("rdinit="));
     let (passed, failed) = run_selftests(first_program.is_some(), params, dt);
     if params.ptdump {

@@ -30,6 +30,8 @@
 //!                 and the boot-time W^X check, over pgtable's walk
 //!   context       user address spaces on a CPU: the ASID allocator,
 //!                 switch_mm (TTBR0 with an ASID), TLB flushes by ASID
+//!   compaction    compact_memory with the kernel's migrator (from user/),
+//!                 the compaction sysctls
 //! ```
 //!
 //! Each file imports only files above it in this list (and `console`);
@@ -50,6 +52,7 @@
 //! `user/` is the top of this folder: user address spaces (mm_struct, their
 //! page tables, the fault handler, uaccess), used by `crate::process`.
 
+pub mod compaction;
 #[allow(unsafe_code)] // TTBR0 and TCR_EL1.AS writes: the reserved table, a user table with its ASID
 pub mod context;
 #[allow(unsafe_code)] // zeroing frames through the linear map; the unsafe Hal impl

@@ -25,6 +25,7 @@ pub mod lkdtm;
 
 #[allow(unsafe_code)] // loads through TTBR0 with the fault probe; the test mms' table pages
 mod asid;
+mod compaction;
 #[allow(unsafe_code)] // loads from freed pages that fault on purpose
 mod debug_pagealloc;
 mod exceptions;
@@ -77,6 +78,7 @@ const SUITES: &[&[Test]] = &[
     sched::TESTS,
     uaccess::TESTS,
     migrate::TESTS,
+    compaction::TESTS,
     fault::TESTS,
     programs::TESTS,
     // Last: its high-water marks cover every suite above.
