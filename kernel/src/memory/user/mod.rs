@@ -24,6 +24,8 @@
 pub mod anon;
 #[allow(unsafe_code)] // a replaced page's reference given back after the flush
 pub mod fault;
+#[allow(unsafe_code)] // a pinned page's reference: put_page, reads through the linear map
+pub mod gup;
 #[allow(unsafe_code)] // shared objects' page references; TTBR0 switch
 pub mod mm;
 #[allow(unsafe_code)] // table pages for the walker (PgtableMem); freeing them
