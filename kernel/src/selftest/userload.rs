@@ -12,6 +12,8 @@
 //!   .pfns() / .nr_pages_in()    the frames their page tables map now
 //!   .verify()                   every word of every data page checked
 //!                               from the kernel, through the page tables
+//!   .pin_data_page() /          one data page pinned (memory/user/gup.rs:
+//!   .pin_page_in()              an extra reference, so it cannot move)
 //!   .stop()                     SIGKILL, reap; a process that ended on its
 //!                               own (status 3: it saw corrupted data) is
 //!                               an error; Drop stops them too
@@ -49,7 +51,7 @@
 use super::harness::{PageCounts, Test, TestResult};
 use crate::memory::linear_map::page_address;
 use crate::memory::pages::pfn_to_page;
-use crate::memory::user::gup::pin_user_page;
+use crate::memory::user::gup::{PinnedPage, pin_user_page};
 use crate::memory::user::mm::{Mm, MmInner};
 use crate::process::pid::{ProcState, Process, SIGKILL};
 use crate::process::{exec, exit, signal};
@@ -176,6 +178,8 @@ pub enum LoadError {
     Died { pid: Pid, cpu: Option<usize>, wstatus: i32 },
     /// The kernel's check found a bad word.
     Corrupt { pid: Pid, va: u64, pfn: Pfn, expected: u64, found: u64, what: &'static str },
+    /// pin_user_page failed on a page of the load.
+    Pin { pid: Pid, error: Error },
     /// A process was still alive `KILL_TIMEOUT_MS` after SIGKILL (it is
     /// left in the table, unreaped).
     Unkillable { pid: Pid },
@@ -216,6 +220,7 @@ impl fmt::Display for LoadError {
                 "user load: {PROGRAM}[{pid}]: word at {va:#x} (pfn {:#x}) {what}: expected {expected:#018x}, found {found:#018x}",
                 pfn.0
             ),
+            LoadError::Pin { pid, error } => write!(f, "user load: cannot pin a page of {PROGRAM}[{pid}]: {error}"),
             LoadError::Unkillable { pid } => {
                 write!(f, "user load: {PROGRAM}[{pid}] still alive {KILL_TIMEOUT_MS} ms after SIGKILL")
             }
@@ -486,6 +491,39 @@ impl UserLoad {
         out
     }
 
+    /// Pin data page `page` of process `index` (one extra reference: the
+    /// page cannot move while the handle lives, and outlives the process).
+    pub fn pin_data_page(&self, index: usize, page: usize) -> Result<PinnedPage, LoadError> {
+        let lp = self.procs.get(index).ok_or(LoadError::InvalidArgument("no such process in the load"))?;
+        if page >= self.pages_each {
+            return Err(LoadError::InvalidArgument("no such page in the load"));
+        }
+        let Some(mm) = lp.process.mm() else {
+            return Err(lp.died(lp.zombie().unwrap_or(0)));
+        };
+        pin_user_page(&mm, VirtAddr(data_va(page, 0))).map_err(|e| LoadError::Pin { pid: lp.pid(), error: e })
+    }
+
+    /// Pin a data page of the load whose frame lies in `[start, end)` (to
+    /// put an unmovable page into a range on purpose); None if no data
+    /// page is there.
+    pub fn pin_page_in(&self, start: Pfn, end: Pfn) -> Result<Option<PinnedPage>, LoadError> {
+        for (index, lp) in self.procs.iter().enumerate() {
+            for page in 0..self.pages_each {
+                let pfn = lp.with_mm(|_, inner| LockedFrame::at(inner, data_va(page, 0)).map(|f| f.pfn))?;
+                if !pfn.is_some_and(|p| (start.0..end.0).contains(&p.0)) {
+                    continue;
+                }
+                let pin = self.pin_data_page(index, page)?;
+                // It may have moved between the look and the pin.
+                if (start.0..end.0).contains(&pin.pfn().0) {
+                    return Ok(Some(pin));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// How many of [`pfns`](Self::pfns) lie in `[start, end)`.
     pub fn nr_pages_in(&self, start: Pfn, end: Pfn) -> usize {
         self.pfns().iter().filter(|p| (start.0..end.0).contains(&p.0)).count()
@@ -704,7 +742,7 @@ fn pte_counts(mm: &Mm, va: u64) -> Option<(Pfn, i32, i32)> {
 }
 
 /// pin_user_page, its error made a test's reason.
-fn pin_for_test(mm: &Mm, va: u64) -> Result<crate::memory::user::gup::PinnedPage, String> {
+fn pin_for_test(mm: &Mm, va: u64) -> Result<PinnedPage, String> {
     pin_user_page(mm, VirtAddr(va)).map_err(|e| format!("pin_user_page({va:#x}): {e}"))
 }
 
@@ -758,13 +796,17 @@ fn pin_outlives_the_process() -> TestResult {
     let before = PageCounts::now();
     let load = UserLoad::start_with(1, 8, LoadMode::Hold)?;
     let seed = load.seed(0).unwrap_or(0);
-    let Some(mm) = load.mm(0) else { fail!("the load has no mm") };
     let va = data_va(2, 0);
-    let pin = pin_for_test(&mm, va)?;
-    drop(mm);
+    let pin = load.pin_data_page(0, 2)?;
+    let Some(page) = pfn_to_page(pin.pfn()) else { fail!("pfn {:#x} has no page", pin.pfn().0) };
+    check_eq!((page.page_ref_count(), page.page_mapcount()), (2, 1));
+    // The same frame again, found by its range.
+    let again = load.pin_page_in(pin.pfn(), Pfn(pin.pfn().0 + 1))?;
+    check_eq!(again.as_ref().map(PinnedPage::pfn), Some(pin.pfn()));
+    check_eq!(load.pin_page_in(Pfn(0), Pfn(0))?.map(|p| p.pfn()), None);
+    drop(again);
     load.stop()?;
     // The process and its mm are gone; the page is held by the pin alone.
-    let Some(page) = pfn_to_page(pin.pfn()) else { fail!("pfn {:#x} has no page", pin.pfn().0) };
     check_eq!((page.page_ref_count(), page.page_mapcount()), (1, 0));
     for word in 0..WORDS_PER_PAGE {
         let expected = word_value(va + 8 * word as u64, 1, seed);
