@@ -29,6 +29,6 @@ fn suite_passes_on_four_cpus() {
 /// the boot CPU's idle task), which must get the CPU back when its sleeps
 /// end.
 #[test]
-fn suite_passes_on_one_cpu() {
+fn on_one_cpu_kernel_main_gets_its_cpu_back_from_busy_user_tasks() {
     passed(Qemu::virt().smp(1).append("selftest=userload"));
 }
