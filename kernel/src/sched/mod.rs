@@ -70,7 +70,10 @@
 //! boot CPU, kernel_main itself ("swapper/0": the self-tests, benches and
 //! the exit run in it; it can sleep and be switched away from like any
 //! task, and when it sleeps with nothing runnable, its schedule() is the
-//! CPU's idle loop, waiting in `wfe`); on a secondary, the bring-up path,
+//! CPU's idle loop, waiting in `wfe`; when its sleep ends while another
+//! task has the CPU, it is not queued (no idle task is), so the run
+//! queue's `idle_woken` makes the tick end that task's slice and
+//! schedule() switch to it first); on a secondary, the bring-up path,
 //! whose loop (smp::call) serves on_each_cpu's mailbox as before and
 //! calls schedule() when tasks are queued, else waits in `wfe`. An
 //! on_each_cpu call kicks the idle task of each CPU ([`kick_idle`]): the

@@ -24,6 +24,11 @@ pub struct RqInner {
     pub idle: Option<Arc<Task>>,
     /// Tasks in a timed sleep, each with its `wake_at`.
     pub sleepers: Vec<Arc<Task>>,
+    /// The idle task was woken while another task had the CPU (the boot
+    /// CPU's kernel_main, whose sleep ended under a user task): it is
+    /// never queued, so schedule() switches to it first, as it does for
+    /// a kick, and the tick counts it as waiting.
+    pub idle_woken: bool,
 }
 
 /// One CPU's run queue.
@@ -42,7 +47,13 @@ pub struct RunQueue {
 impl RunQueue {
     const fn new() -> Self {
         RunQueue {
-            inner: IrqSpinLock::new(RqInner { queue: VecDeque::new(), curr: None, idle: None, sleepers: Vec::new() }),
+            inner: IrqSpinLock::new(RqInner {
+                queue: VecDeque::new(),
+                curr: None,
+                idle: None,
+                sleepers: Vec::new(),
+                idle_woken: false,
+            }),
             nr_running: AtomicUsize::new(0),
             nr_switches: AtomicU64::new(0),
             idle_kick: AtomicBool::new(false),
@@ -94,8 +105,12 @@ impl RqInner {
             self.sleepers.swap_remove(i);
         }
         if t.on_rq.load(Ordering::Relaxed) {
-            // Still current: it set itself asleep but has not scheduled.
+            // Still current: it set itself asleep but has not scheduled;
+            // or the idle task (always on_rq), which may be off the CPU.
             t.set_state(TaskState::Running);
+            if t.is_idle() && !self.curr.as_ref().is_some_and(|c| Arc::ptr_eq(c, t)) {
+                self.idle_woken = true;
+            }
         } else {
             t.set_state(TaskState::Runnable);
             t.on_rq.store(true, Ordering::Relaxed);

@@ -98,7 +98,11 @@ pub fn schedule() {
             // Back to the idle loop: it has an on_each_cpu call to serve.
             break;
         }
-        let next = if kicked && !prev.is_idle() { q.idle.clone() } else { q.queue.pop_front() };
+        let idle_first = !prev.is_idle() && (kicked || q.idle_woken);
+        if prev.is_idle() || idle_first {
+            q.idle_woken = false;
+        }
+        let next = if idle_first { q.idle.clone() } else { q.queue.pop_front() };
         let next = match next {
             Some(n) => n,
             None if prev_runs => break,
@@ -178,7 +182,7 @@ pub fn scheduler_tick() {
     let rq = cpu_rq(cpu);
     let mut q = rq.lock();
     q.expire_sleepers(clock::now(), rq);
-    let waiting = !q.queue.is_empty();
+    let waiting = !q.queue.is_empty() || q.idle_woken;
     if let Some(c) = &q.curr {
         if c.is_idle() {
             if waiting {

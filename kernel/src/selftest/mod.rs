@@ -51,6 +51,8 @@ mod smp;
 mod stack;
 mod timer;
 mod uaccess;
+#[allow(unsafe_code)] // user frames read and written through the linear map under their mm's lock
+mod userload;
 #[allow(unsafe_code)] // reading vmalloc'd pages back through the linear map; guard-page probes
 mod vmalloc;
 mod zones;
@@ -80,6 +82,7 @@ const SUITES: &[&[Test]] = &[
     migrate::TESTS,
     compaction::TESTS,
     fault::TESTS,
+    userload::TESTS,
     programs::TESTS,
     // Last: its high-water marks cover every suite above.
     stack::TESTS,
@@ -105,8 +108,9 @@ pub fn names_exist(sel: &SelftestSel) -> bool {
 /// Suites that `selftest=all` (the default) leaves out: they run only when
 /// named. `fault` starts 40 user programs (demand paging over 64 MiB, an
 /// OOM that fills all of RAM, 64 forks in a row): 10 to 30 seconds of
-/// QEMU time that every other boot test would pay for.
-const NAMED_ONLY: &[&str] = &["fault"];
+/// QEMU time that every other boot test would pay for. `userload` runs
+/// memtouch processes for seconds and waits for their rewrites.
+const NAMED_ONLY: &[&str] = &["fault", "userload"];
 
 /// Run the selected suites; returns (passed, failed).
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)

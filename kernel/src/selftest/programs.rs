@@ -7,8 +7,9 @@ use crate::{check, check_eq};
 
 pub const TESTS: &[Test] = &[Test { suite: "programs", name: "embedded_elf", run: embedded_elf }];
 
-/// The programs user/programs builds; the `fault` suite needs each.
-const EXPECTED: &[&str] = &["fault", "hello", "exit-status", "poweroff"];
+/// The programs user/programs builds; the `fault` and `userload` suites
+/// need them.
+const EXPECTED: &[&str] = &["fault", "hello", "exit-status", "poweroff", "memtouch"];
 
 fn u16_at(b: &[u8], off: usize) -> u16 {
     u16::from_le_bytes([b[off], b[off + 1]])

@@ -12,6 +12,7 @@
 //!   migrate   the kernel's Migrator: unmap with migration entries, copy,
 //!             remap, for CMA and compaction
 //!   rmap      the reverse map of private pages (a family per fork tree)
+//!   gup       pin_user_page: an extra reference that keeps a page in place
 //!   anon      the references PTEs hold on anonymous pages; the zero page
 //!   uaccess   UserPtr, access_ok, copy_{from,to}_user, clear_user,
 //!             strncpy_from_user over arch's LDTR/STTR routines
@@ -27,6 +28,8 @@
 pub mod anon;
 #[allow(unsafe_code)] // a replaced page's reference given back after the flush
 pub mod fault;
+#[allow(unsafe_code)] // a pinned page's reference: put_page, reads through the linear map
+pub mod gup;
 #[allow(unsafe_code)] // the Migrator contract (an unsafe trait)
 pub mod migrate;
 #[allow(unsafe_code)] // shared objects' page references; TTBR0 switch
