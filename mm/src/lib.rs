@@ -13,6 +13,8 @@
 //!
 //! ```text
 //!   report          /proc/buddyinfo, pagetypeinfo, zoneinfo, meminfo
+//!   cma             CMA areas: declaration checks and placement, the bitmap,
+//!                   cma_alloc's search-and-try loop, debugfs formats
 //!   mmap            user VMAs, mmap/munmap/mprotect/brk, commit, fault decisions, /proc maps
 //!   vmalloc         vmap area trees (augmented AVL), lazy purge, vmap blocks
 //!   mempool         reserves for paths that must make progress
@@ -31,7 +33,7 @@
 //!                               PhysAddr / VirtAddr / Pfn, mm::Error
 //!
 //!   not built yet, with their design written down:
-//!   vm (mm_struct, VMAs, faults), cma (CMA, migration)
+//!   vm (mm_struct, VMAs, faults)
 //! ```
 //!
 //! # The main types
