@@ -20,7 +20,8 @@
 //!   mempool         reserves for paths that must make progress
 //!   slub            kmem_cache, kmalloc (over the page allocator)
 //!   percpu          alloc_percpu's chunk maps (chunk memory from the kernel)
-//!   page_alloc      nodes, zonelists, alloc_pages / free_pages, Pages
+//!   page_alloc      nodes, zonelists, alloc_pages / free_pages, Pages,
+//!                   page isolation, alloc_contig_range (over migrate's driver)
 //!   pcp             per-CPU page lists          | zone   buddy, pageblocks,
 //!                                               |        watermarks, placement
 //!   page            struct page, the vmemmap, PFN lists

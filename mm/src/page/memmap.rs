@@ -8,7 +8,9 @@ use crate::config::{NodeId, PAGEBLOCK_NR_PAGES, PAGES_PER_SECTION, PFN_SECTION_S
 use crate::error::Error;
 use crate::mmzone::{MigrateType, ZoneType};
 
-use super::struct_page::{PB_MIGRATETYPE_MASK, PB_MIGRATETYPE_SHIFT, Page, page_links};
+use super::struct_page::{
+    PB_MIGRATETYPE_MASK, PB_MIGRATETYPE_SHIFT, PB_SAVED_MIGRATETYPE_MASK, PB_SAVED_MIGRATETYPE_SHIFT, Page, page_links,
+};
 
 /// Sections the presence bitmap can describe, from the first present one (1 TiB).
 pub const MAX_PRESENT_SECTIONS: usize = 8192;
@@ -272,6 +274,23 @@ impl MemMap {
         let page = self.page(pfn.pageblock_start());
         let bits = (mt as u64) << PB_MIGRATETYPE_SHIFT;
         let _ = page.flags.fetch_update(Relaxed, Relaxed, |f| Some((f & !PB_MIGRATETYPE_MASK) | bits));
+    }
+
+    /// Record `saved` as the type the pageblock holding `pfn` had before it
+    /// was isolated (`None`: forget it). Callers hold the zone lock.
+    pub(crate) fn set_pageblock_saved_migratetype(&self, pfn: ValidPfn, saved: Option<MigrateType>) {
+        let page = self.page(pfn.pageblock_start());
+        let bits = saved.map_or(0, |mt| (mt as u64 + 1) << PB_SAVED_MIGRATETYPE_SHIFT);
+        let _ = page.flags.fetch_update(Relaxed, Relaxed, |f| Some((f & !PB_SAVED_MIGRATETYPE_MASK) | bits));
+    }
+
+    /// The type recorded by [`Self::set_pageblock_saved_migratetype`].
+    pub(crate) fn pageblock_saved_migratetype(&self, pfn: ValidPfn) -> Option<MigrateType> {
+        let flags = self.page(pfn.pageblock_start()).raw_flags();
+        match (flags & PB_SAVED_MIGRATETYPE_MASK) >> PB_SAVED_MIGRATETYPE_SHIFT {
+            0 => None,
+            n => Some(MigrateType::from_index(n as usize - 1)),
+        }
     }
 
     /// Initialise the descriptors of `[start, end)` for zone `zone` of node

@@ -133,9 +133,20 @@ pub const ZONEID_PGSHIFT: u32 = ZONES_PGSHIFT;
 /// Where a pageblock's migratetype starts (first page of the pageblock only).
 pub const PB_MIGRATETYPE_SHIFT: u32 = 48;
 pub(super) const PB_MIGRATETYPE_MASK: u64 = 0x7 << PB_MIGRATETYPE_SHIFT;
+/// Where an ISOLATE pageblock keeps the migratetype it had before it was
+/// isolated, plus one (0: none recorded), so that undoing the isolation
+/// restores it (Linux 6.16 keeps a separate PB_migrate_isolate bit for the
+/// same purpose). First page of the pageblock only.
+pub const PB_SAVED_MIGRATETYPE_SHIFT: u32 = 52;
+pub(super) const PB_SAVED_MIGRATETYPE_MASK: u64 = 0x7 << PB_SAVED_MIGRATETYPE_SHIFT;
 const LINKS_MASK: u64 = !0 << ZONES_PGSHIFT;
 
 const _: () = assert!(1 << NODES_SHIFT == MAX_NUMNODES && PB_MIGRATETYPE_SHIFT + 3 <= ZONES_PGSHIFT);
+const _: () = assert!(
+    PB_MIGRATETYPE_SHIFT + 3 <= PB_SAVED_MIGRATETYPE_SHIFT
+        && PB_SAVED_MIGRATETYPE_SHIFT + 3 <= ZONES_PGSHIFT
+        && crate::mmzone::MIGRATE_TYPES < 7
+);
 
 /// The node and zone bits of a flags word.
 pub(super) const fn page_links(zone: ZoneType, nid: NodeId) -> u64 {

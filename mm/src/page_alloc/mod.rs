@@ -206,7 +206,10 @@
 //!   watermarks.rs  min_free_kbytes, watermarks, lowmem_reserve, pcp sizes
 //!   alloc.rs       the allocation API, the fast path, get_page_from_freelist
 //!   slowpath.rs    __alloc_pages_slowpath without reclaim, warn_alloc
-//!   free.rs        __free_pages and friends, draining, isolation
+//!   free.rs        __free_pages and friends, draining, one pageblock's isolation
+//!   isolation.rs   start/undo_isolate_page_range, has_unmovable_pages,
+//!                  test_pages_isolated (mm/page_isolation.c)
+//!   contig.rs      alloc_contig_range, free_contig_range, alloc_contig_pages
 //!   check.rs       check_new_pages, free_pages_prepare, bad_page
 //!   show_mem.rs    show_mem
 //!   pages.rs       Pages, the owning handle
@@ -215,8 +218,10 @@
 mod alloc;
 mod allocator;
 mod check;
+mod contig;
 mod free;
 mod init;
+mod isolation;
 mod node;
 mod pages;
 mod show_mem;
@@ -231,6 +236,8 @@ pub use allocator::{
     AllocatorFlags, DEFAULT_MIN_FREE_KBYTES, LOCAL_DISTANCE, MIN_FREE_KBYTES_RANGE, NOFAIL_RETRIES, PageAllocator,
     REMOTE_DISTANCE, get_order,
 };
+pub use contig::{CONTIG_MIGRATE_BATCH, CONTIG_MIGRATE_TRIES};
+pub use isolation::IsolateFlags;
 pub use node::{
     MAX_ZONELISTS, MAX_ZONES_PER_ZONELIST, PgData, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZoneRef, Zonelist,
 };

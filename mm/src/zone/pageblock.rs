@@ -74,12 +74,16 @@ impl Zone {
     /// Fails with `InvalidArgument` if the pageblock is not wholly in this
     /// zone, `Busy` if it is already isolated. Pages on pcp lists are not
     /// moved here: drain them afterwards.
+    /// The type the pageblock had before is recorded in the pageblock
+    /// (see [`MemMap::pageblock_saved_migratetype`]) for the undo.
     pub(crate) fn set_pageblock_isolate(&self, map: &MemMap, pfn: ValidPfn) -> Result<(), crate::Error> {
         let mut zone = self.lock(map);
-        if map.get_pageblock_migratetype(pfn) == MigrateType::Isolate {
+        let old = map.get_pageblock_migratetype(pfn);
+        if old == MigrateType::Isolate {
             return Err(crate::Error::Busy);
         }
         if zone.move_freepages_block_isolate(pfn, MigrateType::Isolate) {
+            map.set_pageblock_saved_migratetype(pfn, Some(old));
             Ok(())
         } else {
             Err(crate::Error::InvalidArgument)
@@ -98,7 +102,80 @@ impl Zone {
         if map.get_pageblock_migratetype(pfn) != MigrateType::Isolate || mt == MigrateType::Isolate {
             return Err(crate::Error::InvalidArgument);
         }
-        if zone.move_freepages_block_isolate(pfn, mt) { Ok(()) } else { Err(crate::Error::InvalidArgument) }
+        if !zone.move_freepages_block_isolate(pfn, mt) {
+            return Err(crate::Error::InvalidArgument);
+        }
+        map.set_pageblock_saved_migratetype(pfn, None);
+        Ok(())
+    }
+
+    /// Take every free page of `[start, end)` off the ISOLATE lists for a
+    /// contiguous allocation (the free-page half of alloc_contig_range:
+    /// find_large_buddy, test_pages_isolated under the lock, then
+    /// isolate_freepages_range and the split that gives the excess back).
+    ///
+    /// Every page of the range must lie in a free block whose pageblock is
+    /// ISOLATE; a block that starts before `start` or ends after `end` is
+    /// split and the pieces outside the range go back on the ISOLATE
+    /// lists. On success the range's pages are off every list, without
+    /// PG_buddy and with refcount 0, ready for the post-allocation
+    /// preparation; on `Busy` nothing changed.
+    pub(crate) fn take_isolated_free_range(&self, map: &MemMap, start: u64, end: u64) -> Result<(), crate::Error> {
+        if start >= end || !self.spans(start) || !self.spans(end - 1) {
+            return Err(crate::Error::InvalidArgument);
+        }
+        let mut zone = self.lock(map);
+        let outer = zone.free_block_containing(start).map_or(start, |(head, _)| head.get());
+        // First check the whole range, so that a failure changes nothing.
+        let mut p = outer;
+        while p < end {
+            let Some(v) = map.valid(p) else { return Err(crate::Error::Busy) };
+            let page = map.page(v);
+            if !page.test_flags(PageFlags::BUDDY) || map.get_pageblock_migratetype(v) != MigrateType::Isolate {
+                return Err(crate::Error::Busy);
+            }
+            p += 1 << page.buddy_order();
+        }
+        let mut p = outer;
+        while p < end {
+            let Some(v) = map.valid(p) else { unreachable!("checked above") };
+            let order = map.page(v).buddy_order();
+            let block_end = p + (1 << order);
+            zone.del_page_from_free_list(v, order, MigrateType::Isolate);
+            zone.free_isolated_pieces(v, p, start.max(p));
+            zone.free_isolated_pieces(v, end.min(block_end), block_end);
+            p = block_end;
+        }
+        Ok(())
+    }
+}
+
+impl ZoneGuard<'_> {
+    /// The free block (head, order) that contains `pfn`, if any (find_large_buddy).
+    pub(crate) fn free_block_containing(&self, pfn: u64) -> Option<(ValidPfn, u32)> {
+        let v = self.map.valid(pfn)?;
+        for order in 0..=MAX_PAGE_ORDER {
+            let head = v.block_start(order);
+            let page = self.map.page(head);
+            if page.test_flags(PageFlags::BUDDY) {
+                let o = page.buddy_order();
+                // A free block that starts below `pfn` but ends before it
+                // means no free block covers `pfn`.
+                return (o >= order).then_some((head, o));
+            }
+        }
+        None
+    }
+
+    /// Give `[lo, hi)` (inside the block at `block`, just taken off its
+    /// list) back to the ISOLATE lists as aligned pieces.
+    fn free_isolated_pieces(&mut self, block: ValidPfn, lo: u64, hi: u64) {
+        let mut p = lo;
+        while p < hi {
+            let order = (p.trailing_zeros().min(MAX_PAGE_ORDER)).min(63 - (hi - p).leading_zeros());
+            self.free_one(block.same_section(p), order, MigrateType::Isolate, Fpi::empty());
+            p += 1 << order;
+        }
     }
 }
 
