@@ -29,19 +29,25 @@ pub const TESTS: &[Test] = &[
 ];
 
 /// The area the boot should have made the default, by the command line
-/// and the device tree: (name, size in bytes), or None.
-fn expected_default() -> Option<(&'static str, u64)> {
+/// and the device tree: (name, base, size in bytes), or None. A `cma=`
+/// area exists if memblock noted its reservation (it may have been refused,
+/// which the boot log says).
+fn expected_default() -> Option<(&'static str, Option<u64>, u64)> {
     let st = state::get();
     match st.params.cma {
         Some(c) if c.size_bytes == 0 => None,
-        Some(c) => Some((mm::cma::CMDLINE_AREA_NAME, c.size_bytes.next_multiple_of(mm::cma::CMA_MIN_ALIGNMENT_BYTES))),
+        Some(_) => crate::memory::memblock::RESERVATIONS
+            .lock()
+            .iter()
+            .find(|r| r.source.starts_with("cma="))
+            .map(|r| (mm::cma::CMDLINE_AREA_NAME, Some(r.base), r.size)),
         None => st
             .dt
             .reserved
             .iter()
             .find(|n| n.cma_default && n.reusable && n.shared_dma_pool && !n.no_map)
             .and_then(|n| n.size.or(n.reg.map(|r| r.1)))
-            .map(|s| ("", s)),
+            .map(|s| ("", None, s)),
     }
 }
 
@@ -49,8 +55,9 @@ fn areas_are_cma_pageblocks() -> TestResult {
     let pa = allocator();
     match (expected_default(), cma::default_area()) {
         (None, None) => {}
-        (Some((name, size)), Some(a)) => {
+        (Some((name, base, size)), Some(a)) => {
             check_eq!(a.size_bytes(), size);
+            check!(base.is_none_or(|b| b == a.base_pfn().phys().as_u64()), "default area not where memblock put it");
             check!(name.is_empty() || a.name() == name, "default area is {:?}, expected {:?}", a.name(), name);
         }
         (e, a) => fail!("default area {:?}, expected {:?}", a.map(Cma::name), e.map(|e| e.0)),
