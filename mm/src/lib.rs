@@ -57,11 +57,14 @@
 //!   Memblock::new; add memory; reserve the kernel, the device tree, ...
 //!   (linear map) Memblock::allow_resize
 //!   zone::ZoneLimits::compute                where the zones go
+//!   CMA areas: cma::cmdline_request / cma_declare_contiguous -> memblock
+//!     reserves -> CmaAreas::init_reserved_mem (also for device-tree pools)
 //!   PresentSections + map the descriptors -> MemMap::new
 //!   PageAllocator::new; set_cpus; add_node (each node); memmap_init
 //!   build_all_zonelists; free_bootmem_range (memblock's free ranges); retire memblock
 //!   init_per_zone_wmark_min; setup_pcp
 //!   Slub::new; kmalloc_init
+//!   each CMA pageblock: init_cma_reserved_pageblock; Cma::activate
 //! ```
 //!
 //! # Bringing the page allocator up on the host

@@ -271,6 +271,17 @@ fn dma_coherent() -> TestResult {
     };
     check!(!small.is_cma(), "a one-page buffer came from CMA");
     dma_free_coherent(small);
+    // A caller that may not sleep gets pages, never CMA, and no BUG report.
+    arch::percpu::preempt_disable();
+    let atomic = dma_alloc_coherent(1 << 20, Gfp::ATOMIC);
+    arch::percpu::preempt_enable();
+    match atomic {
+        Ok(b) => {
+            check!(!b.is_cma(), "an atomic caller's buffer came from CMA");
+            dma_free_coherent(b);
+        }
+        Err(e) => fail!("dma_alloc_coherent(1 MiB, atomic): {}", e),
+    }
     dma_free_coherent(big);
     if let Some(a) = area {
         check_eq!(a.used_pages(), 0);

@@ -13,11 +13,6 @@ pub const fn words_for(nbits: u64) -> usize {
     nbits.div_ceil(BITS) as usize
 }
 
-#[inline]
-fn test(map: &[u64], bit: u64) -> bool {
-    map[(bit / BITS) as usize] >> (bit % BITS) & 1 != 0
-}
-
 /// The first bit at or after `start` whose value is `set`, below `nbits`;
 /// `nbits` if there is none.
 fn find_next(map: &[u64], nbits: u64, start: u64, set: bool) -> u64 {
@@ -97,7 +92,10 @@ pub fn all_set(map: &[u64], start: u64, nr: u64) -> bool {
 
 /// Set bits below `nbits` (bitmap_weight).
 pub fn weight(map: &[u64], nbits: u64) -> u64 {
-    (0..nbits).filter(|&b| test(map, b)).count() as u64
+    let full = (nbits / BITS) as usize;
+    let whole: u64 = map[..full].iter().map(|w| w.count_ones() as u64).sum();
+    let tail = nbits % BITS;
+    whole + if tail == 0 { 0 } else { (map[full] & ((1 << tail) - 1)).count_ones() as u64 }
 }
 
 /// The longest run of clear bits below `nbits` (what cma_maxchunk_get

@@ -205,7 +205,8 @@ impl DmaBuffer {
 
 /// dma_alloc_coherent for a device with no area of its own and a mask
 /// reaching ZONE_DMA: more than a page from the default CMA area when the
-/// caller may sleep (dma_alloc_contiguous, aligned to the size's order up
+/// caller may sleep (`gfp` allows direct reclaim and the context is not
+/// atomic: dma_alloc_contiguous's gfpflags_allow_blocking, aligned to the size's order up
 /// to [`CMA_ALIGNMENT`]), else, or when CMA fails, `alloc_pages` from
 /// ZONE_DMA. Zeroed.
 pub fn dma_alloc_coherent(size_bytes: u64, gfp: Gfp) -> Result<DmaBuffer, Error> {
@@ -215,6 +216,7 @@ pub fn dma_alloc_coherent(size_bytes: u64, gfp: Gfp) -> Result<DmaBuffer, Error>
     let nr_pages = size_bytes.div_ceil(PAGE_SIZE);
     if let Some(cma) = default_area()
         && size_bytes > PAGE_SIZE
+        && gfp.contains(Gfp::DIRECT_RECLAIM)
         && atomic_context().is_none()
         && let Ok(c) = cma_alloc(cma, nr_pages, get_order(size_bytes).min(CMA_ALIGNMENT), gfp | Gfp::NOWARN | Gfp::ZERO)
     {
