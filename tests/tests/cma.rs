@@ -31,23 +31,23 @@ fn report<'a>(out: &'a Outcome, title: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// The pageblocks of type CMA in pagetypeinfo's "Number of blocks type" table,
-/// per zone name.
+/// The pageblocks of type CMA in pagetypeinfo's "Number of blocks type"
+/// tables (one per node), per zone name.
 fn cma_pageblocks(out: &Outcome) -> Vec<(String, u64)> {
     let lines = report(out, "/proc/pagetypeinfo:");
-    let Some(h) = lines.iter().position(|l| l.starts_with("Number of blocks type")) else {
-        out.fail("pagetypeinfo has no pageblock table")
-    };
-    let header: Vec<&str> = lines[h].split_whitespace().collect();
-    let col = header.iter().position(|w| *w == "CMA").expect("a CMA column") - 4;
-    lines[h + 1..]
-        .iter()
-        .take_while(|l| l.starts_with("Node "))
-        .map(|l| {
+    let mut blocks = Vec::new();
+    for (h, header) in lines.iter().enumerate().filter(|(_, l)| l.starts_with("Number of blocks type")) {
+        let header: Vec<&str> = header.split_whitespace().collect();
+        let col = header.iter().position(|w| *w == "CMA").expect("a CMA column") - 4;
+        for l in lines[h + 1..].iter().take_while(|l| l.starts_with("Node ")) {
             let w: Vec<&str> = l.split_whitespace().collect();
-            (w[3].to_string(), w[4 + col].parse().expect("a pageblock count"))
-        })
-        .collect()
+            blocks.push((w[3].to_string(), w[4 + col].parse().expect("a pageblock count")));
+        }
+    }
+    if blocks.is_empty() {
+        out.fail("pagetypeinfo has no pageblock table");
+    }
+    blocks
 }
 
 /// The value in kB of a meminfo line, or None if meminfo has no such line.
@@ -212,4 +212,35 @@ fn raspi4b_no_map_pool_is_refused() {
     out.assert_contains("OF: reserved mem: node linux,cma compatible matching fail");
     out.assert_not_contains("created CMA memory pool");
     assert_no_area(&out);
+}
+
+#[test]
+fn virt_4g_keeps_the_area_in_zone_dma_below_4g() {
+    let out = Qemu::virt().mem("4G").append("cma=64M selftest=cma mminfo").run();
+    out.assert_passed();
+    let base = hex_after(&out, "cma: Reserved 64 MiB at ");
+    // RAM runs to 5 GiB; the DMA limit (the top of ZONE_DMA) is 4 GiB.
+    assert!(base + 64 * MIB <= 1 << 32, "base {base:#x}");
+    assert_area(&out, "reserved", base, 64 * MIB, "DMA");
+}
+
+#[test]
+fn virt_numa_area_on_the_node_that_holds_it() {
+    let out = Qemu::virt().smp(2).numa(2).mem("2G").append("cma=64M selftest=cma mminfo").run();
+    out.assert_passed();
+    let base = hex_after(&out, "cma: Reserved 64 MiB at ");
+    assert!(base >= 0x8000_0000, "top-down: the area is in the second node's GiB, not at {base:#x}");
+    assert_area(&out, "reserved", base, 64 * MIB, "DMA");
+    let lines = report(&out, "/proc/pagetypeinfo:");
+    let node1 = lines.iter().find(|l| l.starts_with("Node 1, zone      DMA ") && !l.contains("type"));
+    assert!(node1.is_some_and(|l| l.split_whitespace().nth(8) == Some("32")), "node 1's DMA zone: {node1:?}");
+}
+
+/// Every self-test suite, with a CMA area in the way of nothing.
+#[test]
+fn virt_all_selftests_pass_with_a_cma_area() {
+    let out = Qemu::virt().append("cma=64M").run();
+    out.assert_passed();
+    out.assert_contains("cma: Reserved 64 MiB at ");
+    out.assert_contains("cma: whole_area_in_random_pieces ... ok");
 }
