@@ -394,10 +394,12 @@ impl CmaAreas {
         self.totalcma_pages.load(Relaxed)
     }
 
-    /// cma_activate_area failed for `cma`: its pages went to the buddy
-    /// allocator as ordinary memory and no longer count as CMA.
-    pub fn activation_failed(&self, cma: &Cma) {
-        self.totalcma_pages.fetch_sub(cma.count(), Relaxed);
+    /// cma_activate_area failed for an area: `nr_pages` of its pages went
+    /// to the buddy allocator as ordinary memory and no longer count as CMA
+    /// (all of them, unless some pageblocks had become MIGRATE_CMA before
+    /// the failure).
+    pub fn activation_failed(&self, nr_pages: u64) {
+        self.totalcma_pages.fetch_sub(nr_pages.min(self.totalcma_pages()), Relaxed);
     }
 }
 

@@ -288,7 +288,7 @@ fn init_reserved_mem_checks_and_counts() {
     let third = areas.areas().nth(2).unwrap();
     areas.set_default(third);
     assert!(core::ptr::eq(areas.default_area().unwrap(), third));
-    areas.activation_failed(third);
+    areas.activation_failed(third.count());
     assert_eq!(areas.totalcma_pages(), (MAX_CMA_AREAS as u64 - 1) * (mb2 >> PAGE_SHIFT));
 }
 

@@ -53,10 +53,10 @@ pub fn cma_init_reserved_areas() {
         let activated = done == cma.count()
             && cma.activate(alloc::boxed::Box::leak(vec![0u64; cma.bitmap_words()].into_boxed_slice())).is_ok();
         if !activated {
-            // The pageblocks already converted stay CMA (movable use only);
-            // the rest become ordinary memory.
+            // The pageblocks already converted stay CMA (movable use only,
+            // still counted); the rest become ordinary memory.
             pa.free_bootmem_range(Pfn(base + done), Pfn(end));
-            registry().activation_failed(cma);
+            registry().activation_failed(cma.count() - done);
             pr_err!("CMA area {} could not be activated", cma.name());
         }
     }
