@@ -33,8 +33,8 @@
 //! # The flags word
 //!
 //! ```text
-//!   63      58 57 56 55   51  50 48 47           24 23              0
-//!   [ node   ][zone][ 0  ][ pb mt ][      0      ][ PG_* flags      ]
+//!   63      58 57 56 55 54   52 51 50 48 47           24 23              0
+//!   [ node   ][zone][ 0 ][ saved ][0][ pb mt ][      0      ][ PG_* flags      ]
 //! ```
 //!
 //! * The low bits are [`PageFlags`], Linux's `enum pageflags` in its current
@@ -51,6 +51,11 @@
 //!   array costs no memory and no extra pointer for the kernel to provide).
 //!   Those bits are written only under the zone lock (or at memmap init) with
 //!   a compare-exchange, and never by the page's owner.
+//! * Saved migratetype: while a pageblock is ISOLATE, the 3 bits at 52 of
+//!   its first page hold the type it had before plus one (0: none), so that
+//!   undoing the isolation gives it back (Linux 6.16 keeps a separate
+//!   PB_migrate_isolate bit instead, leaving the type bits alone). Written
+//!   under the zone lock like the type.
 //!
 //! # The vmemmap and pfn_valid
 //!

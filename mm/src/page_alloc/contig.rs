@@ -31,7 +31,10 @@
 //! error path undoes the isolation and returns whatever it took: a failed
 //! call leaves the pageblock types as they were and loses no page (the
 //! pages migrated before the failure stay migrated: their contents moved,
-//! the free count is the same).
+//! the free count is the same). One exception to "types as they were",
+//! shared with every free: a pageblock that migration left wholly free
+//! merges with a wholly free neighbour when its isolation ends, and the
+//! merged block has one type.
 //!
 //! # alloc_contig_pages
 //!

@@ -38,6 +38,11 @@
 //! with no remembered type (isolated by hand with
 //! [`PageAllocator::isolate_pageblock`] before a type was recorded).
 //!
+//! A pageblock that is wholly free when its isolation ends is freed again
+//! so that it can merge with a free neighbour pageblock (isolated, it could
+//! not); if the neighbour's type differs (both mergeable), the merged block
+//! takes one type, as every merge in `__free_one_page` does, in Linux too.
+//!
 //! # Unmovable pages
 //!
 //! `has_unmovable_pages` looks at every page of the pageblock that lies in

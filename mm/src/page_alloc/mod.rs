@@ -129,6 +129,17 @@
 //! pages past the first are freed (the first stays with whoever holds it).
 //! Compound pages are freed whole through their head.
 //!
+//! # Isolation and contiguous ranges
+//!
+//! [`PageAllocator::start_isolate_page_range`] makes the pageblocks of a
+//! range ISOLATE (free pages out of reach, frees kept out of reach) if
+//! nothing unmovable is in it; [`PageAllocator::alloc_contig_range`] then
+//! migrates the in-use pages out through a [`Migrator`](crate::migrate::Migrator)
+//! and hands back every page of the range, order-0 with one reference each,
+//! undoing the isolation. [`PageAllocator::alloc_contig_pages`] finds such
+//! a range by itself. isolation.rs and contig.rs have the details; CMA's
+//! `cma_alloc` is built on them.
+//!
 //! # debug_pagealloc
 //!
 //! With [`AllocatorFlags::DEBUG_PAGEALLOC`] every block is unmapped from the
@@ -187,6 +198,8 @@
 //!   at once for them), since the retries here never sleep.
 //! * Pageblock migratetypes live in the first descriptor of each pageblock,
 //!   not in a separate bitmap; there is no PB_migrate_skip (no compaction).
+//!   An isolated pageblock keeps its previous type there too, and undoing
+//!   the isolation restores it (as Linux 6.16 does, see isolation.rs).
 //!
 //! # Freeing safely
 //!
@@ -219,6 +232,8 @@ mod alloc;
 mod allocator;
 mod check;
 mod contig;
+#[cfg(test)]
+mod contig_tests;
 mod free;
 mod init;
 mod isolation;
