@@ -244,3 +244,16 @@ fn virt_all_selftests_pass_with_a_cma_area() {
     out.assert_contains("cma: Reserved 64 MiB at ");
     out.assert_contains("cma: whole_area_in_random_pieces ... ok");
 }
+
+/// An area across a zone boundary (here ZONE_DMA / ZONE_MOVABLE at
+/// 0x60000000) cannot be activated: Linux's message, and its pages go to
+/// the page allocator as ordinary memory.
+#[test]
+fn virt_area_across_two_zones_is_given_back() {
+    let out = Qemu::virt().append("cma=64M@0x5e000000 kernelcore=50% selftest=cma mminfo").run();
+    out.assert_passed();
+    out.assert_contains("cma: Reserved 64 MiB at 0x000000005e000000");
+    out.assert_contains("CMA area reserved could not be activated");
+    assert!(cma_pageblocks(&out).iter().all(|b| b.1 == 0));
+    assert_eq!(meminfo_kb(&out, "CmaTotal:"), None);
+}
