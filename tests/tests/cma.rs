@@ -257,3 +257,13 @@ fn virt_area_across_two_zones_is_given_back() {
     assert!(cma_pageblocks(&out).iter().all(|b| b.1 == 0));
     assert_eq!(meminfo_kb(&out, "CmaTotal:"), None);
 }
+
+/// With debug_pagealloc the pages of a CMA range are mapped when handed
+/// out (the suite writes and reads every one) and unmapped when released.
+#[test]
+fn virt_cma_with_debug_pagealloc() {
+    let out = Qemu::virt().append("cma=64M debug_pagealloc=on selftest=cma,debug_pagealloc").run();
+    let n = out.assert_passed();
+    assert!(n >= 8, "{n} tests ran");
+    out.assert_contains("cma: Reserved 64 MiB at ");
+}
