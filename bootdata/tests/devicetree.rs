@@ -129,7 +129,7 @@ fn raspi4b_yields_spin_tables_translated_console_and_dma_limit() {
     assert_eq!(cma.name.as_str(), "linux,cma");
     assert_eq!((cma.reg, cma.size), (None, Some(0x400_0000)));
     assert_eq!(cma.alloc_ranges.as_slice(), &[(0, 0x3000_0000)]);
-    assert!(cma.reusable && cma.cma_default && !cma.no_map);
+    assert!(cma.reusable && cma.cma_default && !cma.no_map && cma.shared_dma_pool);
 }
 
 #[test]
@@ -150,10 +150,10 @@ fn every_property_the_kernel_reads() {
     let (fw, cma) = (&dt.reserved[0], &dt.reserved[1]);
     assert_eq!(fw.name.as_str(), "fw@50000000");
     assert_eq!(fw.reg, Some((0x5000_0000, 0x10_0000)));
-    assert!(fw.no_map && !fw.reusable && !fw.cma_default);
+    assert!(fw.no_map && !fw.reusable && !fw.cma_default && !fw.shared_dma_pool);
     assert_eq!((cma.size, cma.alignment), (Some(0x200_0000), Some(0x40_0000)));
     assert_eq!(cma.alloc_ranges.as_slice(), &[(0x4000_0000, 0x1000_0000), (0x1_0000_0000, 0x1000_0000)], "two kept");
-    assert!(cma.reusable && cma.cma_default && cma.reg.is_none());
+    assert!(cma.reusable && cma.cma_default && cma.reg.is_none() && cma.shared_dma_pool);
     assert_eq!(dt.bootargs.as_str(), "mem=512M loglevel=8 selftest=pages.zeroing");
     assert_eq!(dt.kaslr_seed, Some(0x0123_4567_89ab_cdef));
     assert_eq!(dt.rng_seed.as_slice(), &(0..12).collect::<Vec<u8>>()[..]);

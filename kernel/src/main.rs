@@ -170,6 +170,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         memory::zones::print(&mb, &z);
         z
     };
+    memblock::dma_contiguous_reserve(params, memory::cma::dma_phys_limit(&zone_limits));
     let memmap = vmemmap::populate().unwrap_or_else(|e| fatal(format_args!("cannot map the vmemmap: {e}")));
     vmemmap::print(&memmap);
 
@@ -182,7 +183,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     }
     match page_alloc::init(zone_limits, memmap.base, params, dt) {
         Ok(cost) => {
-            page_alloc::print_memory_line(memblock::cma_reserved_pages(dt));
+            page_alloc::print_memory_line(memory::cma::totalcma_pages());
             page_alloc::print_init_cost(&cost);
         }
         Err(e) => fatal(format_args!("cannot bring up the page allocator: {e}")),
@@ -191,6 +192,9 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         fatal(format_args!("cannot bring up SLUB: {e}"));
     }
     heap::switch_to_kmalloc();
+    // Linux's cma_init_reserved_areas (a core_initcall): after the buddy
+    // allocator and kmalloc, the areas' pageblocks become MIGRATE_CMA.
+    memory::cma::cma_init_reserved_areas();
     if let Err(e) = vmalloc::init() {
         fatal(format_args!("cannot bring up vmalloc: {e}"));
     }

@@ -13,6 +13,8 @@
 //!
 //! ```text
 //!   report          /proc/buddyinfo, pagetypeinfo, zoneinfo, meminfo
+//!   cma             CMA areas: declaration checks and placement, the bitmap,
+//!                   cma_alloc's search-and-try loop, debugfs formats
 //!   compaction      the two scanners, compact_zone, direct compaction,
 //!                   compact_memory, fragmentation indices (over migrate)
 //!   migrate         migrate_pages and the Migrator contract the kernel implements
@@ -33,9 +35,6 @@
 //!   ptdump          the page-table dump's merged lines and the W^X check
 //!   hal, config, addr, error    the platform traits, the shared sizes,
 //!                               PhysAddr / VirtAddr / Pfn, mm::Error
-//!
-//!   not built yet, with their design written down:
-//!   vm (mm_struct, VMAs, faults), cma (CMA, migration)
 //! ```
 //!
 //! # The main types
@@ -58,11 +57,14 @@
 //!   Memblock::new; add memory; reserve the kernel, the device tree, ...
 //!   (linear map) Memblock::allow_resize
 //!   zone::ZoneLimits::compute                where the zones go
+//!   CMA areas: cma::cmdline_request / cma_declare_contiguous -> memblock
+//!     reserves -> CmaAreas::init_reserved_mem (also for device-tree pools)
 //!   PresentSections + map the descriptors -> MemMap::new
 //!   PageAllocator::new; set_cpus; add_node (each node); memmap_init
 //!   build_all_zonelists; free_bootmem_range (memblock's free ranges); retire memblock
 //!   init_per_zone_wmark_min; setup_pcp
 //!   Slub::new; kmalloc_init
+//!   each CMA pageblock: init_cma_reserved_pageblock; Cma::activate
 //! ```
 //!
 //! # Bringing the page allocator up on the host
@@ -178,7 +180,6 @@ pub mod report;
 pub mod slub;
 #[cfg(test)]
 mod test_support;
-pub mod vm;
 pub mod vmalloc;
 pub mod vmstat;
 pub mod zone;

@@ -62,6 +62,8 @@ pub struct ReservedNode {
     pub reusable: bool,
     /// `linux,cma-default`.
     pub cma_default: bool,
+    /// `compatible` lists `shared-dma-pool`.
+    pub shared_dma_pool: bool,
 }
 
 /// How a secondary CPU is started.
@@ -351,6 +353,7 @@ pub fn parse_into(blob: &[u8], info: &mut DtInfo) -> Result<(), DtError> {
                 no_map: child.property("no-map").is_some(),
                 reusable: child.property("reusable").is_some(),
                 cma_default: child.property("linux,cma-default").is_some(),
+                shared_dma_pool: child.compatible().is_some_and(|c| c.all().any(|s| s == "shared-dma-pool")),
             };
             if info.reserved.push(node).is_err() {
                 let _ = info.warnings.push("too many /reserved-memory nodes; the rest are ignored");

@@ -9,7 +9,7 @@
 
 use crate::console::exit::{ExitCode, exit};
 use crate::console::printk;
-use crate::{pr_emerg, pr_err, pr_info, pr_notice, pr_warn};
+use crate::{pr_emerg, pr_err, pr_notice, pr_warn};
 use bootdata::cmdline::{self, Diag, Params, UnknownLine};
 
 /// Parse and log the command line; set the console log level. Returns the
@@ -21,15 +21,16 @@ pub fn setup(bootargs: &str) -> (Params, bool) {
     // 3 KiB result would double this frame.
     let parsed = cmdline::parse(bootargs);
     printk::set_console_loglevel(parsed.0.loglevel.min(15));
-    report(&parsed.0, &parsed.1);
+    report(&parsed.1);
     let names_exist = !parsed.1.has_no_such();
     (parsed.0, names_exist)
 }
 
-/// Log what the parser had to say, and the recorded `cma=` (apart from
-/// [`setup`], whose frame holds the parser's 3 KiB result: 16 KiB stacks).
+/// Log what the parser had to say (apart from [`setup`], whose frame holds
+/// the parser's 3 KiB result: 16 KiB stacks). `cma=` is acted on, and
+/// logged, by `memory::cma` once memblock knows the memory.
 #[inline(never)]
-fn report(params: &Params, diags: &cmdline::Diags) {
+fn report(diags: &cmdline::Diags) {
     for d in &diags.list {
         match d {
             Diag::NoSuch { .. } => pr_err!("{}", d),
@@ -38,17 +39,6 @@ fn report(params: &Params, diags: &cmdline::Diags) {
     }
     if !diags.unknown.is_empty() {
         pr_warn!("{}", UnknownLine(&diags.unknown));
-    }
-    if let Some(c) = params.cma {
-        pr_info!(
-            "cma: command line asks for {} MiB{} (recorded; CMA itself arrives in a later issue)",
-            c.size_bytes >> 20,
-            match (c.base, c.limit) {
-                (Some(_), Some(_)) => " at a fixed range",
-                (Some(_), None) => " at a fixed base",
-                _ => "",
-            }
-        );
     }
 }
 

@@ -20,6 +20,7 @@
 //!   early heap                    memblock allocation, reached through the linear map
 //! ```
 
+use super::cma::{rmem_cma_setup, rmem_flags};
 use super::hal::Memblock;
 use super::linear_map::phys_to_virt;
 use super::pgtable;
@@ -265,7 +266,7 @@ pub fn memblock_init(
     if let Some((s, e)) = dt.initrd {
         reserve(&mut mb, s & !(PAGE_SIZE - 1), (e - (s & !(PAGE_SIZE - 1))).next_multiple_of(PAGE_SIZE), "initrd");
     }
-    reserved_mem_init(&mut mb, dt);
+    reserved_mem_init(&mut mb, dt, params);
 
     // The linear map: memory that is not NOMAP.
     let mut ranges: Vec<(PhysAddr, PhysAddr), 128> = Vec::new();
@@ -333,16 +334,20 @@ fn linear_map_tables(mb: &mut Memblock, ranges: &[(PhysAddr, PhysAddr)]) -> Opti
 }
 
 /// /reserved-memory (Linux's fdt_scan_reserved_mem + fdt_init_reserved_mem).
-fn reserved_mem_init(mb: &mut Memblock, dt: &DtInfo) {
+/// A `shared-dma-pool` + `reusable` node becomes a CMA area
+/// (`cma::rmem_cma_setup`); one it refuses (`no-map`, misaligned, or the
+/// default pool when `cma=` is given) is given back to memblock, as Linux
+/// gives back a node whose compatible fails to initialise.
+fn reserved_mem_init(mb: &mut Memblock, dt: &DtInfo, params: &Params) {
     for node in &dt.reserved {
         let mut src: String<64> = String::new();
         let _ = src.push_str("/reserved-memory/");
         for c in node.name.chars().take(40) {
             let _ = src.push(c);
         }
-        let kind = if node.no_map { "nomap" } else { "map" };
-        let reuse = if node.reusable { "reusable" } else { "non-reusable" };
-        if let Some((base, size)) = node.reg {
+        let flags = rmem_flags(node);
+        let mut held = true;
+        let placed = if let Some((base, size)) = node.reg {
             if size == 0 {
                 continue;
             }
@@ -354,83 +359,74 @@ fn reserved_mem_init(mb: &mut Memblock, dt: &DtInfo) {
                 if mb.is_map_memory(PhysAddr(base)) {
                     let _ = mb.mark_nomap(PhysAddr(base), size);
                 }
-                note(base, size, &src, true);
-            } else {
-                reserve(mb, base, size, &src);
+            } else if let Err(e) = mb.reserve(PhysAddr(base), size) {
+                pr_warn!("memblock: cannot reserve [mem {:#018x}-{:#018x}] for {}: {}", base, base + size - 1, src, e);
+                held = false;
             }
-            pr_info!(
-                "OF: reserved mem: {:#018x}..{:#018x} ({} KiB) {} {} {}",
-                base,
-                base + size - 1,
-                size >> 10,
-                kind,
-                reuse,
-                node.name
-            );
-            continue;
-        }
-        let Some(size) = node.size.filter(|&s| s > 0) else {
-            pr_warn!("OF: reserved mem: {}: neither reg nor size; ignored", node.name);
-            continue;
-        };
-        let align = node.alignment.filter(|a| a.is_power_of_two()).unwrap_or(PAGE_SIZE).max(PAGE_SIZE);
-        let size = size.next_multiple_of(PAGE_SIZE);
-        let mut got = None;
-        if node.alloc_ranges.is_empty() {
-            got = mb.phys_alloc_range(size, align, PhysAddr(0), PhysAddr(u64::MAX)).ok();
+            (base, size)
         } else {
-            for &(start, len) in &node.alloc_ranges {
-                if let Ok(pa) = mb.phys_alloc_range(size, align, PhysAddr(start), PhysAddr(start.saturating_add(len))) {
-                    got = Some(pa);
-                    break;
+            let Some(size) = node.size.filter(|&s| s > 0) else {
+                pr_warn!("OF: reserved mem: {}: neither reg nor size; ignored", node.name);
+                continue;
+            };
+            let align = node.alignment.filter(|a| a.is_power_of_two()).unwrap_or(PAGE_SIZE).max(PAGE_SIZE);
+            let align = flags.alloc_alignment(align);
+            let size = size.next_multiple_of(PAGE_SIZE);
+            let mut got = None;
+            if node.alloc_ranges.is_empty() {
+                got = mb.phys_alloc_range(size, align, PhysAddr(0), PhysAddr(u64::MAX)).ok();
+            } else {
+                for &(start, len) in &node.alloc_ranges {
+                    if let Ok(pa) =
+                        mb.phys_alloc_range(size, align, PhysAddr(start), PhysAddr(start.saturating_add(len)))
+                    {
+                        got = Some(pa);
+                        break;
+                    }
                 }
             }
-        }
-        match got {
-            Some(pa) => {
-                if node.no_map {
-                    let _ = mb.mark_nomap(pa, size);
-                }
-                note(pa.as_u64(), size, &src, node.no_map);
-                if node.reusable && node.cma_default {
-                    pr_info!(
-                        "Reserved memory: created CMA memory pool at {:#018x}, size {} MiB",
-                        pa.as_u64(),
-                        size >> 20
-                    );
-                }
-                pr_info!(
-                    "OF: reserved mem: {:#018x}..{:#018x} ({} KiB) {} {} {}",
-                    pa.as_u64(),
-                    pa.as_u64() + size - 1,
-                    size >> 10,
-                    kind,
-                    reuse,
-                    node.name
+            let Some(pa) = got else {
+                pr_warn!(
+                    "OF: reserved mem: failed to allocate memory for node '{}': size {} MiB",
+                    node.name,
+                    size >> 20
                 );
+                continue;
+            };
+            if node.no_map {
+                let _ = mb.mark_nomap(pa, size);
             }
-            None => pr_warn!(
-                "OF: reserved mem: failed to allocate memory for node '{}': size {} MiB",
-                node.name,
-                size >> 20
-            ),
+            (pa.as_u64(), size)
+        };
+        let (base, size) = placed;
+        if flags.is_cma() && rmem_cma_setup(mb, node, base, size, params).is_err() {
+            pr_info!("OF: reserved mem: node {} compatible matching fail", node.name);
+            let _ = if node.no_map { mb.clear_nomap(PhysAddr(base), size) } else { mb.free(PhysAddr(base), size) };
+            continue;
         }
+        if held {
+            note(base, size, &src, node.no_map);
+        }
+        pr_info!(
+            "OF: reserved mem: {:#018x}..{:#018x} ({} KiB) {} {} {}",
+            base,
+            base + size - 1,
+            size >> 10,
+            if node.no_map { "nomap" } else { "map" },
+            if node.reusable { "reusable" } else { "non-reusable" },
+            node.name
+        );
     }
 }
 
-/// Pages reserved for CMA pools in /reserved-memory (reusable, not yet handed
-/// to a CMA allocator: that is a later issue).
-pub fn cma_reserved_pages(dt: &DtInfo) -> u64 {
-    RESERVATIONS
-        .lock()
-        .iter()
-        .filter(|r| {
-            r.source
-                .strip_prefix("/reserved-memory/")
-                .is_some_and(|n| dt.reserved.iter().any(|x| x.reusable && x.name == n))
-        })
-        .map(|r| r.size >> mm::PAGE_SHIFT)
-        .sum()
+/// dma_contiguous_reserve (`cma=`), once the zones are known: `dma_limit`
+/// is the top of ZONE_DMA (arm64_dma_phys_limit), below which the area is
+/// placed unless `cma=` fixes it.
+pub fn dma_contiguous_reserve(params: &Params, dma_limit: u64) {
+    let mut mb = MEMBLOCK.lock();
+    if let Some((base, size)) = super::cma::dma_contiguous_reserve(&mut mb, params, dma_limit) {
+        note(base, size, "cma= (default CMA area)", false);
+    }
 }
 
 /// The page allocator owns the free memory now: memblock answers queries but

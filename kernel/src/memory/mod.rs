@@ -16,6 +16,9 @@
 //!                 and the command line), and Linux's `Zone ranges:` lines
 //!   vmemmap       page descriptors for every present section
 //!   page_alloc    the buddy allocator from memblock (memblock_free_all)
+//!   cma           CMA areas: declared during memblock (cma=, shared-dma-pool),
+//!                 activated after the buddy allocator; cma_alloc,
+//!                 dma_alloc_coherent
 //!   percpu        the per-CPU areas (first chunk, from memblock) and
 //!                 alloc_percpu / PerCpu<T> over mm::percpu
 //!   pages         Linux's page API over it: Pages, alloc_pages, ...
@@ -52,6 +55,7 @@
 //! `user/` is the top of this folder: user address spaces (mm_struct, their
 //! page tables, the fault handler, uaccess), used by `crate::process`.
 
+pub mod cma;
 pub mod compaction;
 #[allow(unsafe_code)] // TTBR0 and TCR_EL1.AS writes: the reserved table, a user table with its ASID
 pub mod context;

@@ -1,9 +1,10 @@
 //! The memory reports, under their /proc names, in Linux's formats:
 //! `/proc/buddyinfo` and `/proc/meminfo` after the self-tests, and with
-//! `mminfo` every report (pagetypeinfo, zoneinfo, slabinfo) plus memblock,
-//! the early heap and the page-table pool.
+//! `mminfo` every report (pagetypeinfo, zoneinfo, slabinfo, vmallocinfo,
+//! /proc/vmstat's event lines, the cma debugfs files) plus memblock, the
+//! early heap and the page-table pool.
 
-use super::{heap, memblock, page_alloc, pgtable, slab, vmalloc};
+use super::{cma, heap, memblock, page_alloc, pgtable, slab, vmalloc};
 use crate::console::printk;
 use crate::{pr_info, pr_warn};
 
@@ -38,6 +39,10 @@ pub fn mminfo() {
         print_report("/proc/slabinfo", |s| slub.slabinfo(s));
     }
     print_report("/proc/vmallocinfo", vmalloc::vmallocinfo);
+    print_report("/proc/vmstat (events)", mm::vmstat::vmstat_events);
+    if cma::areas().next().is_some() {
+        print_report("/sys/kernel/debug/cma", cma::debugfs);
+    }
     memblock_and_heap_info();
 }
 

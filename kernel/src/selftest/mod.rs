@@ -25,6 +25,8 @@ pub mod lkdtm;
 
 #[allow(unsafe_code)] // loads through TTBR0 with the fault probe; the test mms' table pages
 mod asid;
+#[allow(unsafe_code)] // writing and reading back the pages of a CMA range through the linear map
+mod cma;
 mod compaction;
 #[allow(unsafe_code)] // loads from freed pages that fault on purpose
 mod debug_pagealloc;
@@ -70,6 +72,8 @@ const SUITES: &[&[Test]] = &[
     smp::TESTS,
     irq::TESTS,
     zones::TESTS,
+    // Before any user task: its areas hold no movable pages yet.
+    cma::TESTS,
     pages::TESTS,
     slub::TESTS,
     heap::TESTS,

@@ -1,72 +1,76 @@
-//! The contiguous memory allocator, page isolation, migration and
-//! compaction (Linux's mm/cma.c, mm/page_isolation.c, mm/migrate.c and
-//! mm/compaction.c). **Not built yet**: this essay is the plan the code will
-//! follow; the page allocator already has its hooks (CMA pageblocks,
-//! ISOLATE lists).
+//! The contiguous memory allocator (Linux's mm/cma.c with the arithmetic of
+//! kernel/dma/contiguous.c and mm/cma_debug.c): areas of memory, reserved
+//! at boot, that serve movable pages while no driver needs them and give
+//! physically contiguous runs to drivers that ask.
 //!
-//! # CMA areas
-//!
-//! ```text
-//!   Cma { base_pfn, count, order_per_bit, bitmap, lock, name }
-//!
-//!   memblock reserves the area at boot -> init_cma_reserved_pageblock gives
-//!   each pageblock to the buddy allocator as MIGRATE_CMA
-//! ```
-//!
-//! A CMA area is reserved from memblock at boot (`cma=` or the device tree's
-//! shared-dma-pool), then handed to the buddy allocator pageblock by
-//! pageblock as `MigrateType::Cma` (already done by
-//! `PageAllocator::init_cma_reserved_pageblock`). While nobody needs it, its
-//! pages serve *movable* allocations only, so no memory is wasted. The
-//! area's bitmap records which parts are allocated as contiguous blocks.
-//!
-//! # cma_alloc: making a range free
+//! # An area's life
 //!
 //! ```text
-//!   find a clear run in the bitmap; mark it
-//!   alloc_contig_range(start, end):
-//!     start_isolate_page_range   every pageblock -> MIGRATE_ISOLATE
-//!                                (its free pages leave the allocatable lists,
-//!                                pages freed into it stay out; pcp drained)
-//!     migrate every page still in use out of the range (they are movable:
-//!       that is the CMA contract), retrying a bounded number of times
-//!     test_pages_isolated        every page of the range is now free
-//!     take the free pages off the ISOLATE lists as one block
-//!     undo_isolate_page_range    the pageblocks back to MIGRATE_CMA
-//!   on failure: unmark the bitmap, undo the isolation, try the next run
+//!   boot, memblock         cma= (cmdline_request -> cma_declare_contiguous
+//!                          -> memblock reserves) or a /reserved-memory
+//!                          shared-dma-pool (rmem_cma_check) ->
+//!                          CmaAreas::init_reserved_mem: a Cma, no bitmap
+//!   after the buddy        every pageblock -> init_cma_reserved_pageblock:
+//!   allocator is up        MIGRATE_CMA and free (movable allocations only);
+//!                          Cma::activate gives the area its bitmap
+//!   cma_alloc              Cma::alloc: bitmap search, mark, try the range
+//!   cma_release            Cma::release: free the range, clear the bits
 //! ```
 //!
-//! Isolation is `PageAllocator::isolate_pageblock` and
-//! `unisolate_pageblock` today (set_migratetype_isolate without the scan for
-//! unmovable pages); the scan (`has_unmovable_pages`) comes with this module.
+//! # The bitmap
 //!
-//! # Migration (migrate_pages)
+//! ```text
+//!   base_pfn                                              base_pfn + count
+//!   |<-- 1 << order_per_bit pages per bit -->|
+//!   [ 1 1 1 0 0 0 0 1 1 0 0 0 0 0 0 0 ... ]    1: allocated (or being tried)
+//! ```
 //!
-//! Moving a page: allocate a destination (outside the range being
-//! cleared), lock the source, unmap it from every page table that maps it
-//! (its `_mapcount` says how many; reverse mapping comes with the `vm` module),
-//! copy the contents and the flags, point every mapping at the destination,
-//! drop the source. A page that cannot move now (locked, under I/O, pinned)
-//! is retried, then reported as a failure for this range.
+//! A request for `count` pages aligned to `1 << align_order` wants a run of
+//! clear bits whose first index `i` has `base_pfn + (i << order_per_bit)`
+//! aligned: the base itself need only be pageblock aligned, so the search
+//! aligns `i + offset` where `offset` is the base's distance from the
+//! boundary in bits (bitmap_find_next_zero_area_off, cma_bitmap_aligned_*).
 //!
-//! # Compaction
+//! # cma_alloc (the slow path, the only path)
 //!
-//! The same migration, driven by fragmentation instead of a request: two
-//! scanners walk a zone from opposite ends, the migration scanner collecting
-//! movable pages from the bottom and the free scanner collecting free pages
-//! from the top, until they meet; the result is free memory gathered in
-//! large blocks at the bottom. The page allocator's slow path will call it
-//! (direct compaction) before it gives up on a costly order, and the
-//! pageblock skip bits (PB_migrate_skip) return with it.
+//! Under the area's lock: find a run, set its bits. Without it: ask the
+//! caller's `try_range` to make the pages its own; in the kernel that is
+//! `alloc_contig_range(.., MigrateType::Cma, ..)`, which isolates the
+//! pageblocks, migrates the movable pages living there and takes the free
+//! pages out of the buddy lists. Busy (a page would not move) clears the
+//! bits and tries the run that starts one alignment step later; any other
+//! error gives up. The loop ends when no run is left, so it never hangs.
+//! Since the pages of a busy run may move, cma_alloc may sleep and so is
+//! not for atomic context (the kernel asserts that).
 //!
 //! # Locks
 //!
-//! The CMA area's lock (bitmap only) -> the zone lock (isolation) -> the pcp
-//! locks (drains). Migration takes page locks one page at a time and never
-//! holds a zone lock while copying.
+//! The area's bitmap lock covers the bitmap only and is never held while a
+//! range is tried or freed. Its range lock (Linux's cma_mutex, here one per
+//! area since areas share no pageblock) is held around each try: two runs
+//! in one pageblock would otherwise make each other's isolation fail. Order:
+//! range lock -> (the try: zone and pcp locks, page migration); the bitmap
+//! lock is taken alone, inside or outside the range lock.
 //!
-//! # Planned differences from Linux
+//! # Differences from Linux
 //!
-//! No hugetlb or THP migration, no deferred compaction heuristics at first,
-//! and compaction runs only directly (no kcompactd thread until there is a
-//! scheduler).
+//! * One range per area (Linux 6.14 lets an area span several).
+//! * The range lock spins (there is no sleeping mutex in `mm`); a waiter
+//!   on it waits for one migration, as a waiter on cma_mutex would sleep.
+//! * `Cma::release` refuses a range whose bits are not all set
+//!   (`NotFound`), instead of trusting the caller; the kernel's owning
+//!   handle makes that case unreachable from safe code.
+//! * No sysfs statistics per area (`/sys/kernel/mm/cma/`), no hugetlb CMA,
+//!   no per-NUMA-node areas (numa_cma=).
+
+mod area;
+mod bitmap;
+mod declare;
+#[cfg(test)]
+mod tests;
+
+pub use area::{CMA_MAX_NAME, Cma, CmaDebugfsFile};
+pub use declare::{
+    CMA_MIN_ALIGNMENT_BYTES, CMA_MIN_ALIGNMENT_PAGES, CMDLINE_AREA_NAME, CmaAreas, CmaFixed, CmaPlacement, CmaRequest,
+    DeclareRefusal, MAX_CMA_AREAS, RmemFlags, RmemRefusal, cma_declare_contiguous, cmdline_request, rmem_cma_check,
+};
