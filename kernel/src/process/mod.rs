@@ -55,6 +55,7 @@ pub fn init(maps_at_exit: bool) -> Result<(), mm::Error> {
     anon::init_zero_page()?;
     // From here on user pages can move: CMA and compaction may migrate.
     crate::memory::page_alloc::allocator().set_migrator(&crate::memory::user::migrate::USER_MIGRATOR);
+    crate::memory::user::migrate::set_sleep_hook(crate::sched::msleep);
     crate::memory::user::set_totalram(crate::memory::page_alloc::allocator().totalram_pages());
     crate::smp::call::on_each_cpu(|_| {
         let _ = arch::cpu::setup_el0_access();

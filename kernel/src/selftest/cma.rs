@@ -34,20 +34,26 @@ pub const TESTS: &[Test] = &[
 /// which the boot log says).
 fn expected_default() -> Option<(&'static str, Option<u64>, u64)> {
     let st = state::get();
-    match st.params.cma {
-        Some(c) if c.size_bytes == 0 => None,
-        Some(_) => crate::memory::memblock::RESERVATIONS
+    // The area memblock reserved for `cma=` or for the built-in default
+    // size (none if that reservation failed).
+    let reserved = || {
+        crate::memory::memblock::RESERVATIONS
             .lock()
             .iter()
             .find(|r| r.source.starts_with("cma="))
-            .map(|r| (mm::cma::CMDLINE_AREA_NAME, Some(r.base), r.size)),
+            .map(|r| (mm::cma::CMDLINE_AREA_NAME, Some(r.base), r.size))
+    };
+    match st.params.cma {
+        Some(c) if c.size_bytes == 0 => None,
+        Some(_) => reserved(),
         None => st
             .dt
             .reserved
             .iter()
             .find(|n| n.cma_default && n.reusable && n.shared_dma_pool && !n.no_map)
             .and_then(|n| n.size.or(n.reg.map(|r| r.1)))
-            .map(|s| ("", None, s)),
+            .map(|s| ("", None, s))
+            .or_else(reserved),
     }
 }
 

@@ -27,6 +27,7 @@ pub mod lkdtm;
 mod asid;
 #[allow(unsafe_code)] // writing and reading back the pages of a CMA range through the linear map
 mod cma;
+mod cma_user;
 mod compaction;
 #[allow(unsafe_code)] // loads from freed pages that fault on purpose
 mod debug_pagealloc;
@@ -85,6 +86,7 @@ const SUITES: &[&[Test]] = &[
     uaccess::TESTS,
     migrate::TESTS,
     compaction::TESTS,
+    cma_user::TESTS,
     fault::TESTS,
     userload::TESTS,
     programs::TESTS,

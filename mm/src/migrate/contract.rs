@@ -37,4 +37,11 @@ pub unsafe trait Migrator: Sync {
 
     /// Move `src` to `dst`; see the trait documentation.
     fn migrate_page(&self, src: Pfn, dst: Pfn) -> Result<(), MigrateError>;
+
+    /// Wait a little before try `retry` (1, 2, ...) of pages that answered
+    /// `Again`: called only by callers that may sleep (alloc_contig_range,
+    /// as Linux's MIGRATE_SYNC callers wait on the locks that `Again`
+    /// reports), never by compaction, which runs in the allocation slow
+    /// path under the caller's locks. The default does not wait.
+    fn backoff(&self, _retry: u32) {}
 }

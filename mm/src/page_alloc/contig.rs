@@ -191,6 +191,9 @@ impl<H: Hal> PageAllocator<H> {
                 if tries == CONTIG_MIGRATE_TRIES {
                     return Err(Error::Busy);
                 }
+                // Contended pages: give their lock holders time (this path
+                // may sleep, as Linux's sync migration does).
+                m.backoff(tries);
             }
             pfn = limit;
         }

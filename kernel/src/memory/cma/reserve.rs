@@ -4,7 +4,7 @@
 
 use crate::memory::hal::Memblock;
 use crate::{pr_err, pr_info};
-use bootdata::cmdline::Params;
+use bootdata::cmdline::{CmaSpec, Params};
 use bootdata::devicetree::ReservedNode;
 use mm::cma::{
     CMDLINE_AREA_NAME, Cma, CmaAreas, CmaPlacement, DeclareRefusal, RmemFlags, RmemRefusal, cma_declare_contiguous,
@@ -96,16 +96,21 @@ pub fn dma_phys_limit(limits: &mm::zone::ZoneLimits) -> u64 {
     end << PAGE_SHIFT
 }
 
-/// dma_contiguous_reserve: the command line's default area, if `cma=` asks
-/// for one and no device-tree pool took its place (a `cma=` makes the
-/// default pool step aside, so `cma=0` leaves no default area at all).
-/// Returns the range memblock reserved for it.
+/// The default area's size when neither `cma=` nor a device-tree default
+/// pool gives one (CONFIG_CMA_SIZE_MBYTES, as Debian's arm64 kernel sets
+/// it: Linux then prints `cma: Reserved 64 MiB at ...` on every boot).
+pub const CMA_SIZE_MBYTES: u64 = 64;
+
+/// dma_contiguous_reserve: the default area, from `cma=` or else
+/// [`CMA_SIZE_MBYTES`], unless a device-tree pool took its place (a `cma=`
+/// makes the default pool step aside, so `cma=0` leaves no default area at
+/// all). Returns the range memblock reserved for it.
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn dma_contiguous_reserve(mb: &mut Memblock, params: &Params, dma_limit: u64) -> Option<(u64, u64)> {
-    let spec = params.cma?;
     if CMA_AREAS.default_area().is_some() {
         return None;
     }
+    let spec = params.cma.unwrap_or(CmaSpec { size_bytes: CMA_SIZE_MBYTES << 20, base: None, limit: None });
     let Some(req) = cmdline_request(spec.size_bytes, spec.base, spec.limit, dma_limit) else {
         pr_info!("cma: cma=0: no default CMA area");
         return None;

@@ -31,14 +31,17 @@
 //! (migration_entry_wait); holding the lock across one page's copy is the
 //! simpler protocol, and its cost is one 4 KiB copy of waiting.
 //!
-//! # Never waiting
+//! # Never waiting on a lock
 //!
 //! Every lock here is taken with a trylock (the page lock, the family
 //! list, each mm): the mover may run in an allocation's slow path
 //! (direct compaction) under the allocating task's own mm lock, or under
 //! a lock an allocation is made with. Contention is `Again`, which
 //! `migrate_pages` retries a bounded number of times. Nothing is allocated
-//! either (fixed arrays of at most [`MAX_MAPPERS`] mms).
+//! either (fixed arrays of at most [`MAX_MAPPERS`] mms). Callers that may
+//! sleep (alloc_contig_range, for CMA) back off between their tries with
+//! [`Migrator::backoff`]: a short sleep, so that a task holding its mm lock
+//! (in a fault on a page just moved) can finish; compaction never calls it.
 //!
 //! # Differences from Linux
 //!
@@ -67,6 +70,17 @@ pub struct UserMigrator;
 /// The one instance.
 pub static USER_MIGRATOR: UserMigrator = UserMigrator;
 
+/// How a mover that may sleep waits for contended locks to clear (the
+/// scheduler's msleep, registered by `process::init`: this folder sits
+/// below the scheduler). On QEMU a sleeping vCPU also gives its host
+/// thread up, so the vCPU holding the lock gets to run.
+static SLEEP: spin::Once<fn(u64)> = spin::Once::new();
+
+/// Register the sleep [`UserMigrator`]'s backoff uses.
+pub fn set_sleep_hook(sleep: fn(u64)) {
+    SLEEP.call_once(|| sleep);
+}
+
 // SAFETY: 1. `migrate_page` returns Ok only after every mapping of `src`
 // (all `page_mapcount` of them, found through the reverse map and checked
 // against the count) was replaced by a migration entry and flushed from
@@ -76,6 +90,14 @@ pub static USER_MIGRATOR: UserMigrator = UserMigrator;
 // the old leaves back unchanged before returning; 3. every lock is a
 // trylock (see the module documentation).
 unsafe impl Migrator for UserMigrator {
+    fn backoff(&self, retry: u32) {
+        let atomic = arch::percpu::preempt_count() != 0 || arch::irqflags::irqs_disabled();
+        match SLEEP.get() {
+            Some(sleep) if !atomic => sleep(1 << retry.min(4)),
+            _ => arch::timer::delay_us(100 << retry.min(4)),
+        }
+    }
+
     fn is_movable(&self, page: &Page) -> bool {
         rmap::is_anon_mapping(page.mapping()) && page.page_mapcount() > 0
     }
