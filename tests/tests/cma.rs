@@ -147,10 +147,12 @@ fn virt_cma_0_disables() {
 
 #[test]
 fn virt_bad_cma_values_are_refused_and_the_boot_goes_on() {
+    // A malformed value is ignored: the built-in default area remains.
     let out = Qemu::virt().append("cma=64Q selftest=cma mminfo").run();
     out.assert_passed();
     out.assert_contains("malformed value for 'cma'");
-    assert_no_area(&out);
+    let base = hex_after(&out, "cma: Reserved 64 MiB at ");
+    assert_area(&out, "reserved", base, 64 * MIB, "DMA");
 
     // Past the DMA limit (the end of RAM here, 2 GiB).
     let out = Qemu::virt().append("cma=4G selftest=cma mminfo").run();
@@ -211,7 +213,21 @@ fn raspi4b_no_map_pool_is_refused() {
     out.assert_passed();
     out.assert_contains("OF: reserved mem: node linux,cma compatible matching fail");
     out.assert_not_contains("created CMA memory pool");
-    assert_no_area(&out);
+    // Without the pool, Linux's default area: 64 MiB below the DMA limit.
+    let base = hex_after(&out, "cma: Reserved 64 MiB at ");
+    assert!(base + 64 * MIB <= 0x4000_0000, "default area at {base:#x}: not below 1 GiB");
+    assert_area(&out, "reserved", base, 64 * MIB, "DMA");
+}
+
+#[test]
+fn virt_without_cma_gets_the_64m_default_area() {
+    let out = Qemu::virt().append("selftest=cma mminfo").run();
+    out.assert_passed();
+    let base = hex_after(&out, "cma: Reserved 64 MiB at ");
+    assert!(base >= 0x7000_0000, "top-down: {base:#x} is far from the top of RAM");
+    assert_area(&out, "reserved", base, 64 * MIB, "DMA");
+    out.assert_contains("cma: whole_area_from_under_running_tasks ... ok");
+    out.assert_contains("cma: pinned_page_makes_the_range_busy ... ok");
 }
 
 #[test]

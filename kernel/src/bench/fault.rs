@@ -45,23 +45,27 @@ fn fault_all(mm: &Mm, start: u64, pages: u64) -> bool {
     (0..pages).all(|i| handle_user_fault(mm, start + i * PAGE_SIZE, FaultKind::Write) == FaultResult::Handled)
 }
 
+/// memset and memcpy of one page, reported under `suite` (the costs the
+/// fault and migration paths are compared with, measured in the same boot).
+pub fn baselines(suite: &str, icount: bool) {
+    let Ok(buf) = alloc_pages(Gfp::KERNEL, 1) else { return };
+    let (dst, src) = (buf.address().as_u64() as *mut u8, (buf.address().as_u64() + PAGE_SIZE) as *const u8);
+    let r = measure(PAGES, || {
+        // SAFETY: `buf` is two pages this function owns; the first is
+        // written, the second read, both within the block.
+        unsafe { core::ptr::write_bytes(core::hint::black_box(dst), 0, PAGE_SIZE as usize) };
+    });
+    report_suite(suite, "memset-4k", "baseline", r, icount);
+    let r = measure(PAGES, || {
+        // SAFETY: as above; the two pages do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(core::hint::black_box(src), dst, PAGE_SIZE as usize) };
+    });
+    report_suite(suite, "memcpy-4k", "baseline", r, icount);
+}
+
 /// Run the suite.
 pub fn run(icount: bool) {
-    // Baselines.
-    if let Ok(buf) = alloc_pages(Gfp::KERNEL, 1) {
-        let (dst, src) = (buf.address().as_u64() as *mut u8, (buf.address().as_u64() + PAGE_SIZE) as *const u8);
-        let r = measure(PAGES, || {
-            // SAFETY: `buf` is two pages this function owns; the first is
-            // written, the second read, both within the block.
-            unsafe { core::ptr::write_bytes(core::hint::black_box(dst), 0, PAGE_SIZE as usize) };
-        });
-        report_suite("fault", "memset-4k", "baseline", r, icount);
-        let r = measure(PAGES, || {
-            // SAFETY: as above; the two pages do not overlap.
-            unsafe { core::ptr::copy_nonoverlapping(core::hint::black_box(src), dst, PAGE_SIZE as usize) };
-        });
-        report_suite("fault", "memcpy-4k", "baseline", r, icount);
-    }
+    baselines("fault", icount);
     // Demand-zero faults: one write fault per page of a fresh mapping.
     if let Some((mm, start)) = mm_with_mapping((PAGES + 64) * PAGE_SIZE) {
         let mut next = 0u64;

@@ -1,4 +1,5 @@
-//! Benchmarks (`bench=pages`, `bench=slab`, `bench=vmalloc`, `bench=fault`): the
+//! Benchmarks (`bench=pages`, `bench=slab`, `bench=vmalloc`, `bench=fault`,
+//! `bench=cma`): the
 //! allocators beside peers, in instructions per operation.
 //!
 //! Each workload runs a warm-up, then N operations between two reads of the
@@ -19,9 +20,12 @@
 //! Files: `harness` (measuring, reporting), `pages` (the page allocator and
 //! buddy_system_allocator), `slab` (kmalloc and three heaps), `vmalloc`
 //! (vmalloc with and without 10,000 live areas, vm_map_ram), `fault` (the
-//! user fault paths, fork and munmap, beside memset and memcpy). The suites
-//! import `harness` only; this file picks them.
+//! user fault paths, fork and munmap, beside memset and memcpy), `cma`
+//! (cma_alloc from an empty and a full area, compaction's order-9 rate). The suites
+//! import `harness` (`cma` also the fault suite's baselines and the
+//! self-tests' fill and fragmentation helpers); this file picks them.
 
+mod cma;
 #[allow(unsafe_code)] // memset and memcpy baselines on raw page addresses
 mod fault;
 mod harness;
@@ -34,7 +38,7 @@ mod vmalloc;
 use crate::memory::heap;
 
 /// Run the suites `bench=` selected (bit 0: pages, bit 1: slab, bit 2:
-/// vmalloc, bit 3: fault).
+/// vmalloc, bit 3: fault, bit 4: cma).
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn run(mask: u32) {
     if mask == 0 {
@@ -52,5 +56,8 @@ pub fn run(mask: u32) {
     }
     if mask & 8 != 0 {
         fault::run(icount);
+    }
+    if mask & 16 != 0 {
+        cma::run(icount);
     }
 }

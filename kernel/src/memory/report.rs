@@ -1,7 +1,7 @@
 //! The memory reports, under their /proc names, in Linux's formats:
 //! `/proc/buddyinfo` and `/proc/meminfo` after the self-tests, and with
 //! `mminfo` every report (pagetypeinfo, zoneinfo, slabinfo, vmallocinfo,
-//! /proc/vmstat's event lines, the cma debugfs files) plus memblock, the
+//! /proc/vmstat's event lines, the extfrag indices, the cma debugfs files) plus memblock, the
 //! early heap and the page-table pool.
 
 use super::{cma, heap, memblock, page_alloc, pgtable, slab, vmalloc};
@@ -40,6 +40,8 @@ pub fn mminfo() {
     }
     print_report("/proc/vmallocinfo", vmalloc::vmallocinfo);
     print_report("/proc/vmstat (events)", mm::vmstat::vmstat_events);
+    print_report("/sys/kernel/debug/extfrag/unusable_index", |s| mm::compaction::unusable_index_show(pa, s));
+    print_report("/sys/kernel/debug/extfrag/extfrag_index", |s| mm::compaction::extfrag_index_show(pa, s));
     if cma::areas().next().is_some() {
         print_report("/sys/kernel/debug/cma", cma::debugfs);
     }

@@ -126,6 +126,14 @@ pub fn schedule() {
         if prev_runs && !prev.is_idle() {
             prev.set_state(TaskState::Runnable);
             q.queue.push_back(prev.clone());
+        } else if prev_runs && prev.is_idle() && cpu == 0 {
+            // kernel_main gives the CPU to a queued task while it can run:
+            // its sleep ended on the way here (the expiry above, or a tick
+            // between its going to sleep and this call), or it yields. It
+            // is never queued, so without this it would wait for the next
+            // wake-up that never comes while a CPU-bound task keeps the
+            // CPU: the tick brings it back after the task's slice.
+            q.idle_woken = true;
         } else if !prev_runs && !prev.is_idle() {
             prev.on_rq.store(false, Ordering::Relaxed);
             rq.nr_running.fetch_sub(1, Ordering::Relaxed);

@@ -27,8 +27,8 @@ pub mod lkdtm;
 mod asid;
 #[allow(unsafe_code)] // writing and reading back the pages of a CMA range through the linear map
 mod cma;
-mod cma_user;
-mod compaction;
+pub(crate) mod cma_user;
+pub(crate) mod compaction;
 #[allow(unsafe_code)] // loads from freed pages that fault on purpose
 mod debug_pagealloc;
 mod exceptions;
@@ -36,6 +36,7 @@ mod fault;
 mod fdt;
 #[allow(unsafe_code)] // the Rust heap's GlobalAlloc, called directly
 mod heap;
+pub(crate) mod hog;
 mod irq;
 mod memblock;
 #[allow(unsafe_code)] // migration targets that were not used go back as raw frames

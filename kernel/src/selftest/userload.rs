@@ -473,19 +473,8 @@ impl UserLoad {
     pub fn pfns(&self) -> Vec<Pfn> {
         let mut out = Vec::new();
         for lp in &self.procs {
-            let Some(mm) = lp.process.mm() else { continue };
-            let mut inner = mm.inner.lock();
-            if inner.pgtable.is_destroyed() {
-                continue;
-            }
-            let MmInner { aspace, pgtable, .. } = &mut *inner;
-            for v in aspace.vmas().iter() {
-                pgtable.for_each(VirtAddr(v.start), VirtAddr(v.end), &mut |_, pte| {
-                    if !crate::memory::user::anon::is_zero_pfn(pte.pfn()) {
-                        out.push(pte.pfn());
-                    }
-                    None
-                });
+            if let Some(mm) = lp.process.mm() {
+                mm.mapped_pfns(&mut out);
             }
         }
         out

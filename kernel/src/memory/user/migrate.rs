@@ -34,9 +34,9 @@
 //! # Never waiting on a lock
 //!
 //! Every lock here is taken with a trylock (the page lock, the family
-//! list, each mm): the mover may run in an allocation's slow path
-//! (direct compaction) under the allocating task's own mm lock, or under
-//! a lock an allocation is made with. Contention is `Again`, which
+//! list; each mm with a short bounded spin of trylocks): the mover may run
+//! in an allocation's slow path (direct compaction) under the allocating
+//! task's own mm lock, or under a lock an allocation is made with. Contention is `Again`, which
 //! `migrate_pages` retries a bounded number of times. Nothing is allocated
 //! either (fixed arrays of at most [`MAX_MAPPERS`] mms). Callers that may
 //! sleep (alloc_contig_range, for CMA) back off between their tries with
@@ -118,6 +118,23 @@ unsafe impl Migrator for UserMigrator {
     }
 }
 
+/// Try-locks of an mm before giving up with `Again`: a task holds its mm
+/// lock for a fault's length (typically one on the page just moved), so a
+/// short bounded spin usually outlasts it; bounded, so it cannot deadlock
+/// with a holder that waits for this CPU (or with this CPU itself, in
+/// direct compaction under its own mm lock).
+const MM_TRYLOCK_SPINS: u32 = 2000;
+
+fn try_lock_briefly<T>(m: &spin::Mutex<T>) -> Option<MutexGuard<'_, T>> {
+    for _ in 0..MM_TRYLOCK_SPINS {
+        if let Some(g) = m.try_lock() {
+            return Some(g);
+        }
+        core::hint::spin_loop();
+    }
+    None
+}
+
 /// The move, with `src`'s page lock held.
 fn move_locked(s: &Page, src: Pfn, d: &Page, dst: Pfn) -> Result<(), MigrateError> {
     let mapping = s.mapping();
@@ -134,7 +151,7 @@ fn move_locked(s: &Page, src: Pfn, d: &Page, dst: Pfn) -> Result<(), MigrateErro
     let mut guards: [Option<MutexGuard<'_, MmInner>>; MAX_MAPPERS] = [const { None }; MAX_MAPPERS];
     for (g, mm) in guards.iter_mut().zip(mms.iter()).take(n) {
         let Some(mm) = mm else { continue };
-        match mm.inner.try_lock() {
+        match try_lock_briefly(&mm.inner) {
             Some(inner) => *g = Some(inner),
             None => return Err(MigrateError::Again),
         }

@@ -209,6 +209,24 @@ impl Mm {
         self.rss_shmem.store(shmem_pages, Ordering::Relaxed);
     }
 
+    /// Append every frame this mm's page tables map (each VMA; the zero
+    /// page left out) to `out`, in address order; nothing after exit_mmap.
+    pub fn mapped_pfns(&self, out: &mut alloc::vec::Vec<Pfn>) {
+        let mut inner = self.inner.lock();
+        if inner.pgtable.is_destroyed() {
+            return;
+        }
+        let MmInner { aspace, pgtable, .. } = &mut *inner;
+        for v in aspace.vmas().iter() {
+            pgtable.for_each(VirtAddr(v.start), VirtAddr(v.end), &mut |_, pte| {
+                if !anon::is_zero_pfn(pte.pfn()) {
+                    out.push(pte.pfn());
+                }
+                None
+            });
+        }
+    }
+
     /// Tear down every mapping and the page tables (exit_mmap). The caller
     /// made sure no CPU runs on this mm (TTBR0 switched away). Idempotent;
     /// dropping the last reference to an mm does it too.
