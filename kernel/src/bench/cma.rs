@@ -13,17 +13,10 @@
 use super::harness::report_suite;
 use crate::console::printk::log_bare;
 use crate::memory::cma;
-use crate::memory::user::commit;
-use crate::memory::user::fault::{FaultResult, handle_user_fault};
-use crate::memory::user::mm::{Mm, new_shmem_id};
-use crate::memory::user::uaccess::TASK_SIZE;
 use crate::selftest::{cma_user, compaction, hog};
+use mm::Pfn;
 use mm::gfp::Gfp;
-use mm::mmap::fault::FaultKind;
-use mm::mmap::flags::{MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, PROT_READ, PROT_WRITE};
-use mm::mmap::{AddressSpace, MmLayout};
 use mm::vmstat::{VmEvent, vm_event};
-use mm::{PAGE_SIZE, Pfn};
 
 /// 16 MiB.
 const PAGES: u64 = 4096;
@@ -39,29 +32,6 @@ fn take(a: &'static mm::cma::Cma) -> Option<(u64, u64)> {
     drop(got);
     let (_, i3) = arch::pmu::read();
     Some((i1 - i0, i3 - i2))
-}
-
-/// An address space of `pages` faulted-in private pages.
-fn filled_mm(pages: u64) -> Option<alloc::sync::Arc<Mm>> {
-    let mut aspace = AddressSpace::new(MmLayout::arm64(TASK_SIZE, 0));
-    let r = aspace
-        .mmap(
-            0,
-            pages * PAGE_SIZE,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-            0,
-            commit(),
-            &mut new_shmem_id,
-        )
-        .ok()?;
-    let mm = Mm::new(aspace).ok()?;
-    for i in 0..pages {
-        if handle_user_fault(&mm, r.addr + i * PAGE_SIZE, FaultKind::Write) != FaultResult::Handled {
-            return None;
-        }
-    }
-    Some(mm)
 }
 
 /// Run the suite.
@@ -80,7 +50,7 @@ pub fn run(icount: bool) {
     let keep = cma_user::non_cma_keep();
     let fill = (a.count() * 7 / 8).min(a.count().saturating_sub(keep + 512));
     let held = hog::Hog::leaving(keep, hog::free_non_cma);
-    let mm = filled_mm(fill);
+    let mm = compaction::filled_mm(fill).ok().filter(|m| m.2 == fill).map(|m| m.0);
     drop(held);
     let Some(mm) = mm else {
         crate::pr_warn!("bench: cma: could not fill the area; full-area workload skipped");

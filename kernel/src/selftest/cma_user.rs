@@ -118,6 +118,32 @@ fn pieces_are_ours(pieces: &[CmaPages]) -> TestResult {
     Ok(())
 }
 
+/// Fill `a` with a running load, take the whole area in pieces from
+/// `next`, check the pieces and the load's data, give everything back;
+/// returns the number of allocations.
+fn take_from_under_a_load(
+    a: &'static Cma,
+    what: &str,
+    next: &mut dyn FnMut(u64) -> (u64, u32),
+) -> Result<u64, alloc::string::String> {
+    let (load, inside) = fill_area(a)?;
+    let pieces = take_whole(a, next)?;
+    check!(load.nr_pages_in(a.base_pfn(), Pfn(a.base_pfn().0 + a.count())) == 0, "load pages left in the area");
+    pieces_are_ours(&pieces)?;
+    let stats = load.verify()?;
+    pr_info!(
+        "cma: {what}: {} allocations took all {} pages, {inside} load pages moved out; {} load pages checked",
+        pieces.len(),
+        a.count(),
+        stats.pages_checked
+    );
+    let n = pieces.len() as u64;
+    drop(pieces);
+    check_eq!(a.used_pages(), 0);
+    load.stop()?;
+    Ok(n)
+}
+
 fn whole_area_from_under_running_tasks() -> TestResult {
     let Some(a) = area() else {
         pr_info!("cma: no default CMA area on this boot (cma=0, or its reservation failed): nothing to take");
@@ -130,54 +156,20 @@ fn whole_area_from_under_running_tasks() -> TestResult {
     let before = PageCounts::now();
     let success0 = vm_event(VmEvent::CmaAllocSuccess);
     let migrated0 = vm_event(VmEvent::PgmigrateSuccess);
-    let mut allocs = 0;
-    // Maxchunk pieces (the first is the whole area).
-    {
-        let (load, inside) = fill_area(a)?;
-        let pieces = take_whole(a, &mut |max| (max, 0))?;
-        allocs += pieces.len() as u64;
-        check!(load.nr_pages_in(a.base_pfn(), Pfn(a.base_pfn().0 + a.count())) == 0, "load pages left in the area");
-        pieces_are_ours(&pieces)?;
-        let stats = load.verify()?;
-        pr_info!(
-            "cma: maxchunk pieces: {} allocations took all {} pages, {inside} load pages moved out; {} load pages checked",
-            pieces.len(),
-            a.count(),
-            stats.pages_checked
-        );
-        drop(pieces);
-        check_eq!(a.used_pages(), 0);
-        load.stop()?;
-    }
-    // Random pieces, the area filled again.
-    {
-        let (load, _) = fill_area(a)?;
-        let mut rng = 0x2545_f491_4f6c_dd1d ^ a.base_pfn().0;
-        let pieces = take_whole(a, &mut |max| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            let align = (rng % 5) as u32;
-            let want = 1 + (rng >> 8) % 1024;
-            // An aligned piece must fit in the largest free run.
-            let count = want.min(max);
-            // Aligned, it still fits the largest free run wherever that starts.
-            let align = if count + (1u64 << align) - 1 <= max { align } else { 0 };
-            (count, align)
-        })?;
-        allocs += pieces.len() as u64;
-        pieces_are_ours(&pieces)?;
-        let stats = load.verify()?;
-        pr_info!(
-            "cma: random pieces: {} allocations took all {} pages; {} load pages checked",
-            pieces.len(),
-            a.count(),
-            stats.pages_checked
-        );
-        drop(pieces);
-        check_eq!(a.used_pages(), 0);
-        load.stop()?;
-    }
+    // Maxchunk pieces (the first is the whole area), then random pieces
+    // with the area filled again.
+    let mut allocs = take_from_under_a_load(a, "maxchunk pieces", &mut |max| (max, 0))?;
+    let mut rng = 0x2545_f491_4f6c_dd1d ^ a.base_pfn().0;
+    allocs += take_from_under_a_load(a, "random pieces", &mut |max| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let align = (rng % 5) as u32;
+        let count = (1 + (rng >> 8) % 1024).min(max);
+        // Aligned, it still fits the largest free run wherever that starts.
+        let align = if count + (1u64 << align) - 1 <= max { align } else { 0 };
+        (count, align)
+    })?;
     check_eq!(vm_event(VmEvent::CmaAllocSuccess) - success0, allocs);
     pr_info!("cma: {} pages migrated in all", vm_event(VmEvent::PgmigrateSuccess) - migrated0);
     PageCounts::now().check_back_to(&before)

@@ -71,16 +71,10 @@ fn freed_frame(pfn: u64) -> bool {
     (pfn.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 63) == 1
 }
 
-/// Fill most of free memory with user pages, then unmap half of them,
-/// spread over the frames (see [`freed_frame`]).
-pub(crate) fn fragment() -> Result<Fragmented, alloc::string::String> {
-    let pa = allocator();
-    let reserve = (pa.nr_free_pages() / 16).clamp(2048, 8192);
-    let hog = Hog::leaving(MAX_FILL_PAGES + reserve, free_pages);
-    pa.drain_all_pages();
-    let free = pa.nr_free_pages();
-    let pages = free.saturating_sub(reserve).min(MAX_FILL_PAGES);
-    check!(pages >= 4 << ORDER, "only {free} free pages: too few to fragment");
+/// An address space (not running) with one private mapping of `pages`,
+/// faulted in one by one until memory runs out, each page's pattern
+/// words written: the mm, the mapping's start and the pages faulted in.
+pub(crate) fn filled_mm(pages: u64) -> Result<(Arc<Mm>, u64, u64), alloc::string::String> {
     let mut aspace = AddressSpace::new(MmLayout::arm64(TASK_SIZE, 0));
     let r = aspace
         .mmap(
@@ -106,13 +100,27 @@ pub(crate) fn fragment() -> Result<Fragmented, alloc::string::String> {
         }
         filled += 1;
     }
+    Ok((mm, r.addr, filled))
+}
+
+/// Fill most of free memory with user pages, then unmap half of them,
+/// spread over the frames (see [`freed_frame`]).
+pub(crate) fn fragment() -> Result<Fragmented, alloc::string::String> {
+    let pa = allocator();
+    let reserve = (pa.nr_free_pages() / 16).clamp(2048, 8192);
+    let hog = Hog::leaving(MAX_FILL_PAGES + reserve, free_pages);
+    pa.drain_all_pages();
+    let free = pa.nr_free_pages();
+    let pages = free.saturating_sub(reserve).min(MAX_FILL_PAGES);
+    check!(pages >= 4 << ORDER, "only {free} free pages: too few to fragment");
+    let (mm, base, filled) = filled_mm(pages)?;
     check!(filled >= 4 << ORDER, "only {filled} pages could be faulted in");
     let mut freed = 0;
     {
         let mut inner = mm.inner.lock();
         let asid = mm.asid();
         for i in 0..filled {
-            let va = VirtAddr(r.addr + i * PAGE_SIZE);
+            let va = VirtAddr(base + i * PAGE_SIZE);
             if inner.pgtable.lookup(va).is_some_and(|p| freed_frame(p.pfn().0)) {
                 inner.pgtable.zap_range(asid, va, VirtAddr(va.0 + PAGE_SIZE));
                 freed += 1;
@@ -121,7 +129,7 @@ pub(crate) fn fragment() -> Result<Fragmented, alloc::string::String> {
         mm.recount_rss(&mut inner);
     }
     pa.drain_all_pages();
-    Ok(Fragmented { mm, base: r.addr, pages: filled, freed, _hog: hog })
+    Ok(Fragmented { mm, base, pages: filled, freed, _hog: hog })
 }
 
 /// Every page still mapped holds what was written.
