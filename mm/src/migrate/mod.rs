@@ -33,8 +33,11 @@
 //!
 //! One page at a time (no batched unmap and flush of many folios), order-0
 //! pages only (no THP, no hugetlb), and no movable_ops pages (zsmalloc,
-//! balloon). `MIGRATE_ASYNC` versus `MIGRATE_SYNC` is the migrator's trylock
-//! policy: it never sleeps on a lock, so the mode is not passed.
+//! balloon). The mode is not passed: the migrator never sleeps on a lock
+//! (contention is `Again`), and a caller that may sleep, as Linux's
+//! `MIGRATE_SYNC` callers do, waits between its tries with
+//! [`Migrator::backoff`] instead (alloc_contig_range does; compaction,
+//! which runs under the allocating caller's locks, does not).
 
 mod contract;
 

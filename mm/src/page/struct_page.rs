@@ -359,7 +359,8 @@ impl Page {
         self.mapcount.fetch_sub(1, Relaxed)
     }
 
-    /// Set the raw, -1-biased `_mapcount` (for the mapping code of later issues).
+    /// Set the raw, -1-biased `_mapcount` (the user-page code sets it when a
+    /// page is first mapped, and migration when it moves the mappings).
     #[inline]
     pub fn set_raw_mapcount(&self, value: i32) {
         self.mapcount.store(value, Relaxed);
