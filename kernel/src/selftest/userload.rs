@@ -265,6 +265,31 @@ impl LoadProc {
         self.process.pid
     }
 
+    /// Poll `done` every [`POLL_MS`] until it holds; an error if the
+    /// process ended, or if `timeout_ms` have passed since `t0` (`what`
+    /// says what it failed to do).
+    fn poll(
+        &self,
+        t0: u64,
+        timeout_ms: u64,
+        what: &'static str,
+        done: &mut dyn FnMut(&LoadProc) -> Result<bool, LoadError>,
+    ) -> Result<(), LoadError> {
+        loop {
+            if let Some(w) = self.zombie() {
+                return Err(self.died(w));
+            }
+            if done(self)? {
+                return Ok(());
+            }
+            let waited_ms = uptime_ms() - t0;
+            if waited_ms > timeout_ms {
+                return Err(LoadError::NotReady { pid: self.pid(), waited_ms, what });
+            }
+            msleep(POLL_MS);
+        }
+    }
+
     fn cpu(&self) -> Option<usize> {
         self.process.task.lock().as_ref().map(|t| t.cpu())
     }
@@ -354,33 +379,22 @@ impl UserLoad {
     fn wait_ready(&self, timeout_ms: u64) -> Result<(), LoadError> {
         let t0 = uptime_ms();
         for lp in &self.procs {
-            loop {
-                if let Some(w) = lp.zombie() {
-                    return Err(lp.died(w));
+            lp.poll(t0, timeout_ms, "its control page never showed the ready mark", &mut |lp| {
+                if lp.control_word(CTL_MAGIC)? != Some(READY_MAGIC) {
+                    return Ok(false);
                 }
-                if lp.control_word(CTL_MAGIC)? == Some(READY_MAGIC) {
-                    fence(Ordering::Acquire);
-                    let pages = lp.control_word(CTL_NR_PAGES)?;
-                    let seed = lp.control_word(CTL_SEED)?;
-                    if pages != Some(self.pages_each as u64) || seed != Some(lp.seed) {
-                        return Err(LoadError::NotReady {
-                            pid: lp.pid(),
-                            waited_ms: uptime_ms() - t0,
-                            what: "its control page names other pages or another seed",
-                        });
-                    }
-                    break;
-                }
-                let waited_ms = uptime_ms() - t0;
-                if waited_ms > timeout_ms {
+                fence(Ordering::Acquire);
+                let pages = lp.control_word(CTL_NR_PAGES)?;
+                let seed = lp.control_word(CTL_SEED)?;
+                if pages != Some(self.pages_each as u64) || seed != Some(lp.seed) {
                     return Err(LoadError::NotReady {
                         pid: lp.pid(),
-                        waited_ms,
-                        what: "its control page never showed the ready mark",
+                        waited_ms: uptime_ms() - t0,
+                        what: "its control page names other pages or another seed",
                     });
                 }
-                msleep(POLL_MS);
-            }
+                Ok(true)
+            })?;
         }
         Ok(())
     }
@@ -431,23 +445,9 @@ impl UserLoad {
         let start = self.generations();
         for (lp, g0) in self.procs.iter().zip(start) {
             let target = g0.unwrap_or(0) + advance;
-            loop {
-                if let Some(w) = lp.zombie() {
-                    return Err(lp.died(w));
-                }
-                if lp.control_word(CTL_GENERATION)?.is_some_and(|g| g >= target) {
-                    break;
-                }
-                let waited_ms = uptime_ms() - t0;
-                if waited_ms > timeout_ms {
-                    return Err(LoadError::NotReady {
-                        pid: lp.pid(),
-                        waited_ms,
-                        what: "it did not rewrite its pages as often as asked",
-                    });
-                }
-                msleep(POLL_MS);
-            }
+            lp.poll(t0, timeout_ms, "it did not rewrite its pages as often as asked", &mut |lp| {
+                Ok(lp.control_word(CTL_GENERATION)?.is_some_and(|g| g >= target))
+            })?;
         }
         Ok(())
     }
