@@ -35,6 +35,7 @@
 //!   ptdump          the page-table dump's merged lines and the W^X check
 //!   hal, config, addr, error    the platform traits, the shared sizes,
 //!                               PhysAddr / VirtAddr / Pfn, mm::Error
+//!   fmtbuf                      StackStr: formatting into a stack buffer
 //! ```
 //!
 //! # The main types
@@ -163,6 +164,7 @@ pub mod cma;
 pub mod compaction;
 pub mod config;
 pub mod error;
+pub mod fmtbuf;
 pub mod gfp;
 pub mod hal;
 pub mod memblock;

@@ -13,6 +13,7 @@ use super::area::Cma;
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 use crate::config::PAGEBLOCK_NR_PAGES;
 use crate::error::Error;
+use crate::fmtbuf::StackStr;
 
 /// The smallest alignment (and size granule) of an area, in pages: one
 /// pageblock, because the page allocator changes migratetypes a pageblock
@@ -404,26 +405,4 @@ impl CmaAreas {
 }
 
 /// A name made up for an unnamed area.
-#[derive(Default)]
-struct NameBuf {
-    buf: [u8; 16],
-    len: usize,
-}
-
-impl NameBuf {
-    fn as_str(&self) -> &str {
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("cma")
-    }
-}
-
-impl fmt::Write for NameBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
+type NameBuf = StackStr<16>;

@@ -12,6 +12,7 @@ use super::flags::VmFlags;
 use super::space::AddressSpace;
 use super::vma::{AnonKind, Vma, VmaName};
 use crate::PAGE_SIZE;
+use crate::fmtbuf::StackStr;
 use core::fmt::{self, Write};
 
 /// seq_setwidth's `25 + sizeof(void *) * 6 - 1` on a 64-bit kernel: the
@@ -22,38 +23,7 @@ pub const MAPS_NAME_PAD: usize = 25 + 8 * 6 - 1;
 const SHMEM_DEV: (u32, u32) = (0, 1);
 
 /// A line assembled on the stack, so its length is known for padding.
-struct LineBuf {
-    buf: [u8; 160],
-    len: usize,
-}
-
-impl LineBuf {
-    const fn new() -> Self {
-        Self { buf: [0; 160], len: 0 }
-    }
-    fn pad_to(&mut self, col: usize) {
-        while self.len < col && self.len < self.buf.len() {
-            self.buf[self.len] = b' ';
-            self.len += 1;
-        }
-    }
-    fn as_str(&self) -> &str {
-        // Only `write_str` (whole UTF-8 strings) and ASCII spaces fill it.
-        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
-    }
-}
-
-impl Write for LineBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
-    }
-}
+type LineBuf = StackStr<160>;
 
 /// show_vma_header_prefix.
 fn header(
