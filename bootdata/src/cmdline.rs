@@ -161,6 +161,10 @@ pub struct Params {
     /// `debug_pagealloc=on/off`: unmap pages from the linear map while
     /// they are free, so a use after free of a whole page faults.
     pub debug_pagealloc: bool,
+    /// `page_alloc.check_pages=0/1`: the page allocator's per-page checks
+    /// at every allocation and free (Linux's check_pages_enabled, which
+    /// CONFIG_DEBUG_VM, debug_pagealloc and init_on_* turn on).
+    pub check_pages: bool,
     /// `bench=`: benchmark suites to run (bit i is `BENCH_SUITES[i]`).
     pub bench: u32,
     /// `slub_debug` / `slub_debug=...`.
@@ -258,6 +262,7 @@ impl Default for Params {
             movablecore: None,
             kernelcore: None,
             init_on_alloc: false,
+            check_pages: false,
             init_on_free: false,
             debug_pagealloc: false,
             bench: 0,
@@ -553,6 +558,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
             ("init_on_alloc", Some(v)) => parse_bool01(v).map(|b| p.init_on_alloc = b).is_some(),
             ("init_on_free", Some(v)) => parse_bool01(v).map(|b| p.init_on_free = b).is_some(),
             ("debug_pagealloc", Some(v)) => kstrtobool(v).map(|b| p.debug_pagealloc = b).is_some(),
+            ("page_alloc.check_pages", Some(v)) => parse_bool01(v).map(|b| p.check_pages = b).is_some(),
             ("bench", Some(v)) => match parse_bench(v) {
                 Named::Ok(mask) => {
                     p.bench = mask;
@@ -622,6 +628,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 | "init_on_free"
                 | "bench"
                 | "debug_pagealloc"
+                | "page_alloc.check_pages"
                 | "asid_bits"
                 | "rdinit"
                 | "init"

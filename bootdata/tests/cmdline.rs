@@ -240,6 +240,16 @@ fn init_on_alloc_and_free() {
     }
 }
 
+/// `page_alloc.check_pages=0|1`, off by default; any other value is named
+/// and ignored.
+#[test]
+fn page_alloc_check_pages_takes_0_or_1() {
+    assert!(!clean("").check_pages);
+    assert!(clean("page_alloc.check_pages=1").check_pages);
+    assert!(!clean("page_alloc.check_pages=0").check_pages);
+    malformed("page_alloc.check_pages=yes", "page_alloc.check_pages");
+}
+
 /// Linux's kstrtobool syntax: the first letter decides (the first two for
 /// on/off); a bad or missing value is named and the default (off) kept.
 #[test]

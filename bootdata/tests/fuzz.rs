@@ -290,7 +290,7 @@ fn fuzz_devicetree() {
 
 // ----- command lines -----------------------------------------------------------
 
-const WORDS: [&str; 44] = [
+const WORDS: [&str; 45] = [
     "rdinit",
     "init",
     "/bin/sh",
@@ -309,6 +309,7 @@ const WORDS: [&str; 44] = [
     "init_on_alloc",
     "init-on-free",
     "debug_pagealloc",
+    "page_alloc.check_pages",
     "bench",
     "slub_debug",
     "slub-debug",
@@ -434,6 +435,7 @@ fn canonical(p: &Params) -> Option<String> {
     w.push(format!("init_on_alloc={}", p.init_on_alloc as u8));
     w.push(format!("init_on_free={}", p.init_on_free as u8));
     w.push(format!("debug_pagealloc={}", if p.debug_pagealloc { "on" } else { "off" }));
+    w.push(format!("page_alloc.check_pages={}", p.check_pages as u8));
     if p.bench != 0 {
         let names: Vec<&str> =
             (0..BENCH_SUITES.len()).filter(|i| p.bench & (1 << i) != 0).map(|i| BENCH_SUITES[i]).collect();

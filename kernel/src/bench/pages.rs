@@ -42,34 +42,48 @@ impl FrameAlloc for Peer {
     }
 }
 
-/// This kernel's allocator: through the calling CPU's per-CPU lists, or (with
-/// `cpu` past NR_CPUS) straight from the buddy lists under the zone lock.
-pub struct Ours {
-    cpu: usize,
-}
+/// This kernel's allocator through the calling CPU's per-CPU lists, with
+/// the kernel's own API (`alloc_pages`, and freeing the `Pages`).
+pub struct Ours;
 
 impl FrameAlloc for Ours {
     fn name(&self) -> &'static str {
         "ours"
     }
     fn alloc(&mut self, order: u32) -> Option<u64> {
-        page_alloc::allocator()
-            .alloc_pages(self.cpu, mm::gfp::Gfp::KERNEL | mm::gfp::Gfp::NOWARN, order)
-            .ok()
-            .map(|p| p.0)
+        let gfp = mm::gfp::Gfp::KERNEL | mm::gfp::Gfp::NOWARN;
+        pages::alloc_pages(gfp, order).ok().map(|p| p.into_raw().0.0)
+    }
+    fn free(&mut self, frame: u64, order: u32) {
+        // SAFETY: 1. the workloads free each frame once, with the order
+        // `alloc` gave it for, which took it from a `Pages`.
+        unsafe { pages::Pages::from_raw(mm::Pfn(frame), order) }.free();
+    }
+}
+
+/// This kernel's allocator straight from the buddy lists under the zone
+/// lock (a CPU number past NR_CPUS takes no pcp list).
+pub struct OursNoPcp;
+
+impl FrameAlloc for OursNoPcp {
+    fn name(&self) -> &'static str {
+        "ours"
+    }
+    fn alloc(&mut self, order: u32) -> Option<u64> {
+        let gfp = mm::gfp::Gfp::KERNEL | mm::gfp::Gfp::NOWARN;
+        page_alloc::allocator().alloc_pages(arch::percpu::NR_CPUS, gfp, order).ok().map(|p| p.0)
     }
     fn free(&mut self, frame: u64, order: u32) {
         // SAFETY: 1. the workloads free each frame once, with the order
         // `alloc` gave it for; 2. they do not touch it afterwards.
-        unsafe { pages::free_pages_pfn(self.cpu, mm::Pfn(frame), order) };
+        unsafe { pages::free_pages_pfn(arch::percpu::NR_CPUS, mm::Pfn(frame), order) };
     }
 }
 
 pub fn run(icount: bool) {
-    let cpu = arch::percpu::smp_processor_id();
     let all = ["order0-pcp", "order1", "order3", "order9", "batch1000"];
-    run_pages(&mut Ours { cpu }, &all, icount);
-    run_pages(&mut Ours { cpu: arch::percpu::NR_CPUS }, &["order0-nopcp"], icount);
+    run_pages(&mut Ours, &all, icount);
+    run_pages(&mut OursNoPcp, &["order0-nopcp"], icount);
     let pa = page_alloc::allocator();
     let mut peer = Peer::new(0x10_0000, pa.totalram_pages());
     run_pages(&mut peer, &["order0-pcp", "order0-nopcp", "order1", "order3", "order9", "batch1000"], icount);

@@ -33,11 +33,12 @@ use alloc::boxed::Box;
 use bootdata::cmdline::Params;
 use bootdata::devicetree::DtInfo;
 use core::fmt::Write;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use mm::config::MAX_NUMNODES;
 use mm::gfp::Gfp;
 use mm::memblock::NodeId;
 use mm::page::{MemMap, Page, PresentSections};
-use mm::page_alloc::{AllocatorFlags, PgData};
+use mm::page_alloc::{AllocatorFlags, CpuPages, PgData};
 use mm::{Error, PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr};
 
 /// The allocator itself lives in the early heap: at 6 KiB it is kept off
@@ -45,6 +46,36 @@ use mm::{Error, PAGE_SHIFT, PAGE_SIZE, Pfn, PhysAddr};
 static ALLOCATOR: spin::Once<&'static PageAllocator> = spin::Once::new();
 /// The zone boundaries and the vmemmap base the allocator was built with.
 static ZONES: spin::Once<(ZoneLimits, u64)> = spin::Once::new();
+
+/// What a CPU's allocations start from: the allocator and the CPU's
+/// [`CpuPages`] in it, in the CPU's per-CPU area (Linux reaches
+/// `zone->per_cpu_pageset` through this_cpu_ptr the same way).
+pub struct PageCpu {
+    pa: AtomicPtr<PageAllocator>,
+    cp: AtomicPtr<CpuPages>,
+}
+
+arch::define_per_cpu! {
+    /// Set for every possible CPU by `init`; null before.
+    static PAGE_CPU: PageCpu = PageCpu { pa: AtomicPtr::new(core::ptr::null_mut()), cp: AtomicPtr::new(core::ptr::null_mut()) };
+}
+
+/// The allocator and the calling CPU's [`CpuPages`], through the CPU's
+/// per-CPU area (TPIDR_EL1); `None` before `init`.
+#[inline(always)]
+pub fn this_cpu_page_alloc() -> Option<(&'static PageAllocator, &'static CpuPages)> {
+    let pc = arch::percpu::this_cpu_ptr(&PAGE_CPU);
+    let pa = pc.pa.load(Ordering::Relaxed);
+    if pa.is_null() {
+        return None;
+    }
+    let cp = pc.cp.load(Ordering::Relaxed);
+    // SAFETY: `init` stored pointers to the allocator, which is leaked
+    // ('static) and never moves, and to a CpuPages inside it, `cp` first
+    // (on the CPU that runs init, before any other CPU uses its own);
+    // nothing else writes PAGE_CPU.
+    Some(unsafe { (&*pa, &*cp) })
+}
 
 /// The page allocator (panics before `init`: a wiring bug).
 pub fn allocator() -> &'static PageAllocator {
@@ -160,6 +191,13 @@ pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo)
     pgtable::set_table_alloc(alloc_table_page);
     pa.init_per_zone_wmark_min();
     pa.setup_pcp();
+    for cpu in 0..arch::percpu::NR_CPUS {
+        if let Some(cp) = pa.cpu_pages(cpu) {
+            let pc = arch::percpu::per_cpu_ptr(&PAGE_CPU, cpu);
+            pc.cp.store(core::ptr::from_ref(cp).cast_mut(), Ordering::Relaxed);
+            pc.pa.store(core::ptr::from_ref(pa).cast_mut(), Ordering::Relaxed);
+        }
+    }
     pa.report_meminit();
     Ok(cost)
 }
@@ -187,7 +225,10 @@ fn build(vmemmap_base: u64, limits: &ZoneLimits, params: &Params, dt: &DtInfo) -
     let map = unsafe { MemMap::new(vmemmap_base as *mut Page, sections) };
     // Allocated first and built in place (Box::new would build it on the
     // stack while it allocates).
-    let mut pa = Box::write(Box::new_uninit(), PageAllocator::new(map));
+    let mut slot = Box::<PageAllocator>::new_uninit();
+    PageAllocator::new_in_place(&mut slot, map);
+    // SAFETY: new_in_place initialised the whole allocator in the box.
+    let mut pa = unsafe { slot.assume_init() };
     let mut flags = AllocatorFlags::empty();
     if params.init_on_alloc {
         flags |= AllocatorFlags::INIT_ON_ALLOC;
@@ -199,6 +240,9 @@ fn build(vmemmap_base: u64, limits: &ZoneLimits, params: &Params, dt: &DtInfo) -
     // and its tables could be had): then free pages leave it.
     if pgtable::debug_pagealloc_enabled() {
         flags |= AllocatorFlags::DEBUG_PAGEALLOC;
+    }
+    if params.check_pages {
+        flags |= AllocatorFlags::CHECK_PAGES;
     }
     pa.set_flags(flags);
     pa.set_cpus(&cpu_nodes(dt, params))?;

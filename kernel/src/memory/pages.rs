@@ -10,7 +10,7 @@
 //! `free_pages_pfn`.
 
 use super::linear_map::{page_address, virt_to_pfn};
-use super::page_alloc::allocator;
+use super::page_alloc::{allocator, this_cpu_page_alloc};
 use mm::gfp::Gfp;
 use mm::memblock::NodeId;
 use mm::page::Page;
@@ -48,6 +48,15 @@ impl Pages {
         core::mem::forget(self);
         r
     }
+    /// Free the pages now (what dropping does), inlined at the call.
+    #[inline(always)]
+    pub fn free(self) {
+        let (pfn, order) = self.into_raw();
+        // SAFETY: 1. and 2. are the type's invariant: the handle owned the
+        // block, and it is gone.
+        unsafe { free_owned(pfn, order) };
+    }
+
     /// Take back ownership of pages from `into_raw`.
     ///
     /// # Safety
@@ -58,10 +67,26 @@ impl Pages {
 }
 
 impl Drop for Pages {
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: 1. and 2. are the type's invariant: the handle owns the
         // block, and nothing can use it once the handle is gone.
-        unsafe { free_pages_pfn(this_cpu(), self.pfn, self.order) };
+        unsafe { free_owned(self.pfn, self.order) };
+    }
+}
+
+/// Free a block an owning handle held, on this CPU.
+///
+/// # Safety
+/// 1. `(pfn, order)` is a block the allocator handed out, owned by the
+///    caller and unused after this call.
+#[inline(always)]
+unsafe fn free_owned(pfn: Pfn, order: u32) {
+    match this_cpu_page_alloc() {
+        // SAFETY: obligation 1 is free_pages_owned's.
+        Some((pa, cp)) => unsafe { pa.free_pages_owned(cp, pfn, order) },
+        // SAFETY: as above (free_pages_pfn's 1 and 2).
+        None => unsafe { free_pages_pfn(this_cpu(), pfn, order) },
     }
 }
 
@@ -79,8 +104,12 @@ pub unsafe fn free_pages_pfn(cpu: usize, pfn: Pfn, order: u32) {
 }
 
 /// Linux's alloc_pages: 2^order pages, or `NoMemory`.
+#[inline(always)]
 pub fn alloc_pages(gfp: Gfp, order: u32) -> Result<Pages, Error> {
-    let pfn = allocator().alloc_pages(this_cpu(), gfp, order)?;
+    let pfn = match this_cpu_page_alloc() {
+        Some((pa, cp)) => pa.alloc_pages_on(cp, gfp, order)?,
+        None => allocator().alloc_pages(this_cpu(), gfp, order)?,
+    };
     Ok(Pages { pfn, order })
 }
 

@@ -773,13 +773,34 @@ fn exhaust_and_recover() -> TestResult {
 
 // ----- 8. bad pages ---------------------------------------------------------
 
+/// The page allocator's per-page checks on while this lives (off again
+/// after, unless a boot setting keeps them on).
+struct PageChecksOn;
+
+impl PageChecksOn {
+    fn new() -> Self {
+        pa().set_check_pages(mm::page_alloc::PageChecks::On);
+        PageChecksOn
+    }
+}
+
+impl Drop for PageChecksOn {
+    fn drop(&mut self) {
+        pa().set_check_pages(mm::page_alloc::PageChecks::Off);
+    }
+}
+
 /// A page freed with a stray mapcount, and a block freed with a mapping on
 /// one of its tail pages, are reported (`BUG: Bad page state` in the log),
 /// counted in nr_bad_pages and kept off the free lists; the allocator
 /// carries on. The pages are leaked by design, as in Linux: this is the one
 /// test that does not restore the free counts (it leaks 5 pages per boot).
+/// The per-page checks are off by default, as in Linux without
+/// CONFIG_DEBUG_VM; the test turns them on (page_alloc.check_pages) while
+/// it runs.
 fn bad_page_detected() -> TestResult {
     let pa = pa();
+    let _checks = PageChecksOn::new();
     let (bad, reports) = (pa.nr_bad_pages(), pa.nr_bad_page_reports());
     let mapped = alloc_pages(Gfp::KERNEL, 0).map_err(|e| format!("{e}"))?;
     let block = alloc_pages(Gfp::KERNEL, 2).map_err(|e| format!("{e}"))?;

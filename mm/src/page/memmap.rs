@@ -120,6 +120,17 @@ impl PresentSections {
 pub(crate) struct ValidPfn(pub(super) u64);
 
 impl ValidPfn {
+    /// A PFN some earlier check made valid, stored raw (the pcp arrays).
+    ///
+    /// # Safety
+    ///
+    /// 1. `pfn` is [`ValidPfn::get`] of a `ValidPfn` issued by the map it
+    ///    will be used with.
+    #[inline(always)]
+    pub(crate) const unsafe fn new_unchecked(pfn: u64) -> ValidPfn {
+        ValidPfn(pfn)
+    }
+
     /// The raw PFN.
     #[inline]
     pub(crate) const fn get(self) -> u64 {
@@ -259,6 +270,21 @@ impl MemMap {
         // for as long as `self` lives; `Page` is all atomics, so a shared
         // reference is fine whatever else holds one.
         unsafe { &*self.base.wrapping_add(pfn.0 as usize) }
+    }
+
+    /// The migratetype of the pageblock holding `pfn`, whose descriptor is
+    /// `page`, as its index (MigrateType as usize), for the fast paths: the
+    /// pageblock's first descriptor is found from `page` directly.
+    #[inline(always)]
+    pub(crate) fn pageblock_migratetype_index(&self, page: &Page, pfn: ValidPfn) -> usize {
+        let back = (pfn.0 & (PAGEBLOCK_NR_PAGES - 1)) as usize;
+        // SAFETY: `page` is `pfn`'s descriptor in this map (the caller got
+        // it from `self.page(pfn)`); the pageblock's first PFN is `back`
+        // frames below and in the same section (sections are whole
+        // pageblocks), so its descriptor is `back` elements below in the
+        // same array, valid for reads for as long as `self` lives.
+        let head = unsafe { &*core::ptr::from_ref(page).sub(back) };
+        ((head.raw_flags() & PB_MIGRATETYPE_MASK) >> PB_MIGRATETYPE_SHIFT) as usize
     }
 
     /// The migratetype of the pageblock holding `pfn` (get_pageblock_migratetype).

@@ -220,10 +220,19 @@ impl Page {
 
     /// Set owner flags (SetPageFoo). The allocator's own flags
     /// ([`PageFlags::ALLOCATOR_OWNED`]) are not settable this way and are
-    /// ignored.
+    /// ignored. Only a page someone holds a reference to has an owner: on
+    /// a page with refcount 0 (free, or a tail of an allocated block, whose
+    /// head holds the block's reference) nothing is set and `false` comes
+    /// back. The page allocator relies on that: tails of a block that is
+    /// not compound come back from their owner as clean as they left, so
+    /// freeing the block need not walk them (see page_alloc's fastpath).
     #[inline]
-    pub fn set_flags(&self, flags: PageFlags) {
+    pub fn set_flags(&self, flags: PageFlags) -> bool {
+        if self.refcount.load(Relaxed) <= 0 {
+            return false;
+        }
         self.flags.fetch_or(flags.difference(PageFlags::ALLOCATOR_OWNED).bits(), Relaxed);
+        true
     }
 
     /// Clear owner flags (ClearPageFoo); allocator-owned flags are ignored.

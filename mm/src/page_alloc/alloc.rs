@@ -13,6 +13,7 @@ use crate::pcp::pcp_allowed_order;
 use crate::zone::{AllocFlags, Fpi, Wmark, Zone};
 
 use super::allocator::{AllocContext, AllocatorFlags, PageAllocator, alloc_flags_cma, get_order};
+use super::fastpath::PageChecks;
 use super::node::Zonelist;
 
 impl<H: Hal> PageAllocator<H> {
@@ -20,10 +21,13 @@ impl<H: Hal> PageAllocator<H> {
 
     /// Allocate `2^order` pages near `cpu`'s node (alloc_pages). The CPU is
     /// the caller's, with interrupts masked.
+    /// A `cpu` past NR_CPUS takes no pcp list (the buddy lists directly).
     #[inline]
     pub fn alloc_pages(&self, cpu: usize, gfp: Gfp, order: u32) -> Result<Pfn, Error> {
-        let nid = self.numa_mem[cpu.min(NR_CPUS - 1)] as usize;
-        self.alloc_pages_nid(cpu, gfp, order, nid)
+        match self.cpu_pages.get(cpu) {
+            Some(cp) => self.alloc_pages_on(cp, gfp, order),
+            None => self.alloc_pages_cold(cpu, gfp, order),
+        }
     }
 
     /// Allocate `2^order` pages, preferring node `nid` ([`NUMA_NO_NODE`]:
@@ -108,7 +112,7 @@ impl<H: Hal> PageAllocator<H> {
             && let Some(zone) = self.zone(zref)
             && zone.zone_watermark_fast(order, zone.wmark_pages(Wmark::Low), highest_zoneidx, alloc_flags)
             && let Some(v) = zone.rmqueue_pcplist(&self.map, cpu, order, migratetype, alloc_flags)
-            && self.check_new_pages(cpu, v, order)
+            && (self.page_checks() == PageChecks::Off || self.check_new_pages(cpu, v, order))
         {
             self.prep_new_page(v, order, gfp);
             return Ok(Pfn(v.get()));
@@ -219,7 +223,7 @@ impl<H: Hal> PageAllocator<H> {
             } else {
                 zone.rmqueue_buddy(&self.map, order, mt, alloc_flags)?
             };
-            if self.check_new_pages(cpu, v, order) {
+            if self.page_checks() == PageChecks::Off || self.check_new_pages(cpu, v, order) {
                 return Some(v);
             }
         }

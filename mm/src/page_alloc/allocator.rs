@@ -2,7 +2,7 @@
 //! settings, and the lookups every other part uses.
 
 use core::marker::PhantomData;
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use bitflags::bitflags;
 
@@ -14,6 +14,7 @@ use crate::mmzone::{MigrateType, ZoneType};
 use crate::page::{MemMap, Page};
 use crate::zone::{AllocFlags, DEFAULT_WATERMARK_SCALE_FACTOR, Zone};
 
+use super::fastpath::{CpuPages, ZoneSlot};
 use super::node::{PgData, ZoneRef, Zonelist};
 
 /// Distance of a node to itself.
@@ -42,10 +43,22 @@ bitflags! {
         /// (debug_pagealloc=on): [`Hal::kernel_map_pages`](crate::hal::Hal::kernel_map_pages)
         /// at every free and allocation. Set before the first free.
         const DEBUG_PAGEALLOC = 1 << 2;
+        /// The per-page checks at allocation and free
+        /// (`page_alloc.check_pages=1`; see the fastpath module).
+        const CHECK_PAGES = 1 << 3;
     }
 }
 
 /// What an allocation is looking for (struct alloc_context).
+impl AllocatorFlags {
+    /// Settings that turn the per-page checks on, as Linux's
+    /// want_check_pages: debug_pagealloc, init_on_alloc, init_on_free.
+    pub const IMPLY_CHECK_PAGES: AllocatorFlags = AllocatorFlags::INIT_ON_ALLOC
+        .union(AllocatorFlags::INIT_ON_FREE)
+        .union(AllocatorFlags::DEBUG_PAGEALLOC)
+        .union(AllocatorFlags::CHECK_PAGES);
+}
+
 pub(super) struct AllocContext<'a> {
     pub(super) zonelist: &'a Zonelist,
     pub(super) preferred: Option<ZoneRef>,
@@ -63,6 +76,17 @@ pub struct PageAllocator<H> {
     pub(super) nr_cpus: usize,
     pub(super) nr_online_nodes: usize,
     pub(super) flags: AllocatorFlags,
+    /// Whether the per-page checks run (Linux's check_pages_enabled
+    /// static key): set by [`AllocatorFlags::IMPLY_CHECK_PAGES`] or at run
+    /// time by `set_check_pages`.
+    pub(super) check_pages: AtomicBool,
+    /// Whether setup_pcp has sized the pcps (the fast paths wait for it).
+    pub(super) pcp_ready: AtomicBool,
+    /// Each CPU's fast-path state (see the fastpath module).
+    pub(super) cpu_pages: [CpuPages; NR_CPUS],
+    /// Every zone by the node and zone bits of a flags word (the zone id),
+    /// for the fast free; filled by build_all_zonelists.
+    pub(super) zone_table: [ZoneSlot; 1 << (64 - crate::page::ZONEID_PGSHIFT)],
     pub(super) page_group_by_mobility_disabled: bool,
     pub(super) memmap_ready: bool,
     pub(super) min_free_kbytes: AtomicU64,
@@ -95,8 +119,15 @@ impl<H: Hal> PageAllocator<H> {
     /// An allocator over `map` with no nodes yet; it reaches the platform
     /// (logging, page zeroing) through `H`.
     pub fn new(map: MemMap) -> Self {
-        // A constant, so that the 4 KiB table is copied straight into place
-        // rather than built on the (16 KiB) kernel stack first.
+        let mut slot = core::mem::MaybeUninit::uninit();
+        Self::new_in_place(&mut slot, map);
+        // SAFETY: new_in_place wrote every field.
+        unsafe { slot.assume_init() }
+    }
+
+    /// [`PageAllocator::new`] built in `slot`, field by field, so that the
+    /// allocator (about 10 KiB) is never a temporary on the kernel stack.
+    pub fn new_in_place(slot: &mut core::mem::MaybeUninit<Self>, map: MemMap) -> &mut Self {
         const NODE_DISTANCE: [[u8; MAX_NUMNODES]; MAX_NUMNODES] = {
             let mut d = [[REMOTE_DISTANCE; MAX_NUMNODES]; MAX_NUMNODES];
             let mut i = 0;
@@ -106,26 +137,49 @@ impl<H: Hal> PageAllocator<H> {
             }
             d
         };
-        Self {
-            map,
-            nodes: [const { None }; MAX_NUMNODES],
-            node_distance: NODE_DISTANCE,
-            cpu_to_node: [NodeId(0); NR_CPUS],
-            numa_mem: [0; NR_CPUS],
-            nr_cpus: 1,
-            nr_online_nodes: 0,
-            flags: AllocatorFlags::empty(),
-            page_group_by_mobility_disabled: false,
-            memmap_ready: false,
-            min_free_kbytes: AtomicU64::new(DEFAULT_MIN_FREE_KBYTES),
-            user_min_free_kbytes: AtomicU64::new(0),
-            watermark_scale_factor: AtomicU64::new(DEFAULT_WATERMARK_SCALE_FACTOR),
-            totalreserve_pages: AtomicU64::new(0),
-            nr_bad_pages: AtomicU64::new(0),
-            nr_bad_page_reports: AtomicU64::new(0),
-            setup_lock: spin::Mutex::new(()),
-            migrator: spin::Once::new(),
-            _hal: PhantomData,
+
+        let this = slot.as_mut_ptr();
+        // SAFETY: `this` points to `slot`, valid for writes of Self and
+        // aligned; each field is written once, in place (the large arrays
+        // are copied from constants), and `slot` is initialised when this
+        // returns, so the reference made from it is valid.
+        unsafe {
+            (&raw mut (*this).map).write(map);
+            (&raw mut (*this).nodes).write([const { None }; MAX_NUMNODES]);
+            (&raw mut (*this).node_distance).write(NODE_DISTANCE);
+            (&raw mut (*this).cpu_to_node).write([NodeId(0); NR_CPUS]);
+            (&raw mut (*this).numa_mem).write([0; NR_CPUS]);
+            (&raw mut (*this).nr_cpus).write(1);
+            (&raw mut (*this).nr_online_nodes).write(0);
+            (&raw mut (*this).flags).write(AllocatorFlags::empty());
+            (&raw mut (*this).check_pages).write(AtomicBool::new(false));
+            (&raw mut (*this).pcp_ready).write(AtomicBool::new(false));
+            // Inline constants: copied from the image, not built on the stack.
+            (&raw mut (*this).zone_table)
+                .write(const { [const { ZoneSlot::empty() }; 1 << (64 - crate::page::ZONEID_PGSHIFT)] });
+            (&raw mut (*this).cpu_pages).write(
+                const {
+                    let mut c = [const { CpuPages::new(0) }; NR_CPUS];
+                    let mut i = 0;
+                    while i < NR_CPUS {
+                        c[i] = CpuPages::new(i);
+                        i += 1;
+                    }
+                    c
+                },
+            );
+            (&raw mut (*this).page_group_by_mobility_disabled).write(false);
+            (&raw mut (*this).memmap_ready).write(false);
+            (&raw mut (*this).min_free_kbytes).write(AtomicU64::new(DEFAULT_MIN_FREE_KBYTES));
+            (&raw mut (*this).user_min_free_kbytes).write(AtomicU64::new(0));
+            (&raw mut (*this).watermark_scale_factor).write(AtomicU64::new(DEFAULT_WATERMARK_SCALE_FACTOR));
+            (&raw mut (*this).totalreserve_pages).write(AtomicU64::new(0));
+            (&raw mut (*this).nr_bad_pages).write(AtomicU64::new(0));
+            (&raw mut (*this).nr_bad_page_reports).write(AtomicU64::new(0));
+            (&raw mut (*this).setup_lock).write(spin::Mutex::new(()));
+            (&raw mut (*this).migrator).write(spin::Once::new());
+            (&raw mut (*this)._hal).write(PhantomData);
+            slot.assume_init_mut()
         }
     }
 
@@ -133,6 +187,7 @@ impl<H: Hal> PageAllocator<H> {
     /// that init_on_free covers it.
     pub fn set_flags(&mut self, flags: AllocatorFlags) {
         self.flags = flags;
+        self.store_check_pages(flags.intersects(AllocatorFlags::IMPLY_CHECK_PAGES));
     }
 
     /// Register the kernel's [`Migrator`](crate::migrate::Migrator): from

@@ -8,6 +8,7 @@ use crate::hal::{Comm, Hal, LinearMapping, LogLevel};
 use crate::page::{PageFlags, PageFlagsDisplay, TAIL_MAPPING, ValidPfn};
 
 use super::allocator::{AllocatorFlags, BAD_PAGE_REPORTS, PageAllocator};
+use super::fastpath::{PAGE_MAPPING_FLAGS, PageChecks};
 
 impl<H: Hal> PageAllocator<H> {
     /// Whether every page of a block about to be handed out is as a free
@@ -56,7 +57,9 @@ impl<H: Hal> PageAllocator<H> {
     }
 
     /// Check and clean a block being freed (free_pages_prepare). A block
-    /// with any bad page is leaked whole.
+    /// with any bad page is leaked whole. The per-page checks run only with
+    /// `check_pages` on (see the fastpath module); a compound page's tails
+    /// are always checked and reset, as Linux does.
     #[inline]
     pub(super) fn free_pages_prepare(&self, cpu: usize, v: ValidPfn, order: u32) -> bool {
         let page = self.map.page(v);
@@ -64,11 +67,16 @@ impl<H: Hal> PageAllocator<H> {
             // Never let a poisoned page reach the free lists.
             return false;
         }
+        let checks = self.page_checks() == PageChecks::On;
         let mut bad = 0;
-        if order != 0 {
-            bad += self.free_tail_pages_prepare(cpu, v, order);
+        if order != 0 && (checks || page.is_head()) {
+            bad += self.free_tail_pages_prepare(cpu, v, order, checks);
         }
-        if !page.expected_state(PageFlags::CHECK_AT_FREE) {
+        // Anonymous and movable pages keep flag bits in `mapping`.
+        if page.mapping() & PAGE_MAPPING_FLAGS != 0 {
+            page.set_mapping(0);
+        }
+        if checks && !page.expected_state(PageFlags::CHECK_AT_FREE) {
             self.free_page_bad(cpu, v);
             bad += 1;
         }
@@ -95,7 +103,7 @@ impl<H: Hal> PageAllocator<H> {
     /// The tail half of free_pages_prepare.
     #[cold]
     #[inline(never)]
-    pub(super) fn free_tail_pages_prepare(&self, cpu: usize, v: ValidPfn, order: u32) -> u32 {
+    pub(super) fn free_tail_pages_prepare(&self, cpu: usize, v: ValidPfn, order: u32, checks: bool) -> u32 {
         let head = self.map.page(v);
         let compound = head.is_head();
         let mut bad = 0;
@@ -108,6 +116,9 @@ impl<H: Hal> PageAllocator<H> {
             let tail = self.map.page(tv);
             if compound {
                 bad += self.free_tail_page_prepare(cpu, v, tv);
+            }
+            if !checks {
+                continue;
             }
             if !tail.expected_state(PageFlags::CHECK_AT_FREE) {
                 self.free_page_bad(cpu, tv);

@@ -37,6 +37,22 @@ impl<H: Hal> PageAllocator<H> {
     ///    call (the allocator may hand them out again at once).
     #[inline]
     pub unsafe fn free_pages(&self, cpu: usize, pfn: Pfn, order: u32) {
+        match self.cpu_pages.get(cpu) {
+            // SAFETY: obligations 1-3 are free_pages_on's 1.
+            Some(cp) => unsafe { self.free_pages_on(cp, pfn, order) },
+            // SAFETY: as above.
+            None => unsafe { self.free_pages_slow(cpu, pfn, order) },
+        }
+    }
+
+    /// Everything [`Self::free_pages_on`] does not take: invalid input,
+    /// compound and high-order blocks, debug settings, shared blocks.
+    ///
+    /// # Safety
+    ///
+    /// 1. As [`Self::free_pages`].
+    #[inline(never)]
+    pub(super) unsafe fn free_pages_slow(&self, cpu: usize, pfn: Pfn, order: u32) {
         let Some(v) = self.map.valid(pfn.0) else {
             return self.free_pages_invalid(pfn, order);
         };
@@ -47,17 +63,23 @@ impl<H: Hal> PageAllocator<H> {
         let head = page.is_head();
         match page.put_page_testzero() {
             PutResult::Zero => self.free_frozen_pages(cpu, v, order),
-            PutResult::Held => {
-                if !head {
-                    // Someone else holds the first page: free the rest.
-                    let mut o = order;
-                    while o > 0 {
-                        o -= 1;
-                        self.free_frozen_pages(cpu, v.add(1 << o), o);
-                    }
-                }
-            }
+            PutResult::Held => self.free_pages_held(cpu, v, order, head),
             PutResult::Underflow => self.free_pages_underflow(cpu, v),
+        }
+    }
+
+    /// References to the first page remain: unless the block is compound,
+    /// its pages past the first are freed (the first stays with whoever
+    /// holds it).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn free_pages_held(&self, cpu: usize, v: ValidPfn, order: u32, head: bool) {
+        if !head {
+            let mut o = order;
+            while o > 0 {
+                o -= 1;
+                self.free_frozen_pages(cpu, v.add(1 << o), o);
+            }
         }
     }
 
@@ -117,6 +139,14 @@ impl<H: Hal> PageAllocator<H> {
         if !self.free_pages_prepare(cpu, v, order) {
             return;
         }
+        self.free_unref_page(cpu, v, order);
+    }
+
+    /// The back half of free_frozen_pages: a prepared block (checked,
+    /// cleaned, refcount 0) to this CPU's pcp lists, or to the buddy lists
+    /// if its pageblock is isolated.
+    #[inline]
+    pub(super) fn free_unref_page(&self, cpu: usize, v: ValidPfn, order: u32) {
         let page = self.map.page(v);
         let Some(zone) = self.page_zone(page) else {
             return self.free_pages_invalid(Pfn(v.get()), order);

@@ -246,6 +246,7 @@ mod check;
 mod contig;
 #[cfg(test)]
 mod contig_tests;
+mod fastpath;
 mod free;
 mod init;
 mod isolation;
@@ -264,6 +265,7 @@ pub use allocator::{
     REMOTE_DISTANCE, get_order,
 };
 pub use contig::{CONTIG_MIGRATE_BATCH, CONTIG_MIGRATE_TRIES};
+pub use fastpath::{CpuPages, PageChecks};
 pub use isolation::IsolateFlags;
 pub use node::{
     MAX_ZONELISTS, MAX_ZONES_PER_ZONELIST, PgData, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZoneRef, Zonelist,

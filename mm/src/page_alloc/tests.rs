@@ -496,6 +496,7 @@ fn nofail_fails_cleanly_after_bounded_retries() {
 #[test]
 fn bad_page_at_free_is_reported_and_leaked() {
     let pa = one_zone(4096);
+    pa.set_check_pages(PageChecks::On);
     let p = pa.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
     let page = pa.memmap().pfn_to_page(p).unwrap();
     page.set_mapping(0xdead_0000);
@@ -523,6 +524,7 @@ fn bad_page_at_free_is_reported_and_leaked() {
 #[test]
 fn bad_page_at_alloc_is_reported_and_skipped() {
     let pa = one_zone(4096);
+    pa.set_check_pages(PageChecks::On);
     let p = pa.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
     pa.test_free_pages(0, p, 0);
     // Scribble on the free page sitting on the pcp list.
@@ -691,11 +693,12 @@ fn pcp_batch_high_and_draining() {
     // Order 2: batch >> 2 = 3 blocks.
     let q = pa.alloc_pages(0, Gfp::KERNEL, 2).unwrap();
     assert_eq!(zone.pcp_stats(0).count, 14 + 2 * 4);
-    // Frees pile up on the pcp until high, then a batch goes back.
+    // Frees pile up on the pcp until high, then a batch goes back. The
+    // array in front of the lists holds PCP_HOT more (one pcp type here).
     let many: Vec<Pfn> = (0..400).map(|_| pa.alloc_pages(1, Gfp::KERNEL, 0).unwrap()).collect();
     for &m in &many {
         pa.test_free_pages(1, m, 0);
-        assert!(zone.pcp_stats(1).count < stats.high);
+        assert!(zone.pcp_stats(1).count < stats.high + crate::zone::PCP_HOT as u32);
     }
     check(&pa);
     pa.drain_local_pages(1);
@@ -1288,4 +1291,131 @@ fn without_debug_pagealloc_nothing_is_unmapped() {
     pa.test_free_pages(0, b, 5);
     assert_eq!(take_page_events(), [PageEvent::Zeroed(b.0, 32)]);
     assert!(unmapped_frames().is_empty());
+}
+
+// ----- the fast path (fastpath.rs) -----------------------------------------
+
+#[test]
+fn without_page_checks_a_bad_free_is_not_looked_for() {
+    // Linux without CONFIG_DEBUG_VM: no free_page_is_bad. The anon bits of
+    // `mapping` and the owner flags are still cleared, so the next owner
+    // gets a clean page.
+    let pa = one_zone(4096);
+    assert_eq!(pa.page_checks(), PageChecks::Off);
+    let p = pa.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
+    let page = pa.memmap().pfn_to_page(p).unwrap();
+    page.set_mapping(0x1234_0001);
+    assert!(page.set_flags(PageFlags::DIRTY));
+    pa.test_free_pages(0, p, 0);
+    assert!(take_log().is_empty());
+    assert_eq!(pa.nr_bad_pages(), 0);
+    let q = pa.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
+    assert_eq!(q, p, "hot page reused from the pcp list");
+    let page = pa.memmap().pfn_to_page(q).unwrap();
+    assert_eq!(page.mapping(), 0);
+    assert_eq!(page.raw_flags() & PageFlags::CHECK_AT_PREP.bits(), 0);
+    // A double free is still caught: the refcount is always checked.
+    pa.test_free_pages(0, q, 0);
+    pa.test_free_pages(0, q, 0);
+    assert!(take_log().iter().any(|l| l == "page dumped because: VM_BUG_ON_PAGE(page_ref_count(page) == 0)"));
+    pa.drain_all_pages();
+    check(&pa);
+}
+
+#[test]
+fn tails_of_a_plain_block_cannot_gain_flags() {
+    let pa = one_zone(4096);
+    let p = pa.alloc_pages(0, Gfp::KERNEL, 3).unwrap();
+    let map = pa.memmap();
+    assert!(map.pfn_to_page(p).unwrap().set_flags(PageFlags::DIRTY));
+    for i in 1..8 {
+        let tail = map.pfn_to_page(Pfn(p.0 + i)).unwrap();
+        assert!(!tail.set_flags(PageFlags::DIRTY | PageFlags::LRU), "tail {i} has no reference");
+        assert_eq!(tail.raw_flags() & PageFlags::CHECK_AT_PREP.bits(), 0);
+    }
+    pa.test_free_pages(0, p, 3);
+    // With the checks on, every page of every block handed out is verified
+    // (and a free block with a dirty tail would be reported).
+    pa.set_check_pages(PageChecks::On);
+    let mut got = Vec::new();
+    while let Ok(b) = pa.alloc_pages(0, Gfp::KERNEL | Gfp::NOWARN, 3) {
+        got.push(b);
+    }
+    assert_eq!(pa.nr_bad_pages(), 0);
+    for b in got {
+        pa.test_free_pages(0, b, 3);
+    }
+    pa.drain_all_pages();
+    check(&pa);
+}
+
+#[test]
+fn cached_watermark_decision_matches_the_full_check() {
+    // Random allocations and frees on two CPUs down to and past the LOW
+    // watermark: after every step, each zone's cached decision for orders
+    // 0-3 equals zone_watermark_ok for every highest zone (the model), so
+    // every allocation the fast path makes is one the full check allows.
+    let nodes = [NodeSpec { nid: 0, zones: [(B, B + 4096), (0, 0), (B + 4096, B + 8192), (0, 0)] }];
+    let pa = build(&nodes, &[(B, B + 8192)], &[0, 0]);
+    pa.set_min_free_kbytes(4096);
+    let mut held: Vec<(usize, Pfn, u32)> = Vec::new();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rnd = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for step in 0..20_000 {
+        let r = rnd();
+        let cpu = (r & 1) as usize;
+        if r % 7 < 4 || held.is_empty() {
+            let gfp = if r & 8 != 0 { Gfp::KERNEL | Gfp::NOWARN } else { Gfp::KERNEL | Gfp::DMA | Gfp::NOWARN };
+            let order = ((r >> 4) % 4) as u32;
+            if let Ok(p) = pa.alloc_pages(cpu, gfp, order) {
+                held.push((cpu, p, order));
+            }
+        } else {
+            let i = (r >> 8) as usize % held.len();
+            let (_, p, order) = held.swap_remove(i);
+            pa.test_free_pages(cpu, p, order);
+        }
+        for zone in pa.node_data(NodeId(0)).unwrap().zones() {
+            for z in ZoneType::ALL {
+                for order in 0..=3 {
+                    let full = zone.zone_watermark_ok(order, zone.low_wmark_pages(), z, AllocFlags::WMARK_LOW);
+                    let cached = zone.pcp_wmark_ok(order, z.idx());
+                    assert_eq!(cached, full, "step {step}, {} order {order} for highest {z:?}", zone.name());
+                }
+            }
+        }
+    }
+    for (cpu, p, order) in held {
+        pa.test_free_pages(cpu, p, order);
+    }
+    pa.drain_all_pages();
+    check(&pa);
+    assert_eq!(pa.nr_free_pages(), 8192);
+}
+
+#[test]
+fn a_free_into_an_isolated_pageblock_skips_the_pcp_list() {
+    let pa = one_zone(4096);
+    let p = pa.alloc_pages(0, Gfp::KERNEL, 0).unwrap();
+    let pb = p.0 & !(PAGEBLOCK_NR_PAGES - 1);
+    let zone = pa.node_data(NodeId(0)).unwrap().zone(ZoneType::Normal);
+    // Straight through the zone: the page in it is unmovable and in use,
+    // which start_isolate_page_range would refuse.
+    let v = pa.memmap().valid(pb).unwrap();
+    zone.set_pageblock_isolate(pa.memmap(), v).unwrap();
+    assert_eq!(zone.nr_isolate_pageblock.load(core::sync::atomic::Ordering::Relaxed), 1);
+    let pcp_before = zone.pcp_count();
+    pa.test_free_pages(0, p, 0);
+    assert_eq!(zone.pcp_count(), pcp_before, "the page went to the buddy lists");
+    assert_eq!(pa.pageblock_migratetype(p), Some(MigrateType::Isolate));
+    zone.unset_pageblock_isolate(pa.memmap(), v, MigrateType::Unmovable).unwrap();
+    assert_eq!(zone.nr_isolate_pageblock.load(core::sync::atomic::Ordering::Relaxed), 0);
+    pa.drain_all_pages();
+    check(&pa);
+    assert_eq!(pa.nr_free_pages(), 4096);
 }

@@ -127,6 +127,9 @@ impl<H: Hal> PageAllocator<H> {
             for (i, zone) in pgdat.node_zones.iter().enumerate() {
                 let max = (i..MAX_NR_ZONES).map(|j| zone.lowmem_reserve[j].load(Relaxed)).max().unwrap_or(0);
                 node_total += (max + zone.high_wmark_pages()).min(zone.managed_pages());
+                // Both callers changed an input of the fast path's cached
+                // watermark decision.
+                zone.refresh_wmark_cache();
             }
             pgdat.totalreserve_pages.store(node_total, Relaxed);
             total += node_total;
@@ -144,7 +147,9 @@ impl<H: Hal> PageAllocator<H> {
             let node_cpus = self.cpu_to_node[..self.nr_cpus].iter().filter(|&&n| n == zone.node()).count();
             let split = if node_cpus == 0 { self.nr_cpus } else { node_cpus };
             let high = zone_highsize(zone.low_wmark_pages(), batch, split);
-            zone.set_pageset_high_and_batch(high, batch);
+            zone.set_pageset_high_and_batch(&self.map, high, batch);
         }
+        self.pcp_ready.store(true, Relaxed);
+        self.update_fast_off();
     }
 }

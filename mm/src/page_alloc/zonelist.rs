@@ -71,6 +71,11 @@ impl<H: Hal> PageAllocator<H> {
                 zone.page_group_by_mobility_disabled = disabled;
             }
         }
+        for cp in self.cpu_pages.iter_mut() {
+            cp.mt_mask = if disabled { 0 } else { 3 };
+        }
+        // The fast paths' tables (filled once the pcps are sized too).
+        self.update_fast_off();
         H::log(
             LogLevel::Warning,
             format_args!(

@@ -2,9 +2,15 @@
 //! the zone lock, the order-0..3 fast paths, and draining on demand.
 
 use crate::config::NR_CPUS;
-use crate::mmzone::MigrateType;
-use crate::page::{MemMap, PfnList, ValidPfn};
-use crate::zone::{AllocFlags, Fpi, PerCpuPages, RmqueueMode, Zone};
+use crate::mmzone::{MIGRATE_PCPTYPES, MigrateType};
+use crate::page::{MemMap, Page, PfnList, ValidPfn};
+use crate::zone::{AllocFlags, Fpi, PCP_HOT, PcpSlot, PerCpuPages, RmqueueMode, Zone};
+
+/// Pages a pcp holds: on its lists and in the array in front of them.
+#[inline]
+fn pcp_pages(pcp: &PerCpuPages) -> u32 {
+    pcp.count + pcp.hot_nr.iter().map(|&n| n as u32).sum::<u32>()
+}
 
 use super::sizes::{nr_pcp_free, nr_pcp_high, order_to_pindex, pindex_to_order};
 
@@ -80,6 +86,11 @@ impl Zone {
         let mut pcp = self.pageset[cpu].pcp.lock();
         // An allocation: the next drain starts small again.
         pcp.free_factor >>= 1;
+        if order == 0 && (mt as usize) < MIGRATE_PCPTYPES && pcp.hot_nr[mt as usize] != 0 {
+            let n = pcp.hot_nr[mt as usize] - 1;
+            pcp.hot_nr[mt as usize] = n;
+            return map.valid(pcp.hot[mt as usize][n as usize]);
+        }
         let pindex = order_to_pindex(mt, order);
         if pcp.lists[pindex].is_empty() {
             self.pcp_refill(map, &mut pcp, pindex, order, mt, alloc_flags);
@@ -87,6 +98,108 @@ impl Zone {
         let pfn = pcp.lists[pindex].pop_front(map)?;
         pcp.count -= 1 << order;
         Some(pfn)
+    }
+
+    /// A CPU's pcp slot by its byte offset in the pageset, unchecked.
+    ///
+    /// # Safety
+    ///
+    /// 1. `offset` is `cpu * size_of::<PcpSlot>()` for a `cpu < NR_CPUS`
+    ///    (a [`CpuPages`](crate::page_alloc::CpuPages) holds only such).
+    #[inline(always)]
+    pub(crate) unsafe fn pcp_slot_at(&self, offset: usize) -> &PcpSlot {
+        // SAFETY: by obligation 1 the offset names an element of the array.
+        unsafe { &*self.pageset.as_ptr().byte_add(offset) }
+    }
+
+    /// The fast path's pop: a block of `order` (<= 3) and pcp type `mt`
+    /// (< 3) from `slot`, an order-0 page from the array in front of the
+    /// lists first; `None` when there is none or the lock is held elsewhere
+    /// (Linux's pcp_spin_trylock: the cold path then refills the list from
+    /// the buddy lists, or takes them directly).
+    #[inline(always)]
+    pub(crate) fn pcp_take(map: &MemMap, slot: &PcpSlot, order: u32, mt: usize) -> Option<ValidPfn> {
+        let mut pcp = slot.pcp.try_lock()?;
+        // An allocation: the next drain starts small again.
+        if pcp.free_factor != 0 {
+            pcp.free_factor >>= 1;
+        }
+        if order == 0 {
+            let n = pcp.hot_nr[mt] as usize;
+            if n != 0 {
+                pcp.hot_nr[mt] = (n - 1) as u8;
+                // SAFETY: n <= PCP_HOT (the array's invariant), so n - 1 is
+                // in bounds; the array holds PFNs of ValidPfns of `map`.
+                return Some(unsafe { ValidPfn::new_unchecked(*pcp.hot[mt].get_unchecked(n - 1)) });
+            }
+        }
+        let v = pcp.lists[order as usize * MIGRATE_PCPTYPES + mt].pop_front(map)?;
+        pcp.count -= 1 << order;
+        Some(v)
+    }
+
+    /// The fast path's free of a prepared block (order <= 3, refcount 0,
+    /// no flags; `page` its first descriptor): onto the array (order 0, if it has room) or the list of
+    /// its pageblock's pcp type, draining a batch over `high` as
+    /// free_unref_page_commit does. The pageblock is read under the pcp
+    /// lock: isolation changes the type under the zone lock and then drains
+    /// every pcp under its lock, so a free after that drain sees ISOLATE,
+    /// and one before it is drained. Returns false, having done nothing,
+    /// when the lock is busy or the type has no pcp list (ISOLATE, CMA,
+    /// HIGHATOMIC): the cold path decides.
+    #[inline(always)]
+    pub(crate) fn pcp_put(&self, map: &MemMap, slot: &PcpSlot, page: &Page, pfn: ValidPfn, order: u32) -> bool {
+        let Some(mut pcp) = slot.pcp.try_lock() else { return false };
+        let mt = map.pageblock_migratetype_index(page, pfn);
+        if mt >= MIGRATE_PCPTYPES {
+            return false;
+        }
+        if order == 0 {
+            let n = pcp.hot_nr[mt] as usize;
+            if n < PCP_HOT {
+                // SAFETY: n < PCP_HOT is in bounds.
+                unsafe { *pcp.hot[mt].get_unchecked_mut(n) = pfn.get() };
+                pcp.hot_nr[mt] = (n + 1) as u8;
+                return true;
+            }
+        }
+        self.pcp_put_list(map, pcp, pfn, order, mt);
+        true
+    }
+
+    /// The list half of [`Zone::pcp_put`], out of line so that the array
+    /// half stays a leaf (the drain below calls into the buddy allocator).
+    #[inline(never)]
+    fn pcp_put_list(
+        &self,
+        map: &MemMap,
+        mut pcp: spin::MutexGuard<'_, PerCpuPages>,
+        pfn: ValidPfn,
+        order: u32,
+        mt: usize,
+    ) {
+        let pindex = order as usize * MIGRATE_PCPTYPES + mt;
+        pcp.lists[pindex].push_front(map, pfn);
+        pcp.count += 1 << order;
+        let free_high = pcp.free_factor != 0 && order != 0;
+        let high = nr_pcp_high(&pcp, free_high);
+        if pcp.count >= high {
+            self.pcp_drain_over_high(map, &mut pcp, high, free_high, pindex);
+        }
+    }
+
+    /// Move the array's pages onto the fronts of their lists (before a full
+    /// drain, or when high and batch change).
+    pub(crate) fn pcp_spill_hot(map: &MemMap, pcp: &mut PerCpuPages) {
+        for mt in 0..MIGRATE_PCPTYPES {
+            for i in 0..pcp.hot_nr[mt] as usize {
+                if let Some(v) = map.valid(pcp.hot[mt][i]) {
+                    pcp.lists[mt].push_front(map, v);
+                    pcp.count += 1;
+                }
+            }
+            pcp.hot_nr[mt] = 0;
+        }
     }
 
     /// Put a freed block on `cpu`'s pcp list, draining a batch if the list
@@ -153,6 +266,7 @@ impl Zone {
             return;
         }
         let mut pcp = self.pageset[cpu].pcp.lock();
+        Self::pcp_spill_hot(map, &mut pcp);
         let count = pcp.count;
         self.free_pcppages_bulk(map, &mut pcp, count, 0);
     }
@@ -168,24 +282,27 @@ impl Zone {
         self.free_pcppages_bulk(map, &mut pcp, to_drain, 0);
     }
 
-    /// count, high and batch of `cpu`'s pcp.
+    /// count, high and batch of `cpu`'s pcp (count includes the array in
+    /// front of the lists).
     pub fn pcp_stats(&self, cpu: usize) -> PcpStats {
         let pcp = self.pageset[cpu.min(NR_CPUS - 1)].pcp.lock();
-        PcpStats { count: pcp.count, high: pcp.high, batch: pcp.batch }
+        PcpStats { count: pcp_pages(&pcp), high: pcp.high, batch: pcp.batch }
     }
 
-    /// Pages on all CPUs' pcp lists of this zone.
+    /// Pages on all CPUs' pcp lists and arrays of this zone.
     #[inline]
     pub fn pcp_count(&self) -> u64 {
-        self.pageset.iter().map(|slot| slot.pcp.lock().count as u64).sum()
+        self.pageset.iter().map(|slot| pcp_pages(&slot.pcp.lock()) as u64).sum()
     }
 
     /// Set every CPU's high and batch (__zone_set_pageset_high_and_batch).
-    pub(crate) fn set_pageset_high_and_batch(&self, high: u32, batch: u32) {
+    pub(crate) fn set_pageset_high_and_batch(&self, map: &MemMap, high: u32, batch: u32) {
         for slot in &self.pageset {
             let mut pcp = slot.pcp.lock();
             pcp.high = high;
             pcp.batch = batch;
+            // The arrays restart empty, their pages under the new sizes.
+            Self::pcp_spill_hot(map, &mut pcp);
         }
     }
 
@@ -194,6 +311,11 @@ impl Zone {
     pub(crate) fn pcp_blocks(&self, map: &MemMap, cpu: usize) -> Vec<(u64, u32)> {
         let pcp = self.pageset[cpu].pcp.lock();
         let mut blocks = Vec::new();
+        for mt in 0..MIGRATE_PCPTYPES {
+            for &pfn in &pcp.hot[mt][..pcp.hot_nr[mt] as usize] {
+                blocks.push((pfn, 0));
+            }
+        }
         for (pindex, list) in pcp.lists.iter().enumerate() {
             for pfn in list.iter(map) {
                 blocks.push((pfn.get(), pindex_to_order(pindex)));

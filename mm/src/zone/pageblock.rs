@@ -84,6 +84,7 @@ impl Zone {
         }
         if zone.move_freepages_block_isolate(pfn, MigrateType::Isolate) {
             map.set_pageblock_saved_migratetype(pfn, Some(old));
+            self.nr_isolate_pageblock.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
             Ok(())
         } else {
             Err(crate::Error::InvalidArgument)
@@ -106,6 +107,7 @@ impl Zone {
             return Err(crate::Error::InvalidArgument);
         }
         map.set_pageblock_saved_migratetype(pfn, None);
+        self.nr_isolate_pageblock.fetch_sub(1, core::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 

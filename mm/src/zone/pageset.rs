@@ -10,18 +10,27 @@ use crate::page::PfnList;
 /// Lists per pcp: the three pcp types for each order up to the costly order.
 pub const NR_PCP_LISTS: usize = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
 
+/// Order-0 pages per pcp type kept in the array in front of the lists.
+pub const PCP_HOT: usize = 8;
+
 /// One CPU's cache of free pages for one zone (struct per_cpu_pages).
 ///
 /// # Invariants
 ///
 /// `count` is the number of pages (not blocks) on `lists`; list `pindex`
-/// holds free blocks of order `pindex / 3` in this zone.
+/// holds free blocks of order `pindex / 3` in this zone. `hot[mt][..hot_nr[mt]]`
+/// are free order-0 pages of pcp type `mt` of this zone, on no list, most
+/// recently freed last, `hot_nr[mt] <= PCP_HOT`. Only the fast free path
+/// (page_alloc's fastpath) fills them, and it runs only once the pcp sizes
+/// are set up (the boot pageset, high 0, stores nothing).
 #[derive(Debug)]
 pub struct PerCpuPages {
     pub(crate) count: u32,
     pub(crate) high: u32,
     pub(crate) batch: u32,
     pub(crate) free_factor: u8,
+    pub(crate) hot_nr: [u8; MIGRATE_PCPTYPES],
+    pub(crate) hot: [[u64; PCP_HOT]; MIGRATE_PCPTYPES],
     pub(crate) lists: [PfnList; NR_PCP_LISTS],
 }
 
@@ -40,6 +49,8 @@ impl PcpSlot {
                 high: 0,
                 batch: 1,
                 free_factor: 0,
+                hot_nr: [0; MIGRATE_PCPTYPES],
+                hot: [[0; PCP_HOT]; MIGRATE_PCPTYPES],
                 lists: [PfnList::EMPTY; NR_PCP_LISTS],
             }),
         }

@@ -3,8 +3,10 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
-use crate::config::{MAX_NR_ZONES, NR_CPUS, NR_PAGE_ORDERS, NodeId, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER};
-use crate::mmzone::{MIGRATE_TYPES, MigrateType, ZoneType};
+use crate::config::{
+    MAX_NR_ZONES, NR_CPUS, NR_PAGE_ORDERS, NodeId, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER,
+};
+use crate::mmzone::{MIGRATE_PCPTYPES, MIGRATE_TYPES, MigrateType, ZoneType};
 use crate::page::{MemMap, PfnList, ValidPfn};
 
 use super::alloc_flags::{AllocFlags, NR_WMARK, Wmark};
@@ -59,6 +61,17 @@ pub struct Zone {
     pub(crate) nr_reserved_highatomic: AtomicU64,
     pub(super) vm_stat: ZoneStat,
     lock: spin::Mutex<FreeAreas>,
+    /// The cached watermark decision of the pcp fast path: bit
+    /// `order * 4 + z` set when an allocation of `order` (<= 3) whose
+    /// highest zone is `z` passes the LOW watermark without CMA pages or
+    /// reserves (see [`Zone::pcp_wmark_ok`]).
+    /// Written under the zone lock, whenever a lock holder changed the free
+    /// counts, and after the watermarks or lowmem reserves change.
+    fast_wmark: AtomicU32,
+    /// Pageblocks of this zone that are ISOLATE (nr_isolate_pageblock),
+    /// written under the zone lock. While it is nonzero a freed page's
+    /// pageblock is looked up before it may go to a pcp list.
+    pub(crate) nr_isolate_pageblock: AtomicU32,
     pub(crate) pageset: [PcpSlot; NR_CPUS],
     /// Compaction's deferral state (see the compaction module): attempts
     /// skipped since the last failure, log2 of how many to skip, and the
@@ -110,6 +123,8 @@ impl Zone {
             (&raw mut (*this).lock).write(spin::Mutex::new(FreeAreas {
                 area: [FreeArea { free_list: [PfnList::EMPTY; MIGRATE_TYPES], nr_free: 0 }; NR_PAGE_ORDERS],
             }));
+            (&raw mut (*this).fast_wmark).write(AtomicU32::new(0));
+            (&raw mut (*this).nr_isolate_pageblock).write(AtomicU32::new(0));
             (&raw mut (*this).compact_considered).write(AtomicU32::new(0));
             (&raw mut (*this).compact_defer_shift).write(AtomicU32::new(0));
             (&raw mut (*this).compact_order_failed).write(AtomicU32::new(0));
@@ -286,7 +301,70 @@ impl Zone {
     /// Take the zone lock.
     #[inline]
     pub(crate) fn lock<'a>(&'a self, map: &'a MemMap) -> ZoneGuard<'a> {
-        ZoneGuard { zone: self, map, fa: self.lock.lock() }
+        let fa = self.lock.lock();
+        ZoneGuard { zone: self, map, usable_at_lock: self.wmark_usable(), fa }
+    }
+
+    /// What the cached watermark decision depends on besides the marks:
+    /// free pages less CMA and HIGHATOMIC ones.
+    #[inline(always)]
+    fn wmark_usable(&self) -> u64 {
+        let stat = &self.vm_stat;
+        stat.nr_free_pages
+            .load(Relaxed)
+            .wrapping_sub(stat.nr_free_cma_pages.load(Relaxed))
+            .wrapping_sub(stat.nr_free_highatomic.load(Relaxed))
+    }
+
+    /// The pcp fast path's watermark decision for an allocation of `order`
+    /// (<= 3) whose highest zone is `highest_zoneidx`: true only if
+    /// `zone_watermark_ok(order, low, highest_zoneidx, ALLOC_WMARK_LOW)`
+    /// holds now. It is exact for allocations that may not use CMA pages
+    /// and conservative for those that may (a false answer sends them to
+    /// the full check): the inputs, the free counts, change only under the
+    /// zone lock, and the cache is recomputed before that lock is released
+    /// and whenever the watermarks or reserves are set.
+    #[inline(always)]
+    pub(crate) fn pcp_wmark_ok(&self, order: u32, highest_zoneidx: usize) -> bool {
+        self.fast_wmark.load(Relaxed) & (1 << (order as usize * MAX_NR_ZONES + highest_zoneidx)) != 0
+    }
+
+    /// Recompute [`Zone::pcp_wmark_ok`]'s cache; the caller holds the zone
+    /// lock.
+    pub(super) fn compute_wmark_cache(&self) {
+        // __zone_watermark_ok without ALLOC_CMA or reserves: the free pages
+        // less CMA and HIGHATOMIC ones, less 2^order - 1, must exceed the
+        // mark plus the lowmem reserve against the allocation's highest
+        // zone, and for order > 0 a free block of at least that order must
+        // be on an Unmovable, Movable or Reclaimable list.
+        let usable = self.wmark_usable() as i64;
+        let low = self.wmark_pages(Wmark::Low) as i64;
+        let mut largest_block = -1i64;
+        for o in (1..NR_PAGE_ORDERS).rev() {
+            if self.vm_stat.nr_free_blocks[o][..MIGRATE_PCPTYPES].iter().any(|c| c.load(Relaxed) != 0) {
+                largest_block = o as i64;
+                break;
+            }
+        }
+        let mut bits = 0;
+        for order in 0..=PAGE_ALLOC_COSTLY_ORDER as i64 {
+            if order > 0 && largest_block < order {
+                break;
+            }
+            for z in 0..MAX_NR_ZONES {
+                let reserve = self.lowmem_reserve[z].load(Relaxed) as i64;
+                let ok = usable - ((1 << order) - 1) > low + reserve;
+                bits |= (ok as u32) << (order as usize * MAX_NR_ZONES + z);
+            }
+        }
+        self.fast_wmark.store(bits, Relaxed);
+    }
+
+    /// Recompute the cached watermark decision under the zone lock (after
+    /// the watermarks or lowmem reserves changed).
+    pub(crate) fn refresh_wmark_cache(&self) {
+        let _fa = self.lock.lock();
+        self.compute_wmark_cache();
     }
 
     /// A consistent copy of the free counts, taken under the zone lock.
@@ -322,7 +400,21 @@ pub struct FreeSnapshot {
 pub(crate) struct ZoneGuard<'a> {
     pub(crate) zone: &'a Zone,
     pub(crate) map: &'a MemMap,
+    /// Free pages less CMA and HIGHATOMIC ones when the lock was taken: the
+    /// watermark cache is recomputed at unlock only if this holder changed
+    /// them (the watermarks themselves change only with a refresh).
+    usable_at_lock: u64,
     pub(super) fa: spin::MutexGuard<'a, FreeAreas>,
+}
+
+impl Drop for ZoneGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Still under the lock: `fa` is released after this body.
+        if self.zone.wmark_usable() != self.usable_at_lock {
+            self.zone.compute_wmark_cache();
+        }
+    }
 }
 
 impl ZoneGuard<'_> {

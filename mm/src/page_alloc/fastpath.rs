@@ -1,0 +1,419 @@
+//! The order-0 fast paths: allocation from and free to the calling CPU's
+//! pcp array, reached through the CPU's [`CpuPages`].
+//!
+//! # What a CPU keeps
+//!
+//! ```text
+//!   CpuPages (one per CPU, own cache line; the kernel keeps a pointer to
+//!   its CPU's in its per-CPU area and finds it through TPIDR_EL1)
+//!     cpu            the CPU number, < NR_CPUS by construction
+//!     preferred[z]   the first zone of the CPU's nearest memory node's
+//!                    fallback zonelist at or below zone z (what the zonelist
+//!                    walk would try first), or none
+//!     mt_mask        3, or 0 with mobility grouping off (everything Unmovable)
+//!   zone.pageset[cpu] (PcpSlot, own cache line, behind the pcp lock)
+//!     hot[mt][..hot_nr[mt]]   up to PCP_HOT order-0 pages per pcp type, in
+//!                             front of the lists; most recently freed last
+//!     lists, count, high, batch as in the pcp module
+//! ```
+//!
+//! build_all_zonelists fills `CpuPages` and the allocator's zone table
+//! (zone by the node and zone bits of a page's flags word); they change
+//! only with the zonelists.
+//!
+//! # Allocation, order 0
+//!
+//! ```text
+//!   no __GFP_THISNODE or __GFP_ZERO, no debug setting (check_pages),
+//!   zone = preferred[gfp_zone(gfp)], its cached LOW-watermark decision holds,
+//!   trylock this CPU's pcp of that zone, pop hot[gfp's type], unlock
+//!   page: private 0, refcount 1
+//! ```
+//!
+//! Anything else (an empty array, orders 1-3, a busy lock) takes the
+//! out-of-line path (the pcp lists, refilled from the buddy lists, then the
+//! zonelist walk), which decides everything again from scratch. The cached
+//! decision is exact for allocations that may not use CMA and conservative
+//! for those that may (see `Zone::pcp_wmark_ok`), so the fast path changes
+//! no decision the zonelist walk would make.
+//!
+//! # Free, order 0
+//!
+//! ```text
+//!   no debug setting, no PG_* flag set, no anon/movable bits in mapping,
+//!   drop the reference: not the last -> done; a double free -> reported;
+//!   zone from the flags word, trylock this CPU's pcp,
+//!   the pageblock's type is a pcp type and hot[type] has room: push, unlock
+//! ```
+//!
+//! A page with flags or mapping bits, a busy lock, an ISOLATE/CMA/HIGHATOMIC
+//! pageblock or a full array goes out of line (free_pages_prepare, the pcp
+//! lists with their high/batch drain, ISOLATE to the buddy lists). The
+//! pageblock is read under the pcp lock, which orders it against isolation:
+//! isolation retypes the pageblock under the zone lock, then drains every
+//! pcp under its lock.
+//!
+//! The arrays are part of the pcp: reports count their pages, full drains
+//! (drain_pages_zone, drain_all_pages) empty them first, and a change of
+//! high/batch spills them onto the lists. `count`, `high` and `batch` govern
+//! the lists only, so a pcp holds at most `3 * PCP_HOT` pages beyond `high`;
+//! with `high` 0 (the boot pageset, pcp disabled) the arrays hold nothing.
+//!
+//! # What guards the per-CPU state
+//!
+//! The pcp lock, as Linux's pcp_spin_trylock: callers run with interrupts
+//! masked on their own CPU, so the lock is uncontended except against a
+//! remote drain or a reader, which take it as Linux's drain_pages_zone does.
+//! The fast paths only try it and go out of line when it is busy.
+//!
+//! # Checks
+//!
+//! As Linux does without CONFIG_DEBUG_VM, the per-page checks
+//! (check_new_pages at allocation, free_page_is_bad at free, for every page
+//! of the block) run only with `check_pages` on: with `debug_pagealloc`,
+//! `init_on_alloc`, `init_on_free`, `page_alloc.check_pages=1`, or
+//! [`PageAllocator::set_check_pages`]; the fast paths are then off. Always
+//! on: the refcount (a double free is reported), PFN and order validation
+//! of PFN frees, HWPOISON on order 0, the compound checks of compound pages.
+//!
+//! Linux also clears PAGE_FLAGS_CHECK_AT_PREP on every tail page of a freed
+//! block; here tails of a block that is not compound need no work:
+//! [`Page::set_flags`](crate::page::Page::set_flags) refuses a page without
+//! references, and a tail has none (only the head is counted), so nothing
+//! can set a flag on it while it is allocated. With `check_pages` on, every
+//! tail is still checked.
+
+use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
+
+use crate::addr::Pfn;
+use crate::config::{MAX_NR_ZONES, PAGE_ALLOC_COSTLY_ORDER};
+use crate::error::Error;
+use crate::gfp::{Gfp, gfp_zone};
+use crate::hal::Hal;
+use crate::mmzone::{MIGRATE_PCPTYPES, MigrateType};
+use crate::page::{PAGEFLAGS_MASK, PutResult, ValidPfn, ZONEID_PGSHIFT};
+use crate::zone::Zone;
+
+use super::allocator::{AllocatorFlags, PageAllocator};
+use super::node::ZONELIST_FALLBACK;
+
+/// One CPU's view of the page allocator: its number and its preferred
+/// zones. See the module documentation.
+#[repr(align(64))]
+pub struct CpuPages {
+    pub(super) cpu: usize,
+    /// `cpu * size_of::<PcpSlot>()`: this CPU's slot in a zone's pageset.
+    pub(super) pcp_offset: usize,
+    /// Empty while the fast paths are off (see [`ZoneSlot`]).
+    pub(super) preferred: [ZoneSlot; MAX_NR_ZONES],
+    pub(super) mt_mask: u32,
+}
+
+/// A slot of the fast-path tables: a zone, or null while the fast paths
+/// are off (the per-page checks are on, or the pcps are not sized yet) or
+/// there is no such zone.
+///
+/// # Invariants
+///
+/// A non-null pointer was taken by `update_fast_off` from a zone inside
+/// the PgData the kernel handed to add_node as `&'static mut`, which lives
+/// for ever, through a shared reference; the allocator reaches PgData only
+/// through shared references from build_all_zonelists on, so the reference
+/// [`ZoneSlot::get`] makes aliases no unique one.
+pub(super) struct ZoneSlot(AtomicPtr<Zone>);
+
+impl ZoneSlot {
+    pub(super) const fn empty() -> ZoneSlot {
+        ZoneSlot(AtomicPtr::new(core::ptr::null_mut()))
+    }
+
+    /// Point the slot at `zone` (`None`: empty it).
+    pub(super) fn set(&self, zone: Option<&Zone>) {
+        let p = zone.map_or(core::ptr::null_mut(), |z| core::ptr::from_ref(z).cast_mut());
+        self.0.store(p, Relaxed);
+    }
+
+    #[inline(always)]
+    pub(super) fn get<'a>(&self) -> Option<&'a Zone> {
+        let p = self.0.load(Relaxed);
+        // SAFETY: the type's invariant: null or a zone that lives for ever,
+        // only ever shared.
+        if p.is_null() { None } else { Some(unsafe { &*p }) }
+    }
+}
+
+impl CpuPages {
+    pub(super) const fn new(cpu: usize) -> Self {
+        Self {
+            cpu,
+            pcp_offset: cpu * core::mem::size_of::<crate::zone::PcpSlot>(),
+            preferred: [const { ZoneSlot::empty() }; MAX_NR_ZONES],
+            mt_mask: 3,
+        }
+    }
+
+    /// The CPU these belong to.
+    #[inline]
+    pub fn cpu(&self) -> usize {
+        self.cpu
+    }
+
+    /// The first zone at or below `zi` of the CPU's zonelist.
+    #[inline(always)]
+    fn preferred_zone(&self, zi: usize) -> Option<&Zone> {
+        self.preferred[zi].get()
+    }
+
+    /// This CPU's pcp slot of `zone`.
+    #[inline(always)]
+    fn pcp_slot<'z>(&self, zone: &'z Zone) -> &'z crate::zone::PcpSlot {
+        // SAFETY: a CpuPages is built only by PageAllocator::new_in_place,
+        // with cpu < NR_CPUS and pcp_offset its slot's offset, neither ever
+        // changed.
+        unsafe { zone.pcp_slot_at(self.pcp_offset) }
+    }
+}
+
+/// Whether the per-page checks run (`check_pages`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PageChecks {
+    /// Linux's default without CONFIG_DEBUG_VM.
+    Off,
+    /// check_new_pages and free_page_is_bad on every page of every block.
+    On,
+}
+
+/// The `mapping` bits that mark an anonymous or movable page
+/// (PAGE_MAPPING_FLAGS): cleared at free, as Linux does.
+pub(super) const PAGE_MAPPING_FLAGS: u64 = 0x3;
+
+impl<H: Hal> PageAllocator<H> {
+    /// The CPU state for `cpu`, `None` past NR_CPUS.
+    #[inline]
+    pub fn cpu_pages(&self, cpu: usize) -> Option<&CpuPages> {
+        self.cpu_pages.get(cpu)
+    }
+
+    /// Turn the per-page checks on or off at run time (the self-tests of
+    /// bad-page detection turn them on). The boot settings that imply them
+    /// ([`AllocatorFlags::IMPLY_CHECK_PAGES`]) keep them on.
+    pub fn set_check_pages(&self, checks: PageChecks) {
+        let implied = self.flags.intersects(AllocatorFlags::IMPLY_CHECK_PAGES);
+        self.store_check_pages(implied || checks == PageChecks::On);
+    }
+
+    /// `check_pages`, and every CPU's `fast_off` with it.
+    pub(super) fn store_check_pages(&self, on: bool) {
+        self.check_pages.store(on, Relaxed);
+        self.update_fast_off();
+    }
+
+    /// Fill or empty the fast-path tables: the fast paths run once
+    /// build_all_zonelists and setup_pcp are done and while the per-page
+    /// checks are off. Filled, each CPU's `preferred[z]` is the first zone
+    /// at or below `z` of its nearest memory node's fallback zonelist, and
+    /// the zone table holds every zone by its zone id.
+    pub(super) fn update_fast_off(&self) {
+        let on = !self.check_pages.load(Relaxed) && self.pcp_ready.load(Relaxed);
+        for cp in &self.cpu_pages {
+            let pgdat = self.node(self.numa_mem[cp.cpu] as usize);
+            for (zi, slot) in cp.preferred.iter().enumerate() {
+                let zref = pgdat.and_then(|p| p.node_zonelists[ZONELIST_FALLBACK].preferred[zi]);
+                slot.set(zref.and_then(|z| self.zone(z)).filter(|_| on));
+            }
+        }
+        for slot in &self.zone_table {
+            slot.set(None);
+        }
+        if on {
+            for pgdat in self.online_nodes() {
+                for zone in pgdat.node_zones.iter() {
+                    let id = ((zone.node().0 as usize) << crate::page::ZONES_SHIFT) | zone.zone_type().idx();
+                    self.zone_table[id].set(Some(zone));
+                }
+            }
+        }
+    }
+
+    /// Whether the per-page checks run now.
+    #[inline(always)]
+    pub fn page_checks(&self) -> PageChecks {
+        if self.check_pages.load(Relaxed) { PageChecks::On } else { PageChecks::Off }
+    }
+
+    /// The zone whose node and zone bits a page's flags word carries.
+    #[inline(always)]
+    pub(super) fn zone_of_flags(&self, flags: u64) -> Option<&Zone> {
+        self.zone_table[(flags >> ZONEID_PGSHIFT) as usize].get()
+    }
+
+    /// alloc_pages on the CPU `cp` describes (the caller's own, with
+    /// interrupts masked).
+    #[inline(always)]
+    pub fn alloc_pages_on(&self, cp: &CpuPages, gfp: Gfp, order: u32) -> Result<Pfn, Error> {
+        if order <= PAGE_ALLOC_COSTLY_ORDER
+            && let Some(v) = self.rmqueue_fast(cp, gfp, order)
+        {
+            return Ok(Pfn(v.get()));
+        }
+        decode_cold(self.alloc_pages_cold_raw(cp.cpu, gfp, order))
+    }
+
+    /// The fast allocation of order <= 3: see the module documentation. A
+    /// leaf: no calls, so no registers to save.
+    #[inline(always)]
+    fn rmqueue_fast(&self, cp: &CpuPages, gfp: Gfp, order: u32) -> Option<ValidPfn> {
+        if gfp.intersects(Gfp::THISNODE | Gfp::ZERO | Gfp::COMP) {
+            return None;
+        }
+        let zi = gfp_zone(gfp).idx();
+        let zone = cp.preferred_zone(zi)?;
+        if !zone.pcp_wmark_ok(order, zi) {
+            return None;
+        }
+        let mt = fast_migratetype(gfp, cp.mt_mask);
+        let v = Zone::pcp_take(&self.map, cp.pcp_slot(zone), order, mt)?;
+        let page = self.map.page(v);
+        page.set_private_internal(0);
+        page.set_page_count(1);
+        Some(v)
+    }
+
+    /// Everything the fast allocation does not take.
+    #[inline]
+    pub(super) fn alloc_pages_cold(&self, cpu: usize, gfp: Gfp, order: u32) -> Result<Pfn, Error> {
+        decode_cold(self.alloc_pages_cold_raw(cpu, gfp, order))
+    }
+
+    /// The cold allocation, out of line, with its result in one register
+    /// (see [`encode_cold`]): a `Result<Pfn, Error>` would be returned
+    /// through memory, and the fast path that joins it would then go
+    /// through the stack too.
+    #[inline(never)]
+    fn alloc_pages_cold_raw(&self, cpu: usize, gfp: Gfp, order: u32) -> u64 {
+        let nid = self.numa_mem[cpu.min(crate::config::NR_CPUS - 1)] as usize;
+        encode_cold(self.alloc_pages_nid(cpu, gfp, order, nid))
+    }
+
+    /// __free_pages on the CPU `cp` describes (the caller's own, with
+    /// interrupts masked).
+    ///
+    /// # Safety
+    ///
+    /// 1. As [`PageAllocator::free_pages`]: the caller holds a reference
+    ///    to the block, `order` is its order, and nothing uses the pages
+    ///    through that reference after the call.
+    #[inline(always)]
+    pub unsafe fn free_pages_on(&self, cp: &CpuPages, pfn: Pfn, order: u32) {
+        if order <= PAGE_ALLOC_COSTLY_ORDER
+            && pfn.0 & ((1 << order) - 1) == 0
+            && let Some(v) = self.map.valid(pfn.0)
+            && self.free_fast(cp, v, order)
+        {
+            return;
+        }
+        // SAFETY: obligation 1 is free_pages' 1-3.
+        unsafe { self.free_pages_slow(cp.cpu, pfn, order) }
+    }
+
+    /// [`Self::free_pages_on`] for a block an owning handle held, skipping
+    /// the validation of the PFN and order.
+    ///
+    /// # Safety
+    ///
+    /// 1. As [`Self::free_pages_on`], and `(pfn, order)` is a block this
+    ///    allocator handed out (so `pfn` is valid and aligned to `order`).
+    #[inline(always)]
+    pub unsafe fn free_pages_owned(&self, cp: &CpuPages, pfn: Pfn, order: u32) {
+        // SAFETY: obligation 1: the allocator hands out only valid PFNs.
+        if order <= PAGE_ALLOC_COSTLY_ORDER && self.free_fast(cp, unsafe { ValidPfn::new_unchecked(pfn.0) }, order) {
+            return;
+        }
+        // SAFETY: obligation 1 is free_pages' 1-3.
+        unsafe { self.free_pages_slow(cp.cpu, pfn, order) }
+    }
+
+    /// The fast free of order <= 3: see the module documentation. Returns
+    /// false when it did nothing (the caller takes the full path); every
+    /// other outcome, including a double free, is dealt with here.
+    #[inline(always)]
+    fn free_fast(&self, cp: &CpuPages, v: ValidPfn, order: u32) -> bool {
+        let page = self.map.page(v);
+        let flags = page.raw_flags();
+        // Any PG_* flag (HEAD of a compound page included) or mapping bits:
+        // free_pages_prepare's work, out of line.
+        if flags & PAGEFLAGS_MASK != 0 || page.mapping() & PAGE_MAPPING_FLAGS != 0 {
+            return false;
+        }
+        // Empty while the fast paths are off.
+        let Some(zone) = self.zone_of_flags(flags) else { return false };
+        match page.put_page_testzero() {
+            PutResult::Zero => {}
+            PutResult::Held => {
+                if order != 0 {
+                    // Someone holds the first page: the rest is freed.
+                    self.free_pages_held(cp.cpu, v, order, false);
+                }
+                return true;
+            }
+            PutResult::Underflow => {
+                self.free_pages_underflow(cp.cpu, v);
+                return true;
+            }
+        }
+        if !zone.pcp_put(&self.map, cp.pcp_slot(zone), page, v, order) {
+            self.free_unref_cold(cp.cpu, v, order);
+        }
+        true
+    }
+
+    /// The free of a prepared block (checked, clean, refcount 0) that the
+    /// fast path could not place: the pcp lists under a blocking lock, or
+    /// the buddy lists for an ISOLATE pageblock (the back half of
+    /// free_frozen_pages).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn free_unref_cold(&self, cpu: usize, v: ValidPfn, order: u32) {
+        self.free_unref_page(cpu, v, order);
+    }
+}
+
+/// A PFN, or an error as `ERR_BIT | code` (PFNs are below 2^52).
+const ERR_BIT: u64 = 1 << 63;
+
+#[inline(always)]
+fn encode_cold(r: Result<Pfn, Error>) -> u64 {
+    match r {
+        Ok(p) => p.0,
+        Err(e) => ERR_BIT | e as u64,
+    }
+}
+
+#[inline(always)]
+fn decode_cold(r: u64) -> Result<Pfn, Error> {
+    if r & ERR_BIT == 0 {
+        return Ok(Pfn(r));
+    }
+    Err(match r & !ERR_BIT {
+        x if x == Error::NoMemory as u64 => Error::NoMemory,
+        x if x == Error::Busy as u64 => Error::Busy,
+        x if x == Error::NotFound as u64 => Error::NotFound,
+        _ => Error::InvalidArgument,
+    })
+}
+
+/// gfp_migratetype as an index: MOVABLE and RECLAIMABLE select their
+/// lists, both or neither Unmovable; `mask` 0 makes everything Unmovable.
+#[inline(always)]
+fn fast_migratetype(gfp: Gfp, mask: u32) -> usize {
+    let m = (gfp.bits() >> 3) & 3 & mask;
+    const _: () = assert!(
+        MigrateType::Unmovable as usize == 0
+            && MigrateType::Movable as usize == 1
+            && MigrateType::Reclaimable as usize == 2
+            && MIGRATE_PCPTYPES == 3
+            && Gfp::MOVABLE.bits() == 1 << 3
+            && Gfp::RECLAIMABLE.bits() == 2 << 3
+    );
+    (if m == 3 { 0 } else { m }) as usize
+}
