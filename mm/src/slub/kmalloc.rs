@@ -106,6 +106,7 @@ impl<H: Hal> Slub<H> {
 
     /// kmalloc.
     #[track_caller]
+    #[inline]
     pub fn kmalloc(&self, cpu: usize, size: usize, gfp: Gfp) -> Result<NonNull<u8>, Error> {
         self.kmalloc_caller(cpu, size, gfp, NUMA_NO_NODE, core::panic::Location::caller())
     }
@@ -129,6 +130,7 @@ impl<H: Hal> Slub<H> {
         self.kmalloc_caller(cpu, bytes, gfp | Gfp::ZERO, NUMA_NO_NODE, core::panic::Location::caller())
     }
 
+    #[inline]
     pub(super) fn kmalloc_caller(
         &self,
         cpu: usize,
@@ -148,6 +150,8 @@ impl<H: Hal> Slub<H> {
     }
 
     /// __kmalloc_large_node: compound pages straight from the page allocator.
+    #[cold]
+    #[inline(never)]
     pub(super) fn kmalloc_large(&self, cpu: usize, size: usize, gfp: Gfp, nid: NodeId) -> Result<NonNull<u8>, Error> {
         let order = get_order(size as u64);
         if order > crate::zone::MAX_PAGE_ORDER {
@@ -198,6 +202,7 @@ impl<H: Hal> Slub<H> {
     ///
     /// 1. If `ptr` is a live object, nobody uses it after this call.
     #[track_caller]
+    #[inline]
     pub unsafe fn kfree(&self, cpu: usize, ptr: *const u8) {
         let addr = ptr as usize;
         if addr <= ZERO_SIZE_PTR {
@@ -206,6 +211,18 @@ impl<H: Hal> Slub<H> {
         if let Some((slab, cache)) = self.virt_to_slab(addr) {
             return self.slab_free(cpu, cache, slab, addr, core::panic::Location::caller());
         }
+        // SAFETY: obligation 1 (kfree_large 1).
+        unsafe { self.kfree_large(cpu, addr) }
+    }
+
+    /// kfree of what is not a slab object: a large kmalloc, or a bug.
+    ///
+    /// # Safety
+    ///
+    /// 1. As [`Self::kfree`] 1.
+    #[cold]
+    #[inline(never)]
+    unsafe fn kfree_large(&self, cpu: usize, addr: usize) {
         match self.large_kmalloc_head(addr) {
             Some(pfn) => {
                 let order = self.pa.compound_order(pfn);

@@ -149,8 +149,8 @@ mod tests;
 pub use allocator::Slub;
 pub use cache::{
     KMALLOC_MAX_CACHE_SIZE, KMALLOC_MIN_SIZE, KMALLOC_SHIFT_HIGH, KmemCache, MAX_CACHES, MAX_OBJS_PER_PAGE,
-    MAX_PARTIAL, MIN_PARTIAL, POISON_END, POISON_FREE, POISON_INUSE, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags,
-    SlubDebug, SlubFlags, ZERO_SIZE_PTR,
+    MAX_PARTIAL, MIN_PARTIAL, POISON_END, POISON_FREE, POISON_INUSE, SHEAF_CAPACITY, SLUB_RED_ACTIVE,
+    SLUB_RED_INACTIVE, SlabFlags, SlubDebug, SlubFlags, ZERO_SIZE_PTR,
 };
 
 pub use freelist::{freelist_ptr_encode, init_random_seq};

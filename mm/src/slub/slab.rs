@@ -103,23 +103,25 @@ impl<H: Hal> Slub<H> {
     }
 
     /// The slab an address lies in (virt_to_slab), if any, and its cache.
+    #[inline]
     pub(super) fn virt_to_slab(&self, addr: usize) -> Option<(Slab<'static>, &'static KmemCache)> {
+        let map = self.pa.memmap();
         let pfn = H::virt_to_pfn(addr as *const u8)?;
-        let mut page = self.pa.memmap().pfn_to_page(pfn)?;
-        let mut pfn = pfn;
-        if let Some(head) = page.compound_head() {
-            pfn = head;
-            page = self.pa.memmap().pfn_to_page(head)?;
+        let mut slab = Slab { page: map.pfn_to_page(pfn)?, pfn };
+        if let Some(head) = slab.page.compound_head() {
+            // A tail page of a slab of order > 0: its head is in the map
+            // too (compound blocks never straddle a hole of the memmap).
+            slab = Slab { page: map.pfn_to_page(head)?, pfn: head };
         }
-        if !page.test_flags(PageFlags::SLAB) || page.private() == 0 {
+        let cache = slab.page.private();
+        if !slab.page.test_flags(PageFlags::SLAB) || cache == 0 {
             return None;
         }
         // SAFETY: PG_slab pages have `private` set to their cache by
         // allocate_slab, and a cache outlives its slabs (destroy refuses
         // while slabs with objects exist and frees all slabs first), so the
         // word is a placed, live cache (raw::cache_at 1).
-        let cache = unsafe { raw::cache_at(page.private() as usize) };
-        Some((Slab { page: self.pa.memmap().pfn_to_page(pfn)?, pfn }, cache))
+        Some((slab, unsafe { raw::cache_at(cache as usize) }))
     }
 
     /// allocate_slab: a new slab with its freelist, on the node's lists nowhere.
@@ -325,24 +327,6 @@ impl<H: Hal> Slub<H> {
         let base = self.slab_addr(slab);
         let Some(off) = p.checked_sub(base + cache.red_left_pad) else { return false };
         off < cache.objects as usize * cache.size && off % cache.size == 0
-    }
-
-    /// A constant-time filter in front of [`Self::on_freelist`]: a free
-    /// object's free pointer always decodes to null or an object of its slab,
-    /// while a live object's (scrubbed at allocation, or written by its
-    /// owner) practically never does, the stored word being mixed with the
-    /// cache's random value and the slot's address. A false "maybe" only costs
-    /// the walk; there is no false "no", so no double free is missed.
-    ///
-    /// `obj` must have passed `check_valid_pointer` for `slab`; the caller
-    /// owns it (it is freeing it) or holds the lock of the freelist it is on.
-    pub(super) fn might_be_free(&self, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
-        debug_assert!(self.check_valid_pointer(cache, slab, obj));
-        // SAFETY: `obj` is an object boundary of `slab` (the caller checked
-        // it, asserted above), and the caller owns it or holds the lock of
-        // its freelist (raw::get_freepointer 1, 2).
-        let fp = unsafe { raw::get_freepointer(cache, obj) };
-        fp == 0 || self.check_valid_pointer(cache, slab, fp)
     }
 
     /// Whether `obj` is on `slab`'s freelist or `cs`'s (on_freelist). The
