@@ -143,16 +143,22 @@ impl<H: Hal> Slub<H> {
     ) -> Result<usize, Error> {
         let obj = self.alloc_one(cpu, cache, cs, gfp, nid)?;
         if nid == NUMA_NO_NODE {
-            while cs.nr_sheaf < SHEAF_CAPACITY / 2 {
-                // The CPU freelist only: a refill takes no new slab and no
-                // lock beyond what the first object needed.
-                if cs.freelist == 0 {
-                    break;
-                }
-                let o = self.alloc_one(cpu, cache, cs, gfp, nid)?;
-                cs.sheaf[cs.nr_sheaf] = o;
-                cs.nr_sheaf += 1;
+            // The rest of the CPU freelist, as far as the sheaf has room: no
+            // new slab and no lock beyond what the first object needed.
+            let (mut fl, mut n) = (cs.freelist, cs.nr_sheaf);
+            while fl != 0 && n < SHEAF_CAPACITY {
+                // SAFETY: `fl` heads this CPU's freelist of its frozen slab,
+                // which the cpu_slab lock the caller holds orders
+                // (raw::get_freepointer 1, 2; raw::clear_freepointer 1).
+                let next = unsafe { raw::get_freepointer(cache, fl) };
+                // SAFETY: as above; the object leaves the freelist.
+                unsafe { raw::clear_freepointer(cache, fl) };
+                cs.sheaf[n] = fl;
+                n += 1;
+                fl = next;
             }
+            cs.freelist = fl;
+            cs.nr_sheaf = n;
         }
         Ok(obj)
     }

@@ -90,7 +90,7 @@ bitflags! {
 }
 
 /// Objects a CPU's sheaf holds (Linux's `sheaf_capacity`).
-pub const SHEAF_CAPACITY: usize = 16;
+pub const SHEAF_CAPACITY: usize = 32;
 
 /// Per-CPU state of a cache (struct kmem_cache_cpu and Linux 6.18's
 /// slub_percpu_sheaves in one): the sheaf in front, the active slab and
