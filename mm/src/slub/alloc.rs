@@ -12,7 +12,8 @@ use crate::page::{NONE_PFN, PfnList};
 
 use super::allocator::{Caller, Slub};
 use super::cache::{
-    KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags, TRACK_ALLOC,
+    FastPaths, KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags,
+    TRACK_ALLOC,
 };
 use super::raw;
 use super::slab::SlabState;
@@ -61,11 +62,7 @@ impl<H: Hal> Slub<H> {
     #[inline(always)]
     fn alloc_fast(&self, cpu: usize, cache: &KmemCache, gfp: Gfp, nid: NodeId) -> Option<NonNull<u8>> {
         let slot = cache.cpu_slab().get(cpu)?;
-        if cache.debug()
-            || nid != NUMA_NO_NODE
-            || gfp.contains(Gfp::ZERO)
-            || self.flags.contains(SlubFlags::INIT_ON_ALLOC)
-        {
+        if !cache.fast.contains(FastPaths::ALLOC) || nid != NUMA_NO_NODE || gfp.contains(Gfp::ZERO) {
             return None;
         }
         let mut cs = slot.try_lock()?;

@@ -12,8 +12,8 @@ use crate::page::PfnList;
 use crate::page_alloc::{PageAllocator, get_order};
 
 use super::cache::{
-    CacheList, CpuSlot, KMALLOC_SHIFT_HIGH, KmemCache, KmemCacheNode, MAX_CACHES, MAX_PARTIAL, MIN_PARTIAL, SlabFlags,
-    SlubDebug, SlubFlags,
+    CacheList, CpuSlot, FastPaths, KMALLOC_SHIFT_HIGH, KmemCache, KmemCacheNode, MAX_CACHES, MAX_PARTIAL, MIN_PARTIAL,
+    SlabFlags, SlubDebug, SlubFlags,
 };
 use super::freelist::init_random_seq;
 use super::layout::calculate_sizes;
@@ -53,7 +53,8 @@ impl<H: Hal> Slub<H> {
         }
     }
 
-    /// Set init_on_alloc / init_on_free (before any cache exists).
+    /// Set init_on_alloc / init_on_free (before any cache exists: each
+    /// cache decides its fast paths when it is created).
     pub fn set_flags(&mut self, flags: SlubFlags) {
         self.flags = flags;
     }
@@ -154,6 +155,11 @@ impl<H: Hal> Slub<H> {
         if flags.contains(SlabFlags::RECLAIM_ACCOUNT) {
             allocflags |= Gfp::RECLAIMABLE;
         }
+        let mut fast = FastPaths::empty();
+        if !debug {
+            fast.set(FastPaths::ALLOC, !self.flags.contains(SlubFlags::INIT_ON_ALLOC));
+            fast.set(FastPaths::FREE, !self.flags.contains(SlubFlags::INIT_ON_FREE));
+        }
         let cache = KmemCache {
             name,
             flags,
@@ -175,6 +181,7 @@ impl<H: Hal> Slub<H> {
             cpu_slots: (slots_addr, nr_cpus),
             node: [const { spin::Mutex::new(KmemCacheNode::EMPTY) }; MAX_NUMNODES],
             errors: AtomicUsize::new(0),
+            fast,
         };
         // SAFETY: as above, the pages are ours and large enough (1); they stay
         // allocated until kmem_cache_destroy, whose caller promises not to

@@ -218,6 +218,9 @@ pub struct KmemCache {
     pub(super) cpu_slots: (usize, usize),
     pub(super) node: [spin::Mutex<KmemCacheNode>; MAX_NUMNODES],
     pub(super) errors: AtomicUsize,
+    /// Which fast paths this cache may take (fixed at creation: debug
+    /// flags, init_on_alloc and init_on_free send everything slow).
+    pub(super) fast: FastPaths,
 }
 
 impl KmemCache {
@@ -327,6 +330,17 @@ impl KmemCache {
     #[inline]
     pub(super) fn has_cpu_partial(&self) -> bool {
         self.cpu_partial_slabs > 0
+    }
+}
+
+bitflags! {
+    /// The fast paths a cache may take.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) struct FastPaths: u8 {
+        /// Allocation may pop the sheaf.
+        const ALLOC = 1 << 0;
+        /// Free may push onto the sheaf.
+        const FREE = 1 << 1;
     }
 }
 

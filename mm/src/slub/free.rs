@@ -6,7 +6,8 @@ use crate::hal::Hal;
 
 use super::allocator::{Caller, Deferred, Slub};
 use super::cache::{
-    KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags, TRACK_FREE,
+    FastPaths, KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags,
+    TRACK_FREE,
 };
 use super::raw;
 use super::slab::{Slab, SlabState};
@@ -47,8 +48,7 @@ impl<H: Hal> Slub<H> {
     #[inline(always)]
     fn free_fast(&self, cpu: usize, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
         let Some(slot) = cache.cpu_slab().get(cpu) else { return false };
-        if cache.debug() || self.flags.contains(SlubFlags::INIT_ON_FREE) || !self.check_valid_pointer(cache, slab, obj)
-        {
+        if !cache.fast.contains(FastPaths::FREE) || !self.check_valid_pointer(cache, slab, obj) {
             return false;
         }
         let Some(mut cs) = slot.try_lock() else { return false };

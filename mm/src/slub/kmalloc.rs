@@ -21,7 +21,12 @@ use super::raw;
 
 /// kmalloc_index: the kmalloc cache for `size` bytes (1 = 96, 2 = 192,
 /// n = 2^n); 0 for size 0, `None` above 8 KiB.
+#[inline]
 pub const fn kmalloc_index(size: usize) -> Option<usize> {
+    if size != 0 && size <= 192 {
+        // Linux's size_index: one load for the small classes.
+        return Some(SIZE_INDEX[(size - 1) / 8] as usize);
+    }
     Some(match size {
         0 => 0,
         1..=8 => 3,
@@ -31,6 +36,23 @@ pub const fn kmalloc_index(size: usize) -> Option<usize> {
         _ => return None,
     })
 }
+
+/// kmalloc_index of 1..=192 bytes, by `(size - 1) / 8`.
+const SIZE_INDEX: [u8; 24] = {
+    let mut t = [0u8; 24];
+    let mut i = 0;
+    while i < 24 {
+        let size = (i + 1) * 8;
+        t[i] = match size {
+            8 => 3,
+            65..=96 => 1,
+            129..=192 => 2,
+            _ => (usize::BITS - (size - 1).leading_zeros()) as u8,
+        };
+        i += 1;
+    }
+    t
+};
 
 /// The object size of kmalloc cache `index`.
 pub const fn kmalloc_size(index: usize) -> usize {
