@@ -105,6 +105,7 @@ impl<H: Hal> Slub<H> {
     ) -> Result<&'static KmemCache, Error> {
         let flags = if flags.contains(SlabFlags::NO_USER_FLAGS) { flags } else { flags | self.debug.flags_for(name) };
         let layout = calculate_sizes(size, align, flags, ctor.is_some(), self.pa.nr_cpus())?;
+        let size_nz = core::num::NonZeroUsize::new(layout.size).ok_or(Error::InvalidArgument)?;
         // The storage: the KmemCache, its per-CPU slots (cache-line
         // aligned), then the random sequence.
         let nr_cpus = self.pa.nr_cpus().max(1);
@@ -182,6 +183,8 @@ impl<H: Hal> Slub<H> {
             node: [const { spin::Mutex::new(KmemCacheNode::EMPTY) }; MAX_NUMNODES],
             errors: AtomicUsize::new(0),
             fast,
+            size_nz,
+            span: layout.objects as usize * layout.size,
         };
         // SAFETY: as above, the pages are ours and large enough (1); they stay
         // allocated until kmem_cache_destroy, whose caller promises not to

@@ -221,6 +221,10 @@ pub struct KmemCache {
     /// Which fast paths this cache may take (fixed at creation: debug
     /// flags, init_on_alloc and init_on_free send everything slow).
     pub(super) fast: FastPaths,
+    /// `size`, for the fast free's boundary check (a divisor known non-zero).
+    pub(super) size_nz: core::num::NonZeroUsize,
+    /// `objects * size`: the bytes of a slab that hold objects.
+    pub(super) span: usize,
 }
 
 impl KmemCache {

@@ -48,7 +48,10 @@ impl<H: Hal> Slub<H> {
     #[inline(always)]
     fn free_fast(&self, cpu: usize, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
         let Some(slot) = cache.cpu_slab().get(cpu) else { return false };
-        if !cache.fast.contains(FastPaths::FREE) || !self.check_valid_pointer(cache, slab, obj) {
+        // check_valid_pointer for a cache without red zones (no debug flag:
+        // red_left_pad is 0), from precomputed words.
+        let off = obj.wrapping_sub(self.slab_addr(slab));
+        if !cache.fast.contains(FastPaths::FREE) || off >= cache.span || off % cache.size_nz != 0 {
             return false;
         }
         let Some(mut cs) = slot.try_lock() else { return false };

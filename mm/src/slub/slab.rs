@@ -107,11 +107,15 @@ impl<H: Hal> Slub<H> {
     pub(super) fn virt_to_slab(&self, addr: usize) -> Option<(Slab<'static>, &'static KmemCache)> {
         let map = self.pa.memmap();
         let pfn = H::virt_to_pfn(addr as *const u8)?;
-        let mut slab = Slab { page: map.pfn_to_page(pfn)?, pfn };
+        let v = map.valid(pfn.0)?;
+        let mut slab = Slab { page: map.page(v), pfn };
         if let Some(head) = slab.page.compound_head() {
-            // A tail page of a slab of order > 0: its head is in the map
-            // too (compound blocks never straddle a hole of the memmap).
-            slab = Slab { page: map.pfn_to_page(head)?, pfn: head };
+            // A tail page of a slab of order > 0: its head is in the same
+            // memmap section (a compound block is aligned to its size,
+            // which is below a section's), so no second lookup.
+            let h = v.same_section(head.0);
+            debug_assert_eq!(h.get(), head.0, "a compound block across memmap sections");
+            slab = Slab { page: map.page(h), pfn: Pfn(h.get()) };
         }
         let cache = slab.page.private();
         if !slab.page.test_flags(PageFlags::SLAB) || cache == 0 {
