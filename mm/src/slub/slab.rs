@@ -155,32 +155,37 @@ impl<H: Hal> Slub<H> {
             unsafe { raw::fill(base, (PAGE_SIZE as usize) << cache.order, POISON_INUSE) };
         }
         let n = cache.objects as usize;
-        for i in 0..n {
-            let obj = self.object_at(cache, &slab, i);
-            if cache.debug() {
-                // SAFETY: an object of the new slab, which nobody sees yet
-                // (init_object 1).
-                unsafe { self.init_object(cache, obj, SLUB_RED_INACTIVE) };
-                if cache.flags.contains(SlabFlags::STORE_USER) {
-                    // SAFETY: the two tracks of a STORE_USER slot, inside
-                    // the new slab, which nobody else sees yet.
-                    unsafe { raw::fill(obj + cache.info_end(), 2 * TRACK_BYTES, 0) };
+        if cache.debug() || cache.ctor.is_some() {
+            for i in 0..n {
+                let obj = self.object_at(cache, &slab, i);
+                if cache.debug() {
+                    // SAFETY: an object of the new slab, which nobody sees yet
+                    // (init_object 1).
+                    unsafe { self.init_object(cache, obj, SLUB_RED_INACTIVE) };
+                    if cache.flags.contains(SlabFlags::STORE_USER) {
+                        // SAFETY: the two tracks of a STORE_USER slot, inside
+                        // the new slab, which nobody else sees yet.
+                        unsafe { raw::fill(obj + cache.info_end(), 2 * TRACK_BYTES, 0) };
+                    }
+                }
+                if let Some(ctor) = cache.ctor {
+                    ctor(obj as *mut u8);
                 }
             }
-            if let Some(ctor) = cache.ctor {
-                ctor(obj as *mut u8);
-            }
         }
-        // shuffle_freelist: walk random_seq from a random start.
+        // shuffle_freelist: walk random_seq from a random start, backwards,
+        // each object pointing at the one walked before it.
         // SAFETY: `cache` is live (we are allocating a slab for it), made by
         // create_cache (raw::random_seq 1).
         let seq = unsafe { raw::random_seq(cache) };
         let start = (H::random() % n as u64) as usize;
+        let first = self.object_at(cache, &slab, 0);
         let mut head = 0;
-        for k in (0..n).rev() {
-            let obj = self.object_at(cache, &slab, seq[(start + k) % n] as usize);
-            // SAFETY: `obj` is an object of the new slab (object_at), which
-            // nobody else sees yet (raw::set_freepointer 1, 2).
+        for &idx in seq[start..].iter().chain(&seq[..start]).rev() {
+            let obj = first + idx as usize * cache.size;
+            // SAFETY: `obj` is an object of the new slab (object_at, `idx`
+            // < objects by random_seq's invariant), which nobody else sees
+            // yet (raw::set_freepointer 1, 2).
             unsafe { raw::set_freepointer(cache, obj, head) };
             head = obj;
         }
