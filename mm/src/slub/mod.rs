@@ -62,7 +62,8 @@
 //! The `KmemCache`, its per-CPU slots and its random sequence share the
 //! pages `kmem_cache_create` takes for it; there is one slot per CPU the
 //! page allocator was told of (`PageAllocator::nr_cpus`, the device tree's
-//! CPUs), each alone in its cache lines (6 of them with a 32-object sheaf).
+//! CPUs), each alone in its cache lines (five of them, 320 bytes, with a
+//! 32-object sheaf).
 //!
 //! Linux's `struct slab` overlays `struct page`; here the same words of the
 //! 64-byte [`Page`](crate::page::Page) are reused: `private` holds the owning cache, `mapping`

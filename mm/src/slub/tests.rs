@@ -883,3 +883,17 @@ fn freeing_and_reallocating_reuses_slabs() {
         assert_eq!(env.free_pages(), free, "slabs went back to the page allocator and came again");
     }
 }
+
+#[test]
+fn cpu_slots_are_cache_line_aligned_and_small() {
+    assert_eq!(core::mem::align_of::<super::cache::CpuSlot>(), 64);
+    assert!(core::mem::size_of::<super::cache::CpuSlot>() <= 320);
+    let env = Env::new(3, SlubDebug::OFF, SlubFlags::empty());
+    let c = env.cache("slots", 64, SlabFlags::empty());
+    assert_eq!(c.cpu_slab().len(), 3, "one slot per CPU the page allocator knows");
+    for s in c.cpu_slab() {
+        assert_eq!(s as *const _ as usize % 64, 0);
+    }
+    // A CPU number without a slot is refused, not served.
+    assert_eq!(env.slub.kmem_cache_alloc(3, c, Gfp::KERNEL), Err(Error::InvalidArgument));
+}
