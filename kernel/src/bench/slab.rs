@@ -45,6 +45,21 @@ impl ObjAlloc for Ours {
     }
 }
 
+/// The harness alone: an allocator that hands out one dangling pointer and
+/// frees nothing (the cost every row shares: the loop and a dyn call).
+struct Null;
+impl ObjAlloc for Null {
+    fn name(&self) -> &'static str {
+        "null"
+    }
+    fn alloc(&mut self, _size: usize) -> Option<NonNull<u8>> {
+        Some(core::hint::black_box(NonNull::dangling()))
+    }
+    unsafe fn free(&mut self, p: NonNull<u8>, _size: usize) {
+        core::hint::black_box(p);
+    }
+}
+
 struct LinkedList(linked_list_allocator::Heap);
 impl ObjAlloc for LinkedList {
     fn name(&self) -> &'static str {
@@ -178,6 +193,7 @@ pub fn run(icount: bool) {
         crate::pr_warn!("bench: SLUB is not up; slab benchmarks skipped");
         return;
     };
+    run_one(&mut Null, icount);
     run_one(&mut Ours { slub, name: "ours" }, icount);
     if let Some(debug) = slab::debug_instance("FZP") {
         run_one(&mut Ours { slub: debug, name: "ours-debug" }, icount);

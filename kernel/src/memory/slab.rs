@@ -10,7 +10,11 @@
 //! timer for owner tracking.
 //!
 //! Callers run with interrupts masked (always, for now), which is what the
-//! per-CPU slabs need; the CPU number comes from TPIDR_EL1.
+//! per-CPU sheaves and slabs need (with each CPU slot's own lock for the
+//! remote flushes of kmem_cache_shrink, see mm::slub); the CPU number comes
+//! from TPIDR_EL1. `slub_debug=F` turns on the exact double-free check
+//! (every free looks for the object on its slab's freelists); without it,
+//! only a free of the object freed last is caught, as in Linux.
 
 use super::hal::{KernelHal, Slub};
 use super::linear_map::page_address as linear_address;

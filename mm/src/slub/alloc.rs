@@ -2,17 +2,19 @@
 //! lists and new slabs, and the debug path.
 
 use core::ptr::NonNull;
-use core::sync::atomic::Ordering::Relaxed;
 
 use crate::addr::Pfn;
-use crate::config::{MAX_NUMNODES, NR_CPUS, NUMA_NO_NODE, NodeId};
+use crate::config::{MAX_NUMNODES, NUMA_NO_NODE, NodeId};
 use crate::error::Error;
 use crate::gfp::Gfp;
 use crate::hal::Hal;
 use crate::page::{NONE_PFN, PfnList};
 
 use super::allocator::{Caller, Slub};
-use super::cache::{KmemCache, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags, TRACK_ALLOC};
+use super::cache::{
+    FastPaths, KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags,
+    TRACK_ALLOC,
+};
 use super::raw;
 use super::slab::SlabState;
 
@@ -37,6 +39,7 @@ impl<H: Hal> Slub<H> {
         self.slab_alloc(cpu, cache, gfp, nid, cache.object_size, core::panic::Location::caller())
     }
 
+    #[inline]
     pub(super) fn slab_alloc(
         &self,
         cpu: usize,
@@ -46,31 +49,128 @@ impl<H: Hal> Slub<H> {
         orig_size: usize,
         caller: Caller,
     ) -> Result<NonNull<u8>, Error> {
-        if cpu >= NR_CPUS {
-            return Err(Error::InvalidArgument);
+        match self.alloc_fast(cpu, cache, gfp, nid) {
+            Some(obj) => Ok(obj),
+            None => self.slab_alloc_slow(cpu, cache, gfp, nid, orig_size, caller),
         }
+    }
+
+    /// The fast path: pop the CPU's sheaf. `None` sends the caller to the
+    /// slow path: a debug cache, a node asked for, an object to zero, an
+    /// empty sheaf, or the CPU's slot busy (a remote flush holds it). A leaf:
+    /// no call, no stack frame.
+    #[inline(always)]
+    fn alloc_fast(&self, cpu: usize, cache: &KmemCache, gfp: Gfp, nid: NodeId) -> Option<NonNull<u8>> {
+        let slot = cache.cpu_slab().get(cpu)?;
+        if !cache.fast.contains(FastPaths::ALLOC) || nid != NUMA_NO_NODE || gfp.contains(Gfp::ZERO) {
+            return None;
+        }
+        let mut cs = slot.try_lock()?;
+        let n = cs.nr_sheaf.checked_sub(1)?;
+        let obj = *cs.sheaf.get(n)?;
+        cs.nr_sheaf = n;
+        cs.nr_active += 1;
+        // SAFETY: sheaf entries are objects, never at address 0 (slabs are
+        // linear-map memory, Hal obligation 1).
+        Some(unsafe { NonNull::new_unchecked(obj as *mut u8) })
+    }
+
+    /// Everything the fast path does not do.
+    #[cold]
+    #[inline(never)]
+    fn slab_alloc_slow(
+        &self,
+        cpu: usize,
+        cache: &KmemCache,
+        gfp: Gfp,
+        nid: NodeId,
+        orig_size: usize,
+        caller: Caller,
+    ) -> Result<NonNull<u8>, Error> {
+        let Some(slot) = cache.cpu_slab().get(cpu) else { return Err(Error::InvalidArgument) };
         let obj = if cache.debug() {
             self.alloc_debug(cpu, cache, gfp, nid, orig_size, caller)?
         } else {
-            self.alloc_fast(cpu, cache, gfp, nid)?
+            let mut cs = slot.lock();
+            let obj = if nid == NUMA_NO_NODE && cs.nr_sheaf > 0 {
+                // The fast path: the most recently freed object of the sheaf.
+                cs.nr_sheaf -= 1;
+                cs.sheaf[cs.nr_sheaf]
+            } else {
+                self.alloc_refill(cpu, cache, &mut cs, gfp, nid)?
+            };
+            cs.nr_active += 1;
+            obj
         };
-        cache.active_objs.fetch_add(1, Relaxed);
-        let zero = gfp.contains(Gfp::ZERO) || (self.flags.contains(SlubFlags::INIT_ON_ALLOC) && cache.ctor.is_none());
-        if zero {
-            // SAFETY: `obj` was just allocated and is not handed out yet: its
-            // object_size bytes are ours (raw::fill 1, 2).
-            unsafe { raw::fill(obj, cache.object_size, 0) };
-            if cache.has_orig_size() && orig_size < cache.object_size {
-                // SAFETY: as above, the tail of the same object.
-                unsafe { raw::fill(obj + orig_size, cache.object_size - orig_size, SLUB_RED_ACTIVE) };
-            }
+        if gfp.contains(Gfp::ZERO) || self.flags.contains(SlubFlags::INIT_ON_ALLOC) {
+            self.zero_object(cache, obj, gfp, orig_size);
         }
-        NonNull::new(obj as *mut u8).ok_or(Error::NoMemory)
+        // SAFETY: objects are never at address 0: slabs are linear-map
+        // memory (Hal obligation 1), and every path above returned one.
+        Ok(unsafe { NonNull::new_unchecked(obj as *mut u8) })
     }
 
-    pub(super) fn alloc_fast(&self, cpu: usize, cache: &KmemCache, gfp: Gfp, nid: NodeId) -> Result<usize, Error> {
+    /// Zero a new object for `__GFP_ZERO` or init_on_alloc (not for caches
+    /// with a constructor under init_on_alloc alone).
+    fn zero_object(&self, cache: &KmemCache, obj: usize, gfp: Gfp, orig_size: usize) {
+        if !gfp.contains(Gfp::ZERO) && cache.ctor.is_some() {
+            return;
+        }
+        // SAFETY: `obj` was just allocated and is not handed out yet: its
+        // object_size bytes are ours (raw::fill 1, 2).
+        unsafe { raw::fill(obj, cache.object_size, 0) };
+        if cache.has_orig_size() && orig_size < cache.object_size {
+            // SAFETY: as above, the tail of the same object.
+            unsafe { raw::fill(obj + orig_size, cache.object_size - orig_size, SLUB_RED_ACTIVE) };
+        }
+    }
+
+    /// The sheaf is empty (or a node was asked for): refill the sheaf with
+    /// up to half its capacity from the CPU slab and the partial lists, and
+    /// return one object more (Linux's refill_sheaf / ___slab_alloc). An
+    /// allocation for a given node bypasses the sheaf, whose objects may be
+    /// from any node.
+    pub(super) fn alloc_refill(
+        &self,
+        cpu: usize,
+        cache: &KmemCache,
+        cs: &mut KmemCacheCpu,
+        gfp: Gfp,
+        nid: NodeId,
+    ) -> Result<usize, Error> {
+        let obj = self.alloc_one(cpu, cache, cs, gfp, nid)?;
+        if nid == NUMA_NO_NODE {
+            // The rest of the CPU freelist, as far as the sheaf has room: no
+            // new slab and no lock beyond what the first object needed.
+            let (mut fl, mut n) = (cs.freelist, cs.nr_sheaf);
+            while fl != 0 && n < SHEAF_CAPACITY {
+                // SAFETY: `fl` heads this CPU's freelist of its frozen slab,
+                // which the cpu_slab lock the caller holds orders
+                // (raw::get_freepointer 1, 2; raw::clear_freepointer 1).
+                let next = unsafe { raw::get_freepointer(cache, fl) };
+                // SAFETY: as above; the object leaves the freelist.
+                unsafe { raw::clear_freepointer(cache, fl) };
+                cs.sheaf[n] = fl;
+                n += 1;
+                fl = next;
+            }
+            cs.freelist = fl;
+            cs.nr_sheaf = n;
+        }
+        Ok(obj)
+    }
+
+    /// One object from the CPU slab, the partial lists or a new slab, for
+    /// the CPU whose state `cs` is (the body of ___slab_alloc).
+    pub(super) fn alloc_one(
+        &self,
+        cpu: usize,
+        cache: &KmemCache,
+        cs: &mut KmemCacheCpu,
+        gfp: Gfp,
+        nid: NodeId,
+    ) -> Result<usize, Error> {
         let map = self.pa.memmap();
-        let mut cs = cache.cpu_slab[cpu].lock();
         loop {
             if cs.slab != NONE_PFN {
                 let slab = self.slab_at(Pfn(cs.slab));
@@ -78,8 +178,8 @@ impl<H: Hal> Slub<H> {
                     if cs.freelist != 0 {
                         let obj = cs.freelist;
                         // SAFETY: `obj` heads this CPU's freelist of its
-                        // frozen slab, which the cpu_slab lock we hold
-                        // orders (raw::get_freepointer 1, 2).
+                        // frozen slab, which the cpu_slab lock the caller
+                        // holds orders (raw::get_freepointer 1, 2).
                         cs.freelist = unsafe { raw::get_freepointer(cache, obj) };
                         // SAFETY: as above; the object leaves the freelist
                         // and is not handed out yet (raw::clear_freepointer 1).
@@ -99,7 +199,7 @@ impl<H: Hal> Slub<H> {
                     }
                     drop(node);
                 }
-                self.deactivate_slab(cpu, cache, &mut cs);
+                self.deactivate_slab(cpu, cache, cs);
             }
             // CPU partial list.
             let mut taken = None;
@@ -116,7 +216,7 @@ impl<H: Hal> Slub<H> {
             if let Some(slab) = taken {
                 cs.nr_partial -= 1;
                 let _node = cache.node[self.node_of(&slab)].lock();
-                self.freeze(cpu, &mut cs, &slab);
+                self.freeze(cpu, cs, &slab);
                 continue;
             }
             // Node partial list.
@@ -127,7 +227,7 @@ impl<H: Hal> Slub<H> {
                 if let Some(v) = node.partial.pop_front(map) {
                     node.nr_partial -= 1;
                     let slab = self.slab_at(Pfn(v.get()));
-                    self.freeze(cpu, &mut cs, &slab);
+                    self.freeze(cpu, cs, &slab);
                     while cache.has_cpu_partial() && cs.nr_partial <= cache.cpu_partial_slabs / 2 {
                         let Some(v) = node.partial.pop_front(map) else { break };
                         node.nr_partial -= 1;
@@ -146,10 +246,12 @@ impl<H: Hal> Slub<H> {
             let mut node = cache.node[self.node_of(&slab)].lock();
             node.nr_slabs += 1;
             node.total_objects += cache.objects as usize;
-            self.freeze(cpu, &mut cs, &slab);
+            self.freeze(cpu, cs, &slab);
         }
     }
 
+    #[cold]
+    #[inline(never)]
     pub(super) fn alloc_debug(
         &self,
         cpu: usize,
@@ -207,6 +309,7 @@ impl<H: Hal> Slub<H> {
             // (raw::get_freepointer 1, 2).
             let next = unsafe { raw::get_freepointer(cache, obj) };
             slab.set_freelist(next);
+            node.nr_active += 1;
             let mut c = slab.counters();
             c.inuse += 1;
             if c.inuse == c.objects {

@@ -4,7 +4,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use crate::addr::{PAGE_SIZE, Pfn};
-use crate::config::{MAX_NUMNODES, NR_CPUS};
+use crate::config::MAX_NUMNODES;
 use crate::error::Error;
 use crate::gfp::Gfp;
 use crate::hal::{Hal, LogLevel};
@@ -12,7 +12,7 @@ use crate::page::PfnList;
 use crate::page_alloc::{PageAllocator, get_order};
 
 use super::cache::{
-    CacheList, KMALLOC_SHIFT_HIGH, KmemCache, KmemCacheCpu, KmemCacheNode, MAX_CACHES, MAX_PARTIAL, MIN_PARTIAL,
+    CacheList, CpuSlot, FastPaths, KMALLOC_SHIFT_HIGH, KmemCache, KmemCacheNode, MAX_CACHES, MAX_PARTIAL, MIN_PARTIAL,
     SlabFlags, SlubDebug, SlubFlags,
 };
 use super::freelist::init_random_seq;
@@ -53,7 +53,8 @@ impl<H: Hal> Slub<H> {
         }
     }
 
-    /// Set init_on_alloc / init_on_free (before any cache exists).
+    /// Set init_on_alloc / init_on_free (before any cache exists: each
+    /// cache decides its fast paths when it is created).
     pub fn set_flags(&mut self, flags: SlubFlags) {
         self.flags = flags;
     }
@@ -104,7 +105,13 @@ impl<H: Hal> Slub<H> {
     ) -> Result<&'static KmemCache, Error> {
         let flags = if flags.contains(SlabFlags::NO_USER_FLAGS) { flags } else { flags | self.debug.flags_for(name) };
         let layout = calculate_sizes(size, align, flags, ctor.is_some(), self.pa.nr_cpus())?;
-        let bytes = core::mem::size_of::<KmemCache>() + layout.objects as usize * 2;
+        let size_nz = core::num::NonZeroUsize::new(layout.size).ok_or(Error::InvalidArgument)?;
+        // The storage: the KmemCache, its per-CPU slots (cache-line
+        // aligned), then the random sequence.
+        let nr_cpus = self.pa.nr_cpus().max(1);
+        let slots_off = core::mem::size_of::<KmemCache>().next_multiple_of(core::mem::align_of::<CpuSlot>());
+        let seq_off = slots_off + nr_cpus * core::mem::size_of::<CpuSlot>();
+        let bytes = seq_off + layout.objects as usize * 2;
         let storage_order = get_order(bytes as u64);
         let mut list = self.caches.lock();
         if list.nr == MAX_CACHES {
@@ -112,7 +119,13 @@ impl<H: Hal> Slub<H> {
         }
         let pfn = self.pa.alloc_pages(cpu, Gfp::KERNEL | Gfp::COMP, storage_order)?;
         let base = H::page_address(pfn);
-        let seq_addr = base as usize + core::mem::size_of::<KmemCache>();
+        let slots_addr = base as usize + slots_off;
+        let seq_addr = base as usize + seq_off;
+        // SAFETY: the slots lie in the pages just allocated for this cache,
+        // after its KmemCache, aligned (base is page-aligned, slots_off a
+        // multiple of the slot alignment), seen by nobody else
+        // (raw::init_cpu_slots 1).
+        unsafe { raw::init_cpu_slots(slots_addr, nr_cpus) };
         let random = H::random();
         // SAFETY: the pages at `base` were just allocated for this cache, are
         // mapped (Hal obligation 1), `bytes` long, and nobody else sees them;
@@ -143,6 +156,11 @@ impl<H: Hal> Slub<H> {
         if flags.contains(SlabFlags::RECLAIM_ACCOUNT) {
             allocflags |= Gfp::RECLAIMABLE;
         }
+        let mut fast = FastPaths::empty();
+        if !debug {
+            fast.set(FastPaths::ALLOC, !self.flags.contains(SlubFlags::INIT_ON_ALLOC));
+            fast.set(FastPaths::FREE, !self.flags.contains(SlubFlags::INIT_ON_FREE));
+        }
         let cache = KmemCache {
             name,
             flags,
@@ -161,10 +179,12 @@ impl<H: Hal> Slub<H> {
             random,
             random_seq: seq_addr,
             storage: (pfn, storage_order),
-            cpu_slab: [const { spin::Mutex::new(KmemCacheCpu::EMPTY) }; NR_CPUS],
+            cpu_slots: (slots_addr, nr_cpus),
             node: [const { spin::Mutex::new(KmemCacheNode::EMPTY) }; MAX_NUMNODES],
-            active_objs: AtomicUsize::new(0),
             errors: AtomicUsize::new(0),
+            fast,
+            size_nz,
+            span: layout.objects as usize * layout.size,
         };
         // SAFETY: as above, the pages are ours and large enough (1); they stay
         // allocated until kmem_cache_destroy, whose caller promises not to
@@ -187,7 +207,7 @@ impl<H: Hal> Slub<H> {
     /// 2. No other CPU uses the cache concurrently.
     pub unsafe fn kmem_cache_destroy(&self, cpu: usize, cache: &'static KmemCache) -> Result<(), Error> {
         self.kmem_cache_shrink(cpu, cache);
-        if cache.active_objs.load(Relaxed) != 0 {
+        if self.active_objs(cache) != 0 {
             self.log(format_args!("kmem_cache_destroy {}: Slab cache still has objects", cache.name));
             return Err(Error::Busy);
         }
@@ -235,10 +255,15 @@ impl<H: Hal> Slub<H> {
         }
     }
 
-    /// Deactivate every CPU's slab and unfreeze its partials (flush_all).
+    /// Empty every CPU's sheaf, deactivate its slab and unfreeze its
+    /// partials (flush_all), one CPU's lock at a time.
     pub(super) fn flush_all(&self, cpu: usize, cache: &KmemCache) {
-        for c in 0..NR_CPUS {
-            let mut cs = cache.cpu_slab[c].lock();
+        for (c, slot) in cache.cpu_slab().iter().enumerate() {
+            let mut cs = slot.lock();
+            let nr = cs.nr_sheaf;
+            if nr > 0 {
+                self.flush_sheaf(cpu, c, cache, &mut cs, nr);
+            }
             self.deactivate_slab(cpu, cache, &mut cs);
             self.unfreeze_partials(cpu, cache, &mut cs);
         }

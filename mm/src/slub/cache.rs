@@ -3,10 +3,11 @@
 
 use bitflags::bitflags;
 
+use core::ops::Deref;
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use crate::addr::Pfn;
-use crate::config::{MAX_NUMNODES, NR_CPUS};
+use crate::config::MAX_NUMNODES;
 use crate::gfp::Gfp;
 use crate::hal::{Hal, LogLevel};
 use crate::page::{NONE_PFN, PfnList};
@@ -88,8 +89,26 @@ bitflags! {
     }
 }
 
-/// Per-CPU state of a cache (struct kmem_cache_cpu).
+/// Objects a CPU's sheaf holds (Linux's `sheaf_capacity`).
+pub const SHEAF_CAPACITY: usize = 32;
+
+/// Per-CPU state of a cache (struct kmem_cache_cpu and Linux 6.18's
+/// slub_percpu_sheaves in one): the sheaf in front, the active slab and
+/// the CPU partial list behind it.
+///
+/// # Invariants
+///
+/// `nr_sheaf <= SHEAF_CAPACITY`; `sheaf[..nr_sheaf]` are distinct objects
+/// of slabs of this cache that count as allocated in their slabs' counters
+/// and that nobody else holds.
 pub(super) struct KmemCacheCpu {
+    /// Objects in the sheaf.
+    pub(super) nr_sheaf: usize,
+    /// The sheaf: free objects, the most recently freed last.
+    pub(super) sheaf: [usize; SHEAF_CAPACITY],
+    /// Objects allocated on this CPU minus objects freed on it (summed over
+    /// CPUs for slabinfo; one CPU's value may be negative).
+    pub(super) nr_active: isize,
     /// The active slab's PFN or [`NONE_PFN`].
     pub(super) slab: u64,
     /// The lockless freelist: free objects of `slab` only this CPU may take.
@@ -100,8 +119,34 @@ pub(super) struct KmemCacheCpu {
 }
 
 impl KmemCacheCpu {
-    pub(super) const EMPTY: KmemCacheCpu =
-        KmemCacheCpu { slab: NONE_PFN, freelist: 0, partial: PfnList::EMPTY, nr_partial: 0 };
+    pub(super) const EMPTY: KmemCacheCpu = KmemCacheCpu {
+        nr_sheaf: 0,
+        sheaf: [0; SHEAF_CAPACITY],
+        nr_active: 0,
+        slab: NONE_PFN,
+        freelist: 0,
+        partial: PfnList::EMPTY,
+        nr_partial: 0,
+    };
+}
+
+/// One CPU's [`KmemCacheCpu`] behind its lock, alone in its cache lines so
+/// that CPUs working on the same cache never share a line.
+#[repr(align(64))]
+pub(super) struct CpuSlot(pub(super) spin::Mutex<KmemCacheCpu>);
+
+impl CpuSlot {
+    pub(super) const fn empty() -> CpuSlot {
+        CpuSlot(spin::Mutex::new(KmemCacheCpu::EMPTY))
+    }
+}
+
+impl Deref for CpuSlot {
+    type Target = spin::Mutex<KmemCacheCpu>;
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
 }
 
 /// Per-node state of a cache (struct kmem_cache_node); the mutex is list_lock.
@@ -111,11 +156,20 @@ pub(super) struct KmemCacheNode {
     pub(super) full: PfnList,
     pub(super) nr_slabs: usize,
     pub(super) total_objects: usize,
+    /// Objects the debug path allocated minus those it freed on this node
+    /// (debug caches have no per-CPU state to count in).
+    pub(super) nr_active: isize,
 }
 
 impl KmemCacheNode {
-    pub(super) const EMPTY: KmemCacheNode =
-        KmemCacheNode { partial: PfnList::EMPTY, nr_partial: 0, full: PfnList::EMPTY, nr_slabs: 0, total_objects: 0 };
+    pub(super) const EMPTY: KmemCacheNode = KmemCacheNode {
+        partial: PfnList::EMPTY,
+        nr_partial: 0,
+        full: PfnList::EMPTY,
+        nr_slabs: 0,
+        total_objects: 0,
+        nr_active: 0,
+    };
 }
 
 /// An owner record (struct track).
@@ -158,10 +212,19 @@ pub struct KmemCache {
     pub(super) random: u64,
     pub(super) random_seq: usize,
     pub(super) storage: (Pfn, u32),
-    pub(super) cpu_slab: [spin::Mutex<KmemCacheCpu>; NR_CPUS],
+    /// Address and length of the per-CPU slots, one per CPU the page
+    /// allocator was told of, in the cache's own storage after the
+    /// `KmemCache` (see [`KmemCache::cpu_slab`]).
+    pub(super) cpu_slots: (usize, usize),
     pub(super) node: [spin::Mutex<KmemCacheNode>; MAX_NUMNODES],
-    pub(super) active_objs: AtomicUsize,
     pub(super) errors: AtomicUsize,
+    /// Which fast paths this cache may take (fixed at creation: debug
+    /// flags, init_on_alloc and init_on_free send everything slow).
+    pub(super) fast: FastPaths,
+    /// `size`, for the fast free's boundary check (a divisor known non-zero).
+    pub(super) size_nz: core::num::NonZeroUsize,
+    /// `objects * size`: the bytes of a slab that hold objects.
+    pub(super) span: usize,
 }
 
 impl KmemCache {
@@ -225,6 +288,14 @@ impl KmemCache {
     pub fn errors(&self) -> usize {
         self.errors.load(Relaxed)
     }
+    /// The per-CPU slots (`s->cpu_slab`), indexed by CPU number.
+    #[inline]
+    pub(super) fn cpu_slab(&self) -> &[CpuSlot] {
+        // SAFETY: create_cache placed `cpu_slots.1` initialised slots at
+        // `cpu_slots.0`, in the cache's storage, which lives as long as the
+        // cache (raw::cpu_slots 1).
+        unsafe { super::raw::cpu_slots(self.cpu_slots.0, self.cpu_slots.1) }
+    }
     /// The cache's random value (free pointer obfuscation).
     #[inline]
     pub(super) fn random(&self) -> u64 {
@@ -263,6 +334,17 @@ impl KmemCache {
     #[inline]
     pub(super) fn has_cpu_partial(&self) -> bool {
         self.cpu_partial_slabs > 0
+    }
+}
+
+bitflags! {
+    /// The fast paths a cache may take.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) struct FastPaths: u8 {
+        /// Allocation may pop the sheaf.
+        const ALLOC = 1 << 0;
+        /// Free may push onto the sheaf.
+        const FREE = 1 << 1;
     }
 }
 

@@ -1,13 +1,14 @@
 //! Freeing: onto the CPU freelist, into a slab another CPU holds, and
 //! moving the slab between lists; the debug path.
 
-use core::sync::atomic::Ordering::Relaxed;
-
-use crate::config::NR_CPUS;
+use crate::addr::PAGE_SIZE;
 use crate::hal::Hal;
 
 use super::allocator::{Caller, Deferred, Slub};
-use super::cache::{KmemCache, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags, TRACK_FREE};
+use super::cache::{
+    FastPaths, KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags,
+    TRACK_FREE,
+};
 use super::raw;
 use super::slab::{Slab, SlabState};
 
@@ -33,116 +34,194 @@ impl<H: Hal> Slub<H> {
         }
     }
 
+    #[inline]
     pub(super) fn slab_free(&self, cpu: usize, cache: &KmemCache, slab: Slab<'static>, obj: usize, caller: Caller) {
-        if cpu >= NR_CPUS {
-            return;
+        if !self.free_fast(cpu, cache, &slab, obj) {
+            self.slab_free_slow(cpu, cache, slab, obj, caller)
         }
+    }
+
+    /// The fast path: push onto the CPU's sheaf. `false` sends the caller
+    /// to the slow path: a bad pointer, a debug cache, init_on_free, the
+    /// naive double-free check firing, a full sheaf, or the CPU's slot busy
+    /// (a remote flush holds it). A leaf: no call, no stack frame.
+    #[inline(always)]
+    fn free_fast(&self, cpu: usize, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
+        let Some(slot) = cache.cpu_slab().get(cpu) else { return false };
+        // check_valid_pointer for a cache without red zones (no debug flag:
+        // red_left_pad is 0), from precomputed words.
+        let off = obj.wrapping_sub(self.slab_addr(slab));
+        if !cache.fast.contains(FastPaths::FREE) || off >= cache.span || off % cache.size_nz != 0 {
+            return false;
+        }
+        let Some(mut cs) = slot.try_lock() else { return false };
+        let n = cs.nr_sheaf;
+        if n == 0 || n >= SHEAF_CAPACITY || cs.sheaf[n - 1] == obj {
+            return false;
+        }
+        cs.sheaf[n] = obj;
+        cs.nr_sheaf = n + 1;
+        cs.nr_active -= 1;
+        true
+    }
+
+    /// Everything the fast path does not do.
+    #[cold]
+    #[inline(never)]
+    fn slab_free_slow(&self, cpu: usize, cache: &KmemCache, slab: Slab<'static>, obj: usize, caller: Caller) {
+        let Some(slot) = cache.cpu_slab().get(cpu) else { return };
         if !self.check_valid_pointer(cache, &slab, obj) {
-            self.slab_bug(cache, format_args!("Invalid object pointer 0x{obj:x}"));
-            self.print_slab_info(&slab);
-            return;
+            return self.invalid_free(cache, &slab, obj);
         }
         if cache.debug() {
             return self.free_debug(cpu, cache, slab, obj, caller);
         }
-        'retry: loop {
-            let mut cs = cache.cpu_slab[cpu].lock();
-            if cs.slab == slab.pfn.0 {
+        // SAFETY: `obj` is an object of `slab` (checked above) that the
+        // caller gives up (free_hook 1).
+        unsafe { self.free_hook(cache, obj) };
+        let mut cs = slot.lock();
+        let n = cs.nr_sheaf;
+        if n > 0 && cs.sheaf[n - 1] == obj {
+            drop(cs);
+            return self.naive_double_free(cache, obj, "the head of the CPU's sheaf");
+        }
+        if n == SHEAF_CAPACITY {
+            self.flush_sheaf(cpu, cpu, cache, &mut cs, SHEAF_CAPACITY / 2);
+        }
+        // The fast path: the object joins the sheaf.
+        let n = cs.nr_sheaf;
+        cs.sheaf[n] = obj;
+        cs.nr_sheaf = n + 1;
+        cs.nr_active -= 1;
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn invalid_free(&self, cache: &KmemCache, slab: &Slab<'_>, obj: usize) {
+        self.slab_bug(cache, format_args!("Invalid object pointer 0x{obj:x}"));
+        self.print_slab_info(slab);
+    }
+
+    /// SLAB_FREELIST_HARDENED's check: an object freed twice in a row is
+    /// still where the first free put it.
+    #[cold]
+    #[inline(never)]
+    fn naive_double_free(&self, cache: &KmemCache, obj: usize, head: &str) {
+        self.slab_bug(cache, format_args!("Object already free"));
+        self.log(format_args!("INFO: double free of 0x{obj:x} ({head})"));
+    }
+
+    /// Give the `nr` oldest objects of CPU `owner`'s sheaf (whose state `cs`
+    /// is, its lock held) back to their slabs; `cpu` is the calling CPU.
+    /// Neighbours in the sheaf from the same slab go back as one run: one
+    /// slab lookup, one list_lock, one list move (Linux's free_to_pcs_bulk
+    /// and the bulk __slab_free).
+    #[cold]
+    #[inline(never)]
+    pub(super) fn flush_sheaf(&self, cpu: usize, owner: usize, cache: &KmemCache, cs: &mut KmemCacheCpu, nr: usize) {
+        let nr = nr.min(cs.nr_sheaf);
+        let slab_bytes = (PAGE_SIZE as usize) << cache.order;
+        let mut i = 0;
+        while i < nr {
+            let Some((slab, _)) = self.virt_to_slab(cs.sheaf[i]) else {
+                debug_assert!(false, "a sheaf object outside a slab");
+                i += 1;
+                continue;
+            };
+            let base = self.slab_addr(&slab);
+            let mut j = i + 1;
+            while j < nr && cs.sheaf[j].wrapping_sub(base) < slab_bytes {
+                j += 1;
+            }
+            self.free_to_slab(cpu, owner, cache, cs, slab, i..j);
+            i = j;
+        }
+        cs.sheaf.copy_within(nr..cs.nr_sheaf, 0);
+        cs.nr_sheaf -= nr;
+    }
+
+    /// Free `cs.sheaf[run]`, objects of `slab`, into it for CPU `owner`,
+    /// whose state `cs` is (Linux's __slab_free): onto the CPU freelist when the slab is
+    /// the CPU's active slab, otherwise onto the slab's own freelist under
+    /// its list_lock. The node lists change only when the slab was full (it
+    /// goes to the CPU partial list, or the node's) or becomes empty on the
+    /// node partial list (kept there up to `min_partial`, else freed).
+    /// Each object meets the naive double-free check (it must not be the
+    /// head of the freelist it joins); one that fails is reported and kept
+    /// counted as allocated.
+    pub(super) fn free_to_slab(
+        &self,
+        cpu: usize,
+        owner: usize,
+        cache: &KmemCache,
+        cs: &mut KmemCacheCpu,
+        slab: Slab<'static>,
+        run: core::ops::Range<usize>,
+    ) {
+        let nr = run.len();
+        if cs.slab == slab.pfn.0 {
+            for i in run {
+                let obj = cs.sheaf[i];
                 if obj == cs.freelist {
-                    // The naive double-free check of SLAB_FREELIST_HARDENED.
-                    self.slab_bug(cache, format_args!("Object already free"));
-                    self.log(format_args!("INFO: double free of 0x{obj:x} (head of the CPU freelist)"));
-                    return;
+                    cs.nr_active += 1;
+                    self.naive_double_free(cache, obj, "the head of the CPU freelist");
+                    continue;
                 }
-                if self.might_be_free(cache, &slab, obj) {
-                    let node = cache.node[self.node_of(&slab)].lock();
-                    if self.on_freelist(cache, &slab, obj, cs.freelist) {
-                        // SAFETY: we hold the list_lock (object_err 1).
-                        unsafe { self.object_err(cache, &slab, obj, "Object already free") };
-                        drop(node);
-                        return;
-                    }
-                    drop(node);
-                }
-                // SAFETY: `obj` is an object of this CPU's frozen slab (checked
-                // on entry) that the caller gives up and that is not free (just
-                // checked), and the cpu_slab lock we hold orders the CPU
-                // freelist it joins (free_hook 1; raw::set_freepointer 1, 2).
-                unsafe {
-                    self.free_hook(cache, obj);
-                    raw::set_freepointer(cache, obj, cs.freelist);
-                }
+                // SAFETY: `obj` is an object of this CPU's frozen slab that
+                // its owner gave up, and the cpu_slab lock the caller holds
+                // orders the CPU freelist it joins (raw::set_freepointer 1, 2).
+                unsafe { raw::set_freepointer(cache, obj, cs.freelist) };
                 cs.freelist = obj;
-                cache.active_objs.fetch_sub(1, Relaxed);
-                return;
             }
-            let map = self.pa.memmap();
-            {
-                let mut node = cache.node[self.node_of(&slab)].lock();
-                let mut c = slab.counters();
-                let other = match c.state {
-                    SlabState::Cpu(j) if j != cpu => match cache.cpu_slab[j].try_lock() {
-                        Some(g) => Some(g),
-                        None => {
-                            // Never wait for another CPU's lock while holding
-                            // ours: drop everything and start over.
-                            drop(node);
-                            drop(cs);
-                            core::hint::spin_loop();
-                            continue 'retry;
-                        }
-                    },
-                    _ => None,
-                };
-                let cpu_fl = match (&other, c.state) {
-                    (Some(g), _) if g.slab == slab.pfn.0 => g.freelist,
-                    _ => 0,
-                };
-                if slab.freelist() == obj
-                    || (self.might_be_free(cache, &slab, obj) && self.on_freelist(cache, &slab, obj, cpu_fl))
-                {
-                    // SAFETY: we hold the list_lock (object_err 1).
-                    unsafe { self.object_err(cache, &slab, obj, "Object already free") };
-                    drop(other);
-                    drop(node);
-                    return;
-                }
-                drop(other);
-                // SAFETY: `obj` is an object of `slab` (checked on entry) that
-                // the caller gives up and that is not free (just checked); the
-                // list_lock we hold orders the slab's freelist it joins
-                // (free_hook 1; raw::set_freepointer 1, 2).
-                unsafe {
-                    self.free_hook(cache, obj);
-                    raw::set_freepointer(cache, obj, slab.freelist());
-                }
-                slab.set_freelist(obj);
-                c.inuse -= 1;
-                cache.active_objs.fetch_sub(1, Relaxed);
-                let mut d = Deferred::Nothing;
-                let mut overflow = false;
-                match c.state {
-                    SlabState::Full if cache.has_cpu_partial() => {
-                        node.full.remove(map, map.valid(slab.pfn.0).expect("slab pfn valid"));
-                        c.state = SlabState::CpuPartial(cpu);
-                        slab.set_counters(c);
-                        cs.partial.push_back(map, map.valid(slab.pfn.0).expect("slab pfn valid"));
-                        cs.nr_partial += 1;
-                        overflow = cs.nr_partial > cache.cpu_partial_slabs;
-                    }
-                    SlabState::Full | SlabState::NodePartial => {
-                        self.remove_from_list(&mut node, &slab);
-                        d = self.place_slab(cache, &mut node, &slab, c);
-                    }
-                    _ => slab.set_counters(c),
-                }
-                drop(node);
-                self.finish(cpu, cache, d);
-                if overflow {
-                    self.unfreeze_partials(cpu, cache, &mut cs);
-                }
-                return;
+            return;
+        }
+        let map = self.pa.memmap();
+        let mut node = cache.node[self.node_of(&slab)].lock();
+        let mut head = slab.freelist();
+        let mut c = slab.counters();
+        let mut refused = 0;
+        for i in run {
+            let obj = cs.sheaf[i];
+            if obj == head {
+                refused += 1;
+                self.naive_double_free(cache, obj, "the head of the slab's freelist");
+                continue;
             }
+            // SAFETY: `obj` is an object of `slab` its owner gave up; the
+            // list_lock we hold orders the slab's freelist it joins
+            // (raw::set_freepointer 1, 2).
+            unsafe { raw::set_freepointer(cache, obj, head) };
+            head = obj;
+            c.inuse -= 1;
+        }
+        slab.set_freelist(head);
+        let mut d = Deferred::Nothing;
+        let mut overflow = false;
+        match c.state {
+            _ if refused == nr => {}
+            SlabState::Full if cache.has_cpu_partial() => {
+                node.full.remove(map, map.valid(slab.pfn.0).expect("slab pfn valid"));
+                c.state = SlabState::CpuPartial(owner);
+                slab.set_counters(c);
+                cs.partial.push_back(map, map.valid(slab.pfn.0).expect("slab pfn valid"));
+                cs.nr_partial += 1;
+                overflow = cs.nr_partial > cache.cpu_partial_slabs;
+            }
+            SlabState::Full => {
+                self.remove_from_list(&mut node, &slab);
+                d = self.place_slab(cache, &mut node, &slab, c);
+            }
+            SlabState::NodePartial if c.inuse == 0 => {
+                self.remove_from_list(&mut node, &slab);
+                d = self.place_slab(cache, &mut node, &slab, c);
+            }
+            _ => slab.set_counters(c),
+        }
+        drop(node);
+        cs.nr_active += refused as isize;
+        self.finish(cpu, cache, d);
+        if overflow {
+            self.unfreeze_partials(cpu, cache, cs);
         }
     }
 
@@ -159,6 +238,8 @@ impl<H: Hal> Slub<H> {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     pub(super) fn free_debug(&self, cpu: usize, cache: &KmemCache, slab: Slab<'static>, obj: usize, caller: Caller) {
         let mut node = cache.node[self.node_of(&slab)].lock();
         if !self.check_slab(cache, &slab) {
@@ -193,7 +274,7 @@ impl<H: Hal> Slub<H> {
         slab.set_freelist(obj);
         let mut c = slab.counters();
         c.inuse -= 1;
-        cache.active_objs.fetch_sub(1, Relaxed);
+        node.nr_active -= 1;
         self.remove_from_list(&mut node, &slab);
         let d = self.place_slab(cache, &mut node, &slab, c);
         drop(node);

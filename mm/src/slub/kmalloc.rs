@@ -21,7 +21,12 @@ use super::raw;
 
 /// kmalloc_index: the kmalloc cache for `size` bytes (1 = 96, 2 = 192,
 /// n = 2^n); 0 for size 0, `None` above 8 KiB.
+#[inline]
 pub const fn kmalloc_index(size: usize) -> Option<usize> {
+    if size != 0 && size <= 192 {
+        // Linux's size_index: one load for the small classes.
+        return Some(SIZE_INDEX[(size - 1) / 8] as usize);
+    }
     Some(match size {
         0 => 0,
         1..=8 => 3,
@@ -31,6 +36,23 @@ pub const fn kmalloc_index(size: usize) -> Option<usize> {
         _ => return None,
     })
 }
+
+/// kmalloc_index of 1..=192 bytes, by `(size - 1) / 8`.
+const SIZE_INDEX: [u8; 24] = {
+    let mut t = [0u8; 24];
+    let mut i = 0;
+    while i < 24 {
+        let size = (i + 1) * 8;
+        t[i] = match size {
+            8 => 3,
+            65..=96 => 1,
+            129..=192 => 2,
+            _ => (usize::BITS - (size - 1).leading_zeros()) as u8,
+        };
+        i += 1;
+    }
+    t
+};
 
 /// The object size of kmalloc cache `index`.
 pub const fn kmalloc_size(index: usize) -> usize {
@@ -106,6 +128,7 @@ impl<H: Hal> Slub<H> {
 
     /// kmalloc.
     #[track_caller]
+    #[inline]
     pub fn kmalloc(&self, cpu: usize, size: usize, gfp: Gfp) -> Result<NonNull<u8>, Error> {
         self.kmalloc_caller(cpu, size, gfp, NUMA_NO_NODE, core::panic::Location::caller())
     }
@@ -129,6 +152,7 @@ impl<H: Hal> Slub<H> {
         self.kmalloc_caller(cpu, bytes, gfp | Gfp::ZERO, NUMA_NO_NODE, core::panic::Location::caller())
     }
 
+    #[inline]
     pub(super) fn kmalloc_caller(
         &self,
         cpu: usize,
@@ -148,6 +172,8 @@ impl<H: Hal> Slub<H> {
     }
 
     /// __kmalloc_large_node: compound pages straight from the page allocator.
+    #[cold]
+    #[inline(never)]
     pub(super) fn kmalloc_large(&self, cpu: usize, size: usize, gfp: Gfp, nid: NodeId) -> Result<NonNull<u8>, Error> {
         let order = get_order(size as u64);
         if order > crate::zone::MAX_PAGE_ORDER {
@@ -198,6 +224,7 @@ impl<H: Hal> Slub<H> {
     ///
     /// 1. If `ptr` is a live object, nobody uses it after this call.
     #[track_caller]
+    #[inline]
     pub unsafe fn kfree(&self, cpu: usize, ptr: *const u8) {
         let addr = ptr as usize;
         if addr <= ZERO_SIZE_PTR {
@@ -206,6 +233,18 @@ impl<H: Hal> Slub<H> {
         if let Some((slab, cache)) = self.virt_to_slab(addr) {
             return self.slab_free(cpu, cache, slab, addr, core::panic::Location::caller());
         }
+        // SAFETY: obligation 1 (kfree_large 1).
+        unsafe { self.kfree_large(cpu, addr) }
+    }
+
+    /// kfree of what is not a slab object: a large kmalloc, or a bug.
+    ///
+    /// # Safety
+    ///
+    /// 1. As [`Self::kfree`] 1.
+    #[cold]
+    #[inline(never)]
+    unsafe fn kfree_large(&self, cpu: usize, addr: usize) {
         match self.large_kmalloc_head(addr) {
             Some(pfn) => {
                 let order = self.pa.compound_order(pfn);

@@ -20,18 +20,20 @@
 //! Every entry point takes the calling CPU number; callers run with
 //! interrupts masked, as for the page allocator. The kernel publishes the
 //! `Slub` in a static, calls [`Slub::kmalloc_init`] once, and may give the
-//! `slub_debug=` option to [`SlubDebug::parse`] before that.
+//! `slub_debug=` option to [`SlubDebug::parse`] and init_on_alloc/free to
+//! [`Slub::set_flags`] before that (each cache picks its fast paths when it
+//! is created).
 //!
 //! # Files
 //!
 //! ```text
 //!   allocator.rs  struct Slub; kmem_cache_create / destroy / shrink
-//!   cache.rs      struct kmem_cache and its per-CPU and per-node parts
+//!   cache.rs      struct kmem_cache, its per-CPU slots (sheaf, CPU slab) and per-node parts
 //!   layout.rs     calculate_sizes, calculate_order
 //!   slab.rs       struct slab: counters, allocate/discard, list moves
 //!   freelist.rs   hardened free pointers, shuffling, freelist walks
-//!   alloc.rs      kmem_cache_alloc: fast path, slow path, debug path
-//!   free.rs       kmem_cache_free: CPU freelist, remote slab, debug path
+//!   alloc.rs      kmem_cache_alloc: sheaf pop, refill and slow path, debug path
+//!   free.rs       kmem_cache_free: sheaf push, flush, __slab_free, debug path
 //!   debug.rs      slub_debug: checks, reports, owner tracking, validation
 //!   kmalloc.rs    the kmalloc caches, large kmalloc, kfree, krealloc
 //!   slabinfo.rs   /proc/slabinfo
@@ -44,20 +46,31 @@
 //!   KmemCache ("kmalloc-64")                          struct page of a slab (head)
 //!   +-----------------------------+                   +----------------------------+
 //!   | size, offset, inuse, order  |                   | flags: PG_slab (+PG_head)  |
-//!   | random, random_seq[]        |      slab_cache <-| private                    |
-//!   | cpu_slab[NR_CPUS]  ---------+--> KmemCacheCpu   | mapping  = freelist        |
-//!   |   spin::Mutex               |    slab, freelist | index    = counters:       |
-//!   |                             |    partial list   |   inuse | objects | state  |
-//!   | node[MAX_NUMNODES] ---------+--> KmemCacheNode  | lru      = slab_list       |
-//!   |   spin::Mutex (list_lock)   |    partial, full  +----------------------------+
+//!   | random, random_seq          |      slab_cache <-| private                    |
+//!   | fast (which fast paths)     |                   | mapping  = freelist        |
+//!   | cpu_slab: one CpuSlot per --+--> CpuSlot (64-B  | index    = counters:       |
+//!   |   CPU, after the struct     |    aligned, lock) |   inuse | objects | state  |
+//!   |                             |    sheaf[32], nr  | lru      = slab_list       |
+//!   |                             |    nr_active      +----------------------------+
+//!   |                             |    slab, freelist
+//!   |                             |    partial list
+//!   | node[MAX_NUMNODES] ---------+--> KmemCacheNode (list_lock)
+//!   |                             |    partial, full, nr_active
 //!   +-----------------------------+
 //! ```
+//!
+//! The `KmemCache`, its per-CPU slots and its random sequence share the
+//! pages `kmem_cache_create` takes for it; there is one slot per CPU the
+//! page allocator was told of (`PageAllocator::nr_cpus`, the device tree's
+//! CPUs), each alone in its cache lines (five of them, 320 bytes, with a
+//! 32-object sheaf).
 //!
 //! Linux's `struct slab` overlays `struct page`; here the same words of the
 //! 64-byte [`Page`](crate::page::Page) are reused: `private` holds the owning cache, `mapping`
 //! the slab's freelist, `index` the counters (objects in use, objects, which
 //! list the slab is on and the CPU that holds it frozen) and the `lru` links
-//! chain the slab on its list. A slab is in exactly one place:
+//! chain the slab on its list. Objects in a sheaf count as in use in their
+//! slab's counters. A slab is in exactly one place:
 //!
 //! * the active slab of one CPU (*frozen*): its free objects have been moved
 //!   to that CPU's private freelist; frees by other CPUs go to the slab's own
@@ -75,40 +88,113 @@
 //!   ^ p - red_left_pad                             ^ p+offset (if outside)                 ^ size
 //! ```
 //!
+//! # Per-CPU sheaves, and what guards them
+//!
+//! In front of the CPU slab sits a *sheaf* (Linux 6.18's
+//! `slub_percpu_sheaves`): an array of up to [`SHEAF_CAPACITY`] free
+//! objects per CPU and cache. kmalloc pops the last one, kfree pushes onto
+//! it; neither touches the object's memory, a slab descriptor or a shared
+//! word. An empty sheaf is refilled in one go from the CPU freelist (the
+//! slow path below, then the rest of that freelist up to the capacity); a
+//! full one gives its oldest half back to the slabs (`flush_sheaf`), the
+//! objects of one slab that sit next to each other in the sheaf going back
+//! as one run under one list_lock.
+//!
+//! Linux chose between a transaction id with a double-word compare and
+//! swap (cmpxchg_double on `freelist`+`tid`) and, since 6.18, sheaves under
+//! `local_trylock`. This kernel takes sheaves: the array needs no 128-bit
+//! atomic (mm stays free of architecture code), refills and flushes batch
+//! the slow path, and the masked-interrupt calling convention already rules
+//! out the one local race (an interrupt handler on the same CPU).
+//!
+//! What guards a CPU's slot (sheaf, counters, CPU slab, CPU partial list)
+//! is its own spin lock, `CpuSlot`'s mutex, in the slot's cache line:
+//!
+//! * the owner CPU takes it on every operation with interrupts masked, so
+//!   nothing else on that CPU can interleave; uncontended, that is one
+//!   exclusive load/store pair and one store-release, on a line no other
+//!   CPU writes in the normal course, so it never bounces. The fast paths
+//!   only `try_lock` it and take the slow path when it is busy;
+//! * another CPU takes it only to flush the slot: `kmem_cache_shrink`,
+//!   `validate_slab_cache` and `kmem_cache_destroy` (through `flush_all`,
+//!   one slot at a time with nothing else held) and slabinfo's summing of
+//!   the per-CPU counts. That is Linux's `flush_all` done through the lock
+//!   instead of through work queued on the owner (this kernel has no
+//!   per-CPU work queue, and an IPI cross-call could not be made with
+//!   interrupts masked). A remote flush therefore sees every object a
+//!   sheaf holds, and shrink, destroy, validation and slabinfo stay exact.
+//!
+//! Compared with Linux's non-RT `local_trylock` (a per-CPU flag, no atomic)
+//! this costs the one uncontended atomic pair; a Dekker-style flag (store,
+//! full barrier, load of a remote-flush request) would cost the same
+//! number of instructions, so the plain lock is kept for clarity. Frees
+//! never take another CPU's lock: an object of a slab another CPU holds
+//! frozen goes to the slab's own freelist under the list_lock.
+//!
+//! The counts behind slabinfo's `active_objs` are per CPU (`nr_active`:
+//! objects allocated minus freed on that CPU, under its lock; one CPU's
+//! value may be negative when others free what it allocated) and per node
+//! for debug caches, summed when read. There is no shared counter on a
+//! fast path.
+//!
 //! # Locks
 //!
-//! Lock order: the CPU's own `cpu_slab` mutex, then a node's `list_lock`,
-//! then the page allocator's locks. Each CPU only blocks on its own
-//! `cpu_slab` mutex; the mutex rather than a bare cell exists because
-//! `kmem_cache_shrink`, `validate_slab_cache` and `kmem_cache_destroy`
-//! flush other CPUs' state (taking one at a time, with nothing else held),
-//! and because a free into a slab another CPU holds frozen checks that CPU's
-//! freelist for a double free with `try_lock` only, dropping the list_lock
-//! and retrying when it is busy, so no cycle can form. With interrupts
-//! masked the uncontended lock is one atomic, the cost Linux pays for
-//! `local_lock` on PREEMPT_RT. The slab's freelist and counters in its page
-//! descriptor change only under its node's list_lock.
+//! Lock order: the CPU's own slot lock, then a node's `list_lock`, then
+//! the page allocator's locks. A CPU holds at most one slot lock (its own,
+//! or, in flush_all, one remote slot with nothing else held), so no cycle
+//! can form. The slab's freelist and counters in its page descriptor
+//! change only under its node's list_lock.
 //!
 //! # Allocation
 //!
-//! Fast path: pop the CPU freelist. Slow path (`___slab_alloc`):
-//! the frozen slab's own freelist (remote frees) -> deactivate the slab ->
-//! a slab from the CPU partial list -> a slab from the node partial list
-//! (taking up to half of `cpu_partial_slabs` more onto the CPU partial list)
-//! -> a new slab from the page allocator on the requested node, set up with
-//! a randomised freelist (the cache's Fisher-Yates `random_seq` walked from
-//! a random start, Linux's shuffle_freelist) and the constructor run on
-//! every object.
+//! Fast path (`alloc_fast`, a leaf with no call): a cache with fast
+//! allocation allowed (no debug flag, no init_on_alloc), no node asked for,
+//! no `__GFP_ZERO`: try_lock the CPU slot, pop the sheaf. Everything else
+//! is `slab_alloc_slow`: the debug path, or the slow path under the slot
+//! lock (`___slab_alloc`): the frozen slab's own freelist (remote frees)
+//! -> deactivate the slab -> a slab from the CPU partial list -> a slab
+//! from the node partial list (taking up to half of `cpu_partial_slabs`
+//! more onto the CPU partial list) -> a new slab from the page allocator
+//! on the requested node, set up with a randomised freelist (the cache's
+//! Fisher-Yates `random_seq` walked from a random start, Linux's
+//! shuffle_freelist) and the constructor run on every object. Without a
+//! node, the rest of the CPU freelist refills the sheaf.
 //!
 //! # Free
 //!
-//! The object is found through its page (`virt_to_slab`); a pointer that is
-//! not in a slab, not at an object boundary, or already free is reported
-//! and refused. If the slab is the CPU's active slab the object goes onto
-//! the CPU freelist; otherwise onto the slab's freelist under the list_lock,
-//! and the slab moves: full -> the CPU's partial list (node partial list if
-//! the cache has no CPU partials); empty on the node partial list with at
-//! least `min_partial` slabs there -> back to the page allocator.
+//! The cache comes from the page descriptor (`virt_to_slab`: one
+//! `virt_to_pfn`, one `pfn_to_page`, a second only for a tail page of a
+//! slab of order > 0); a pointer that is not in a slab or not at an object
+//! boundary is reported and refused. Fast path (`free_fast`, a leaf): a
+//! cache with fast free allowed (no debug flag, no init_on_free), the
+//! naive double-free check (the object is not the one freed last, at the
+//! top of the sheaf), room in the sheaf: push. Otherwise the slow path
+//! flushes half a full sheaf first, or reports the double free.
+//!
+//! Freeing into a slab (`free_to_slab`, Linux's `__slab_free`): onto the
+//! CPU freelist if the slab is the CPU's active slab; otherwise onto the
+//! slab's own freelist under the list_lock. The node lists change only on
+//! two transitions: a full slab becomes partial (it goes to the CPU's
+//! partial list, or its node's when the cache has no CPU partials, and an
+//! overflowing CPU partial list is put back to the nodes), and a slab on
+//! the node partial list becomes empty (it stays while the node has fewer
+//! than `min_partial` partial slabs, else it goes back to the page
+//! allocator). Every other free only updates the slab's freelist and
+//! counters, so freeing and reallocating reuses slabs instead of churning
+//! them through the buddy allocator.
+//!
+//! # Hardening and double frees
+//!
+//! As Linux with `SLAB_FREELIST_HARDENED` and `SLAB_FREELIST_RANDOM`:
+//! free pointers in slabs are encoded (below), new slabs' freelists are
+//! shuffled, and a free of the object at the head of the freelist it would
+//! join (the sheaf's top, the CPU freelist's or the slab's head) is
+//! reported as `Object already free` and refused. A double free of an
+//! object further down goes unnoticed on the fast path, as in Linux. The
+//! exact check (the object is looked for on the slab's freelists before
+//! every free) is `slub_debug=F` (SLAB_CONSISTENCY_CHECKS, per cache or
+//! for all): such caches take the debug path below, whose cost the
+//! `ours-debug` bench row (slub_debug=FZP) shows.
 //!
 //! # Debugging (slub_debug)
 //!
@@ -122,15 +208,15 @@
 //!
 //! # Differences from Linux
 //!
-//! Remote frees into a frozen slab take the list_lock instead of
+//! The per-CPU slot is guarded by its own lock rather than `local_trylock`
+//! (see above); there is no barn (Linux's per-node store of full and empty
+//! sheaves): a sheaf is refilled from and flushed to the slabs directly;
+//! remote frees into a frozen slab take the list_lock instead of
 //! `cmpxchg_double`; full slabs are always on the full list (so validation
-//! and destruction see them); "already free" is checked on every free, not
-//! only under `slub_debug=F`: a constant-time filter on the object's free
-//! pointer (might_be_free) decides whether the slab's freelists must be
-//! walked, which they are only when the object may be free; the
-//! `kmalloc Redzone` (orig_size) needs only `Z`, not `Z` and `U`;
-//! `kmem_cache` structures come from the page allocator, not from a
-//! bootstrapped `kmem_cache` cache; there is no cache merging.
+//! and destruction see them); the `kmalloc Redzone` (orig_size) needs only
+//! `Z`, not `Z` and `U`; `kmem_cache` structures come from the page
+//! allocator, not from a bootstrapped `kmem_cache` cache; there is no cache
+//! merging.
 
 mod alloc;
 mod allocator;
@@ -149,8 +235,8 @@ mod tests;
 pub use allocator::Slub;
 pub use cache::{
     KMALLOC_MAX_CACHE_SIZE, KMALLOC_MIN_SIZE, KMALLOC_SHIFT_HIGH, KmemCache, MAX_CACHES, MAX_OBJS_PER_PAGE,
-    MAX_PARTIAL, MIN_PARTIAL, POISON_END, POISON_FREE, POISON_INUSE, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags,
-    SlubDebug, SlubFlags, ZERO_SIZE_PTR,
+    MAX_PARTIAL, MIN_PARTIAL, POISON_END, POISON_FREE, POISON_INUSE, SHEAF_CAPACITY, SLUB_RED_ACTIVE,
+    SLUB_RED_INACTIVE, SlabFlags, SlubDebug, SlubFlags, ZERO_SIZE_PTR,
 };
 
 pub use freelist::{freelist_ptr_encode, init_random_seq};

@@ -16,7 +16,7 @@
 
 use core::panic::Location;
 
-use super::cache::{KmemCache, Track};
+use super::cache::{CpuSlot, KmemCache, Track};
 use super::freelist::freelist_ptr_encode;
 
 /// The free pointer of `obj`, decoded (get_freepointer).
@@ -193,6 +193,34 @@ pub(super) unsafe fn place_cache(base: *mut u8, cache: KmemCache) -> &'static Km
         p.write(cache);
         &*p
     }
+}
+
+/// Put `n` empty per-CPU slots at `addr` (create_cache).
+///
+/// # Safety
+///
+/// 1. `[addr, addr + n * size_of::<CpuSlot>())` lies in the pages just
+///    allocated for a new cache, after its `KmemCache`, aligned for
+///    `CpuSlot`, seen by nobody else.
+pub(super) unsafe fn init_cpu_slots(addr: usize, n: usize) {
+    let p = addr as *mut CpuSlot;
+    for i in 0..n {
+        // SAFETY: obligation 1: slot `i` is inside the range, aligned.
+        unsafe { p.add(i).write(CpuSlot::empty()) };
+    }
+}
+
+/// The per-CPU slots of a cache.
+///
+/// # Safety
+///
+/// 1. `addr` and `n` are a cache's `cpu_slots`, placed by
+///    [`init_cpu_slots`] and not destroyed since, and stay so for `'a`.
+#[inline]
+pub(super) unsafe fn cpu_slots<'a>(addr: usize, n: usize) -> &'a [CpuSlot] {
+    // SAFETY: obligation 1: `n` initialised slots; they are only reached
+    // through `&` (each behind its own lock).
+    unsafe { core::slice::from_raw_parts(addr as *const CpuSlot, n) }
 }
 
 /// The `n` u16s of a cache's random sequence at `addr`, for filling.

@@ -103,23 +103,29 @@ impl<H: Hal> Slub<H> {
     }
 
     /// The slab an address lies in (virt_to_slab), if any, and its cache.
+    #[inline]
     pub(super) fn virt_to_slab(&self, addr: usize) -> Option<(Slab<'static>, &'static KmemCache)> {
+        let map = self.pa.memmap();
         let pfn = H::virt_to_pfn(addr as *const u8)?;
-        let mut page = self.pa.memmap().pfn_to_page(pfn)?;
-        let mut pfn = pfn;
-        if let Some(head) = page.compound_head() {
-            pfn = head;
-            page = self.pa.memmap().pfn_to_page(head)?;
+        let v = map.valid(pfn.0)?;
+        let mut slab = Slab { page: map.page(v), pfn };
+        if let Some(head) = slab.page.compound_head() {
+            // A tail page of a slab of order > 0: its head is in the same
+            // memmap section (a compound block is aligned to its size,
+            // which is below a section's), so no second lookup.
+            let h = v.same_section(head.0);
+            debug_assert_eq!(h.get(), head.0, "a compound block across memmap sections");
+            slab = Slab { page: map.page(h), pfn: Pfn(h.get()) };
         }
-        if !page.test_flags(PageFlags::SLAB) || page.private() == 0 {
+        let cache = slab.page.private();
+        if !slab.page.test_flags(PageFlags::SLAB) || cache == 0 {
             return None;
         }
         // SAFETY: PG_slab pages have `private` set to their cache by
         // allocate_slab, and a cache outlives its slabs (destroy refuses
         // while slabs with objects exist and frees all slabs first), so the
         // word is a placed, live cache (raw::cache_at 1).
-        let cache = unsafe { raw::cache_at(page.private() as usize) };
-        Some((Slab { page: self.pa.memmap().pfn_to_page(pfn)?, pfn }, cache))
+        Some((slab, unsafe { raw::cache_at(cache as usize) }))
     }
 
     /// allocate_slab: a new slab with its freelist, on the node's lists nowhere.
@@ -149,32 +155,37 @@ impl<H: Hal> Slub<H> {
             unsafe { raw::fill(base, (PAGE_SIZE as usize) << cache.order, POISON_INUSE) };
         }
         let n = cache.objects as usize;
-        for i in 0..n {
-            let obj = self.object_at(cache, &slab, i);
-            if cache.debug() {
-                // SAFETY: an object of the new slab, which nobody sees yet
-                // (init_object 1).
-                unsafe { self.init_object(cache, obj, SLUB_RED_INACTIVE) };
-                if cache.flags.contains(SlabFlags::STORE_USER) {
-                    // SAFETY: the two tracks of a STORE_USER slot, inside
-                    // the new slab, which nobody else sees yet.
-                    unsafe { raw::fill(obj + cache.info_end(), 2 * TRACK_BYTES, 0) };
+        if cache.debug() || cache.ctor.is_some() {
+            for i in 0..n {
+                let obj = self.object_at(cache, &slab, i);
+                if cache.debug() {
+                    // SAFETY: an object of the new slab, which nobody sees yet
+                    // (init_object 1).
+                    unsafe { self.init_object(cache, obj, SLUB_RED_INACTIVE) };
+                    if cache.flags.contains(SlabFlags::STORE_USER) {
+                        // SAFETY: the two tracks of a STORE_USER slot, inside
+                        // the new slab, which nobody else sees yet.
+                        unsafe { raw::fill(obj + cache.info_end(), 2 * TRACK_BYTES, 0) };
+                    }
+                }
+                if let Some(ctor) = cache.ctor {
+                    ctor(obj as *mut u8);
                 }
             }
-            if let Some(ctor) = cache.ctor {
-                ctor(obj as *mut u8);
-            }
         }
-        // shuffle_freelist: walk random_seq from a random start.
+        // shuffle_freelist: walk random_seq from a random start, backwards,
+        // each object pointing at the one walked before it.
         // SAFETY: `cache` is live (we are allocating a slab for it), made by
         // create_cache (raw::random_seq 1).
         let seq = unsafe { raw::random_seq(cache) };
         let start = (H::random() % n as u64) as usize;
+        let first = self.object_at(cache, &slab, 0);
         let mut head = 0;
-        for k in (0..n).rev() {
-            let obj = self.object_at(cache, &slab, seq[(start + k) % n] as usize);
-            // SAFETY: `obj` is an object of the new slab (object_at), which
-            // nobody else sees yet (raw::set_freepointer 1, 2).
+        for &idx in seq[start..].iter().chain(&seq[..start]).rev() {
+            let obj = first + idx as usize * cache.size;
+            // SAFETY: `obj` is an object of the new slab (object_at, `idx`
+            // < objects by random_seq's invariant), which nobody else sees
+            // yet (raw::set_freepointer 1, 2).
             unsafe { raw::set_freepointer(cache, obj, head) };
             head = obj;
         }
@@ -325,24 +336,6 @@ impl<H: Hal> Slub<H> {
         let base = self.slab_addr(slab);
         let Some(off) = p.checked_sub(base + cache.red_left_pad) else { return false };
         off < cache.objects as usize * cache.size && off % cache.size == 0
-    }
-
-    /// A constant-time filter in front of [`Self::on_freelist`]: a free
-    /// object's free pointer always decodes to null or an object of its slab,
-    /// while a live object's (scrubbed at allocation, or written by its
-    /// owner) practically never does, the stored word being mixed with the
-    /// cache's random value and the slot's address. A false "maybe" only costs
-    /// the walk; there is no false "no", so no double free is missed.
-    ///
-    /// `obj` must have passed `check_valid_pointer` for `slab`; the caller
-    /// owns it (it is freeing it) or holds the lock of the freelist it is on.
-    pub(super) fn might_be_free(&self, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
-        debug_assert!(self.check_valid_pointer(cache, slab, obj));
-        // SAFETY: `obj` is an object boundary of `slab` (the caller checked
-        // it, asserted above), and the caller owns it or holds the lock of
-        // its freelist (raw::get_freepointer 1, 2).
-        let fp = unsafe { raw::get_freepointer(cache, obj) };
-        fp == 0 || self.check_valid_pointer(cache, slab, fp)
     }
 
     /// Whether `obj` is on `slab`'s freelist or `cs`'s (on_freelist). The

@@ -1,7 +1,6 @@
 //! /proc/slabinfo.
 
 use core::fmt;
-use core::sync::atomic::Ordering::Relaxed;
 
 use crate::hal::Hal;
 
@@ -12,6 +11,15 @@ use super::raw;
 impl<H: Hal> Slub<H> {
     // ----- statistics ---------------------------------------------------
 
+    /// Objects handed out and not freed: the per-CPU and per-node counts
+    /// summed, each read under its lock (exact when the cache is quiet;
+    /// sheaves hold freed objects, which do not count).
+    pub(super) fn active_objs(&self, cache: &KmemCache) -> usize {
+        let cpus: isize = cache.cpu_slab().iter().map(|s| s.lock().nr_active).sum();
+        let nodes: isize = cache.node.iter().map(|n| n.lock().nr_active).sum();
+        (cpus + nodes).max(0) as usize
+    }
+
     /// /proc/slabinfo numbers of a cache.
     pub fn cache_info(&self, cache: &KmemCache) -> SlabInfo {
         let mut num_slabs = 0;
@@ -21,7 +29,7 @@ impl<H: Hal> Slub<H> {
             num_slabs += n.nr_slabs;
             num_objs += n.total_objects;
         }
-        let active_objs = cache.active_objs.load(Relaxed);
+        let active_objs = self.active_objs(cache);
         SlabInfo {
             active_objs,
             num_objs,
