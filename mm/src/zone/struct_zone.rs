@@ -68,6 +68,9 @@ pub struct Zone {
     /// Written under the zone lock, whenever a lock holder changed the free
     /// counts, and after the watermarks or lowmem reserves change.
     fast_wmark: AtomicU32,
+    /// The largest `low + lowmem_reserve[z]` over all `z`, set with the
+    /// watermarks: far above it, every bit of `fast_wmark` is set.
+    fast_wmark_floor: AtomicU64,
     /// Pageblocks of this zone that are ISOLATE (nr_isolate_pageblock),
     /// written under the zone lock. While it is nonzero a freed page's
     /// pageblock is looked up before it may go to a pcp list.
@@ -124,6 +127,7 @@ impl Zone {
                 area: [FreeArea { free_list: [PfnList::EMPTY; MIGRATE_TYPES], nr_free: 0 }; NR_PAGE_ORDERS],
             }));
             (&raw mut (*this).fast_wmark).write(AtomicU32::new(0));
+            (&raw mut (*this).fast_wmark_floor).write(AtomicU64::new(0));
             (&raw mut (*this).nr_isolate_pageblock).write(AtomicU32::new(0));
             (&raw mut (*this).compact_considered).write(AtomicU32::new(0));
             (&raw mut (*this).compact_defer_shift).write(AtomicU32::new(0));
@@ -338,10 +342,20 @@ impl Zone {
         // zone, and for order > 0 a free block of at least that order must
         // be on an Unmovable, Movable or Reclaimable list.
         let usable = self.wmark_usable() as i64;
+        let block_of =
+            |o: usize| self.vm_stat.nr_free_blocks[o][..MIGRATE_PCPTYPES].iter().any(|c| c.load(Relaxed) != 0);
+        const ALL: u32 = (1 << (MAX_NR_ZONES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1))) - 1;
+        // The common case, one comparison: far enough above every mark for
+        // any order up to 3, with a free block of order 3 or more.
+        let floor = self.fast_wmark_floor.load(Relaxed) as i64 + (1 << PAGE_ALLOC_COSTLY_ORDER);
+        if usable > floor && (PAGE_ALLOC_COSTLY_ORDER as usize..NR_PAGE_ORDERS).rev().any(block_of) {
+            self.fast_wmark.store(ALL, Relaxed);
+            return;
+        }
         let low = self.wmark_pages(Wmark::Low) as i64;
         let mut largest_block = -1i64;
         for o in (1..NR_PAGE_ORDERS).rev() {
-            if self.vm_stat.nr_free_blocks[o][..MIGRATE_PCPTYPES].iter().any(|c| c.load(Relaxed) != 0) {
+            if block_of(o) {
                 largest_block = o as i64;
                 break;
             }
@@ -364,6 +378,9 @@ impl Zone {
     /// the watermarks or lowmem reserves changed).
     pub(crate) fn refresh_wmark_cache(&self) {
         let _fa = self.lock.lock();
+        let low = self.wmark_pages(Wmark::Low);
+        let floor = self.lowmem_reserve.iter().map(|r| low + r.load(Relaxed)).max().unwrap_or(low);
+        self.fast_wmark_floor.store(floor, Relaxed);
         self.compute_wmark_cache();
     }
 
