@@ -255,6 +255,22 @@ impl Page {
         self.flags.fetch_and(!PageFlags::LOCKED.bits(), core::sync::atomic::Ordering::Release);
     }
 
+    /// Set PG_buddy with a plain read and write, for the buddy allocator
+    /// under the zone lock: the flags of a free page change only under that
+    /// lock (owner setters refuse a page without references, and the
+    /// pageblock bits of its zone move under the same lock), so no update
+    /// can be lost and the atomic read-modify-write is not needed.
+    #[inline(always)]
+    pub(crate) fn set_buddy_locked(&self) {
+        self.flags.store(self.flags.load(Relaxed) | PageFlags::BUDDY.bits(), Relaxed);
+    }
+
+    /// Clear PG_buddy likewise (see [`Page::set_buddy_locked`]).
+    #[inline(always)]
+    pub(crate) fn clear_buddy_locked(&self) {
+        self.flags.store(self.flags.load(Relaxed) & !PageFlags::BUDDY.bits(), Relaxed);
+    }
+
     #[inline]
     pub(crate) fn set_flags_internal(&self, flags: PageFlags) {
         self.flags.fetch_or(flags.bits(), Relaxed);

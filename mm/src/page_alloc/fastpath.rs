@@ -86,13 +86,13 @@
 use core::sync::atomic::{AtomicPtr, Ordering::Relaxed};
 
 use crate::addr::Pfn;
-use crate::config::{MAX_NR_ZONES, PAGE_ALLOC_COSTLY_ORDER};
+use crate::config::{MAX_NR_ZONES, MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER};
 use crate::error::Error;
 use crate::gfp::{Gfp, gfp_zone};
 use crate::hal::Hal;
 use crate::mmzone::{MIGRATE_PCPTYPES, MigrateType};
 use crate::page::{PAGEFLAGS_MASK, PutResult, ValidPfn, ZONEID_PGSHIFT};
-use crate::zone::Zone;
+use crate::zone::{AllocFlags, Zone};
 
 use super::allocator::{AllocatorFlags, PageAllocator};
 use super::node::ZONELIST_FALLBACK;
@@ -107,6 +107,9 @@ pub struct CpuPages {
     /// Empty while the fast paths are off (see [`ZoneSlot`]).
     pub(super) preferred: [ZoneSlot; MAX_NR_ZONES],
     pub(super) mt_mask: u32,
+    /// ALLOC_NOFRAGMENT for each highest zone, as the zonelist decides
+    /// (the fast path of orders above 3 passes it to rmqueue_buddy).
+    pub(super) fast_flags: [AllocFlags; MAX_NR_ZONES],
 }
 
 /// A slot of the fast-path tables: a zone, or null while the fast paths
@@ -149,6 +152,7 @@ impl CpuPages {
             pcp_offset: cpu * core::mem::size_of::<crate::zone::PcpSlot>(),
             preferred: [const { ZoneSlot::empty() }; MAX_NR_ZONES],
             mt_mask: 3,
+            fast_flags: [AllocFlags::empty(); MAX_NR_ZONES],
         }
     }
 
@@ -251,12 +255,37 @@ impl<H: Hal> PageAllocator<H> {
     /// interrupts masked).
     #[inline(always)]
     pub fn alloc_pages_on(&self, cp: &CpuPages, gfp: Gfp, order: u32) -> Result<Pfn, Error> {
-        if order <= PAGE_ALLOC_COSTLY_ORDER
-            && let Some(v) = self.rmqueue_fast(cp, gfp, order)
-        {
-            return Ok(Pfn(v.get()));
+        if order <= PAGE_ALLOC_COSTLY_ORDER {
+            if let Some(v) = self.rmqueue_fast(cp, gfp, order) {
+                return Ok(Pfn(v.get()));
+            }
+        } else if order <= MAX_PAGE_ORDER {
+            return decode_cold(self.alloc_high(cp, gfp, order));
         }
         decode_cold(self.alloc_pages_cold_raw(cp.cpu, gfp, order))
+    }
+
+    /// Orders above 3: straight to the preferred zone's buddy lists when
+    /// its cached watermark slack clearly allows it (the first step of the
+    /// zonelist walk, taken without the walk), else the cold path.
+    #[inline(never)]
+    fn alloc_high(&self, cp: &CpuPages, gfp: Gfp, order: u32) -> u64 {
+        let zi = gfp_zone(gfp).idx();
+        if !gfp.contains(Gfp::THISNODE)
+            && let Some(zone) = cp.preferred_zone(zi)
+            && zone.high_wmark_ok(order)
+        {
+            let mt = MigrateType::from_index(fast_migratetype(gfp, cp.mt_mask));
+            let alloc_flags = AllocFlags::WMARK_LOW
+                | super::allocator::alloc_flags_cma(mt)
+                | cp.fast_flags[zi]
+                | AllocFlags::from_bits_truncate(gfp.bits() & Gfp::KSWAPD_RECLAIM.bits());
+            if let Some(v) = zone.rmqueue_buddy(&self.map, order, mt, alloc_flags) {
+                self.prep_new_page(v, order, gfp);
+                return v.get();
+            }
+        }
+        self.alloc_pages_cold_raw(cp.cpu, gfp, order)
     }
 
     /// The fast allocation of order <= 3: see the module documentation. A
@@ -305,12 +334,18 @@ impl<H: Hal> PageAllocator<H> {
     ///    through that reference after the call.
     #[inline(always)]
     pub unsafe fn free_pages_on(&self, cp: &CpuPages, pfn: Pfn, order: u32) {
-        if order <= PAGE_ALLOC_COSTLY_ORDER
+        if order <= MAX_PAGE_ORDER
             && pfn.0 & ((1 << order) - 1) == 0
             && let Some(v) = self.map.valid(pfn.0)
-            && self.free_fast(cp, v, order)
         {
-            return;
+            let done = if order <= PAGE_ALLOC_COSTLY_ORDER {
+                self.free_fast(cp, v, order)
+            } else {
+                self.free_high(cp, v, order)
+            };
+            if done {
+                return;
+            }
         }
         // SAFETY: obligation 1 is free_pages' 1-3.
         unsafe { self.free_pages_slow(cp.cpu, pfn, order) }
@@ -326,7 +361,12 @@ impl<H: Hal> PageAllocator<H> {
     #[inline(always)]
     pub unsafe fn free_pages_owned(&self, cp: &CpuPages, pfn: Pfn, order: u32) {
         // SAFETY: obligation 1: the allocator hands out only valid PFNs.
-        if order <= PAGE_ALLOC_COSTLY_ORDER && self.free_fast(cp, unsafe { ValidPfn::new_unchecked(pfn.0) }, order) {
+        let v = unsafe { ValidPfn::new_unchecked(pfn.0) };
+        if order <= PAGE_ALLOC_COSTLY_ORDER {
+            if self.free_fast(cp, v, order) {
+                return;
+            }
+        } else if order <= MAX_PAGE_ORDER && self.free_high(cp, v, order) {
             return;
         }
         // SAFETY: obligation 1 is free_pages' 1-3.
@@ -363,6 +403,26 @@ impl<H: Hal> PageAllocator<H> {
         }
         if !zone.pcp_put(&self.map, cp.pcp_slot(zone), page, v, order) {
             self.free_unref_cold(cp.cpu, v, order);
+        }
+        true
+    }
+
+    /// Orders above 3 without flags (not compound) or mapping bits: the
+    /// reference dropped, then straight to the buddy lists (what
+    /// __free_pages_ok does once free_pages_prepare finds nothing to do).
+    /// False, having done nothing, for anything else.
+    #[inline(never)]
+    fn free_high(&self, cp: &CpuPages, v: ValidPfn, order: u32) -> bool {
+        let page = self.map.page(v);
+        let flags = page.raw_flags();
+        if flags & PAGEFLAGS_MASK != 0 || page.mapping() & PAGE_MAPPING_FLAGS != 0 {
+            return false;
+        }
+        let Some(zone) = self.zone_of_flags(flags) else { return false };
+        match page.put_page_testzero() {
+            PutResult::Zero => zone.free_one_page(&self.map, v, order, crate::zone::Fpi::empty()),
+            PutResult::Held => self.free_pages_held(cp.cpu, v, order, false),
+            PutResult::Underflow => self.free_pages_underflow(cp.cpu, v),
         }
         true
     }

@@ -71,8 +71,14 @@ impl<H: Hal> PageAllocator<H> {
                 zone.page_group_by_mobility_disabled = disabled;
             }
         }
-        for cp in self.cpu_pages.iter_mut() {
+        for cpu in 0..NR_CPUS {
+            let fast_flags = match self.nodes[self.numa_mem[cpu] as usize].as_deref() {
+                Some(pgdat) => pgdat.node_zonelists[ZONELIST_FALLBACK].fast_flags,
+                None => [AllocFlags::empty(); MAX_NR_ZONES],
+            };
+            let cp = &mut self.cpu_pages[cpu];
             cp.mt_mask = if disabled { 0 } else { 3 };
+            cp.fast_flags = fast_flags;
         }
         // The fast paths' tables (filled once the pcps are sized too).
         self.update_fast_off();

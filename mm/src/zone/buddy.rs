@@ -23,6 +23,7 @@ impl ZoneGuard<'_> {
     pub(super) fn account(&mut self, order: u32, mt: MigrateType, add: bool) {
         let sign: i64 = if add { 1 } else { -1 };
         let stat = &self.zone.vm_stat;
+        self.fa.changed = true;
         let area = &mut self.fa.area[order as usize];
         area.nr_free = area.nr_free.wrapping_add(sign as u64);
         mod_locked(&stat.nr_free_blocks[order as usize][mt as usize], sign);
@@ -46,7 +47,7 @@ impl ZoneGuard<'_> {
     pub(super) fn add_to_free_list(&mut self, pfn: ValidPfn, order: u32, mt: MigrateType, tail: bool) {
         let page = self.map.page(pfn);
         page.set_private_internal(order as u64);
-        page.set_flags_internal(PageFlags::BUDDY);
+        page.set_buddy_locked();
         let list = &mut self.fa.area[order as usize].free_list[mt as usize];
         if tail {
             list.push_back(self.map, pfn);
@@ -61,7 +62,7 @@ impl ZoneGuard<'_> {
     pub(super) fn del_page_from_free_list(&mut self, pfn: ValidPfn, order: u32, mt: MigrateType) {
         self.fa.area[order as usize].free_list[mt as usize].remove(self.map, pfn);
         let page = self.map.page(pfn);
-        page.clear_flags_internal(PageFlags::BUDDY);
+        page.clear_buddy_locked();
         page.set_private_internal(0);
         self.account(order, mt, false);
     }
@@ -83,6 +84,7 @@ impl ZoneGuard<'_> {
 
     /// Whether the block just merged is likely to merge further soon:
     /// its buddy one order up is free (buddy_merge_likely).
+    #[inline(always)]
     pub(super) fn buddy_merge_likely(&self, pfn: ValidPfn, order: u32, zone_id: u64) -> bool {
         if order >= MAX_PAGE_ORDER - 1 {
             return false;
@@ -92,6 +94,7 @@ impl ZoneGuard<'_> {
     }
 
     /// Free a block and merge it with its buddies (__free_one_page).
+    #[inline(always)]
     pub(crate) fn free_one(&mut self, pfn: ValidPfn, order: u32, mt: MigrateType, fpi: Fpi) {
         let zone_id = self.map.page(pfn).zone_id();
         let mut pfn = pfn;
@@ -126,6 +129,10 @@ impl ZoneGuard<'_> {
     /// Free `2^order` pages at `pfn`, each pageblock with its own type
     /// (split_large_buddy + __free_one_page).
     pub(crate) fn free_one_page(&mut self, pfn: ValidPfn, order: u32, fpi: Fpi) {
+        if order <= PAGEBLOCK_ORDER {
+            let mt = self.map.get_pageblock_migratetype(pfn);
+            return self.free_one(pfn, order, mt, fpi);
+        }
         let step = order.min(PAGEBLOCK_ORDER);
         let pieces = 1u64 << (order - step);
         for i in 0..pieces {
@@ -137,6 +144,7 @@ impl ZoneGuard<'_> {
 
     /// Split a block of order `high` at `pfn` down to `low`, putting the
     /// upper halves on the lists (expand). Returns the pages put back.
+    #[inline(always)]
     pub(super) fn expand(&mut self, pfn: ValidPfn, low: u32, high: u32, mt: MigrateType) -> u64 {
         let mut high = high;
         let mut size = 1u64 << high;
@@ -151,12 +159,14 @@ impl ZoneGuard<'_> {
     }
 
     /// page_del_and_expand.
+    #[inline(always)]
     pub(super) fn page_del_and_expand(&mut self, pfn: ValidPfn, low: u32, high: u32, mt: MigrateType) {
         self.del_page_from_free_list(pfn, high, mt);
         self.expand(pfn, low, high, mt);
     }
 
     /// The smallest block of at least `order` on `mt`'s lists (__rmqueue_smallest).
+    #[inline(always)]
     pub(crate) fn rmqueue_smallest(&mut self, order: u32, mt: MigrateType) -> Option<ValidPfn> {
         for current in order..=MAX_PAGE_ORDER {
             if let Some(pfn) = self.fa.area[current as usize].free_list[mt as usize].first() {

@@ -1,7 +1,7 @@
 //! The zone descriptor (Linux's struct zone): identity, counters, the
 //! lock-protected free areas and the per-CPU pagesets.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering::Relaxed};
 
 use crate::config::{
     MAX_NR_ZONES, NR_CPUS, NR_PAGE_ORDERS, NodeId, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER,
@@ -22,6 +22,9 @@ pub(crate) struct FreeArea {
 /// Everything the zone lock protects.
 pub(crate) struct FreeAreas {
     pub(crate) area: [FreeArea; NR_PAGE_ORDERS],
+    /// A free count changed during this lock hold (set by every account):
+    /// the guard then recomputes the fast path's watermark cache.
+    pub(crate) changed: bool,
 }
 
 /// Zone statistics readable without the lock (vm_stat).
@@ -71,6 +74,12 @@ pub struct Zone {
     /// The largest `low + lowmem_reserve[z]` over all `z`, set with the
     /// watermarks: far above it, every bit of `fast_wmark` is set.
     fast_wmark_floor: AtomicU64,
+    /// For the fast path of orders above 3, with `fast_wmark`: the free
+    /// pages less CMA and HIGHATOMIC ones less `fast_wmark_floor` (the
+    /// slack above every mark), and the largest order with a free block on
+    /// an Unmovable, Movable or Reclaimable list (-1: none).
+    fast_slack: AtomicI64,
+    fast_largest: AtomicI64,
     /// Pageblocks of this zone that are ISOLATE (nr_isolate_pageblock),
     /// written under the zone lock. While it is nonzero a freed page's
     /// pageblock is looked up before it may go to a pcp list.
@@ -125,9 +134,12 @@ impl Zone {
             });
             (&raw mut (*this).lock).write(spin::Mutex::new(FreeAreas {
                 area: [FreeArea { free_list: [PfnList::EMPTY; MIGRATE_TYPES], nr_free: 0 }; NR_PAGE_ORDERS],
+                changed: false,
             }));
             (&raw mut (*this).fast_wmark).write(AtomicU32::new(0));
             (&raw mut (*this).fast_wmark_floor).write(AtomicU64::new(0));
+            (&raw mut (*this).fast_slack).write(AtomicI64::new(0));
+            (&raw mut (*this).fast_largest).write(AtomicI64::new(-1));
             (&raw mut (*this).nr_isolate_pageblock).write(AtomicU32::new(0));
             (&raw mut (*this).compact_considered).write(AtomicU32::new(0));
             (&raw mut (*this).compact_defer_shift).write(AtomicU32::new(0));
@@ -305,8 +317,7 @@ impl Zone {
     /// Take the zone lock.
     #[inline]
     pub(crate) fn lock<'a>(&'a self, map: &'a MemMap) -> ZoneGuard<'a> {
-        let fa = self.lock.lock();
-        ZoneGuard { zone: self, map, usable_at_lock: self.wmark_usable(), fa }
+        ZoneGuard { zone: self, map, fa: self.lock.lock() }
     }
 
     /// What the cached watermark decision depends on besides the marks:
@@ -342,24 +353,24 @@ impl Zone {
         // zone, and for order > 0 a free block of at least that order must
         // be on an Unmovable, Movable or Reclaimable list.
         let usable = self.wmark_usable() as i64;
-        let block_of =
-            |o: usize| self.vm_stat.nr_free_blocks[o][..MIGRATE_PCPTYPES].iter().any(|c| c.load(Relaxed) != 0);
-        const ALL: u32 = (1 << (MAX_NR_ZONES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1))) - 1;
-        // The common case, one comparison: far enough above every mark for
-        // any order up to 3, with a free block of order 3 or more.
-        let floor = self.fast_wmark_floor.load(Relaxed) as i64 + (1 << PAGE_ALLOC_COSTLY_ORDER);
-        if usable > floor && (PAGE_ALLOC_COSTLY_ORDER as usize..NR_PAGE_ORDERS).rev().any(block_of) {
-            self.fast_wmark.store(ALL, Relaxed);
-            return;
-        }
-        let low = self.wmark_pages(Wmark::Low) as i64;
         let mut largest_block = -1i64;
         for o in (1..NR_PAGE_ORDERS).rev() {
-            if block_of(o) {
+            if self.vm_stat.nr_free_blocks[o][..MIGRATE_PCPTYPES].iter().any(|c| c.load(Relaxed) != 0) {
                 largest_block = o as i64;
                 break;
             }
         }
+        let slack = usable - self.fast_wmark_floor.load(Relaxed) as i64;
+        self.fast_slack.store(slack, Relaxed);
+        self.fast_largest.store(largest_block, Relaxed);
+        const ALL: u32 = (1 << (MAX_NR_ZONES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1))) - 1;
+        // The common case, one comparison: far enough above every mark for
+        // any order up to 3, with a free block of order 3 or more.
+        if slack > (1 << PAGE_ALLOC_COSTLY_ORDER) && largest_block >= PAGE_ALLOC_COSTLY_ORDER as i64 {
+            self.fast_wmark.store(ALL, Relaxed);
+            return;
+        }
+        let low = self.wmark_pages(Wmark::Low) as i64;
         let mut bits = 0;
         for order in 0..=PAGE_ALLOC_COSTLY_ORDER as i64 {
             if order > 0 && largest_block < order {
@@ -372,6 +383,14 @@ impl Zone {
             }
         }
         self.fast_wmark.store(bits, Relaxed);
+    }
+
+    /// The fast path's watermark decision for an allocation of `order`
+    /// above 3: true only if the LOW watermark check holds for every
+    /// highest zone (conservative: near the marks the full check decides).
+    #[inline(always)]
+    pub(crate) fn high_wmark_ok(&self, order: u32) -> bool {
+        self.fast_slack.load(Relaxed) > (1i64 << order) - 1 && self.fast_largest.load(Relaxed) >= order as i64
     }
 
     /// Recompute the cached watermark decision under the zone lock (after
@@ -417,10 +436,6 @@ pub struct FreeSnapshot {
 pub(crate) struct ZoneGuard<'a> {
     pub(crate) zone: &'a Zone,
     pub(crate) map: &'a MemMap,
-    /// Free pages less CMA and HIGHATOMIC ones when the lock was taken: the
-    /// watermark cache is recomputed at unlock only if this holder changed
-    /// them (the watermarks themselves change only with a refresh).
-    usable_at_lock: u64,
     pub(super) fa: spin::MutexGuard<'a, FreeAreas>,
 }
 
@@ -428,7 +443,10 @@ impl Drop for ZoneGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         // Still under the lock: `fa` is released after this body.
-        if self.zone.wmark_usable() != self.usable_at_lock {
+        // Recomputed only if this holder changed a free count (the
+        // watermarks themselves change only with a refresh).
+        if self.fa.changed {
+            self.fa.changed = false;
             self.zone.compute_wmark_cache();
         }
     }
