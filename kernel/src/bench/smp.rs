@@ -130,6 +130,8 @@ impl Ring {
 static WORKLOAD: AtomicUsize = AtomicUsize::new(0);
 static NR_TAKING_PART: AtomicUsize = AtomicUsize::new(0);
 static ARRIVED: AtomicUsize = AtomicUsize::new(0);
+/// CPUs taking part that have finished the run.
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
 
 /// `cpu`'s rank among the online CPUs.
 fn rank_of(cpu: usize) -> usize {
@@ -146,6 +148,12 @@ fn bench_cpu(cpu: usize) {
     let n = NR_TAKING_PART.load(Ordering::Acquire);
     let rank = rank_of(cpu);
     if rank >= n {
+        // Sit the run out in wfi, not in the idle loop: QEMU's TCG runs a
+        // wfe as a busy yield, so an idle vCPU would take a host core from
+        // the CPUs measured. The last CPU to finish sends the wake-up IPI.
+        while FINISHED.load(Ordering::Acquire) < n {
+            arch::irqflags::wait_for_interrupt();
+        }
         return;
     }
     let w = Workload::ALL[WORKLOAD.load(Ordering::Acquire)];
@@ -165,6 +173,12 @@ fn bench_cpu(cpu: usize) {
     slot.start.store(start, Ordering::Relaxed);
     slot.end.store(end, Ordering::Relaxed);
     slot.failed.store(failed, Ordering::Release);
+    if FINISHED.fetch_add(1, Ordering::AcqRel) + 1 == n {
+        for c in (0..NR_CPUS).filter(|&c| cpu_online(c) && rank_of(c) >= n) {
+            // A CPU whose IPI cannot be sent wakes at its next interrupt.
+            let _ = crate::irq::ipi::send(c, crate::irq::ipi::Ipi::Reschedule);
+        }
+    }
 }
 
 /// The control: about as many instructions per operation as a pair, in
@@ -246,7 +260,8 @@ fn run_once(w: Workload, n: usize) -> Option<u64> {
     }
     WORKLOAD.store(Workload::ALL.iter().position(|&x| x == w).unwrap_or(0), Ordering::Relaxed);
     NR_TAKING_PART.store(n, Ordering::Relaxed);
-    ARRIVED.store(0, Ordering::Release);
+    ARRIVED.store(0, Ordering::Relaxed);
+    FINISHED.store(0, Ordering::Release);
     on_each_cpu(bench_cpu);
     let slots = &SLOTS[..n];
     if slots.iter().any(|s| s.failed.load(Ordering::Acquire) != 0) {
