@@ -2,8 +2,19 @@
 # Run the kernel's benchmarks under `qemu -icount shift=0` (the PMU then
 # counts guest instructions exactly and repeatably) and print them as a
 # table: one row per workload, one column per allocator, in instructions per
-# operation. Usage: scripts/bench.sh [SUITES] [-- extra run.sh options]
+# operation, each cell "gross/net": net of the `null` allocator's row (the
+# harness alone) where the suite has one.
+# Usage: scripts/bench.sh [SUITES] [-- extra run.sh options]
 #   SUITES: comma list for bench= (default: pages,slab)
+#
+# `smp` is different: it measures wall-clock throughput on several CPUs at
+# once, which -icount (one vCPU at a time, instructions as time) cannot
+# show. With SUITES=smp the kernel boots with 4 CPUs (a later --smp N in the
+# run.sh options overrides it) and without -icount, and the table shows
+# each workload's throughput on N CPUs as a multiple of one CPU's:
+#   scripts/bench.sh smp                  (4 vCPUs: ratios for 1, 2, 4 CPUs)
+#   scripts/bench.sh smp -- --smp 2
+# smp cannot share a boot with the instruction-count suites.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,10 +22,23 @@ suites=${1:-pages,slab}
 [ "$#" -gt 0 ] && shift
 [ "${1:-}" = "--" ] && shift
 
+smp=0
+case ",$suites," in
+    ,smp,) smp=1 ;;
+    *,smp,*)
+        echo "bench: smp runs without -icount; give it alone (scripts/bench.sh smp)" >&2
+        exit 64
+        ;;
+esac
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-scripts/run.sh --smp 1 --mem 1G --append "selftest=off bench=$suites" "$@" -- -icount shift=0 2>&1 | tr -d '\r' >"$log"
+if [ "$smp" = 1 ]; then
+    scripts/run.sh --smp 4 --mem 1G --append "selftest=off bench=$suites" "$@" 2>&1 | tr -d '\r' >"$log"
+else
+    scripts/run.sh --smp 1 --mem 1G --append "selftest=off bench=$suites" "$@" -- -icount shift=0 2>&1 | tr -d '\r' >"$log"
+fi
 rc=${PIPESTATUS[0]}
 set -e
 if [ "$rc" -ne 0 ]; then
@@ -28,16 +52,41 @@ if ! grep -q '^bench ' "$log"; then
     exit 1
 fi
 
-# "bench <suite>/<workload> <allocator>: <n> insn/op" -> table
-grep '^bench .* insn/op$' "$log" | awk '
+if [ "$smp" = 1 ]; then
+    grep '^bench smp: ' "$log" || true
+    # "bench smp/<workload>-<N>cpu ours: <r>x" -> rows workload, columns N
+    grep -E '^bench smp/.*-[0-9]+cpu [^ ]+: [0-9.]+x$' "$log" | awk '
+        {
+            w = $2; sub(/^smp\//, "", w); n = w; sub(/-[0-9]+cpu$/, "", w); sub(/^.*-/, "", n)
+            if (!(w in seen)) { seen[w] = 1; rows[++nr] = w }
+            if (!(n in ncol)) { ncol[n] = 1; cols[++nc] = n }
+            v[w, n] = $4
+        }
+        END {
+            printf "%-22s", "workload (x 1 CPU)"
+            for (c = 1; c <= nc; c++) printf " %10s", cols[c]
+            printf "\n"
+            for (r = 1; r <= nr; r++) {
+                printf "%-22s", rows[r]
+                for (c = 1; c <= nc; c++) printf " %10s", ((rows[r], cols[c]) in v) ? v[rows[r], cols[c]] : "-"
+                printf "\n"
+            }
+        }'
+    exit 0
+fi
+
+# "bench <suite>/<workload> <allocator>: <n> insn/op [(net <m>)]" -> table
+# of "n/m" cells (just "n" where there is no net figure).
+grep -E '^bench .* insn/op( \(net -?[0-9]+\))?$' "$log" | awk '
     {
         w = $2; a = $3; sub(/:$/, "", a); n = $4
+        if ($6 == "(net") { m = $7; sub(/\)$/, "", m); n = n "/" m }
         if (!(w in seen)) { seen[w] = 1; rows[++nr] = w }
         if (!(a in acol)) { acol[a] = 1; cols[++nc] = a }
         v[w, a] = n
     }
     END {
-        printf "%-22s", "workload (insn/op)"
+        printf "%-22s", "insn/op gross/net"
         for (c = 1; c <= nc; c++) printf " %24s", cols[c]
         printf "\n"
         for (r = 1; r <= nr; r++) {

@@ -246,7 +246,7 @@ pub enum CoreSize {
 }
 
 /// The benchmark suites `bench=` may name.
-pub const BENCH_SUITES: &[&str] = &["pages", "slab", "vmalloc", "fault", "cma"];
+pub const BENCH_SUITES: &[&str] = &["pages", "slab", "vmalloc", "fault", "cma", "smp"];
 
 impl Default for Params {
     fn default() -> Self {

@@ -292,8 +292,9 @@ fn debug_pagealloc_takes_kstrtobool_values() {
 
 #[test]
 fn bench_names_suites() {
-    assert_eq!(BENCH_SUITES, ["pages", "slab", "vmalloc", "fault", "cma"]);
+    assert_eq!(BENCH_SUITES, ["pages", "slab", "vmalloc", "fault", "cma", "smp"]);
     assert_eq!(clean("bench=cma").bench, 16);
+    assert_eq!(clean("bench=smp").bench, 32);
     assert_eq!(clean("bench=vmalloc").bench, 4);
     assert_eq!(clean("bench=pages").bench, 1);
     assert_eq!(clean("bench=slab").bench, 2);

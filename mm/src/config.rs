@@ -11,7 +11,7 @@
 //! module may import this one and this one imports none of them.
 //!
 //! ```text
-//!   CPUs     NR_CPUS = 16                   per-CPU pagesets, kmem_cache_cpu, cpu areas
+//!   CPUs     NR_CPUS = 32                   per-CPU pagesets, kmem_cache_cpu, cpu areas
 //!   nodes    MAX_NUMNODES = 1 << 6          NodeId 0..64, NUMA_NO_NODE = -1
 //!   zones    MAX_NR_ZONES = 4               DMA, DMA32, Normal, Movable
 //!   orders   0 ..= MAX_PAGE_ORDER = 10      4 KiB .. 4 MiB buddy blocks
@@ -25,7 +25,7 @@ use core::fmt;
 use crate::addr::PAGE_SHIFT;
 
 /// CPUs the kernel brings up and `mm` keeps per-CPU state for (CONFIG_NR_CPUS).
-pub const NR_CPUS: usize = 16;
+pub const NR_CPUS: usize = 32;
 
 /// log2 of the number of NUMA nodes (CONFIG_NODES_SHIFT); also the width of
 /// the node field in a page's flags word.

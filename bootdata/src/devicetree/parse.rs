@@ -29,8 +29,8 @@ use heapless::{String, Vec};
 pub const MAX_MEM_RANGES: usize = 128;
 /// Most /reserved-memory children kept.
 pub const MAX_RESERVED_NODES: usize = 16;
-/// Most CPUs kept.
-pub const MAX_CPUS: usize = 16;
+/// Most CPUs kept (at least the kernel's NR_CPUS, which it checks).
+pub const MAX_CPUS: usize = 32;
 
 /// A /memory `reg` range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

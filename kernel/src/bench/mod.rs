@@ -1,6 +1,8 @@
 //! Benchmarks (`bench=pages`, `bench=slab`, `bench=vmalloc`, `bench=fault`,
 //! `bench=cma`): the
-//! allocators beside peers, in instructions per operation.
+//! allocators beside peers, in instructions per operation; and `bench=smp`,
+//! their throughput on several CPUs at once against one CPU's, in wall
+//! clock time.
 //!
 //! Each workload runs a warm-up, then N operations between two reads of the
 //! PMU (cycle counter and INST_RETIRED). The cost of the measuring loop
@@ -21,7 +23,9 @@
 //! buddy_system_allocator), `slab` (kmalloc and three heaps), `vmalloc`
 //! (vmalloc with and without 10,000 live areas, vm_map_ram), `fault` (the
 //! user fault paths, fork and munmap, beside memset and memcpy), `cma`
-//! (cma_alloc from an empty and a full area, compaction's order-9 rate). The suites
+//! (cma_alloc from an empty and a full area, compaction's order-9 rate), `smp`
+//! (order-0 and kmalloc-64 pairs and a cross-CPU kfree on 1, 2 and 4 CPUs
+//! at once, through on_each_cpu). The suites
 //! import `harness` (`cma` also the fault suite's baselines and the
 //! self-tests' fill and fragmentation helpers); this file picks them.
 
@@ -33,15 +37,21 @@ mod harness;
 mod pages;
 #[allow(unsafe_code)] // the peer heaps' raw-pointer APIs
 mod slab;
+#[allow(unsafe_code)] // kfree of the objects it allocated
+mod smp;
 mod vmalloc;
 
 use crate::memory::heap;
 
 /// Run the suites `bench=` selected (bit 0: pages, bit 1: slab, bit 2:
-/// vmalloc, bit 3: fault, bit 4: cma).
+/// vmalloc, bit 3: fault, bit 4: cma, bit 5: smp).
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn run(mask: u32) {
-    if mask == 0 {
+    // smp measures wall-clock time, not the PMU.
+    if mask & 32 != 0 {
+        smp::run();
+    }
+    if mask & !32 == 0 {
         return;
     }
     let Some(icount) = harness::prepare() else { return };

@@ -1,8 +1,9 @@
 //! `bench=pages`: the page allocator beside buddy_system_allocator's frame
 //! allocator, through the per-CPU lists and straight from the buddy lists:
-//! order-0, 1, 3 and 9 pairs and a batch of 1,000 order-0 pages.
+//! order-0, 1, 3 and 9 pairs and a batch of 1,000 order-0 pages; first the
+//! same workloads on the `null` allocator (the harness's own cost).
 
-use super::harness::{FAILED, measure, report_suite};
+use super::harness::{FAILED, NULL, measure, report_suite};
 use crate::memory::{page_alloc, pages};
 use buddy_system_allocator::FrameAllocator;
 use core::sync::atomic::Ordering;
@@ -40,6 +41,21 @@ impl FrameAlloc for Peer {
     fn free(&mut self, frame: u64, order: u32) {
         self.0.dealloc(frame as usize, 1 << order);
     }
+}
+
+/// The allocator that does nothing: every frame it hands out is the same
+/// made-up number, and a free forgets it. Its row is the workloads' and the
+/// dyn call's own cost.
+pub struct Null;
+
+impl FrameAlloc for Null {
+    fn name(&self) -> &'static str {
+        NULL
+    }
+    fn alloc(&mut self, _order: u32) -> Option<u64> {
+        Some(0x4_0000)
+    }
+    fn free(&mut self, _frame: u64, _order: u32) {}
 }
 
 /// This kernel's allocator through the calling CPU's per-CPU lists, with
@@ -82,6 +98,7 @@ impl FrameAlloc for OursNoPcp {
 
 pub fn run(icount: bool) {
     let all = ["order0-pcp", "order1", "order3", "order9", "batch1000"];
+    run_pages(&mut Null, &["order0-pcp", "order0-nopcp", "order1", "order3", "order9", "batch1000"], icount);
     run_pages(&mut Ours, &all, icount);
     run_pages(&mut OursNoPcp, &["order0-nopcp"], icount);
     let pa = page_alloc::allocator();
@@ -97,6 +114,10 @@ fn report(workload: &str, who: &str, result: (u64, u64), icount: bool) {
 /// goes through per-CPU lists (the `order0-pcp` workload) or not (`order0-nopcp`).
 pub fn run_pages(a: &mut dyn FrameAlloc, workloads: &[&str], icount: bool) {
     const ITERS: u64 = 2000;
+    // Every allocator through an opaque trait object: the compiler cannot
+    // see which one it is, so none (the null one least) has its calls
+    // inlined into the loops.
+    let a = core::hint::black_box(a);
     let who = a.name();
     for &w in workloads {
         FAILED.store(0, Ordering::Relaxed);

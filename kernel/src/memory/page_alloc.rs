@@ -105,8 +105,11 @@ pub struct InitCost {
     pub memmap_init: (u64, u64),
     /// (instructions, ns) of the hand-over.
     pub handover: (u64, u64),
-    /// (instructions, ns) of a memset over one section's descriptors (2 MiB).
-    pub memset_2m: (u64, u64),
+    /// Bytes of the memset baseline: the descriptors' own size (64 bytes
+    /// each), or the largest power-of-two share of it memblock could lend.
+    pub memset_bytes: u64,
+    /// (instructions, ns) of that memset.
+    pub memset: (u64, u64),
     /// Pages handed to the buddy lists.
     pub freed_pages: u64,
 }
@@ -157,7 +160,7 @@ pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo)
     let (descriptors, c) = measured(|| memmap_init(&mut pa));
     cost.descriptors = descriptors;
     cost.memmap_init = c;
-    cost.memset_2m = memset_floor();
+    (cost.memset_bytes, cost.memset) = memset_floor(descriptors * core::mem::size_of::<Page>() as u64);
     build_all_zonelists(&mut pa);
     for pgdat in pa.online_nodes() {
         let mut line: heapless::String<256> = heapless::String::new();
@@ -284,19 +287,27 @@ fn build_all_zonelists(pa: &mut PageAllocator) {
     pa.build_all_zonelists()
 }
 
-/// Instructions and ns of a memset over 2 MiB (one section's descriptors),
-/// in a scratch block taken from memblock and given back.
-fn memset_floor() -> (u64, u64) {
-    let pa = match MEMBLOCK.lock().phys_alloc(2 << 20, PAGE_SIZE) {
-        Ok(p) => p,
-        Err(_) => return (0, 0),
+/// The baseline: a memset over as many bytes as the descriptors take
+/// (`want`), in a scratch block taken from memblock and given back; if
+/// memblock cannot lend that much in one piece, over the largest
+/// power-of-two share of it it can (at least 2 MiB), which the report
+/// scales (a memset's instructions are linear in its size). Returns the
+/// bytes set and their (instructions, ns).
+fn memset_floor(want: u64) -> (u64, (u64, u64)) {
+    let mut bytes = want.next_multiple_of(PAGE_SIZE);
+    let pa = loop {
+        match MEMBLOCK.lock().phys_alloc(bytes, PAGE_SIZE) {
+            Ok(p) => break p,
+            Err(_) if bytes > 2 << 20 => bytes = (bytes / 2).next_multiple_of(PAGE_SIZE),
+            Err(_) => return (0, (0, 0)),
+        }
     };
     let va = phys_to_virt(pa).as_u64() as *mut u8;
-    // SAFETY: a 2 MiB block memblock just reserved for this measurement,
-    // covered by the linear map; freed right after.
-    let (_, c) = measured(|| unsafe { core::ptr::write_bytes(core::hint::black_box(va), 0, 2 << 20) });
-    let _ = MEMBLOCK.lock().free(pa, 2 << 20);
-    c
+    // SAFETY: a block of `bytes` memblock just reserved for this
+    // measurement, covered by the linear map; freed right after.
+    let (_, c) = measured(|| unsafe { core::ptr::write_bytes(core::hint::black_box(va), 0, bytes as usize) });
+    let _ = MEMBLOCK.lock().free(pa, bytes);
+    (bytes, c)
 }
 
 /// Linux's mem_init_print_info line.
@@ -332,23 +343,27 @@ pub fn distance_entry_valid(a: u32, b: u32, d: u32) -> bool {
         && ((a == b && d == 10) || (a != b && d > 10))
 }
 
-/// Print the boot's memmap and hand-over cost per GiB of RAM, and as a
-/// multiple of a memset over the same descriptors. In instructions when the
-/// PMU counts them (under -icount), else in time.
+/// Print the boot's memmap and hand-over cost per GiB of RAM (of the
+/// descriptors walked), as a multiple of a memset over the same
+/// descriptors, and that memset's own cost per GiB; the hand-over also per
+/// page freed. In instructions when the PMU counts them (under -icount),
+/// else in time. `scripts/meminit-cost.sh` tabulates it at 1, 4 and 16 GiB.
 pub fn print_init_cost(c: &InitCost) {
     if c.descriptors == 0 {
         return;
     }
-    let insns = c.memmap_init.0 != 0 && c.memset_2m.0 != 0;
+    let insns = c.memmap_init.0 != 0 && c.memset.0 != 0;
     let pick = |m: (u64, u64)| if insns { m.0 } else { m.1 };
     let unit = if insns { "insn" } else { "ns" };
-    let per_gib = |x: u64| x * (1 << (30 - PAGE_SHIFT)) / c.descriptors;
-    // 2 MiB of descriptors describe 128 MiB: a memset of one GiB's is 8 times that.
-    let memset_gib = pick(c.memset_2m) * 8;
+    let gib_descriptors = 1u128 << (30 - PAGE_SHIFT);
+    let per_gib = |x: u64| (x as u128 * gib_descriptors / c.descriptors as u128) as u64;
+    // The memset of one GiB's descriptors, from the bytes actually set.
+    let gib_bytes = gib_descriptors * core::mem::size_of::<Page>() as u128;
+    let memset_gib = (pick(c.memset) as u128 * gib_bytes).checked_div(c.memset_bytes as u128).unwrap_or(0) as u64;
     let tenths = |x: u64| (per_gib(x) * 10).checked_div(memset_gib).unwrap_or(0);
     let (m, h) = (tenths(pick(c.memmap_init)), tenths(pick(c.handover)));
     pr_info!(
-        "mm: memmap_init {} {}/GiB ({}.{}x a memset of the descriptors); hand-over of {} pages {} {}/GiB ({}.{}x)",
+        "mm: memmap_init {} {}/GiB ({}.{}x a memset of the descriptors); hand-over of {} pages {} {}/GiB ({}.{}x), {} {} per page freed; memset of the descriptors {} {}/GiB",
         per_gib(pick(c.memmap_init)),
         unit,
         m / 10,
@@ -357,7 +372,11 @@ pub fn print_init_cost(c: &InitCost) {
         per_gib(pick(c.handover)),
         unit,
         h / 10,
-        h % 10
+        h % 10,
+        pick(c.handover).checked_div(c.freed_pages).unwrap_or(0),
+        unit,
+        memset_gib,
+        unit
     );
 }
 

@@ -220,8 +220,34 @@ fn read_user_u32(va: u64) -> Result<u32, mm::mmap::Errno> {
 }
 
 /// Strides coprime with NR_MMS (300 = 2^2 3 5^2), one per CPU, so that
-/// every CPU visits the mms in its own order.
-const STRIDES: [usize; NR_CPUS] = [7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 49, 53, 59, 61];
+/// every CPU visits the mms in its own order: 7, 11, 13, 17, 19, 23, 29,
+/// 31, 37, ... (the numbers from 7 up that 2, 3 and 5 do not divide).
+const STRIDES: [usize; NR_CPUS] = {
+    let mut s = [0; NR_CPUS];
+    let (mut i, mut k) = (0, 7usize);
+    while i < NR_CPUS {
+        if !k.is_multiple_of(2) && !k.is_multiple_of(3) && !k.is_multiple_of(5) {
+            s[i] = k;
+            i += 1;
+        }
+        k += 1;
+    }
+    s
+};
+// The strides are coprime with NR_MMS while 2, 3 and 5 are its only prime factors.
+const _: () = {
+    let mut n = NR_MMS;
+    while n.is_multiple_of(2) {
+        n /= 2;
+    }
+    while n.is_multiple_of(3) {
+        n /= 3;
+    }
+    while n.is_multiple_of(5) {
+        n /= 5;
+    }
+    assert!(n == 1, "NR_MMS has a prime factor a stride may share");
+};
 
 fn switch_worker(cpu: usize) {
     let Some(run) = RUN.lock().clone() else { return };

@@ -50,6 +50,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use mm::pgtable::PageProt;
 use mm::{PAGE_SIZE, PhysAddr, VirtAddr};
 
+// The device tree parser keeps every CPU the kernel could bring up.
+const _: () = assert!(bootdata::devicetree::MAX_CPUS >= NR_CPUS, "bootdata's MAX_CPUS drops CPUs NR_CPUS allows");
+
 /// The layout head.S reads (`SD_*` offsets there).
 #[repr(C)]
 struct SecondaryData {
