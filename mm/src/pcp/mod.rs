@@ -16,6 +16,8 @@
 //!       high         above this, free a batch back to the buddy lists
 //!       batch        pages moved per refill / drain
 //!       free_factor  doubles the drain size while a CPU only frees
+//!       hot[3][8]    order-0 pages per pcp type in front of the lists (not in
+//!                    count; see page_alloc's fastpath module)
 //!       lists[12]    pindex = order * 3 + migratetype, for orders 0..=3 and the
 //!                    three pcp types Unmovable, Movable, Reclaimable
 //! ```
@@ -47,6 +49,9 @@
 //! the buddy lists, and each allocation moves a single page.
 //!
 //! # Fast path
+//!
+//! (The inline fast paths of page_alloc's fastpath module try the lock,
+//! use the order-0 array first, and leave everything else to these.)
 //!
 //! ```text
 //!   alloc: lock; free_factor >>= 1; list empty? rmqueue_bulk (zone lock, batch pages,
