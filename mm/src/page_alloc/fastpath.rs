@@ -366,8 +366,10 @@ impl<H: Hal> PageAllocator<H> {
             if self.free_fast(cp, v, order) {
                 return;
             }
-        } else if order <= MAX_PAGE_ORDER && self.free_high(cp, v, order) {
-            return;
+        } else if order <= MAX_PAGE_ORDER {
+            // A tail call: the order-0 path above keeps no registers to save.
+            // SAFETY: obligation 1.
+            return unsafe { self.free_high_or_slow(cp, v, order) };
         }
         // SAFETY: obligation 1 is free_pages' 1-3.
         unsafe { self.free_pages_slow(cp.cpu, pfn, order) }
@@ -407,11 +409,24 @@ impl<H: Hal> PageAllocator<H> {
         true
     }
 
+    /// [`Self::free_high`], else the full path.
+    ///
+    /// # Safety
+    ///
+    /// 1. As [`Self::free_pages_owned`] for the block at `v`.
+    #[inline(never)]
+    unsafe fn free_high_or_slow(&self, cp: &CpuPages, v: ValidPfn, order: u32) {
+        if !self.free_high(cp, v, order) {
+            // SAFETY: obligation 1 is free_pages' 1-3.
+            unsafe { self.free_pages_slow(cp.cpu, Pfn(v.get()), order) }
+        }
+    }
+
     /// Orders above 3 without flags (not compound) or mapping bits: the
     /// reference dropped, then straight to the buddy lists (what
     /// __free_pages_ok does once free_pages_prepare finds nothing to do).
     /// False, having done nothing, for anything else.
-    #[inline(never)]
+    #[inline(always)]
     fn free_high(&self, cp: &CpuPages, v: ValidPfn, order: u32) -> bool {
         let page = self.map.page(v);
         let flags = page.raw_flags();
