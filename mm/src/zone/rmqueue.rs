@@ -37,6 +37,16 @@ impl Zone {
         alloc_flags: AllocFlags,
     ) -> Option<ValidPfn> {
         let mut zone = self.lock(map);
+        // The common case first, inline: the wanted type's own lists, when
+        // neither HIGHATOMIC nor the CMA balance (rmqueue's first step)
+        // would look elsewhere first.
+        let cma_first = alloc_flags.contains(AllocFlags::CMA) && self.free_cma_pages() > self.free_pages() / 2;
+        if !alloc_flags.contains(AllocFlags::HIGHATOMIC)
+            && !cma_first
+            && let Some(page) = zone.rmqueue_smallest(order, mt)
+        {
+            return Some(page);
+        }
         let mut page = None;
         if alloc_flags.contains(AllocFlags::HIGHATOMIC) {
             page = zone.rmqueue_smallest(order, MigrateType::HighAtomic);
