@@ -197,9 +197,7 @@ fn smp32_gicv3() {
 /// its check (it fails so on this machine without the scale changes too).
 #[test]
 fn numa_8_nodes_16g() {
-    let suites = format!(
-        "{SCALE_SUITES},fdt,memblock,mmu,exceptions,timer,vmalloc,debug_pagealloc,uaccess,migrate,compaction,programs"
-    );
+    let suites = format!("{SCALE_SUITES},vmalloc");
     let out = Qemu::virt()
         .smp(8)
         .mem("16G")
