@@ -118,7 +118,7 @@ pub fn check(pa: &PageAllocator) -> (Vec<FreeBlock>, Vec<(u64, u32)>) {
                     assert_eq!(zone.nr_free_blocks(o as u32, mt), n, "nr_free_blocks[{o}][{mt:?}]");
                     area_blocks += n;
                 }
-                assert_eq!(area.nr_free, area_blocks, "nr_free[{o}]");
+                assert_eq!(zone.nr_free(o as u32), area_blocks, "nr_free[{o}]");
             }
             assert_eq!(zone.free_pages(), nr_free_pages, "NR_FREE_PAGES of {}", zone.name());
             assert_eq!(zone.free_cma_pages(), cma);

@@ -18,14 +18,12 @@ impl Zone {
 
 impl ZoneGuard<'_> {
     /// Update the counters for one block of `order` joining (`add`) or
-    /// leaving `mt`'s list (account_freepages and free_area.nr_free).
+    /// leaving `mt`'s list (account_freepages; free_area.nr_free is the sum of the per-type counts).
     #[inline]
     pub(super) fn account(&mut self, order: u32, mt: MigrateType, add: bool) {
         let sign: i64 = if add { 1 } else { -1 };
         let stat = &self.zone.vm_stat;
         self.fa.changed = true;
-        let area = &mut self.fa.area[order as usize];
-        area.nr_free = area.nr_free.wrapping_add(sign as u64);
         mod_locked(&stat.nr_free_blocks[order as usize][mt as usize], sign);
         let pages = sign << order;
         match mt {

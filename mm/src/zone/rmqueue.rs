@@ -79,9 +79,6 @@ impl ZoneGuard<'_> {
             return Fallback::TooLow;
         }
         let area = &self.fa.area[order as usize];
-        if area.nr_free == 0 {
-            return Fallback::None;
-        }
         for &fallback in &FALLBACKS[mt as usize % MIGRATE_PCPTYPES] {
             if !area.free_list[fallback as usize].is_empty() {
                 return Fallback::Found(fallback);

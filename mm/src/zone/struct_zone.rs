@@ -16,7 +16,6 @@ use super::pageset::PcpSlot;
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FreeArea {
     pub(crate) free_list: [PfnList; MIGRATE_TYPES],
-    pub(crate) nr_free: u64,
 }
 
 /// Everything the zone lock protects.
@@ -133,7 +132,7 @@ impl Zone {
                 nr_free_blocks: [const { [const { AtomicU64::new(0) }; MIGRATE_TYPES] }; NR_PAGE_ORDERS],
             });
             (&raw mut (*this).lock).write(spin::Mutex::new(FreeAreas {
-                area: [FreeArea { free_list: [PfnList::EMPTY; MIGRATE_TYPES], nr_free: 0 }; NR_PAGE_ORDERS],
+                area: [FreeArea { free_list: [PfnList::EMPTY; MIGRATE_TYPES] }; NR_PAGE_ORDERS],
                 changed: false,
             }));
             (&raw mut (*this).fast_wmark).write(AtomicU32::new(0));
@@ -405,14 +404,17 @@ impl Zone {
 
     /// A consistent copy of the free counts, taken under the zone lock.
     pub(crate) fn free_snapshot(&self) -> FreeSnapshot {
-        let fa = self.lock.lock();
+        // Under the lock: the counts are all of one instant.
+        let _fa = self.lock.lock();
         let mut snap = FreeSnapshot {
             nr_free: [0; NR_PAGE_ORDERS],
             by_type: [[0; MIGRATE_TYPES]; NR_PAGE_ORDERS],
             nr_free_pages: self.free_pages(),
         };
-        for (o, area) in fa.area.iter().enumerate() {
-            snap.nr_free[o] = area.nr_free;
+        for o in 0..NR_PAGE_ORDERS {
+            // free_area.nr_free: the sum of the per-type counts (kept once,
+            // per type, so that a list change updates one counter less).
+            snap.nr_free[o] = self.nr_free(o as u32);
             for mt in 0..MIGRATE_TYPES {
                 snap.by_type[o][mt] = self.vm_stat.nr_free_blocks[o][mt].load(Relaxed);
             }
