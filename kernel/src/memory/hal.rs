@@ -10,10 +10,9 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use mm::hal::{Hal, LinearMapping, LogLevel};
-use mm::{PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
+use mm::{PAGE_SIZE, Pfn, PhysAddr};
 
-use crate::memory::layout::{PAGE_END, PAGE_OFFSET};
-use crate::memory::linear_map::{linear_map_covers, phys_to_virt, virt_to_phys};
+use crate::memory::linear_map::{linear_map_covers, phys_to_virt, virt_to_pfn_checked};
 use crate::{pr_err, pr_info, pr_warn};
 
 /// The page allocator over this kernel's platform.
@@ -85,13 +84,9 @@ unsafe impl Hal for KernelHal {
         phys_to_virt(pfn.phys()).as_u64() as *mut u8
     }
 
+    #[inline(always)]
     fn virt_to_pfn(p: *const u8) -> Option<Pfn> {
-        let va = p as u64;
-        if !(PAGE_OFFSET..PAGE_END).contains(&va) {
-            return None;
-        }
-        let pa = virt_to_phys(VirtAddr(va));
-        linear_map_covers(pa, 1).then(|| pa.pfn())
+        virt_to_pfn_checked(p as u64)
     }
 
     fn phys_to_virt(pa: PhysAddr, size_bytes: u64) -> Option<NonNull<u8>> {

@@ -15,6 +15,9 @@ use mm::{Pfn, PhysAddr, VirtAddr};
 static MEMSTART: AtomicU64 = AtomicU64::new(u64::MAX);
 /// End of the physical range the linear map covers; 0 until it is mapped.
 static LINEAR_END: AtomicU64 = AtomicU64::new(0);
+/// `LINEAR_END - MEMSTART` (0 until both are set), so that
+/// [`virt_to_pfn_checked`] is one unsigned compare.
+static LINEAR_SIZE: AtomicU64 = AtomicU64::new(0);
 
 /// The linear-map address of `pa` (Linux's __va / phys_to_virt).
 pub fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
@@ -48,12 +51,35 @@ pub fn virt_to_pfn(va: VirtAddr) -> Pfn {
     virt_to_phys(va).pfn()
 }
 
+/// The frame of `va` if the linear map covers it, else `None`: `va` in
+/// `[PAGE_OFFSET, PAGE_END)` with its physical address in `[memstart,
+/// end)`, tested as one unsigned compare of `va - PAGE_OFFSET` (wrapping,
+/// so an address below PAGE_OFFSET is huge) against the covered size.
+#[inline(always)]
+pub fn virt_to_pfn_checked(va: u64) -> Option<Pfn> {
+    let off = va.wrapping_sub(PAGE_OFFSET);
+    if off >= LINEAR_SIZE.load(Ordering::Relaxed) {
+        return None;
+    }
+    Some(PhysAddr(off + MEMSTART.load(Ordering::Relaxed)).pfn())
+}
+
+/// Recompute [`LINEAR_SIZE`] from the two words it caches.
+fn update_size() {
+    let start = MEMSTART.load(Ordering::Relaxed);
+    let end = LINEAR_END.load(Ordering::Relaxed);
+    let size = if start == u64::MAX { 0 } else { end.saturating_sub(start).min(PAGE_END - PAGE_OFFSET) };
+    LINEAR_SIZE.store(size, Ordering::Relaxed);
+}
+
 /// Fix where PAGE_OFFSET points, before the linear map is built.
 pub(super) fn set_memstart(pa: u64) {
     MEMSTART.store(pa, Ordering::Relaxed);
+    update_size();
 }
 
 /// The linear map now covers RAM up to `end`.
 pub(super) fn set_end(end: u64) {
     LINEAR_END.store(end, Ordering::Relaxed);
+    update_size();
 }

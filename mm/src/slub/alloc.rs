@@ -18,6 +18,36 @@ use super::cache::{
 use super::raw;
 use super::slab::SlabState;
 
+/// An object, or an error as its code: objects are linear-map addresses,
+/// never in the first page, so every value below [`ERR_LIMIT`] is free to
+/// name an error.
+const ERR_LIMIT: usize = 4096;
+
+#[inline(always)]
+pub(super) fn encode_slow(r: Result<NonNull<u8>, Error>) -> usize {
+    match r {
+        Ok(p) => {
+            debug_assert!(p.as_ptr() as usize >= ERR_LIMIT, "an object in the first page");
+            p.as_ptr() as usize
+        }
+        Err(e) => e as usize,
+    }
+}
+
+#[inline(always)]
+pub(super) fn decode_slow(r: usize) -> Result<NonNull<u8>, Error> {
+    if r >= ERR_LIMIT {
+        // SAFETY: r >= ERR_LIMIT > 0.
+        return Ok(unsafe { NonNull::new_unchecked(r as *mut u8) });
+    }
+    Err(match r {
+        x if x == Error::NoMemory as usize => Error::NoMemory,
+        x if x == Error::Busy as usize => Error::Busy,
+        x if x == Error::NotFound as usize => Error::NotFound,
+        _ => Error::InvalidArgument,
+    })
+}
+
 impl<H: Hal> Slub<H> {
     // ----- allocation ---------------------------------------------------
 
@@ -51,8 +81,26 @@ impl<H: Hal> Slub<H> {
     ) -> Result<NonNull<u8>, Error> {
         match self.alloc_fast(cpu, cache, gfp, nid) {
             Some(obj) => Ok(obj),
-            None => self.slab_alloc_slow(cpu, cache, gfp, nid, orig_size, caller),
+            None => decode_slow(self.slab_alloc_slow_raw(cpu, cache, gfp, nid, orig_size, caller)),
         }
+    }
+
+    /// [`Self::slab_alloc_slow`] with its result in one register (see
+    /// [`encode_slow`]): a `Result<NonNull<u8>, Error>` would come back
+    /// through memory, and the inline caller would pay for that on the fast
+    /// path too (its result merges with this one's).
+    #[cold]
+    #[inline(never)]
+    fn slab_alloc_slow_raw(
+        &self,
+        cpu: usize,
+        cache: &KmemCache,
+        gfp: Gfp,
+        nid: NodeId,
+        orig_size: usize,
+        caller: Caller,
+    ) -> usize {
+        encode_slow(self.slab_alloc_slow(cpu, cache, gfp, nid, orig_size, caller))
     }
 
     /// The fast path: pop the CPU's sheaf. `None` sends the caller to the
@@ -76,8 +124,7 @@ impl<H: Hal> Slub<H> {
     }
 
     /// Everything the fast path does not do.
-    #[cold]
-    #[inline(never)]
+    #[inline(always)]
     fn slab_alloc_slow(
         &self,
         cpu: usize,

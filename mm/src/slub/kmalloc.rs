@@ -165,16 +165,23 @@ impl<H: Hal> Slub<H> {
             return NonNull::new(ZERO_SIZE_PTR as *mut u8).ok_or(Error::InvalidArgument);
         }
         if size > KMALLOC_MAX_CACHE_SIZE {
-            return self.kmalloc_large(cpu, size, gfp, nid);
+            return super::alloc::decode_slow(self.kmalloc_large_raw(cpu, size, gfp, nid));
         }
         let cache = self.kmalloc_slab(size, gfp).ok_or(Error::InvalidArgument)?;
         self.slab_alloc(cpu, cache, gfp, nid, size, caller)
     }
 
-    /// __kmalloc_large_node: compound pages straight from the page allocator.
+    /// [`Self::kmalloc_large`] with its result in one register, as
+    /// `slab_alloc_slow_raw` (so kmalloc's fast path returns in registers).
     #[cold]
     #[inline(never)]
-    pub(super) fn kmalloc_large(&self, cpu: usize, size: usize, gfp: Gfp, nid: NodeId) -> Result<NonNull<u8>, Error> {
+    fn kmalloc_large_raw(&self, cpu: usize, size: usize, gfp: Gfp, nid: NodeId) -> usize {
+        super::alloc::encode_slow(self.kmalloc_large(cpu, size, gfp, nid))
+    }
+
+    /// __kmalloc_large_node: compound pages straight from the page allocator.
+    #[inline(always)]
+    fn kmalloc_large(&self, cpu: usize, size: usize, gfp: Gfp, nid: NodeId) -> Result<NonNull<u8>, Error> {
         let order = get_order(size as u64);
         if order > crate::zone::MAX_PAGE_ORDER {
             return Err(Error::InvalidArgument);

@@ -150,7 +150,10 @@
 //! Fast path (`alloc_fast`, a leaf with no call): a cache with fast
 //! allocation allowed (no debug flag, no init_on_alloc), no node asked for,
 //! no `__GFP_ZERO`: try_lock the CPU slot, pop the sheaf. Everything else
-//! is `slab_alloc_slow`: the debug path, or the slow path under the slot
+//! is `slab_alloc_slow`, reached through an out-of-line call that returns
+//! the object or an error code in one register (`encode_slow`; large
+//! kmallocs the same way), so that kmalloc's result stays in registers on
+//! the fast path too: the debug path, or the slow path under the slot
 //! lock (`___slab_alloc`): the frozen slab's own freelist (remote frees)
 //! -> deactivate the slab -> a slab from the CPU partial list -> a slab
 //! from the node partial list (taking up to half of `cpu_partial_slabs`

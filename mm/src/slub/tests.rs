@@ -897,3 +897,15 @@ fn cpu_slots_are_cache_line_aligned_and_small() {
     // A CPU number without a slot is refused, not served.
     assert_eq!(env.slub.kmem_cache_alloc(3, c, Gfp::KERNEL), Err(Error::InvalidArgument));
 }
+
+#[test]
+fn slow_path_result_survives_its_one_register_encoding() {
+    use super::alloc::{decode_slow, encode_slow};
+    for e in [Error::NoMemory, Error::InvalidArgument, Error::Busy, Error::NotFound] {
+        assert_eq!(decode_slow(encode_slow(Err(e))), Err(e));
+    }
+    for a in [4096usize, 0xffff_0000_0000_1040, usize::MAX & !7] {
+        let p = NonNull::new(a as *mut u8).unwrap();
+        assert_eq!(decode_slow(encode_slow(Ok(p))), Ok(p));
+    }
+}
