@@ -13,7 +13,7 @@ use crate::pcp::pcp_allowed_order;
 use crate::zone::{AllocFlags, Fpi, Wmark, Zone};
 
 use super::allocator::{AllocContext, AllocatorFlags, PageAllocator, alloc_flags_cma, get_order};
-use super::fastpath::PageChecks;
+use super::cpu_pages::PageChecks;
 use super::node::Zonelist;
 
 impl<H: Hal> PageAllocator<H> {

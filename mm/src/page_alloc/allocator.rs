@@ -14,7 +14,7 @@ use crate::mmzone::{MigrateType, ZoneType};
 use crate::page::{MemMap, Page};
 use crate::zone::{AllocFlags, DEFAULT_WATERMARK_SCALE_FACTOR, Zone};
 
-use super::fastpath::{CpuPages, ZoneSlot};
+use super::cpu_pages::{CpuPages, ZoneSlot};
 use super::node::{PgData, ZoneRef, Zonelist};
 
 /// Distance of a node to itself.

@@ -8,7 +8,8 @@ use crate::hal::{Comm, Hal, LinearMapping, LogLevel};
 use crate::page::{PageFlags, PageFlagsDisplay, TAIL_MAPPING, ValidPfn};
 
 use super::allocator::{AllocatorFlags, BAD_PAGE_REPORTS, PageAllocator};
-use super::fastpath::{PAGE_MAPPING_FLAGS, PageChecks};
+use super::cpu_pages::PageChecks;
+use super::fastpath::PAGE_MAPPING_FLAGS;
 
 impl<H: Hal> PageAllocator<H> {
     /// Whether every page of a block about to be handed out is as a free

@@ -245,7 +245,8 @@
 //!   init.rs        add_node, memmap_init, free_bootmem_range (memblock_free_all)
 //!   zonelist.rs    build_all_zonelists, find_next_best_node
 //!   watermarks.rs  min_free_kbytes, watermarks, lowmem_reserve, pcp sizes
-//!   fastpath.rs    CpuPages, the order-0..3 and high-order fast paths
+//!   cpu_pages.rs   CpuPages and the fast paths' zone tables
+//!   fastpath.rs    the order-0..3 and high-order fast paths
 //!   alloc.rs       the allocation API, get_page_from_freelist
 //!   slowpath.rs    __alloc_pages_slowpath without reclaim, direct compaction, warn_alloc
 //!   free.rs        __free_pages and friends, draining, one pageblock's isolation
@@ -263,6 +264,7 @@ mod check;
 mod contig;
 #[cfg(test)]
 mod contig_tests;
+mod cpu_pages;
 mod fastpath;
 mod free;
 mod init;
@@ -282,7 +284,7 @@ pub use allocator::{
     REMOTE_DISTANCE, get_order,
 };
 pub use contig::{CONTIG_MIGRATE_BATCH, CONTIG_MIGRATE_TRIES};
-pub use fastpath::{CpuPages, PageChecks};
+pub use cpu_pages::{CpuPages, PageChecks};
 pub use isolation::IsolateFlags;
 pub use node::{
     MAX_ZONELISTS, MAX_ZONES_PER_ZONELIST, PgData, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZoneRef, Zonelist,

@@ -288,14 +288,6 @@ impl KmemCache {
     pub fn errors(&self) -> usize {
         self.errors.load(Relaxed)
     }
-    /// The per-CPU slots (`s->cpu_slab`), indexed by CPU number.
-    #[inline]
-    pub(super) fn cpu_slab(&self) -> &[CpuSlot] {
-        // SAFETY: create_cache placed `cpu_slots.1` initialised slots at
-        // `cpu_slots.0`, in the cache's storage, which lives as long as the
-        // cache (raw::cpu_slots 1).
-        unsafe { super::raw::cpu_slots(self.cpu_slots.0, self.cpu_slots.1) }
-    }
     /// The cache's random value (free pointer obfuscation).
     #[inline]
     pub(super) fn random(&self) -> u64 {

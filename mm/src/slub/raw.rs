@@ -223,6 +223,19 @@ pub(super) unsafe fn cpu_slots<'a>(addr: usize, n: usize) -> &'a [CpuSlot] {
     unsafe { core::slice::from_raw_parts(addr as *const CpuSlot, n) }
 }
 
+impl KmemCache {
+    /// The per-CPU slots (`s->cpu_slab`), indexed by CPU number. Here,
+    /// beside the raw slice it makes, so that cache.rs needs nothing of
+    /// this file.
+    #[inline]
+    pub(super) fn cpu_slab(&self) -> &[CpuSlot] {
+        // SAFETY: create_cache placed `cpu_slots.1` initialised slots at
+        // `cpu_slots.0`, in the cache's storage, which lives as long as the
+        // cache (cpu_slots' obligation 1).
+        unsafe { cpu_slots(self.cpu_slots.0, self.cpu_slots.1) }
+    }
+}
+
 /// The `n` u16s of a cache's random sequence at `addr`, for filling.
 ///
 /// # Safety
