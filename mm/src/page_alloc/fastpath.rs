@@ -91,7 +91,7 @@ use crate::error::Error;
 use crate::gfp::{Gfp, gfp_zone};
 use crate::hal::Hal;
 use crate::mmzone::{MIGRATE_PCPTYPES, MigrateType};
-use crate::page::{PAGEFLAGS_MASK, PutResult, ValidPfn, ZONEID_PGSHIFT};
+use crate::page::{PAGEFLAGS_MASK, Page, PutResult, ValidPfn, ZONEID_PGSHIFT};
 use crate::zone::{AllocFlags, Zone};
 
 use super::allocator::{AllocatorFlags, PageAllocator};
@@ -286,20 +286,26 @@ impl<H: Hal> PageAllocator<H> {
         unsafe { self.free_pages_slow(cp.cpu, pfn, order) }
     }
 
+    /// The first descriptor and the zone of a block that free_pages_prepare
+    /// would have nothing to do for: no PG_* flag (HEAD of a compound page
+    /// included) and no mapping bits; `None` for any other block, and while
+    /// the fast paths are off (the zone table is empty then).
+    #[inline(always)]
+    fn plain_block(&self, v: ValidPfn) -> Option<(&Page, &Zone)> {
+        let page = self.map.page(v);
+        let flags = page.raw_flags();
+        if flags & PAGEFLAGS_MASK != 0 || page.mapping() & PAGE_MAPPING_FLAGS != 0 {
+            return None;
+        }
+        Some((page, self.zone_of_flags(flags)?))
+    }
+
     /// The fast free of order <= 3: see the module documentation. Returns
     /// false when it did nothing (the caller takes the full path); every
     /// other outcome, including a double free, is dealt with here.
     #[inline(always)]
     fn free_fast(&self, cp: &CpuPages, v: ValidPfn, order: u32) -> bool {
-        let page = self.map.page(v);
-        let flags = page.raw_flags();
-        // Any PG_* flag (HEAD of a compound page included) or mapping bits:
-        // free_pages_prepare's work, out of line.
-        if flags & PAGEFLAGS_MASK != 0 || page.mapping() & PAGE_MAPPING_FLAGS != 0 {
-            return false;
-        }
-        // Empty while the fast paths are off.
-        let Some(zone) = self.zone_of_flags(flags) else { return false };
+        let Some((page, zone)) = self.plain_block(v) else { return false };
         match page.put_page_testzero() {
             PutResult::Zero => {}
             PutResult::Held => {
@@ -339,12 +345,7 @@ impl<H: Hal> PageAllocator<H> {
     /// False, having done nothing, for anything else.
     #[inline(always)]
     fn free_high(&self, cp: &CpuPages, v: ValidPfn, order: u32) -> bool {
-        let page = self.map.page(v);
-        let flags = page.raw_flags();
-        if flags & PAGEFLAGS_MASK != 0 || page.mapping() & PAGE_MAPPING_FLAGS != 0 {
-            return false;
-        }
-        let Some(zone) = self.zone_of_flags(flags) else { return false };
+        let Some((page, zone)) = self.plain_block(v) else { return false };
         match page.put_page_testzero() {
             PutResult::Zero => zone.free_one_page(&self.map, v, order, crate::zone::Fpi::empty()),
             PutResult::Held => self.free_pages_held(cp.cpu, v, order, false),

@@ -206,15 +206,8 @@ impl Zone {
     /// went over `high` (free_unref_page_commit).
     #[inline]
     pub(crate) fn free_unref_page_commit(&self, map: &MemMap, cpu: usize, pfn: ValidPfn, mt: MigrateType, order: u32) {
-        let mut pcp = self.pageset[cpu].pcp.lock();
-        let pindex = order_to_pindex(mt, order);
-        pcp.lists[pindex].push_front(map, pfn);
-        pcp.count += 1 << order;
-        let free_high = pcp.free_factor != 0 && order != 0;
-        let high = nr_pcp_high(&pcp, free_high);
-        if pcp.count >= high {
-            self.pcp_drain_over_high(map, &mut pcp, high, free_high, pindex);
-        }
+        let pcp = self.pageset[cpu].pcp.lock();
+        self.pcp_put_list(map, pcp, pfn, order, mt as usize);
     }
 
     /// Drain path of [`Zone::free_unref_page_commit`], out of line.
