@@ -10,7 +10,7 @@ use crate::hal::{Comm, Hal, LinearMapping, LogLevel};
 use crate::mmzone::{MigrateType, ZoneType};
 use crate::page::{PageFlags, TAIL_MAPPING, ValidPfn};
 use crate::pcp::pcp_allowed_order;
-use crate::zone::{AllocFlags, Fpi, Wmark, Zone};
+use crate::zone::{AllocFlags, Fpi, Zone};
 
 use super::allocator::{AllocContext, AllocatorFlags, PageAllocator, alloc_flags_cma, get_order};
 use super::cpu_pages::PageChecks;
@@ -87,9 +87,8 @@ impl<H: Hal> PageAllocator<H> {
         Ok(())
     }
 
-    /// __alloc_pages. The fast path is the preferred zone's pcp list: the
-    /// first zone the zonelist walk would try, so taking it directly changes
-    /// nothing; anything else goes to the full walk.
+    /// __alloc_pages from node `nid`'s zonelist: the walk, then the slow
+    /// path (the fast paths in front of it are in the fastpath module).
     #[inline]
     pub(super) fn alloc_pages_nid(&self, cpu: usize, gfp: Gfp, order: u32, nid: usize) -> Result<Pfn, Error> {
         if order > MAX_PAGE_ORDER {
@@ -106,17 +105,6 @@ impl<H: Hal> PageAllocator<H> {
             | alloc_flags_cma(migratetype)
             | zonelist.fast_flags[highest_zoneidx.idx()]
             | AllocFlags::from_bits_truncate(gfp.bits() & Gfp::KSWAPD_RECLAIM.bits());
-        if pcp_allowed_order(order)
-            && cpu < NR_CPUS
-            && let Some(zref) = zonelist.preferred[highest_zoneidx.idx()]
-            && let Some(zone) = self.zone(zref)
-            && zone.zone_watermark_fast(order, zone.wmark_pages(Wmark::Low), highest_zoneidx, alloc_flags)
-            && let Some(v) = zone.rmqueue_pcplist(&self.map, cpu, order, migratetype, alloc_flags)
-            && (self.page_checks() == PageChecks::Off || self.check_new_pages(cpu, v, order))
-        {
-            self.prep_new_page(v, order, gfp);
-            return Ok(Pfn(v.get()));
-        }
         self.alloc_pages_zonelist(cpu, gfp, order, zonelist, highest_zoneidx, migratetype, alloc_flags)
     }
 

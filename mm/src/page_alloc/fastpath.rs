@@ -245,20 +245,13 @@ impl<H: Hal> PageAllocator<H> {
     ///    through that reference after the call.
     #[inline(always)]
     pub unsafe fn free_pages_on(&self, cp: &CpuPages, pfn: Pfn, order: u32) {
-        if order <= MAX_PAGE_ORDER
-            && pfn.0 & ((1 << order) - 1) == 0
-            && let Some(v) = self.map.valid(pfn.0)
-        {
-            let done = if order <= PAGE_ALLOC_COSTLY_ORDER {
-                self.free_fast(cp, v, order)
-            } else {
-                self.free_high(cp, v, order)
-            };
-            if done {
-                return;
-            }
+        if order <= MAX_PAGE_ORDER && pfn.0 & ((1 << order) - 1) == 0 && self.map.valid(pfn.0).is_some() {
+            // SAFETY: obligation 1, and the checks above: a valid PFN
+            // aligned to an order the allocator hands out.
+            return unsafe { self.free_pages_owned(cp, pfn, order) };
         }
-        // SAFETY: obligation 1 is free_pages' 1-3.
+        // SAFETY: obligation 1 is free_pages' 1-3 (the slow path reports
+        // the bad PFN or order).
         unsafe { self.free_pages_slow(cp.cpu, pfn, order) }
     }
 
