@@ -34,6 +34,28 @@ esac
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
+# "row column value" lines on stdin -> a table: rows and columns in the
+# order first seen, "-" where a pair has no value. $1: the corner label,
+# $2: the column width.
+tabulate() {
+    awk -v corner="$1" -v width="$2" '
+        {
+            if (!($1 in seen)) { seen[$1] = 1; rows[++nr] = $1 }
+            if (!($2 in col)) { col[$2] = 1; cols[++nc] = $2 }
+            v[$1, $2] = $3
+        }
+        END {
+            printf "%-22s", corner
+            for (c = 1; c <= nc; c++) printf " %*s", width, cols[c]
+            printf "\n"
+            for (r = 1; r <= nr; r++) {
+                printf "%-22s", rows[r]
+                for (c = 1; c <= nc; c++) printf " %*s", width, ((rows[r], cols[c]) in v) ? v[rows[r], cols[c]] : "-"
+                printf "\n"
+            }
+        }'
+}
+
 if [ "$smp" = 1 ]; then
     scripts/run.sh --smp 4 --mem 1G --append "selftest=off bench=$suites" "$@" 2>&1 | tr -d '\r' >"$log"
 else
@@ -55,43 +77,18 @@ fi
 if [ "$smp" = 1 ]; then
     grep '^bench smp: ' "$log" || true
     # "bench smp/<workload>-<N>cpu ours: <r>x" -> rows workload, columns N
-    grep -E '^bench smp/.*-[0-9]+cpu [^ ]+: [0-9.]+x$' "$log" | awk '
-        {
-            w = $2; sub(/^smp\//, "", w); n = w; sub(/-[0-9]+cpu$/, "", w); sub(/^.*-/, "", n)
-            if (!(w in seen)) { seen[w] = 1; rows[++nr] = w }
-            if (!(n in ncol)) { ncol[n] = 1; cols[++nc] = n }
-            v[w, n] = $4
-        }
-        END {
-            printf "%-22s", "workload (x 1 CPU)"
-            for (c = 1; c <= nc; c++) printf " %10s", cols[c]
-            printf "\n"
-            for (r = 1; r <= nr; r++) {
-                printf "%-22s", rows[r]
-                for (c = 1; c <= nc; c++) printf " %10s", ((rows[r], cols[c]) in v) ? v[rows[r], cols[c]] : "-"
-                printf "\n"
-            }
-        }'
+    grep -E '^bench smp/.*-[0-9]+cpu [^ ]+: [0-9.]+x$' "$log" |
+        awk '{ w = $2; sub(/^smp\//, "", w); n = w; sub(/-[0-9]+cpu$/, "", w); sub(/^.*-/, "", n); print w, n, $4 }' |
+        tabulate "workload (x 1 CPU)" 10
     exit 0
 fi
 
 # "bench <suite>/<workload> <allocator>: <n> insn/op [(net <m>)]" -> table
 # of "n/m" cells (just "n" where there is no net figure).
-grep -E '^bench .* insn/op( \(net -?[0-9]+\))?$' "$log" | awk '
-    {
-        w = $2; a = $3; sub(/:$/, "", a); n = $4
+grep -E '^bench .* insn/op( \(net -?[0-9]+\))?$' "$log" |
+    awk '{
+        a = $3; sub(/:$/, "", a); n = $4
         if ($6 == "(net") { m = $7; sub(/\)$/, "", m); n = n "/" m }
-        if (!(w in seen)) { seen[w] = 1; rows[++nr] = w }
-        if (!(a in acol)) { acol[a] = 1; cols[++nc] = a }
-        v[w, a] = n
-    }
-    END {
-        printf "%-22s", "insn/op gross/net"
-        for (c = 1; c <= nc; c++) printf " %24s", cols[c]
-        printf "\n"
-        for (r = 1; r <= nr; r++) {
-            printf "%-22s", rows[r]
-            for (c = 1; c <= nc; c++) printf " %24s", ((rows[r], cols[c]) in v) ? v[rows[r], cols[c]] : "-"
-            printf "\n"
-        }
-    }'
+        print $2, a, n
+    }' |
+    tabulate "insn/op gross/net" 24
