@@ -59,7 +59,7 @@ fn released_cpu_with_another_cpus_token_parks() {
     out.assert_contains("CPU1: failed to come online (MPIDR 0x1)");
     out.assert_contains("CPU2: failed to come online (MPIDR 0x2)");
     out.assert_contains("CPU3: Booted secondary processor 0x0000000003");
-    out.assert_contains("smp: Brought up 1 node(s), 2 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 2 CPUs");
     out.assert_not_contains("CPU1: Booted secondary processor");
     out.assert_not_contains("CPU2: Booted secondary processor");
 }
@@ -78,7 +78,7 @@ fn bad_release_addresses_are_refused() {
     out.assert_contains("CPU1: cpu-release-addr 0xdc is not 8-byte aligned; not brought up");
     out.assert_contains("CPU2: cpu-release-addr 0x800000000 is outside RAM; not brought up");
     out.assert_contains("CPU3: Booted secondary processor 0x0000000003");
-    out.assert_contains("smp: Brought up 1 node(s), 2 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 2 CPUs");
 }
 
 /// A second /cpus entry with CPU1's MPIDR is skipped as Linux skips it;
@@ -98,7 +98,7 @@ fn duplicate_cpu_is_skipped() {
     );
     out.assert_passed();
     out.assert_contains("duplicate cpu reg properties in the DT (MPIDR 0x1); skipped");
-    out.assert_contains("smp: Brought up 1 node(s), 2 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 2 CPUs");
     out.assert_not_contains("failed to come online");
 }
 
@@ -109,7 +109,7 @@ fn missing_boot_cpu_enables_no_secondaries() {
     let out = virt_with(2, false, &[&["-r", "/cpus/cpu@0"]]);
     out.assert_passed();
     out.assert_contains("missing boot CPU MPIDR 0x0 in /cpus, not enabling secondaries");
-    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 1 CPU");
     out.assert_not_contains("CPU1: Booted secondary processor");
 }
 
@@ -121,7 +121,7 @@ fn psci_smc_without_el3_leaves_secondaries_off() {
     out.assert_passed();
     out.assert_contains("psci: no PSCI firmware behind the Smc conduit");
     out.assert_contains("psci: no cpu_on method, not booting CPU1");
-    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 1 CPU");
 }
 
 /// `method = "hvc"` when the kernel itself was entered at EL2: the HVC
@@ -133,7 +133,7 @@ fn psci_hvc_when_entered_at_el2_leaves_secondaries_off() {
     out.assert_contains("entered at EL2");
     out.assert_contains("psci: no PSCI firmware behind the Hvc conduit");
     out.assert_contains("psci: no cpu_on method, not booting CPU1");
-    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 1 CPU");
 }
 
 /// An unknown method string is a device-tree warning; PSCI is unavailable.
@@ -143,7 +143,7 @@ fn psci_unknown_method_leaves_secondaries_off() {
     out.assert_passed();
     out.assert_contains("/psci: invalid \"method\" property");
     out.assert_contains("psci: no cpu_on method, not booting CPU1");
-    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 1 CPU");
 }
 
 /// Firmware that leaves CNTFRQ_EL0 at 0: a stub, run at EL2 (the highest
@@ -166,7 +166,7 @@ fn zero_timer_frequency_is_reported_and_bring_up_is_bounded() {
     out.assert_not_timed_out();
     out.assert_exit(1);
     out.assert_contains("arch_timer: frequency not available (CNTFRQ_EL0 is 0)");
-    out.assert_contains("smp: Brought up 1 node(s), 4 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 4 CPUs");
     let failed: Vec<String> = out.failed_selftests().iter().map(|r| format!("{}.{}", r.suite, r.name)).collect();
     assert_eq!(failed, ["timer.counter_runs"], "{}", out.report());
     out.assert_contains("CNTFRQ_EL0 = 0 Hz is implausible");
@@ -189,7 +189,7 @@ fn release_address_in_nomap_memory_goes_through_the_fixmap() {
     out.assert_not_contains("not marked no-map");
     out.assert_not_contains("not brought up");
     out.assert_contains("CPU3: failed to come online (MPIDR 0x3)");
-    out.assert_contains("smp: Brought up 1 node(s), 3 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 3 CPUs");
 }
 
 /// A release address in memory the tree claims but the machine lacks:
@@ -226,5 +226,5 @@ fn release_address_in_absent_memory_is_refused() {
     if !line.contains("outside RAM") && !line.contains("aborts when written") {
         out.fail(&format!("CPU1 refused for another reason: {line:?}"));
     }
-    out.assert_contains("smp: Brought up 1 node(s), 1 CPU(s)");
+    out.assert_contains("smp: Brought up 1 node, 1 CPU");
 }

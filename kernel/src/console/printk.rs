@@ -171,6 +171,31 @@ pub fn log_report(f: impl FnOnce(&mut alloc::string::String) -> fmt::Result) -> 
     Ok(())
 }
 
+/// Write a file's text (a /proc or debugfs report) to the log as it is:
+/// no timestamps, empty lines kept, and the whole text under one hold of
+/// the log lock, so another CPU's messages cannot land inside it. A final
+/// newline is added if the text lacks one. Shown at info level. Needs the
+/// heap.
+pub fn log_file(f: impl FnOnce(&mut alloc::string::String) -> fmt::Result) -> fmt::Result {
+    let mut text = alloc::string::String::new();
+    f(&mut text)?;
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    with_log(|log| {
+        // At info level, as the title line before it.
+        if Level::Info as u8 >= log.console_loglevel {
+            return;
+        }
+        if !log.at_line_start {
+            log.emit(b"\n");
+        }
+        log.emit(text.as_bytes());
+        log.at_line_start = true;
+    });
+    Ok(())
+}
+
 /// Log a line with no timestamp, whatever the log level: for lines other
 /// programs read, such as the self-test summary.
 pub fn log_bare(args: fmt::Arguments<'_>) {

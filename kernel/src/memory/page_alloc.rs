@@ -32,7 +32,6 @@ use crate::{pr_info, pr_warn};
 use alloc::boxed::Box;
 use bootdata::cmdline::Params;
 use bootdata::devicetree::DtInfo;
-use core::fmt::Write;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use mm::config::MAX_NUMNODES;
 use mm::gfp::Gfp;
@@ -162,18 +161,6 @@ pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo)
     cost.memmap_init = c;
     (cost.memset_bytes, cost.memset) = memset_floor(descriptors * core::mem::size_of::<Page>() as u64);
     build_all_zonelists(&mut pa);
-    for pgdat in pa.online_nodes() {
-        let mut line: heapless::String<256> = heapless::String::new();
-        let _ = write!(line, "Fallback order for Node {}: ", pgdat.node_id().0);
-        let mut last = -1;
-        for z in pgdat.zonelist(mm::page_alloc::ZONELIST_FALLBACK).zones() {
-            if i32::from(z.nid) != last {
-                let _ = write!(line, "{} ", z.nid);
-                last = i32::from(z.nid);
-            }
-        }
-        pr_info!("{}", line);
-    }
     let pa: &'static PageAllocator = ALLOCATOR.call_once(|| Box::leak(pa));
 
     // memblock_free_all: every free range, then memblock is done.

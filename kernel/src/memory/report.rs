@@ -8,10 +8,12 @@ use super::{cma, heap, memblock, page_alloc, pgtable, slab, vmalloc};
 use crate::console::printk;
 use crate::{pr_info, pr_warn};
 
-/// Print a report under its /proc name.
+/// Print a report under its /proc name: the title as a log line, the text
+/// as the file holds it (no timestamps, blank lines kept), so it can be cut
+/// from the log and fed to what reads the /proc file.
 fn print_report(title: &str, f: impl FnOnce(&mut alloc::string::String) -> core::fmt::Result) {
     pr_info!("{title}:");
-    if printk::log_report(f).is_err() {
+    if printk::log_file(f).is_err() {
         pr_warn!("{title}: report failed");
     }
 }

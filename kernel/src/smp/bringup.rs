@@ -378,5 +378,8 @@ pub fn smp_init(dt: &DtInfo, info: &BootInfo) {
             pr_err!("CPU{cpu}: failed to come online (MPIDR {:#x}); carrying on without it", node.mpidr);
         }
     }
-    pr_info!("smp: Brought up {} node(s), {} CPU(s)", numa::nr_online_nodes(), num_online_cpus());
+    let (nodes, cpus) = (numa::nr_online_nodes(), num_online_cpus());
+    // Linux's wording: a plural "s" only for counts other than one.
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    pr_info!("smp: Brought up {nodes} node{}, {cpus} CPU{}", plural(nodes as usize), plural(cpus));
 }

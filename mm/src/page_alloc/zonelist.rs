@@ -9,6 +9,15 @@ use crate::zone::AllocFlags;
 use super::allocator::{PENALTY_FOR_NODE_WITH_CPUS, PageAllocator};
 use super::node::{MAX_ZONELISTS, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZoneRef, Zonelist};
 
+/// A node order as build_zonelists prints it: each node followed by a space.
+struct NodeOrder<'a>(&'a [usize]);
+
+impl core::fmt::Display for NodeOrder<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.0.iter().try_for_each(|n| write!(f, "{n} "))
+    }
+}
+
 impl<H: Hal> PageAllocator<H> {
     /// Build every node's zonelists (build_all_zonelists), each CPU's
     /// nearest node with memory, and decide on mobility grouping.
@@ -30,6 +39,7 @@ impl<H: Hal> PageAllocator<H> {
                 nr_nodes += 1;
                 prev = node;
             }
+            H::log(LogLevel::Info, format_args!("Fallback order for Node {nid}: {}", NodeOrder(&order[..nr_nodes])));
             let mut fallback = Zonelist::EMPTY;
             for &node in &order[..nr_nodes] {
                 self.build_zonerefs_node(node, &mut fallback);
