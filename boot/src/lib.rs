@@ -69,6 +69,7 @@ impl BootInfo {
 pub mod sections {
     unsafe extern "C" {
         pub static _text: u8;
+        pub static _stext: u8;
         pub static __idmap_text_start: u8;
         pub static __idmap_text_end: u8;
         pub static _etext: u8;

@@ -167,6 +167,7 @@ pub mod error;
 pub mod fmtbuf;
 pub mod gfp;
 pub mod hal;
+pub mod iomem;
 pub mod memblock;
 pub mod mempool;
 pub mod migrate;

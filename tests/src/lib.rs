@@ -60,6 +60,7 @@
 //!   --debug`, `target/.../debug/`) instead of the release one.
 
 pub mod console;
+pub mod format;
 pub mod progress;
 
 pub use console::{SelftestResult, exit_code_meaning};

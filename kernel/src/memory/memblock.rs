@@ -465,3 +465,25 @@ pub fn report() {
         pr_warn!("memblock: dump failed");
     }
 }
+
+/// `/proc/iomem`: memblock's memory and reservations with the kernel
+/// image's code and data ranges, as Linux's resource tree shows them.
+pub fn iomem(out: &mut alloc::string::String) -> core::fmt::Result {
+    use mm::iomem::{IomemSource, Range, iomem_show};
+    let range = |r: &mm::memblock::MemblockRegion| Range { start: r.base.0, end: r.base.0 + r.size };
+    let mb = MEMBLOCK.lock();
+    let memory: alloc::vec::Vec<(Range, bool)> =
+        mb.memory().regions().iter().map(|r| (range(r), r.flags.contains(MemblockFlags::NOMAP))).collect();
+    let reserved: alloc::vec::Vec<Range> = mb.reserved().regions().iter().map(range).collect();
+    drop(mb);
+    let pa = |va: u64| pgtable::pa_symbol(va).0;
+    let src = IomemSource {
+        memory: &memory,
+        // Linux's Kernel code runs from _stext to the end of rodata (its
+        // init sections follow rodata; this kernel has none).
+        kernel_code: Range { start: pa(sym!(_stext)), end: pa(sym!(__end_rodata)) },
+        kernel_data: Range { start: pa(sym!(_sdata)), end: pa(sym!(_end)) },
+        reserved: &reserved,
+    };
+    iomem_show(out, &src)
+}

@@ -1,6 +1,6 @@
 //! The memory reports, under their /proc names, in Linux's formats:
 //! `/proc/buddyinfo` and `/proc/meminfo` after the self-tests, and with
-//! `mminfo` every report (pagetypeinfo, zoneinfo, slabinfo, vmallocinfo,
+//! `mminfo` every report (pagetypeinfo, zoneinfo, slabinfo, vmallocinfo, iomem,
 //! /proc/vmstat's event lines, the extfrag indices, the cma debugfs files) plus memblock, the
 //! early heap and the page-table pool.
 
@@ -41,6 +41,7 @@ pub fn mminfo() {
         print_report("/proc/slabinfo", |s| slub.slabinfo(s));
     }
     print_report("/proc/vmallocinfo", vmalloc::vmallocinfo);
+    print_report("/proc/iomem", memblock::iomem);
     print_report("/proc/vmstat (events)", mm::vmstat::vmstat_events);
     print_report("/sys/kernel/debug/extfrag/unusable_index", |s| mm::compaction::unusable_index_show(pa, s));
     print_report("/sys/kernel/debug/extfrag/extfrag_index", |s| mm::compaction::extfrag_index_show(pa, s));
