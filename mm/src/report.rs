@@ -13,18 +13,25 @@
 //! writer may be slow without holding up allocations, and a line is never
 //! a mix of two moments.
 //!
-//! Only lines that mean something in this kernel are printed: no LRU, slab,
-//! page cache, swap or NUMA-event counters, which do not exist yet, rather
-//! than zeros that would look like measurements. Otherwise field widths,
-//! labels and order follow Linux, so the files can be compared line by line
-//! with a Linux machine's.
+//! Every line Linux 6.12 prints is printed, in its order and widths, so the
+//! files can be fed to what reads a Linux machine's and compared with them
+//! line by line (the boot tests do, against Debian's arm64 kernel's). A
+//! counter this kernel does not keep (LRU lists, page cache, swap, THP,
+//! NUMA hit accounting, per-CPU vmstat thresholds) prints 0, as on a Linux
+//! machine that never used the feature; the rest are real, the counters
+//! kept outside the page allocator coming in a [`MemCounters`].
+//!
+//! Linux's arm64 configuration has a fifth zone, ZONE_DEVICE, which only
+//! device memory (never RAM) populates: this kernel has no such memory and
+//! no such zone, and prints it as Linux prints it on these machines, empty.
 
 use core::fmt::{self, Write};
 
 use crate::addr::PAGE_SHIFT;
 use crate::hal::Hal;
-use crate::page_alloc::{PageAllocator, PgData};
+use crate::page_alloc::PageAllocator;
 use crate::pcp::NR_CPUS;
+use crate::vmstat::{MemCounters, NODE_STAT_NAMES, NUMA_EVENT_NAMES, ZONE_STAT_NAMES};
 use crate::zone::{
     MAX_NR_ZONES, MIGRATE_TYPES, MigrateType, NR_PAGE_ORDERS, PAGEBLOCK_NR_PAGES, PAGEBLOCK_ORDER, Zone, ZoneType,
 };
@@ -124,49 +131,83 @@ impl<H: Hal> PageAllocator<H> {
         counts
     }
 
-    /// `/proc/zoneinfo`: every zone of every node, populated or not.
-    pub fn zoneinfo(&self, out: &mut impl Write) -> fmt::Result {
+    /// `/proc/zoneinfo`: every zone of every node, populated or not, and
+    /// the empty Device zone after them.
+    pub fn zoneinfo(&self, out: &mut impl Write, c: &MemCounters) -> fmt::Result {
         for pgdat in self.online_nodes() {
-            for zone in pgdat.zones() {
-                self.zoneinfo_zone(out, pgdat, zone)?;
+            let first_populated = pgdat.zones().iter().position(Zone::is_populated);
+            for (i, zone) in pgdat.zones().iter().enumerate() {
+                write!(out, "Node {}, zone {:>8}", pgdat.node_id(), zone.name())?;
+                if first_populated == Some(i) {
+                    let node = c.nodes.get(pgdat.node_id().0 as usize).copied().unwrap_or_default();
+                    write!(out, "\n  per-node stats")?;
+                    for name in NODE_STAT_NAMES {
+                        write!(out, "\n      {name:<12} {}", node.get(name))?;
+                    }
+                }
+                self.zoneinfo_zone(out, zone)?;
             }
+            write!(out, "Node {}, zone {:>8}", pgdat.node_id(), "Device")?;
+            zoneinfo_watermarks(out, [0; 10])?;
+            writeln!(out, "\n        protection: (0, 0, 0, 0, 0)")?;
         }
         Ok(())
     }
 
-    fn zoneinfo_zone(&self, out: &mut impl Write, pgdat: &PgData, zone: &Zone) -> fmt::Result {
-        write!(out, "Node {}, zone {:>8}", pgdat.node_id(), zone.name())?;
+    fn zoneinfo_zone(&self, out: &mut impl Write, zone: &Zone) -> fmt::Result {
         let snap = zone.free_snapshot();
-        write!(out, "\n  pages free     {}", snap.nr_free_pages)?;
-        write!(out, "\n        min      {}", zone.min_wmark_pages())?;
-        write!(out, "\n        low      {}", zone.low_wmark_pages())?;
-        write!(out, "\n        high     {}", zone.high_wmark_pages())?;
-        write!(out, "\n        spanned  {}", zone.spanned_pages())?;
-        write!(out, "\n        present  {}", zone.present_pages())?;
-        write!(out, "\n        managed  {}", zone.managed_pages())?;
-        if zone.cma_pages() != 0 {
-            write!(out, "\n        cma      {}", zone.cma_pages())?;
-        }
+        let (min, low, high) = (zone.min_wmark_pages(), zone.low_wmark_pages(), zone.high_wmark_pages());
+        zoneinfo_watermarks(
+            out,
+            [
+                snap.nr_free_pages,
+                zone.watermark_boost.load(core::sync::atomic::Ordering::Relaxed),
+                min,
+                low,
+                high,
+                // WMARK_PROMO: one more step of the low-to-high distance.
+                high + (high - low),
+                zone.spanned_pages(),
+                zone.present_pages(),
+                zone.managed_pages(),
+                zone.cma_pages(),
+            ],
+        )?;
         write!(out, "\n        protection: ({}", zone.lowmem_reserve(ZoneType::Dma))?;
         for zt in &ZoneType::ALL[1..MAX_NR_ZONES] {
             write!(out, ", {}", zone.lowmem_reserve(*zt))?;
         }
-        out.write_char(')')?;
+        // The Device column: the pages of every zone above, as Movable's,
+        // since Device adds none; a zone's own and lower columns are 0.
+        let device = if zone.zone_type() < ZoneType::Movable { zone.lowmem_reserve(ZoneType::Movable) } else { 0 };
+        write!(out, ", {device})")?;
         if !zone.is_populated() {
             return out.write_char('\n');
         }
-        write!(out, "\n      {:<12} {}", "nr_free_pages", snap.nr_free_pages)?;
-        if zone.cma_pages() != 0 {
-            write!(out, "\n      {:<12} {}", "nr_free_cma", zone.free_cma_pages())?;
+        for name in ZONE_STAT_NAMES {
+            let v = match name {
+                "nr_free_pages" => snap.nr_free_pages,
+                "nr_free_cma" => zone.free_cma_pages(),
+                _ => 0,
+            };
+            write!(out, "\n      {name:<12} {v}")?;
+        }
+        for name in NUMA_EVENT_NAMES {
+            write!(out, "\n      {name:<12} 0")?;
         }
         write!(out, "\n  pagesets")?;
         for cpu in 0..self.nr_cpus().min(NR_CPUS) {
             let pcp = zone.pcp_stats(cpu);
             write!(out, "\n    cpu: {cpu}")?;
-            write!(out, "\n              count:    {}", pcp.count)?;
-            write!(out, "\n              high:     {}", pcp.high)?;
-            write!(out, "\n              batch:    {}", pcp.batch)?;
+            write!(out, "\n              count: {}", pcp.count)?;
+            write!(out, "\n              high:  {}", pcp.high)?;
+            write!(out, "\n              batch: {}", pcp.batch)?;
+            // The per-CPU vmstat threshold: this kernel's counters have no
+            // per-CPU deltas to fold, so none.
+            write!(out, "\n  vm stats threshold: 0")?;
         }
+        // No reclaim, so kswapd never gave up on the node.
+        write!(out, "\n  node_unreclaimable:  0")?;
         write!(out, "\n  start_pfn:           {}", zone.zone_start_pfn())?;
         out.write_char('\n')
     }
@@ -177,24 +218,135 @@ impl<H: Hal> PageAllocator<H> {
         self.nr_free_pages().saturating_sub(self.totalreserve_pages())
     }
 
-    /// `/proc/meminfo`, the lines that apply.
+    /// A machine-wide zone counter of /proc/vmstat by its name: the free
+    /// and free CMA pages; 0 for the LRU and other counters not kept.
+    pub fn global_zone_stat(&self, name: &str) -> u64 {
+        match name {
+            "nr_free_pages" => self.nr_free_pages(),
+            "nr_free_cma" => self.all_zones().map(Zone::free_cma_pages).sum(),
+            _ => 0,
+        }
+    }
+
+    /// `/proc/meminfo`: Linux 6.12's 53 lines (arm64, Debian's
+    /// configuration).
     ///
     /// ```text
     /// MemTotal:        1012312 kB
     /// MemFree:          987520 kB
     /// MemAvailable:     951204 kB
+    /// Buffers:               0 kB
+    /// ...
     /// ```
-    pub fn meminfo(&self, out: &mut impl Write) -> fmt::Result {
-        show_val_kb(out, "MemTotal:", self.totalram_pages())?;
-        show_val_kb(out, "MemFree:", self.nr_free_pages())?;
-        show_val_kb(out, "MemAvailable:", self.si_mem_available())?;
+    pub fn meminfo(&self, out: &mut impl Write, c: &MemCounters) -> fmt::Result {
+        let t = &c.total;
         let cma_total: u64 = self.all_zones().map(Zone::cma_pages).sum();
-        if cma_total != 0 {
-            show_val_kb(out, "CmaTotal:", cma_total)?;
-            show_val_kb(out, "CmaFree:", self.all_zones().map(Zone::free_cma_pages).sum())?;
+        let slab = t.slab_reclaimable + t.slab_unreclaimable;
+        // Shared memory is the only file memory (no page cache, no swap).
+        let cached = t.shmem;
+        let kb_lines: [(&str, u64); 13] = [
+            ("MemTotal:", self.totalram_pages()),
+            ("MemFree:", self.nr_free_pages()),
+            ("MemAvailable:", self.si_mem_available()),
+            ("Buffers:", 0),
+            ("Cached:", cached),
+            ("SwapCached:", 0),
+            ("Active:", 0),
+            ("Inactive:", 0),
+            ("Active(anon):", 0),
+            ("Inactive(anon):", 0),
+            ("Active(file):", 0),
+            ("Inactive(file):", 0),
+            ("Unevictable:", 0),
+        ];
+        for (label, v) in kb_lines {
+            show_val_kb(out, label, v)?;
         }
-        Ok(())
+        let more: [(&str, u64); 22] = [
+            ("Mlocked:", 0),
+            ("SwapTotal:", 0),
+            ("SwapFree:", 0),
+            ("Zswap:", 0),
+            ("Zswapped:", 0),
+            ("Dirty:", 0),
+            ("Writeback:", 0),
+            ("AnonPages:", t.anon_pages),
+            ("Mapped:", 0),
+            ("Shmem:", t.shmem),
+            ("KReclaimable:", t.slab_reclaimable),
+            ("Slab:", slab),
+            ("SReclaimable:", t.slab_reclaimable),
+            ("SUnreclaim:", t.slab_unreclaimable),
+            ("KernelStack:", 0),
+            ("PageTables:", t.page_table_pages),
+            ("SecPageTables:", 0),
+            ("NFS_Unstable:", 0),
+            ("Bounce:", 0),
+            ("WritebackTmp:", 0),
+            // vm_commit_limit: half the RAM (overcommit_ratio 50), no swap.
+            ("CommitLimit:", self.totalram_pages() * 50 / 100),
+            ("Committed_AS:", c.committed_pages),
+        ];
+        for (label, v) in more {
+            if label == "KernelStack:" {
+                // Counted in KiB, not pages.
+                writeln!(out, "{label:<16}{:>8} kB", t.kernel_stack_kb)?;
+            } else {
+                show_val_kb(out, label, v)?;
+            }
+        }
+        writeln!(out, "{:<16}{:>8} kB", "VmallocTotal:", c.vmalloc_total >> 10)?;
+        show_val_kb(out, "VmallocUsed:", c.vmalloc_pages)?;
+        // Linux stopped computing VmallocChunk in 5.3 and prints 0.
+        show_val_kb(out, "VmallocChunk:", 0)?;
+        writeln!(out, "{:<16}{:>8} kB", "Percpu:", c.percpu_bytes >> 10)?;
+        let tail: [(&str, u64); 8] = [
+            ("HardwareCorrupted:", 0),
+            ("AnonHugePages:", 0),
+            ("ShmemHugePages:", 0),
+            ("ShmemPmdMapped:", 0),
+            ("FileHugePages:", 0),
+            ("FilePmdMapped:", 0),
+            ("CmaTotal:", cma_total),
+            ("CmaFree:", self.all_zones().map(Zone::free_cma_pages).sum()),
+        ];
+        for (label, v) in tail {
+            // HardwareCorrupted's label is wider than 16: Linux pads its
+            // value to 5 then (`%5lu kB`).
+            if label == "HardwareCorrupted:" {
+                writeln!(out, "{label}{:>6} kB", k(v))?;
+            } else {
+                show_val_kb(out, label, v)?;
+            }
+        }
+        for label in ["HugePages_Total:", "HugePages_Free:", "HugePages_Rsvd:", "HugePages_Surp:"] {
+            writeln!(out, "{label:<16}{:>8}", 0)?;
+        }
+        // The PMD size, the only huge page size with 4 KiB pages here.
+        writeln!(out, "{:<16}{:>8} kB", "Hugepagesize:", 2048)?;
+        show_val_kb(out, "Hugetlb:", 0)
     }
+}
+
+/// zoneinfo's free and watermark lines: pages free, boost, min, low, high,
+/// promo, spanned, present, managed, cma.
+fn zoneinfo_watermarks(out: &mut impl Write, v: [u64; 10]) -> fmt::Result {
+    const LABELS: [&str; 10] = [
+        "\n  pages free     ",
+        "\n        boost    ",
+        "\n        min      ",
+        "\n        low      ",
+        "\n        high     ",
+        "\n        promo    ",
+        "\n        spanned  ",
+        "\n        present  ",
+        "\n        managed  ",
+        "\n        cma      ",
+    ];
+    for (label, v) in LABELS.iter().zip(v) {
+        write!(out, "{label}{v}")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -203,6 +355,7 @@ mod tests {
     use crate::gfp::Gfp;
     use crate::memblock::NodeId;
     use crate::test_support::*;
+    use crate::vmstat::{MemCounters, NODE_STAT_NAMES, NUMA_EVENT_NAMES, ZONE_STAT_NAMES};
     use crate::zone::ZoneType;
 
     const B: u64 = 0x40000;
@@ -278,38 +431,68 @@ Node 1, zone   Normal      0      0      0      0      0      0      0      0   
     #[test]
     fn zoneinfo_format() {
         let pa = machine();
+        let mut c = MemCounters::default();
+        c.nodes[0].slab_unreclaimable = 7;
         let mut s = String::new();
-        pa.zoneinfo(&mut s).unwrap();
+        pa.zoneinfo(&mut s, &c).unwrap();
         let dma = pa.node_data(NodeId(0)).unwrap().zone(ZoneType::Dma);
-        let expected_dma = format!(
-            "Node 0, zone      DMA\n  pages free     4096\n        min      {}\n        low      {}\n        high     {}\n        spanned  4096\n        present  4096\n        managed  4096\n        protection: (0, 0, {}, {})\n      nr_free_pages 4096\n  pagesets\n    cpu: 0\n              count:    0\n              high:     {}\n              batch:    1\n    cpu: 1\n              count:    0\n              high:     {}\n              batch:    1\n  start_pfn:           {}\n",
-            dma.min_wmark_pages(),
-            dma.low_wmark_pages(),
-            dma.high_wmark_pages(),
+        let (min, low, high) = (dma.min_wmark_pages(), dma.low_wmark_pages(), dma.high_wmark_pages());
+        let mut expected = String::from("Node 0, zone      DMA\n  per-node stats\n");
+        for name in NODE_STAT_NAMES {
+            let v = if name == "nr_slab_unreclaimable" { 7 } else { 0 };
+            expected += &format!("      {name:<12} {v}\n");
+        }
+        expected += &format!(
+            "  pages free     4096\n        boost    0\n        min      {min}\n        low      {low}\n        high     {high}\n        promo    {}\n        spanned  4096\n        present  4096\n        managed  4096\n        cma      0\n        protection: (0, 0, {}, {}, {})\n",
+            high + high - low,
             4096 / 256,
             4096 / 256,
+            4096 / 256,
+        );
+        for name in ZONE_STAT_NAMES {
+            expected += &format!("      {name:<12} {}\n", if name == "nr_free_pages" { 4096 } else { 0 });
+        }
+        for name in NUMA_EVENT_NAMES {
+            expected += &format!("      {name:<12} 0\n");
+        }
+        expected += &format!(
+            "  pagesets\n    cpu: 0\n              count: 0\n              high:  {}\n              batch: 1\n  vm stats threshold: 0\n    cpu: 1\n              count: 0\n              high:  {}\n              batch: 1\n  vm stats threshold: 0\n  node_unreclaimable:  0\n  start_pfn:           {B}\n",
             dma.pcp_stats(0).high,
             dma.pcp_stats(1).high,
-            B
         );
-        assert!(s.starts_with(&expected_dma), "{s}");
-        assert!(s.contains("Node 0, zone    DMA32\n  pages free     0\n"));
-        assert!(s.contains("        protection: (0, 0, 0, 0)\nNode 0, zone   Normal\n"));
-        assert_eq!(s.matches("Node 1, zone").count(), 4);
+        assert!(s.starts_with(&expected), "{s}");
+        assert!(s.contains("Node 0, zone    DMA32\n  pages free     0\n        boost    0\n"));
+        assert!(s.contains("        protection: (0, 0, 0, 0, 0)\nNode 0, zone   Normal\n"));
+        assert!(s.contains("Node 0, zone   Device\n  pages free     0\n"));
+        // Node 1's first populated zone (Normal) carries its per-node stats.
+        assert_eq!(s.matches("  per-node stats").count(), 2);
+        assert_eq!(s.matches("Node 1, zone").count(), 5);
+        assert!(s.ends_with("        protection: (0, 0, 0, 0, 0)\n"));
     }
 
     #[test]
     fn meminfo_format_and_agreement() {
         let pa = machine();
         let held: Vec<Pfn> = (0..10).map(|_| pa.alloc_pages(0, Gfp::KERNEL, 2).unwrap()).collect();
+        let mut c = MemCounters::default();
+        c.total.slab_reclaimable = 1;
+        c.total.slab_unreclaimable = 2;
+        c.total.kernel_stack_kb = 48;
         let mut s = String::new();
-        pa.meminfo(&mut s).unwrap();
+        pa.meminfo(&mut s, &c).unwrap();
         let free_kb = pa.nr_free_pages() * 4;
         let avail_kb = pa.nr_free_pages().saturating_sub(pa.totalreserve_pages()) * 4;
-        assert_eq!(
-            s,
-            format!("MemTotal:          49152 kB\nMemFree:        {free_kb:>8} kB\nMemAvailable:   {avail_kb:>8} kB\n")
+        assert!(
+            s.starts_with(&format!(
+                "MemTotal:          49152 kB\nMemFree:        {free_kb:>8} kB\nMemAvailable:   {avail_kb:>8} kB\nBuffers:               0 kB\n"
+            )),
+            "{s}"
         );
+        assert_eq!(s.lines().count(), 53);
+        assert!(s.contains("\nSlab:                 12 kB\nSReclaimable:          4 kB\nSUnreclaim:            8 kB\nKernelStack:          48 kB\n"));
+        assert!(s.contains("\nHardwareCorrupted:     0 kB\n"));
+        assert!(s.contains("\nCommitLimit:       24576 kB\n"));
+        assert!(s.ends_with("HugePages_Surp:        0\nHugepagesize:       2048 kB\nHugetlb:               0 kB\n"));
         // The same counters everywhere: buddyinfo and zoneinfo sums equal MemFree.
         let mut b = String::new();
         pa.buddyinfo(&mut b).unwrap();
@@ -319,7 +502,7 @@ Node 1, zone   Normal      0      0      0      0      0      0      0      0   
             .sum();
         assert_eq!(buddy_pages * 4, free_kb);
         let mut z = String::new();
-        pa.zoneinfo(&mut z).unwrap();
+        pa.zoneinfo(&mut z, &c).unwrap();
         let zone_free: u64 =
             z.lines().filter_map(|l| l.strip_prefix("  pages free     ")).map(|n| n.parse::<u64>().unwrap()).sum();
         assert_eq!(zone_free * 4, free_kb);

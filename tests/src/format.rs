@@ -83,7 +83,9 @@ fn number_at(b: &[u8], i: usize, n: Numbers) -> Option<(usize, usize)> {
     while end < b.len() && is_num_char(b[end], n) {
         end += 1;
     }
-    if end < b.len() && is_word_char(b[end]) {
+    // A hex run glued to more letters is a word ("deface" is, "defaced"
+    // is not a number); decimal digits may carry a unit ("880K").
+    if n == Numbers::Hex && end < b.len() && is_word_char(b[end]) {
         return None;
     }
     Some((sign, end))
@@ -243,6 +245,9 @@ mod tests {
         assert!(same_line_format("Node 0, zone    DMA32", "Node 0, zone    DMA16", Numbers::Decimal).is_err());
         assert!(same_line_format("kmalloc-64    12", "kmalloc-64  1234", Numbers::Decimal).is_ok());
         assert!(same_line_format("kmalloc-64    12", "kmalloc-96  1234", Numbers::Decimal).is_err());
+        // Digits with a unit are a number and its unit.
+        assert!(same_line_format("(880K kernel code", "(15552K kernel code", Numbers::Decimal).is_ok());
+        assert!(same_line_format("(880K kernel code", "(15552M kernel code", Numbers::Decimal).is_err());
     }
 
     #[test]

@@ -66,6 +66,12 @@ pub struct FirstChunk {
 
 static FIRST_CHUNK: Mutex<Option<FirstChunk>> = Mutex::new(None);
 
+/// Bytes of per-CPU memory, every unit of the first chunk (meminfo's
+/// Percpu; later chunks are not counted).
+pub fn percpu_bytes() -> u64 {
+    FIRST_CHUNK.lock().as_ref().map_or(0, |fc| (fc.unit_size * fc.nr_units) as u64)
+}
+
 /// The first chunk, once [`setup_per_cpu_areas`] made it.
 pub fn first_chunk() -> Option<FirstChunk> {
     *FIRST_CHUNK.lock()

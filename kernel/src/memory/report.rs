@@ -1,12 +1,13 @@
 //! The memory reports, under their /proc names, in Linux's formats:
 //! `/proc/buddyinfo` and `/proc/meminfo` after the self-tests, and with
 //! `mminfo` every report (pagetypeinfo, zoneinfo, slabinfo, vmallocinfo, iomem,
-//! /proc/vmstat's event lines, the extfrag indices, the cma debugfs files) plus memblock, the
+//! /proc/vmstat, the extfrag indices, the cma debugfs files) plus memblock, the
 //! early heap and the page-table pool.
 
 use super::{cma, heap, memblock, page_alloc, pgtable, slab, vmalloc};
 use crate::console::printk;
 use crate::{pr_info, pr_warn};
+use mm::vmstat::{MemCounters, NodeCounters};
 
 /// Print a report under its /proc name: the title as a log line, the text
 /// as the file holds it (no timestamps, blank lines kept), so it can be cut
@@ -18,31 +19,61 @@ fn print_report(title: &str, f: impl FnOnce(&mut alloc::string::String) -> core:
     }
 }
 
+/// The counters the reports need from outside the page allocator: slab,
+/// user memory, page tables, kernel stacks, vmalloc, per-CPU and memmap
+/// sizes. They are kept machine-wide, so a machine of one node has them
+/// per node too, and one of several nodes has them in the totals only.
+pub fn counters() -> MemCounters {
+    let (slab_reclaimable, slab_unreclaimable) = slab::slub().map_or((0, 0), |s| s.nr_slab_pages());
+    let (anon_pages, shmem) = super::user::anon::nr_anon_shmem();
+    let total = NodeCounters {
+        slab_reclaimable,
+        slab_unreclaimable,
+        anon_pages,
+        shmem,
+        kernel_stack_kb: vmalloc::nr_kernel_stack_kb() + (arch::exception::STACK_SIZE >> 10),
+        page_table_pages: super::user::pgtable::nr_pagetable_pages(),
+    };
+    let mut c = MemCounters {
+        total,
+        memmap_boot_pages: super::vmemmap::memmap_pages(),
+        vmalloc_pages: vmalloc::nr_vmalloc_pages(),
+        vmalloc_total: super::layout::VMALLOC_END - super::layout::VMALLOC_START,
+        percpu_bytes: super::percpu::percpu_bytes(),
+        committed_pages: super::user::commit().committed_pages(),
+        ..MemCounters::default()
+    };
+    if super::numa::nr_online_nodes() == 1 {
+        let nid = page_alloc::allocator().online_nodes().next().map_or(0, |p| p.node_id().0 as usize);
+        if let Some(n) = c.nodes.get_mut(nid) {
+            *n = total;
+        }
+    }
+    c
+}
+
 /// /proc/buddyinfo and /proc/meminfo, printed after the self-tests.
 pub fn short_reports() {
     let pa = page_alloc::allocator();
+    let c = counters();
     print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
-    print_report("/proc/meminfo", |s| pa.meminfo(s));
+    print_report("/proc/meminfo", |s| pa.meminfo(s, &c));
 }
 
 /// `mminfo`: every memory report, in Linux's formats.
 pub fn mminfo() {
     let pa = page_alloc::allocator();
+    let c = counters();
     print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
     print_report("/proc/pagetypeinfo", |s| pa.pagetypeinfo(s));
-    print_report("/proc/zoneinfo", |s| pa.zoneinfo(s));
-    print_report("/proc/meminfo", |s| {
-        pa.meminfo(s)?;
-        super::user::meminfo_lines(s)?;
-        slab::meminfo_lines(s)?;
-        vmalloc::meminfo_lines(s)
-    });
+    print_report("/proc/zoneinfo", |s| pa.zoneinfo(s, &c));
+    print_report("/proc/meminfo", |s| pa.meminfo(s, &c));
     if let Some(slub) = slab::slub() {
         print_report("/proc/slabinfo", |s| slub.slabinfo(s));
     }
     print_report("/proc/vmallocinfo", vmalloc::vmallocinfo);
     print_report("/proc/iomem", memblock::iomem);
-    print_report("/proc/vmstat (events)", mm::vmstat::vmstat_events);
+    print_report("/proc/vmstat", |s| mm::vmstat::vmstat_show(s, |n| pa.global_zone_stat(n), &c));
     print_report("/sys/kernel/debug/extfrag/unusable_index", |s| mm::compaction::unusable_index_show(pa, s));
     print_report("/sys/kernel/debug/extfrag/extfrag_index", |s| mm::compaction::extfrag_index_show(pa, s));
     if cma::areas().next().is_some() {

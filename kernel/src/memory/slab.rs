@@ -191,15 +191,3 @@ pub fn mempool_create_page_pool(min_nr: usize) -> Result<mm::mempool::Mempool, E
 pub fn mempool_create_kmalloc_pool(min_nr: usize, size: usize) -> Result<mm::mempool::Mempool, Error> {
     mm::mempool::Mempool::create(min_nr, mempool_kmalloc, mempool_kfree, size)
 }
-
-/// The Slab, SReclaimable and SUnreclaim lines of /proc/meminfo, in its
-/// format (`Label:` padded to 16 columns, the value in kB right-aligned).
-pub fn meminfo_lines(s: &mut alloc::string::String) -> core::fmt::Result {
-    use core::fmt::Write;
-    let Some(slub) = slub() else { return Ok(()) };
-    let (rec, unrec) = slub.nr_slab_pages();
-    let kb = |p: u64| p * (mm::PAGE_SIZE >> 10);
-    writeln!(s, "{:<16}{:>8} kB", "Slab:", kb(rec + unrec))?;
-    writeln!(s, "{:<16}{:>8} kB", "SReclaimable:", kb(rec))?;
-    writeln!(s, "{:<16}{:>8} kB", "SUnreclaim:", kb(unrec))
-}

@@ -408,10 +408,23 @@ pub fn alloc_kernel_stack(node: NodeId) -> Result<VmallocBuf, Error> {
         VMALLOC_END,
         Gfp::KERNEL | Gfp::ZERO,
         PageProt::KERNEL_RW,
-        VmFlags::ALLOC,
+        VmFlags::ALLOC | VmFlags::STACK,
         node,
         caller(),
     )
+}
+
+/// KiB of kernel stacks in vmalloc areas (meminfo's KernelStack, without
+/// the boot CPU's, which is in the image).
+pub fn nr_kernel_stack_kb() -> u64 {
+    let g = VMAP.lock();
+    let Some(s) = g.as_ref() else { return 0 };
+    s.busy_iter()
+        .filter_map(|(_, _, a)| match a {
+            VmapArea::Vm(v) if v.flags.contains(VmFlags::STACK) => Some(v.nr_pages * (PAGE_SIZE >> 10)),
+            _ => None,
+        })
+        .sum()
 }
 
 /// Virtually contiguous memory, vfree'd on drop.
@@ -1031,14 +1044,4 @@ pub fn vmallocinfo(out: &mut String) -> core::fmt::Result {
         writeln!(out, "0x{start:016x}-0x{end:016x} {:>7} unpurged vm_area", end - start)?;
     }
     Ok(())
-}
-
-/// meminfo's Vmalloc lines: VmallocTotal, VmallocUsed (pages vmalloc
-/// took), VmallocChunk (the largest free range; Linux prints 0 since 5.3,
-/// which gave up computing it; here the free tree's root knows it).
-pub fn meminfo_lines(out: &mut String) -> core::fmt::Result {
-    let chunk = VMAP.lock().as_ref().map(|s| s.largest_free()).unwrap_or(0);
-    writeln!(out, "{:<16}{:>8} kB", "VmallocTotal:", (VMALLOC_END - VMALLOC_START) >> 10)?;
-    writeln!(out, "{:<16}{:>8} kB", "VmallocUsed:", nr_vmalloc_pages() * (PAGE_SIZE >> 10))?;
-    writeln!(out, "{:<16}{:>8} kB", "VmallocChunk:", chunk >> 10)
 }

@@ -79,7 +79,17 @@ pub fn populate() -> Result<Vmemmap, Error> {
         }
     }
     let base = VMEMMAP_START.wrapping_sub(memstart_pfn * STRUCT_PAGE_SIZE);
+    SECTIONS.store(sections, core::sync::atomic::Ordering::Relaxed);
     Ok(Vmemmap { base, sections })
+}
+
+/// Sections `populate` mapped.
+static SECTIONS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Pages of page descriptors, all allocated at boot (vmstat's
+/// nr_memmap_boot_pages).
+pub fn memmap_pages() -> u64 {
+    SECTIONS.load(core::sync::atomic::Ordering::Relaxed) * SECTION_MEMMAP_BYTES / mm::PAGE_SIZE
 }
 
 /// The boot log's line for what `populate` built.

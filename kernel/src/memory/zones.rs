@@ -110,6 +110,9 @@ pub fn print(mb: &Memblock, limits: &ZoneLimits) {
             );
         }
     }
+    // Linux's arm64 configuration has ZONE_DEVICE, which RAM never
+    // populates; this kernel has no such zone and prints it as Linux does.
+    pr_info!("  {:<8} empty", "Device");
     pr_info!("Movable zone start for each node");
     for (nid, &pfn) in limits.zone_movable_pfn.iter().enumerate() {
         if pfn != 0 {

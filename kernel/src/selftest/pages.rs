@@ -1227,19 +1227,31 @@ fn reports_agree() -> TestResult {
 
     // /proc/zoneinfo: every zone.
     text.clear();
-    pa.zoneinfo(&mut text).map_err(|_| "zoneinfo failed")?;
+    let counters = crate::memory::report::counters();
+    pa.zoneinfo(&mut text, &counters).map_err(|_| "zoneinfo failed")?;
     let mut zone: Option<&Zone> = None;
     let mut zoneinfo_total = 0;
-    let mut headers = 0;
+    let (mut headers, mut device_headers) = (0, 0);
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("Node ") {
             let w: Vec<&str> = rest.split_whitespace().collect();
             check!(w.len() == 3 && w[1] == "zone", "zoneinfo header {line:?}");
+            if w[2] == "Device" {
+                // Linux's ZONE_DEVICE, listed empty (no such zone here).
+                zone = None;
+                device_headers += 1;
+                continue;
+            }
             zone = Some(zone_named(w[0], w[2]).ok_or_else(|| format!("zoneinfo names no zone: {line:?}"))?);
             headers += 1;
             continue;
         }
-        let z = zone.ok_or("zoneinfo: a line before the first header")?;
+        check!(headers + device_headers > 0, "zoneinfo: a line before the first header: {line:?}");
+        let Some(z) = zone else {
+            let value = line.split_whitespace().last().unwrap_or("");
+            check!(value == "0" || value == "0)", "zoneinfo: the Device zone is not empty: {line:?}");
+            continue;
+        };
         let want = [
             ("pages free", z.free_pages()),
             ("nr_free_pages", z.free_pages()),
@@ -1261,11 +1273,13 @@ fn reports_agree() -> TestResult {
         }
     }
     check_eq!(headers, pa.all_zones().count());
+    check_eq!(device_headers, pa.online_nodes().count());
     check_eq!(zoneinfo_total, pa.nr_free_pages());
 
     // /proc/meminfo.
     text.clear();
-    pa.meminfo(&mut text).map_err(|_| "meminfo failed")?;
+    pa.meminfo(&mut text, &counters).map_err(|_| "meminfo failed")?;
+    check_eq!(text.lines().count(), 53);
     let memfree = text.lines().find_map(|l| field(l, "MemFree:")).ok_or("meminfo has no MemFree")?;
     let memtotal = text.lines().find_map(|l| field(l, "MemTotal:")).ok_or("meminfo has no MemTotal")?;
     check_eq!(memfree, kb(pa.nr_free_pages()));

@@ -130,7 +130,9 @@ fn slabinfo_agrees_with_buddy() -> TestResult {
     check_eq!(settled_free_pages(), free0);
     // meminfo's Slab line is those pages in kB.
     let mut text = alloc::string::String::new();
-    crate::memory::slab::meminfo_lines(&mut text).map_err(|_| alloc::string::String::from("meminfo lines"))?;
+    crate::memory::page_alloc::allocator()
+        .meminfo(&mut text, &crate::memory::report::counters())
+        .map_err(|_| alloc::string::String::from("meminfo"))?;
     let want = alloc::format!("{:<16}{:>8} kB", "Slab:", (r0 + u0) * 4);
     check!(text.lines().any(|l| l == want), "meminfo says {text:?}, expected a line {want:?}");
     Ok(())

@@ -513,9 +513,14 @@ fn vmallocinfo_format() -> TestResult {
     let io = s.lines().filter(|l| l.contains(" ioremap")).count();
     check!(io >= 1 || crate::init::earlycon::ioremapped_va().is_none(), "the console's ioremap is not listed");
     let mut m = String::new();
-    vmalloc::meminfo_lines(&mut m).map_err(|_| "format failed")?;
+    crate::memory::page_alloc::allocator()
+        .meminfo(&mut m, &crate::memory::report::counters())
+        .map_err(|_| "format failed")?;
     let total = (crate::memory::layout::VMALLOC_END - crate::memory::layout::VMALLOC_START) >> 10;
-    check!(m.starts_with(&alloc::format!("VmallocTotal:   {total} kB\nVmallocUsed:    ")), "meminfo: {m}");
+    let used = vmalloc::nr_vmalloc_pages() * (PAGE_SIZE >> 10);
+    let want =
+        alloc::format!("VmallocTotal:   {total} kB\nVmallocUsed:    {used:>8} kB\nVmallocChunk:          0 kB\n");
+    check!(m.contains(&want), "meminfo has no {want:?}: {m}");
     Ok(())
 }
 

@@ -123,6 +123,9 @@ bitflags::bitflags! {
         const UNINITIALIZED = 0x20;
         /// No guard page after the area.
         const NO_GUARD = 0x40;
+        /// A kernel stack (meminfo's KernelStack counts these; vmallocinfo
+        /// shows them as plain vmalloc areas, as Linux does).
+        const STACK = 0x80;
     }
 }
 

@@ -162,7 +162,9 @@ pub fn dma_contiguous_reserve(mb: &mut Memblock, params: &Params, dma_limit: u64
     match CMA_AREAS.init_reserved_mem(PhysAddr(base), size, req.order_per_bit, CMDLINE_AREA_NAME, reserved) {
         Ok(cma) => {
             CMA_AREAS.set_default(cma);
-            pr_info!("cma: Reserved {} MiB at {:#018x}", size >> 20, base);
+            // Linux's line names the node asked for: none (NUMA_NO_NODE),
+            // as dma_contiguous_reserve asks.
+            pr_info!("cma: Reserved {} MiB at {:#018x} on node -1", size >> 20, base);
             Some((base, size))
         }
         Err(e) => {

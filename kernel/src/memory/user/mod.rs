@@ -56,14 +56,3 @@ pub fn commit() -> &'static VmCommit {
 pub fn set_totalram(pages: u64) {
     COMMIT.set_totalram_pages(pages);
 }
-
-/// The user-memory lines of /proc/meminfo (AnonPages, Shmem, PageTables),
-/// in its format.
-pub fn meminfo_lines(s: &mut alloc::string::String) -> core::fmt::Result {
-    use core::fmt::Write;
-    let (anon_pages, shmem) = anon::nr_anon_shmem();
-    let kb = |p: u64| p * (::mm::PAGE_SIZE >> 10);
-    writeln!(s, "{:<16}{:>8} kB", "AnonPages:", kb(anon_pages))?;
-    writeln!(s, "{:<16}{:>8} kB", "Shmem:", kb(shmem))?;
-    writeln!(s, "{:<16}{:>8} kB", "PageTables:", kb(pgtable::nr_pagetable_pages()))
-}
