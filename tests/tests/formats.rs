@@ -155,8 +155,8 @@ fn compare_all(machine: &str, out: &Outcome) -> Vec<String> {
     errs
 }
 
-fn run(machine: &str, q: Qemu) {
-    let out = q.append("selftest=off mminfo").run();
+fn run(machine: &str, q: Qemu, cmdline: &str) {
+    let out = q.append(&format!("{cmdline} selftest=off mminfo")).run();
     out.assert_exit(0);
     let errs = compare_all(machine, &out);
     if !errs.is_empty() {
@@ -166,10 +166,17 @@ fn run(machine: &str, q: Qemu) {
 
 #[test]
 fn virt_one_node() {
-    run("virt-1node", Qemu::virt().smp(2).mem("1G"));
+    run("virt-1node", Qemu::virt().smp(2).mem("1G"), "");
 }
 
 #[test]
 fn virt_two_nodes() {
-    run("virt-2node", Qemu::virt().smp(2).mem("1G").numa(2));
+    run("virt-2node", Qemu::virt().smp(2).mem("1G").numa(2), "");
+}
+
+#[test]
+fn raspi4b() {
+    // Debian's device tree, as Linux booted with it, and its PL011 console.
+    let dtb = repo_root().join("bootdata/tests/data/bcm2711-rpi-4-b.dtb");
+    run("raspi4b", Qemu::raspi4b().dtb(dtb), "console=ttyAMA0");
 }
