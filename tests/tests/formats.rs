@@ -180,3 +180,15 @@ fn raspi4b() {
     let dtb = repo_root().join("bootdata/tests/data/bcm2711-rpi-4-b.dtb");
     run("raspi4b", Qemu::raspi4b().dtb(dtb), "console=ttyAMA0");
 }
+
+#[test]
+fn memblock_dump_only_with_memblock_debug() {
+    let out = Qemu::virt().smp(1).append("selftest=off").run();
+    out.assert_exit(0);
+    out.assert_not_contains("MEMBLOCK configuration:");
+    let out = Qemu::virt().smp(1).append("selftest=off memblock=debug").run();
+    out.assert_exit(0);
+    out.assert_contains("MEMBLOCK configuration:");
+    // The early reservations carry their node, as after Linux's NUMA setup.
+    out.assert_line_contains(" reserved[0x0]\t", &["bytes on node 0 flags: 0x0"]);
+}

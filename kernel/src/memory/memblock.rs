@@ -267,6 +267,15 @@ pub fn memblock_init(
         reserve(&mut mb, s & !(PAGE_SIZE - 1), (e - (s & !(PAGE_SIZE - 1))).next_multiple_of(PAGE_SIZE), "initrd");
     }
     reserved_mem_init(&mut mb, dt, params);
+    // The early reservations belong to the node of the memory they are in
+    // (Linux's numa_register_meminfo); later ones name no node.
+    let nodes: Vec<(u64, u64, NodeId), 128> =
+        mb.memory().regions().iter().map(|r| (r.base.0, r.size, r.nid)).take(128).collect();
+    for (base, size, nid) in nodes {
+        if nid.is_valid() {
+            let _ = mb.set_reserved_node(PhysAddr(base), size, nid);
+        }
+    }
 
     // The linear map: memory that is not NOMAP.
     let mut ranges: Vec<(PhysAddr, PhysAddr), 128> = Vec::new();
@@ -447,7 +456,8 @@ pub fn enable_table_pages() {
     pgtable::set_table_alloc(alloc_table_page);
 }
 
-/// Print every reservation with its source (always), then memblock's arrays.
+/// Print every reservation with its source (always), then memblock's arrays
+/// (with memblock=debug).
 pub fn report() {
     pr_info!("Reserved memory by source:");
     for r in RESERVATIONS.lock().iter() {
@@ -461,7 +471,8 @@ pub fn report() {
         );
     }
     let mb = MEMBLOCK.lock();
-    if printk::log_report(|w| mb.dump(w)).is_err() {
+    // Linux prints its MEMBLOCK configuration only with memblock=debug.
+    if mb.debug() && printk::log_report(|w| mb.dump(w)).is_err() {
         pr_warn!("memblock: dump failed");
     }
 }

@@ -104,6 +104,20 @@ impl<H: Hal> Memblock<H> {
         Ok(())
     }
 
+    /// Give the reservations in `[base, base + size)` to node `nid`
+    /// (memblock_set_node on `reserved`, as Linux's NUMA setup does for the
+    /// early reservations, so the dump names their node).
+    #[track_caller]
+    pub fn set_reserved_node(&mut self, base: PhysAddr, size_bytes: u64, nid: NodeId) -> Result<(), Error> {
+        let (start_rgn, end_rgn) = self.isolate_range(Which::Reserved, base.0, size_bytes, Growth::Allow)?;
+        let slots = self.reserved.slots_mut();
+        for r in &mut slots[start_rgn..end_rgn] {
+            r.nid = nid;
+        }
+        self.reserved.merge_regions(start_rgn, end_rgn);
+        Ok(())
+    }
+
     /// Shrink every memory region to whole `align_bytes` blocks and drop the
     /// ones that vanish (memblock_trim_memory). `align_bytes` must be a power
     /// of two.

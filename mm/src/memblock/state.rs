@@ -115,6 +115,11 @@ impl<H: Hal> Memblock<H> {
         &self.reserved
     }
 
+    /// Whether `memblock=debug` is on.
+    pub fn debug(&self) -> bool {
+        self.debug
+    }
+
     /// Turn `memblock=debug` logging (through `H::log` at `Info`) on or off.
     pub fn set_debug(&mut self, on: bool) {
         self.debug = on;

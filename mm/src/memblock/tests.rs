@@ -1453,3 +1453,24 @@ fn random_operations_match_the_model_for_many_seeds() {
         assert!(stats.ok > 0, "seed {seed:#x}: {stats:?}");
     }
 }
+
+#[test]
+fn set_reserved_node_names_the_node_in_the_dump() {
+    let mut mb = Memblock::new();
+    mb.add_node(PhysAddr(0x4000_0000), 0x4000_0000, NodeId(0), MemblockFlags::empty()).unwrap();
+    mb.reserve(PhysAddr(0x4020_0000), 0x1000).unwrap();
+    mb.reserve(PhysAddr(0x7000_0000), 0x1000).unwrap();
+    mb.set_reserved_node(PhysAddr(0x4000_0000), 0x2000_0000, NodeId(0)).unwrap();
+    let mut s = String::new();
+    mb.dump(&mut s).unwrap();
+    assert!(
+        s.contains(
+            " reserved[0x0]\t[0x0000000040200000-0x0000000040200fff], 0x0000000000001000 bytes on node 0 flags: 0x0"
+        ),
+        "{s}"
+    );
+    assert!(
+        s.contains(" reserved[0x1]\t[0x0000000070000000-0x0000000070000fff], 0x0000000000001000 bytes flags: 0x0"),
+        "{s}"
+    );
+}
