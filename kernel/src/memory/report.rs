@@ -29,12 +29,7 @@ pub fn mminfo() {
     print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
     print_report("/proc/pagetypeinfo", |s| pa.pagetypeinfo(s));
     print_report("/proc/zoneinfo", |s| pa.zoneinfo(s));
-    print_report("/proc/meminfo", |s| {
-        pa.meminfo(s)?;
-        super::user::meminfo_lines(s)?;
-        slab::meminfo_lines(s)?;
-        vmalloc::meminfo_lines(s)
-    });
+    print_report("/proc/meminfo", meminfo);
     if let Some(slub) = slab::slub() {
         print_report("/proc/slabinfo", |s| slub.slabinfo(s));
     }
@@ -46,6 +41,15 @@ pub fn mminfo() {
         print_report("/sys/kernel/debug/cma", cma::debugfs);
     }
     memblock_and_heap_info();
+}
+
+/// All of /proc/meminfo: the page allocator's lines, then the user,
+/// slab and vmalloc ones.
+pub fn meminfo(s: &mut alloc::string::String) -> core::fmt::Result {
+    page_alloc::allocator().meminfo(s)?;
+    super::user::meminfo_lines(s)?;
+    slab::meminfo_lines(s)?;
+    vmalloc::meminfo_lines(s)
 }
 
 fn memblock_and_heap_info() {
