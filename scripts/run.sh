@@ -25,7 +25,10 @@ usage: scripts/run.sh [options] [-- extra QEMU arguments]
   --mem SIZE               RAM: 512M, 4G, ... (default 1G)
   --numa N                 N equal NUMA nodes sharing the CPUs and the RAM
   --el2                    enter the kernel at EL2 (-M virt,virtualization=on)
-  --append "ARGS"          kernel command line, e.g. "selftest=off loglevel=8"
+  --append "ARGS"          kernel command line, e.g. "selftest=off loglevel=8";
+                           with the word "shell" (the mm console), Ctrl-C goes
+                           to the console instead of stopping QEMU (Ctrl-A X
+                           still quits)
   --gdb[=PORT]             wait for gdb on localhost:PORT (default 1234) before
                            the first instruction; attach with scripts/gdb.sh
   --debug                  boot the debug build (scripts/build.sh --debug:
@@ -189,6 +192,14 @@ qemu+=(-kernel "$OUT/Image")
 [ -n "$append" ] && qemu+=(-append "$append")
 [ -n "$gdb_port" ] && qemu+=(-gdb "tcp:localhost:$gdb_port" -S)
 qemu+=("${extra[@]}")
+# The mm console (`shell` on the command line) takes Ctrl-C for itself.
+shell_console=0
+if [[ " $append " =~ [[:space:]]shell[[:space:]] ]]; then
+    shell_console=1
+    for i in "${!qemu[@]}"; do
+        [ "${qemu[$i]}" = stdio,id=con,mux=on ] && qemu[i]+=",signal=off"
+    done
+fi
 
 if [ "$dry_run" = 1 ]; then
     line=""
@@ -212,8 +223,9 @@ console_log=$(mktemp "${TMPDIR:-/tmp}/run-console.XXXXXX")
 qemu_err=$(mktemp "${TMPDIR:-/tmp}/run-qemu-err.XXXXXX")
 trap 'rm -f "$console_log" "$qemu_err"' EXIT
 for i in "${!qemu[@]}"; do
-    [ "${qemu[$i]}" = stdio,id=con,mux=on ] && qemu[i]+=",logfile=$console_log"
+    [[ ${qemu[$i]} == stdio,id=con,mux=on* ]] && qemu[i]+=",logfile=$console_log"
 done
+[ "$shell_console" = 1 ] && echo "run: shell: Ctrl-C goes to the console; Ctrl-A X quits QEMU, 'poweroff' ends the run" >&2
 
 if [ -n "$gdb_port" ]; then
     gdb_hint="scripts/gdb.sh"

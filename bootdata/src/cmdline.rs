@@ -184,6 +184,10 @@ pub struct Params {
     /// `ptdump`: print the kernel page tables after the self-tests
     /// (Linux's /sys/kernel/debug/kernel_page_tables).
     pub ptdump: bool,
+    /// `shell` (not Linux's): after the self-tests (and the reports and
+    /// benchmarks asked for), an interactive console on the console UART
+    /// instead of the end of the run; its `poweroff` ends the run.
+    pub shell: bool,
     /// `asid_bits=N` (4-16; a debug parameter Linux does not have): use
     /// only N bits of ASID, so that ASID generations roll over after a few
     /// address spaces. `None`: the width the CPU reports.
@@ -272,6 +276,7 @@ impl Default for Params {
             panic_timeout: 0,
             reboot: RebootMode::PowerOff,
             ptdump: false,
+            shell: false,
             maps_at_exit: false,
             compact_memory: false,
             extfrag_threshold: None,
@@ -533,6 +538,10 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 p.ptdump = true;
                 true
             }
+            ("shell", None) => {
+                p.shell = true;
+                true
+            }
             ("asid_bits", Some(v)) => {
                 v.parse::<u8>().ok().filter(|b| ASID_BITS_RANGE.contains(b)).map(|b| p.asid_bits = Some(b)).is_some()
             }
@@ -636,7 +645,7 @@ pub fn parse(cmdline: &str) -> (Params, Diags) {
                 | "sysctl.vm.extfrag_threshold",
                 None,
             ) => false,
-            ("quiet" | "debug" | "mminfo" | "ptdump" | "maps_at_exit", Some(_)) => false,
+            ("quiet" | "debug" | "mminfo" | "ptdump" | "shell" | "maps_at_exit", Some(_)) => false,
             _ => {
                 if !diags.unknown.is_empty() {
                     let _ = diags.unknown.push(' ');

@@ -1,5 +1,6 @@
 //! What the boot loader hands the kernel, parsed: the flattened device tree
-//! and the kernel command line.
+//! and the kernel command line; and what the console's user types (the
+//! shell's line editor and command parser).
 //!
 //! Both come from outside the kernel and are trusted with nothing until
 //! checked. This crate holds the parsers so that they build and run on the
@@ -14,6 +15,7 @@
 //! | `fixedstr`   | fixed-capacity string copies                                |
 //! | `initramfs`  | `unpack` -> `Rootfs` (cpio newc/crc, gzip, DEFLATE)         |
 //! | `elf`        | `parse` -> `ElfImage` (static AArch64 executables)          |
+//! | `shell`      | `LineEditor`, `parse` -> `Command` (the console's input)    |
 //!
 //! The device-tree and command-line parsers allocate nothing: the kernel
 //! runs them before it has a heap, so every list has a fixed capacity
@@ -35,3 +37,4 @@ pub mod devicetree;
 pub mod elf;
 pub mod fixedstr;
 pub mod initramfs;
+pub mod shell;

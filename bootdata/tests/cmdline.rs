@@ -152,6 +152,14 @@ fn mminfo_is_a_flag() {
 }
 
 #[test]
+fn shell_is_a_flag() {
+    assert!(!Params::default().shell);
+    assert!(clean("shell").shell);
+    assert!(clean("selftest=off shell mminfo").shell);
+    malformed("shell=1", "shell");
+}
+
+#[test]
 fn ptdump_is_a_flag() {
     assert!(!Params::default().ptdump);
     assert!(clean("ptdump").ptdump);

@@ -36,6 +36,8 @@
 //!     selftest              per subsystem; `selftest: N passed, M failed`
 //!     ptdump                the kernel page tables, if asked for
 //!     bench, lkdtm          if asked for
+//!     shell                 with `shell`: the mm console on the console
+//!                           UART until its `poweroff` (shell/)
 //!     exit                  semihosting exit code (console::exit::ExitCode:
 //!                           0 pass, 1 fail, 2 fatal, 3 panic, 4 oops,
 //!                           5 the command line names what does not exist);
@@ -54,6 +56,8 @@
 //!
 //! ```text
 //!   main.rs      this file: the init order
+//!   shell/       the mm console (`shell`): procfs-style files, allocator
+//!                handles, programs, self-tests and benchmarks on demand
 //!   selftest/    in-kernel self-tests and lkdtm      bench/   benchmarks
 //!   process/     user processes: exec, fork, the EL0 trap handler,
 //!                system calls, wait4, kill, the OOM killer
@@ -107,6 +111,8 @@
 //!   dereference on purpose.
 //! - `bench::pages`, `bench::slab`: the raw-pointer APIs of the allocators
 //!   compared (PFNs, the peer heaps).
+//! - `shell::objects`: `kmem_cache_free` and `kmem_cache_destroy` of the
+//!   console's own slab objects and caches.
 //!
 //! Everything else is safe code over arch's and mm's safe APIs and the
 //! owning handles above (`Pages`, `PagesExact`, `KBox`, `KmallocBuf`,
@@ -126,10 +132,11 @@ mod memory;
 mod process;
 mod sched;
 mod selftest;
+mod shell;
 mod smp;
 
 use boot::BootInfo;
-use console::exit::{ExitCode, exit, fatal};
+use console::exit::{exit_verdict, fatal};
 use init::{cmdline, earlycon, fdt, platform, reboot, state};
 use memory::{heap, memblock, numa, page_alloc, pgtable, report, slab, vmalloc, vmemmap};
 
@@ -231,7 +238,12 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         memory::compaction::compact_memory();
     }
 
-    let first_program = process::find_first_program(params.rdinit.as_str(), dt.bootargs.contains("rdinit="));
+    // With `shell`, the console's `run` starts programs: no first program.
+    let first_program = if params.shell {
+        None
+    } else {
+        process::find_first_program(params.rdinit.as_str(), dt.bootargs.contains("rdinit="))
+    };
     let (passed, failed) = run_selftests(first_program.is_some(), params, dt);
     if params.ptdump {
         memory::ptdump::dump_kernel_page_tables();
@@ -245,6 +257,9 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     } else if passed + failed > 0 {
         report::short_reports();
     }
+    if params.shell {
+        shell::run(passed, failed);
+    }
     if let Some(first) = first_program
         && failed == 0
     {
@@ -252,14 +267,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
         // The boot CPU only idles from here; the run ends when the program does.
         sched::idle_forever();
     }
-    match (passed, failed) {
-        (0, 0) => {
-            console::printk::log_bare(format_args!("selftest: skipped"));
-            exit(ExitCode::Pass)
-        }
-        (_, 0) => exit(ExitCode::Pass),
-        _ => exit(ExitCode::SelftestFailed),
-    }
+    exit_verdict(passed, failed)
 }
 
 /// The self-tests the command line selects. With a first program to run,

@@ -50,7 +50,8 @@
 //! [`Gfp`]'s `Display` is Linux's `%pGg`: the composite names first, most
 //! bits first, then the single `__GFP_*` bits left over, joined by `|`, and
 //! any unnamed rest in hex. [`GfpMode`] prints warn_alloc's
-//! `mode:%#x(%pGg)`.
+//! `mode:%#x(%pGg)`. [`Gfp::parse_names`] reads such a list back (the
+//! kernel console's `alloc_pages ORDER GFP_KERNEL|__GFP_ZERO`).
 
 use core::fmt;
 
@@ -229,6 +230,25 @@ const GFP_NAMES: &[(Gfp, &str)] = &[
     (Gfp::ZEROTAGS, "__GFP_ZEROTAGS"),
 ];
 
+impl Gfp {
+    /// The flags one name stands for: a composite (`GFP_KERNEL`), a single
+    /// bit (`__GFP_ZERO`), as `%pGg` prints them, or a mask in hex
+    /// (`0xcc0`). `None` for anything else.
+    pub fn parse_name(name: &str) -> Option<Gfp> {
+        if let Some(hex) = name.strip_prefix("0x") {
+            return u32::from_str_radix(hex, 16).ok().map(Gfp::from_bits_retain);
+        }
+        GFP_NAMES.iter().find(|(_, n)| *n == name).map(|&(g, _)| g)
+    }
+
+    /// The flags a `|`-separated list of names stands for (what `%pGg`
+    /// prints: `GFP_KERNEL|__GFP_ZERO`). `None` if a name is not one of
+    /// [`Gfp::parse_name`]'s or the list has an empty entry.
+    pub fn parse_names(names: &str) -> Option<Gfp> {
+        names.split('|').try_fold(Gfp::empty(), |acc, n| Gfp::parse_name(n).map(|g| acc | g))
+    }
+}
+
 /// Linux's `%pGg`: `GFP_KERNEL|__GFP_NOWARN`, nothing for an empty mask.
 impl fmt::Display for Gfp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -310,6 +330,25 @@ mod tests {
         assert_eq!(gfp_migratetype(Gfp::HIGHUSER_MOVABLE), MigrateType::Movable);
         assert_eq!(gfp_migratetype(Gfp::KERNEL | Gfp::RECLAIMABLE), MigrateType::Reclaimable);
         assert_eq!(gfp_migratetype(Gfp::MOVABLE | Gfp::RECLAIMABLE), MigrateType::Unmovable);
+    }
+
+    #[test]
+    fn names_parse_back_to_their_flags() {
+        assert_eq!(Gfp::parse_name("GFP_KERNEL"), Some(Gfp::KERNEL));
+        assert_eq!(Gfp::parse_name("__GFP_MOVABLE"), Some(Gfp::MOVABLE));
+        assert_eq!(Gfp::parse_name("GFP_DMA"), Some(Gfp::DMA));
+        assert_eq!(Gfp::parse_name("0xcc0"), Some(Gfp::KERNEL));
+        assert_eq!(Gfp::parse_name("gfp_kernel"), None);
+        assert_eq!(Gfp::parse_name("0xg"), None);
+        assert_eq!(Gfp::parse_names("GFP_KERNEL|__GFP_ZERO"), Some(Gfp::KERNEL | Gfp::ZERO));
+        assert_eq!(Gfp::parse_names("GFP_ATOMIC|__GFP_NOWARN|GFP_DMA"), Some(Gfp::ATOMIC | Gfp::NOWARN | Gfp::DMA));
+        assert_eq!(Gfp::parse_names("GFP_KERNEL|"), None);
+        assert_eq!(Gfp::parse_names(""), None);
+        // Every mask %pGg prints reads back as itself.
+        for bits in [0xcc0u32, 0x2cc0, 0x100cca, 0x1c24ca, 0x820, 0x2800, 0x8cc0, 0x40dc1, 0x200] {
+            let g = Gfp::from_bits_retain(bits);
+            assert_eq!(Gfp::parse_names(&g.to_string()), Some(g), "{g}");
+        }
     }
 
     #[test]

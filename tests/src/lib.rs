@@ -36,7 +36,10 @@
 //! The PL011 and the semihosting console share one chardev on QEMU's stdout,
 //! so a kernel that has no UART yet (no device tree) can still be heard, and
 //! the log reads in order. QEMU's own messages arrive on stderr. The chardev
-//! is a mux, so input on stdin (U-Boot commands) goes to the PL011.
+//! is a mux, so input on stdin (U-Boot commands, the kernel's `shell`)
+//! goes to the PL011 (with [`Qemu::second_serial`], the second UART). The
+//! [`Qemu::expect_send`] steps type on it; [`Qemu::eof_after_script`]
+//! closes QEMU's stdin after the last one, as a piped script ends.
 //! [`Qemu::second_serial`] puts the chardev on QEMU's second serial port
 //! instead (raspi4b's mini UART), and [`Qemu::no_semihosting`] leaves
 //! semihosting off, as on hardware: the run then ends only when the kernel
@@ -414,6 +417,7 @@ pub struct Qemu {
     blobs: Vec<(Vec<u8>, u64)>,
     extra: Vec<String>,
     script: Vec<(String, String)>,
+    eof_after_script: bool,
     timeout: Duration,
     second_serial: bool,
     semihosting: bool,
@@ -437,6 +441,7 @@ impl Qemu {
             blobs: Vec::new(),
             extra: Vec::new(),
             script: Vec::new(),
+            eof_after_script: false,
             timeout: DEFAULT_TIMEOUT,
             second_serial: false,
             semihosting: true,
@@ -542,6 +547,13 @@ impl Qemu {
     /// `wait_for`, type `send` on the console.
     pub fn expect_send(mut self, wait_for: &str, send: &str) -> Self {
         self.script.push((wait_for.into(), send.into()));
+        self
+    }
+
+    /// Close QEMU's stdin once every [`expect_send`](Qemu::expect_send)
+    /// step has been typed: the console's input ends there.
+    pub fn eof_after_script(mut self) -> Self {
+        self.eof_after_script = true;
         self
     }
 
@@ -744,10 +756,15 @@ impl Qemu {
         let mut script = Script::new(&steps);
 
         let mut timed_out = false;
+        let mut cpu_time = None;
         let status: Option<ExitStatus> = loop {
             if let Some(stdin) = stdin.as_mut() {
                 script.feed(&log.lock().expect("log lock"), stdin);
             }
+            if self.eof_after_script && script.done() {
+                stdin = None;
+            }
+            cpu_time = process_cpu_time(child.0.id()).or(cpu_time);
             match child.0.try_wait() {
                 Ok(Some(status)) => break Some(status),
                 Ok(None) => {}
@@ -781,6 +798,7 @@ impl Qemu {
             elapsed,
             log: text(&log),
             stderr: text(&err),
+            cpu_time,
             why: Mutex::new(None),
             tracked,
         };
@@ -840,6 +858,17 @@ fn shell_line(program: &str, args: &[String]) -> String {
 /// Boots in this process that timed out.
 static HANGS: AtomicU32 = AtomicU32::new(0);
 
+/// The CPU time (user + system) process `pid` has used so far, from
+/// /proc/PID/stat (Linux; `None` elsewhere or once it is gone). The stat
+/// counts in USER_HZ ticks, 100 a second on every Linux architecture.
+fn process_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may hold blanks).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Kills and reaps QEMU if the test panics while it runs.
 struct KillOnDrop(Child);
 
@@ -874,6 +903,11 @@ struct Script<'a> {
 impl<'a> Script<'a> {
     fn new(steps: &'a [(String, String)]) -> Self {
         Self { steps, next: 0, search_from: 0 }
+    }
+
+    /// Whether every step has been typed.
+    fn done(&self) -> bool {
+        self.next == self.steps.len()
     }
 
     fn feed(&mut self, log: &[u8], stdin: &mut ChildStdin) {
@@ -964,6 +998,9 @@ pub struct Outcome {
     pub log: String,
     /// QEMU's own messages.
     pub stderr: String,
+    /// The CPU time QEMU had used when last seen (within 10 ms of its end
+    /// or of the kill), where the host tells (Linux's /proc).
+    pub cpu_time: Option<Duration>,
     /// The message of the check that failed ([`Outcome::fail`]).
     why: Mutex<Option<String>>,
     /// Counted for [`progress`] (a clone is not).
@@ -980,6 +1017,7 @@ impl Clone for Outcome {
             elapsed: self.elapsed,
             log: self.log.clone(),
             stderr: self.stderr.clone(),
+            cpu_time: self.cpu_time,
             why: Mutex::new(self.failure_reason()),
             tracked: false,
         }
@@ -1029,6 +1067,7 @@ impl Outcome {
             elapsed,
             log: log.into(),
             stderr: String::new(),
+            cpu_time: None,
             why: Mutex::new(None),
             tracked: false,
         }

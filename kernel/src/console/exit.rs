@@ -82,6 +82,20 @@ pub fn exit(code: ExitCode) -> ! {
     end_run(code as u32, matches!(code, ExitCode::Fatal | ExitCode::Panic | ExitCode::Oops))
 }
 
+/// End the run with the self-tests' verdict: [`ExitCode::Pass`] when none
+/// failed (saying `selftest: skipped` first when none ran, the line
+/// `scripts/run.sh` reads), else [`ExitCode::SelftestFailed`].
+pub fn exit_verdict(passed: usize, failed: usize) -> ! {
+    match (passed, failed) {
+        (0, 0) => {
+            printk::log_bare(format_args!("selftest: skipped"));
+            exit(ExitCode::Pass)
+        }
+        (_, 0) => exit(ExitCode::Pass),
+        _ => exit(ExitCode::SelftestFailed),
+    }
+}
+
 /// End the run with the first user program's exit status (or 0 for its
 /// reboot(2) power off): the same ways out as [`exit`], the status as the
 /// code.

@@ -212,11 +212,24 @@ pub fn log_bare(args: fmt::Arguments<'_>) {
 /// Write what a user program wrote to fds 1 and 2: its bytes as they are
 /// (no timestamp, no level), in order with the kernel's lines.
 pub fn write_user_bytes(bytes: &[u8]) {
-    let mut log = LOG.lock();
-    log.emit(bytes);
-    if let Some(&last) = bytes.last() {
-        log.at_line_start = last == b'\n';
-    }
+    write_raw(bytes);
+}
+
+/// Write bytes as they are (no timestamp, no level), in order with the
+/// kernel's lines: a user program's output, the console shell's.
+pub fn write_raw(bytes: &[u8]) {
+    with_log(|log| {
+        log.emit(bytes);
+        if let Some(&last) = bytes.last() {
+            log.at_line_start = last == b'\n';
+        }
+    })
+}
+
+/// A byte the console UART received, if one is waiting (None without a
+/// console). Polled: the console's receive interrupt is not used.
+pub fn console_getc() -> Option<u8> {
+    with_log(|log| log.console).and_then(|uart| uart.getc())
 }
 
 /// Set the console log level (`loglevel=`), never below 1: as in Linux,

@@ -160,18 +160,26 @@ fn print_warning(w: &WxWarning) {
 }
 
 /// Print the kernel's page tables in the format of Linux's
-/// `/sys/kernel/debug/kernel_page_tables` (the `ptdump` parameter).
+/// `/sys/kernel/debug/kernel_page_tables` (the `ptdump` parameter), as log
+/// lines.
 pub fn dump_kernel_page_tables() {
     pr_info!("/sys/kernel/debug/kernel_page_tables:");
-    let mut st = PgState::<Arm64>::new(&ADDRESS_MARKERS);
-    let res = walk(&mut st, &mut |out| match out {
-        Out::Marker(name) => pr_info!("{}", MarkerLine(name)),
-        Out::Range(r) => pr_info!("{}", r.line::<Arm64>()),
-        Out::Warn(w) => print_warning(w),
-    });
-    if let Err(e) = res {
+    if let Err(e) = kernel_page_tables(&mut |line| pr_info!("{}", line)) {
         pr_warn!("ptdump: cannot walk the kernel page tables: {e}");
     }
+}
+
+/// The lines of `/sys/kernel/debug/kernel_page_tables`, each handed to
+/// `line` (called with the page-table lock dropped): the same lines as
+/// [`dump_kernel_page_tables`] logs, for a caller that prints them raw
+/// (the console's `cat`).
+pub fn kernel_page_tables(line: &mut dyn FnMut(fmt::Arguments<'_>)) -> Result<(), Error> {
+    let mut st = PgState::<Arm64>::new(&ADDRESS_MARKERS);
+    walk(&mut st, &mut |out| match out {
+        Out::Marker(name) => line(format_args!("{}", MarkerLine(name))),
+        Out::Range(r) => line(format_args!("{}", r.line::<Arm64>())),
+        Out::Warn(w) => print_warning(w),
+    })
 }
 
 /// What the W^X check found.

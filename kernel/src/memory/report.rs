@@ -82,6 +82,22 @@ pub fn mminfo() {
     memblock_and_heap_info();
 }
 
+/// /proc/meminfo now.
+pub fn meminfo(s: &mut alloc::string::String) -> core::fmt::Result {
+    page_alloc::allocator().meminfo(s, &counters())
+}
+
+/// /proc/zoneinfo now.
+pub fn zoneinfo(s: &mut alloc::string::String) -> core::fmt::Result {
+    page_alloc::allocator().zoneinfo(s, &counters())
+}
+
+/// /proc/vmstat now.
+pub fn vmstat(s: &mut alloc::string::String) -> core::fmt::Result {
+    let pa = page_alloc::allocator();
+    mm::vmstat::vmstat_show(s, |n| pa.global_zone_stat(n), &counters())
+}
+
 fn memblock_and_heap_info() {
     let mb = memblock::MEMBLOCK.lock();
     let total = mb.phys_mem_size();

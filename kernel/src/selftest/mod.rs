@@ -62,7 +62,7 @@ mod vmalloc;
 mod zones;
 
 use crate::{pr_err, pr_info};
-use bootdata::cmdline::SelftestSel;
+use bootdata::cmdline::{SelftestSel, TestName};
 use harness::Test;
 
 const SUITES: &[&[Test]] = &[
@@ -95,17 +95,44 @@ const SUITES: &[&[Test]] = &[
     stack::TESTS,
 ];
 
+/// What part of a self-test name is not registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unregistered {
+    /// No suite of that name.
+    Suite,
+    /// The suite exists, the test does not.
+    Test,
+}
+
+impl Unregistered {
+    /// "suite" or "test", for messages.
+    pub fn what(self) -> &'static str {
+        match self {
+            Unregistered::Suite => "suite",
+            Unregistered::Test => "test",
+        }
+    }
+}
+
+/// Whether `n` names a registered suite, or a registered test of one.
+pub fn lookup(n: &TestName<'_>) -> Result<(), Unregistered> {
+    let all = || SUITES.iter().flat_map(|s| s.iter());
+    if !all().any(|t| t.suite == n.suite) {
+        Err(Unregistered::Suite)
+    } else if !all().any(|t| n.selects(t.suite, t.name)) {
+        Err(Unregistered::Test)
+    } else {
+        Ok(())
+    }
+}
+
 /// Whether every name in `sel` is a registered suite or test; each one
 /// that is not is reported by name.
 pub fn names_exist(sel: &SelftestSel) -> bool {
     let mut ok = true;
     for n in sel.names() {
-        let suite_known = SUITES.iter().flat_map(|s| s.iter()).any(|t| t.suite == n.suite);
-        if !suite_known {
-            pr_err!("selftest: no such suite \"{}\"", n);
-            ok = false;
-        } else if !SUITES.iter().flat_map(|s| s.iter()).any(|t| n.selects(t.suite, t.name)) {
-            pr_err!("selftest: no such test \"{}\"", n);
+        if let Err(u) = lookup(&n) {
+            pr_err!("selftest: no such {} \"{}\"", u.what(), n);
             ok = false;
         }
     }
