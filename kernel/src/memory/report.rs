@@ -2,7 +2,9 @@
 //! `/proc/buddyinfo` and `/proc/meminfo` after the self-tests, and with
 //! `mminfo` every report (pagetypeinfo, zoneinfo, slabinfo, vmallocinfo,
 //! /proc/vmstat's event lines, the extfrag indices, the cma debugfs files) plus memblock, the
-//! early heap and the page-table pool.
+//! early heap and the page-table pool; and one of this kernel's own,
+//! `/sys/kernel/debug/pageblock_map` (`mm::pageblock_map`: each pageblock's
+//! migratetype, one letter each), which Linux does not have.
 
 use super::{cma, heap, memblock, page_alloc, pgtable, slab, vmalloc};
 use crate::console::printk;
@@ -28,6 +30,7 @@ pub fn mminfo() {
     let pa = page_alloc::allocator();
     print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
     print_report("/proc/pagetypeinfo", |s| pa.pagetypeinfo(s));
+    print_report("/sys/kernel/debug/pageblock_map", |s| pa.pageblock_map(s));
     print_report("/proc/zoneinfo", |s| pa.zoneinfo(s));
     print_report("/proc/meminfo", |s| {
         pa.meminfo(s)?;
