@@ -51,6 +51,13 @@ pub fn mminfo() {
     memblock_and_heap_info();
 }
 
+/// `/sys/kernel/debug/extfrag/unusable_index` alone (the `extfrag` self-test
+/// prints it at each step of its series).
+pub fn unusable_index() {
+    let pa = page_alloc::allocator();
+    print_report("/sys/kernel/debug/extfrag/unusable_index", |s| mm::compaction::unusable_index_show(pa, s));
+}
+
 fn memblock_and_heap_info() {
     let mb = memblock::MEMBLOCK.lock();
     let total = mb.phys_mem_size();

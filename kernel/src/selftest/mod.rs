@@ -32,6 +32,7 @@ pub(crate) mod compaction;
 #[allow(unsafe_code)] // loads from freed pages that fault on purpose
 mod debug_pagealloc;
 mod exceptions;
+mod extfrag;
 mod fault;
 mod fdt;
 #[allow(unsafe_code)] // the Rust heap's GlobalAlloc, called directly
@@ -87,6 +88,7 @@ const SUITES: &[&[Test]] = &[
     uaccess::TESTS,
     migrate::TESTS,
     compaction::TESTS,
+    extfrag::TESTS,
     cma_user::TESTS,
     fault::TESTS,
     userload::TESTS,
@@ -116,8 +118,9 @@ pub fn names_exist(sel: &SelftestSel) -> bool {
 /// named. `fault` starts 40 user programs (demand paging over 64 MiB, an
 /// OOM that fills all of RAM, 64 forks in a row): 10 to 30 seconds of
 /// QEMU time that every other boot test would pay for. `userload` runs
-/// memtouch processes for seconds and waits for their rewrites.
-const NAMED_ONLY: &[&str] = &["fault", "userload"];
+/// memtouch processes for seconds and waits for their rewrites. `extfrag`
+/// prints a series of unusable_index reports for `scripts/mmplot`.
+const NAMED_ONLY: &[&str] = &["fault", "userload", "extfrag"];
 
 /// Run the selected suites; returns (passed, failed).
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
