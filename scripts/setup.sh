@@ -7,6 +7,11 @@
 #   pinned in rust-toolchain.toml.
 # Quiet and quick when everything is already there.
 #
+# With --plot, also what scripts/mmplot draws with: matplotlib from PyPI, in
+# a virtual environment of its own at target/mmplot-venv (so neither the
+# system's Python nor a user's site-packages is touched; python3-venv from
+# Debian if the system's Python cannot make one).
+#
 # Debian bookworm ships QEMU 7.2, which has no raspi4b machine. Its backports
 # suite has 10.x. We derive the backports entry from the machine's own Debian
 # sources (same mirror, same keyring), so no host name is written anywhere.
@@ -14,6 +19,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { echo "setup: $*" >&2; }
+
+plot=0
+for arg in "$@"; do
+    case $arg in
+        --plot) plot=1 ;;
+        *) log "unknown option '$arg' (only --plot)"; exit 1 ;;
+    esac
+done
 
 qemu_ok() {
     command -v qemu-system-aarch64 >/dev/null 2>&1 || return 1
@@ -36,6 +49,12 @@ command -v mkfs.vfat >/dev/null 2>&1 || [ -x /usr/sbin/mkfs.vfat ] || missing+=(
 # Initramfs archives (scripts/mkinitramfs.sh) and the C example user program.
 command -v cpio >/dev/null 2>&1 || missing+=(cpio)
 command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || missing+=(gcc-aarch64-linux-gnu)
+# mmplot's virtual environment needs ensurepip, which Debian splits off.
+MMPLOT_VENV=target/mmplot-venv
+mmplot_ok() { "$MMPLOT_VENV/bin/python" -c 'import matplotlib' >/dev/null 2>&1; }
+if [ "$plot" = 1 ] && ! mmplot_ok && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+    missing+=(python3-venv)
+fi
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
@@ -111,4 +130,15 @@ if ! rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-none-
    ! ls "$(rustc --print sysroot)"/lib/rustlib/*/bin/llvm-objcopy >/dev/null 2>&1; then
     log "installing the Rust toolchain pinned in rust-toolchain.toml"
     rustup toolchain install >/dev/null
+fi
+
+# mmplot's matplotlib (--plot): one pip install into a fresh environment,
+# skipped when the environment already imports it.
+if [ "$plot" = 1 ] && ! mmplot_ok; then
+    log "installing matplotlib for scripts/mmplot into $MMPLOT_VENV"
+    rm -rf "$MMPLOT_VENV"
+    mkdir -p "$(dirname "$MMPLOT_VENV")"
+    python3 -m venv "$MMPLOT_VENV"
+    "$MMPLOT_VENV/bin/python" -m pip install -q --disable-pip-version-check 'matplotlib>=3.6,<4' >&2
+    mmplot_ok || { log "matplotlib is still missing from $MMPLOT_VENV"; exit 1; }
 fi

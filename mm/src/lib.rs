@@ -13,6 +13,7 @@
 //!
 //! ```text
 //!   report          /proc/buddyinfo, pagetypeinfo, zoneinfo, meminfo
+//!   pageblock_map   every pageblock's migratetype, one letter each (ours)
 //!   cma             CMA areas: declaration checks and placement, the bitmap,
 //!                   cma_alloc's search-and-try loop, debugfs formats
 //!   compaction      the two scanners, compact_zone, direct compaction,
@@ -175,6 +176,7 @@ pub mod mmap;
 pub mod mmzone;
 pub mod page;
 pub mod page_alloc;
+pub mod pageblock_map;
 pub mod pcp;
 pub mod percpu;
 pub mod pgtable;

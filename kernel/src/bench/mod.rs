@@ -44,30 +44,35 @@ mod vmalloc;
 use crate::memory::heap;
 
 /// Run the suites `bench=` selected (bit 0: pages, bit 1: slab, bit 2:
-/// vmalloc, bit 3: fault, bit 4: cma, bit 5: smp).
+/// vmalloc, bit 3: fault, bit 4: cma, bit 5: smp; the bits are
+/// `bootdata::cmdline::BENCH_SUITES`' positions). Each suite is announced
+/// before it starts (`bench: 2/3 slab ...`) and its time printed after it
+/// (`bench: slab took 1234 ms`); neither line starts with `bench ` (a
+/// space), the start of a result line that `scripts/bench.sh` reads.
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn run(mask: u32) {
+    let n = mask.count_ones();
+    let mut i = 0;
+    let mut timed = |bit: u32, suite: fn(bool), icount: bool| {
+        if mask & (1 << bit) == 0 {
+            return;
+        }
+        i += 1;
+        let name = bootdata::cmdline::BENCH_SUITES.get(bit as usize).copied().unwrap_or("?");
+        crate::pr_info!("bench: {i}/{n} {name} ...");
+        let t0 = arch::timer::uptime_ns();
+        suite(icount);
+        crate::pr_info!("bench: {name} took {} ms", arch::timer::uptime_ns().saturating_sub(t0) / 1_000_000);
+    };
     // smp measures wall-clock time, not the PMU.
-    if mask & 32 != 0 {
-        smp::run();
-    }
+    timed(5, |_| smp::run(), false);
     if mask & !32 == 0 {
         return;
     }
     let Some(icount) = harness::prepare() else { return };
-    if mask & 1 != 0 {
-        pages::run(icount);
-    }
-    if mask & 2 != 0 {
-        heap::with_early_heap(|| slab::run(icount));
-    }
-    if mask & 4 != 0 {
-        vmalloc::run(icount);
-    }
-    if mask & 8 != 0 {
-        fault::run(icount);
-    }
-    if mask & 16 != 0 {
-        cma::run(icount);
-    }
+    timed(0, pages::run, icount);
+    timed(1, |icount| heap::with_early_heap(|| slab::run(icount)), icount);
+    timed(2, vmalloc::run, icount);
+    timed(3, fault::run, icount);
+    timed(4, cma::run, icount);
 }

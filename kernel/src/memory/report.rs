@@ -2,7 +2,9 @@
 //! `/proc/buddyinfo` and `/proc/meminfo` after the self-tests, and with
 //! `mminfo` every report (pagetypeinfo, zoneinfo, slabinfo, vmallocinfo, iomem,
 //! /proc/vmstat, the extfrag indices, the cma debugfs files) plus memblock, the
-//! early heap and the page-table pool.
+//! early heap and the page-table pool; and one of this kernel's own,
+//! `/sys/kernel/debug/pageblock_map` (`mm::pageblock_map`: each pageblock's
+//! migratetype, one letter each), which Linux does not have.
 
 use super::{cma, heap, memblock, page_alloc, pgtable, slab, vmalloc};
 use crate::console::printk;
@@ -66,6 +68,7 @@ pub fn mminfo() {
     let c = counters();
     print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
     print_report("/proc/pagetypeinfo", |s| pa.pagetypeinfo(s));
+    print_report("/sys/kernel/debug/pageblock_map", |s| pa.pageblock_map(s));
     print_report("/proc/zoneinfo", |s| pa.zoneinfo(s, &c));
     print_report("/proc/meminfo", |s| pa.meminfo(s, &c));
     if let Some(slub) = slab::slub() {
@@ -96,6 +99,13 @@ pub fn zoneinfo(s: &mut alloc::string::String) -> core::fmt::Result {
 pub fn vmstat(s: &mut alloc::string::String) -> core::fmt::Result {
     let pa = page_alloc::allocator();
     mm::vmstat::vmstat_show(s, |n| pa.global_zone_stat(n), &counters())
+}
+
+/// `/sys/kernel/debug/extfrag/unusable_index` alone (the `extfrag` self-test
+/// prints it at each step of its series).
+pub fn unusable_index() {
+    let pa = page_alloc::allocator();
+    print_report("/sys/kernel/debug/extfrag/unusable_index", |s| mm::compaction::unusable_index_show(pa, s));
 }
 
 fn memblock_and_heap_info() {

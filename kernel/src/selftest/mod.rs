@@ -9,7 +9,10 @@
 //! The runner prints `<suite>: <name> ... ok (<t> ms)` or
 //! `<suite>: <name> ... FAILED: <reason> (<t> ms)` per test, timed with the
 //! generic timer, and closes with `selftest: N passed, M failed` alone on a
-//! line. `selftest=` picks what runs: `all` (the default), `off`, or a comma
+//! line, after a table of the time each suite took (`selftest: time per
+//! suite:`). The tests of suites that take seconds are announced before
+//! they start (`cma: 3/7 whole_area_from_under_running_tasks ...`; see
+//! [`ANNOUNCED`]). `selftest=` picks what runs: `all` (the default), `off`, or a comma
 //! list of suites and `suite.test` names; [`names_exist`] refuses a name
 //! that is not registered (the boot then stops with exit code 5). A test
 //! that makes the kernel print a BUG report on purpose brackets it with
@@ -32,6 +35,7 @@ pub(crate) mod compaction;
 #[allow(unsafe_code)] // loads from freed pages that fault on purpose
 mod debug_pagealloc;
 mod exceptions;
+mod extfrag;
 mod fault;
 mod fdt;
 #[allow(unsafe_code)] // the Rust heap's GlobalAlloc, called directly
@@ -62,6 +66,7 @@ mod vmalloc;
 mod zones;
 
 use crate::{pr_err, pr_info};
+use alloc::vec::Vec;
 use bootdata::cmdline::{SelftestSel, TestName};
 use harness::Test;
 
@@ -87,6 +92,7 @@ const SUITES: &[&[Test]] = &[
     uaccess::TESTS,
     migrate::TESTS,
     compaction::TESTS,
+    extfrag::TESTS,
     cma_user::TESTS,
     fault::TESTS,
     userload::TESTS,
@@ -143,27 +149,81 @@ pub fn names_exist(sel: &SelftestSel) -> bool {
 /// named. `fault` starts 40 user programs (demand paging over 64 MiB, an
 /// OOM that fills all of RAM, 64 forks in a row): 10 to 30 seconds of
 /// QEMU time that every other boot test would pay for. `userload` runs
-/// memtouch processes for seconds and waits for their rewrites.
-const NAMED_ONLY: &[&str] = &["fault", "userload"];
+/// memtouch processes for seconds and waits for their rewrites. `extfrag`
+/// prints a series of unusable_index reports for `scripts/mmplot`.
+const NAMED_ONLY: &[&str] = &["fault", "userload", "extfrag"];
+
+/// Suites whose tests take up to seconds each (the suite timings at the
+/// end of a run show which): the runner announces each of their tests
+/// before it starts, with `<suite>: <i>/<n> <name> ...`, so a console that
+/// has gone quiet says what it is waiting for. The line has no ` ... `
+/// inside it, so nothing that reads verdict lines takes it for one.
+const ANNOUNCED: &[&str] = &["cma", "compaction", "extfrag", "fault", "userload"];
+
+/// Whether `t` runs under `sel`.
+fn selected(sel: &SelftestSel, t: &Test) -> bool {
+    sel.wants(t.suite, t.name) && !(matches!(sel, SelftestSel::All) && NAMED_ONLY.contains(&t.suite))
+}
+
+/// One suite's share of a run.
+struct SuiteTime {
+    suite: &'static str,
+    tests: u32,
+    ns: u64,
+}
+
+/// `selftest: time per suite:` and a line per suite that ran, in the
+/// order they started, then the total: printed before the closing line.
+fn print_suite_times(times: &[SuiteTime]) {
+    let row = |suite: &str, tests: u32, ns: u64| {
+        let unit = if tests == 1 { "test " } else { "tests" };
+        pr_info!("selftest:   {suite:<16} {tests:>4} {unit} {:>8} ms", ns / 1_000_000);
+    };
+    pr_info!("selftest: time per suite:");
+    let (mut tests, mut ns) = (0, 0);
+    for t in times {
+        row(t.suite, t.tests, t.ns);
+        tests += t.tests;
+        ns += t.ns;
+    }
+    row("total", tests, ns);
+}
 
 /// Run the selected suites; returns (passed, failed).
 #[inline(never)] // its locals stay out of kernel_main's frame (16 KiB stack)
 pub fn run(sel: &SelftestSel) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
+    // Room for every suite up front: no allocation between two tests that
+    // compare the allocators' counts.
+    let mut times: Vec<SuiteTime> = Vec::with_capacity(SUITES.iter().map(|s| s.len()).sum());
     for suite in SUITES {
         for t in suite.iter() {
-            if !sel.wants(t.suite, t.name) {
+            if !selected(sel, t) {
                 continue;
             }
-            if matches!(sel, SelftestSel::All) && NAMED_ONLY.contains(&t.suite) {
-                continue;
+            // A suite's tests may come from more than one file's list.
+            let slot = match times.iter().position(|s| s.suite == t.suite) {
+                Some(i) => i,
+                None => {
+                    times.push(SuiteTime { suite: t.suite, tests: 0, ns: 0 });
+                    times.len() - 1
+                }
+            };
+            if ANNOUNCED.contains(&t.suite) {
+                let of_suite = SUITES.iter().flat_map(|s| s.iter()).filter(|o| o.suite == t.suite);
+                let n = of_suite.clone().filter(|o| selected(sel, o)).count();
+                let i = of_suite.take_while(|o| o.name != t.name).filter(|o| selected(sel, o)).count() + 1;
+                pr_info!("{}: {i}/{n} {} ...", t.suite, t.name);
             }
             // Suites that measure the page allocator's exact counts keep the
             // heap off it while they run (see heap::with_early_heap).
             let measured = matches!(t.suite, "pages" | "slub");
             let t0 = arch::timer::uptime_ns();
             let r = if measured { crate::memory::heap::with_early_heap(t.run) } else { (t.run)() };
-            let ms = arch::timer::uptime_ns().saturating_sub(t0) / 1_000_000;
+            let ns = arch::timer::uptime_ns().saturating_sub(t0);
+            let ms = ns / 1_000_000;
+            times[slot].tests += 1;
+            times[slot].ns += ns;
             match r {
                 Ok(()) => {
                     pr_info!("{}: {} ... ok ({} ms)", t.suite, t.name, ms);
@@ -177,6 +237,7 @@ pub fn run(sel: &SelftestSel) -> (usize, usize) {
         }
     }
     if passed + failed > 0 {
+        print_suite_times(&times);
         crate::console::printk::log_bare(format_args!("selftest: {passed} passed, {failed} failed"));
     }
     (passed, failed)

@@ -5,7 +5,7 @@ use crate::config::{NUMA_NO_NODE, NodeId};
 use crate::error::Error;
 use crate::hal::Hal;
 
-use super::debug::Caller;
+use super::debug::{Caller, incl_end};
 use super::grow::Exclusions;
 use super::iter::MemRangeIter;
 use super::region::{AllocDirection, MEMBLOCK_ALLOC_ACCESSIBLE, MemblockFlags, SMP_CACHE_BYTES};
@@ -224,8 +224,17 @@ impl<H: Hal> Memblock<H> {
         }
     }
 
+    /// Reserve the block an allocation found. With `memblock=debug` it
+    /// prints the `memblock_reserve` line Linux's memblock_alloc_range_nid
+    /// makes through memblock_reserve, so the log tells where each
+    /// allocation landed (the request's line above it names the caller).
     pub(super) fn reserve_found(&mut self, found: u64, size: u64) -> bool {
-        self.add_range(Which::Reserved, found, size, NUMA_NO_NODE, MemblockFlags::NONE, Growth::Allow).is_ok()
+        let ok = self.add_range(Which::Reserved, found, size, NUMA_NO_NODE, MemblockFlags::NONE, Growth::Allow).is_ok();
+        if ok && self.debug {
+            let end = incl_end(PhysAddr(found), size);
+            self.dbg(format_args!("memblock_reserve: [{found:#018x}-{end:#018x}] memblock_alloc_range_nid"));
+        }
+        ok
     }
 
     /// memblock_alloc_internal.

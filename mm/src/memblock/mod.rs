@@ -107,6 +107,11 @@
 //! memblock_reserve: [0x0000000040000000-0x00000000401fffff] kernel/src/memory.rs:42
 //! ```
 //!
+//! An allocation's request line is followed, as in Linux, by the
+//! `memblock_reserve` line of the block it got, whose caller is
+//! `memblock_alloc_range_nid`: the pair says who took which range
+//! (`scripts/mmplot` draws the reservations from them).
+//!
 //! [`Memblock::dump`] prints __memblock_dump_all's table.
 //!
 //! # Differences from Linux

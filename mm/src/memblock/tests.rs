@@ -900,10 +900,14 @@ fn debug_lines_follow_linux_format_with_the_callers_location() {
                 "memblock_alloc_try_nid: 4096 bytes align=0x1000 nid=-1 from=0x0000000000000000 max_addr=0x0000000000000000 {}",
                 at(l5)
             ),
+            // Where it landed, as Linux's memblock_alloc_range_nid reports
+            // through memblock_reserve (top-down: the top of the mapped node).
+            "memblock_reserve: [0x000000007ffff000-0x000000007fffffff] memblock_alloc_range_nid".to_string(),
             format!(
                 "memblock_phys_alloc_range: 4096 bytes align=0x1000 from=0x0000000000000000 max_addr=0x0000000000000000 {}",
                 at(l6)
             ),
+            "memblock_reserve: [0x000000007fffe000-0x000000007fffefff] memblock_alloc_range_nid".to_string(),
             format!("memblock_set_node: [0x0000000040000000-0x0000000040000fff] nid=0 {}", at(l7)),
             // Linux prints base + size - 1 even for an empty range.
             format!("memblock_remove: [0x00000000c0000000-0x00000000bfffffff] {}", at(l8)),
