@@ -7,7 +7,12 @@
 #             bcm2711-rpi-4-b.dtb a real Pi 4 boots with
 #   busybox   busybox-static (arm64), for a Linux initramfs to compare with
 #
-# usage: scripts/debian-arm64.sh [firmware] [kernel] [busybox]   (default: firmware kernel)
+# usage: scripts/debian-arm64.sh [--backports] [firmware] [kernel] [busybox]
+#        (default: firmware kernel)
+#
+# --backports takes the packages from the release's backports suite instead
+# (bookworm-backports: Linux 6.12 rather than 6.1), with a state and root of
+# their own under target/debian-arm64/backports/, so the two never mix.
 #
 # apt runs with a private state directory under target/debian-arm64/ and a
 # sources entry derived from the machine's own Debian sources (same mirror,
@@ -21,6 +26,11 @@ cd "$(dirname "$0")/.."
 log() { echo "debian-arm64: $*" >&2; }
 die() { log "$*"; exit 1; }
 
+backports=0
+if [ "${1:-}" = --backports ]; then
+    backports=1
+    shift
+fi
 want=("$@")
 [ ${#want[@]} -gt 0 ] || want=(firmware kernel)
 for w in "${want[@]}"; do
@@ -28,6 +38,7 @@ for w in "${want[@]}"; do
 done
 
 top=$PWD/target/debian-arm64
+[ $backports = 0 ] || top=$top/backports
 root=$top/root
 # The files each set must leave, relative to $root.
 have() {
@@ -48,22 +59,24 @@ fi
 command -v apt-get >/dev/null 2>&1 || die "apt-get not found: this needs a Debian machine"
 command -v dpkg-deb >/dev/null 2>&1 || die "dpkg-deb not found"
 . /etc/os-release
-suite=${VERSION_CODENAME:-}
-[ -n "$suite" ] || die "cannot tell the Debian release from /etc/os-release"
+release=${VERSION_CODENAME:-}
+[ -n "$release" ] || die "cannot tell the Debian release from /etc/os-release"
+suite=$release
+[ $backports = 0 ] || suite=$release-backports
 
 mkdir -p "$top/state/lists/partial" "$top/cache/archives/partial" "$top/sources" "$top/debs" "$root"
 : >"$top/state/status"
 src=$top/sources/arm64.sources
-# The machine's own entry for its suite, with our components. deb822 first,
+# The machine's own entry for its release, with our suite and components. deb822 first,
 # then the one-line format (as scripts/setup.sh derives backports).
 if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    awk -v rel="$suite" '
+    awk -v rel="$release" -v suite="$suite" '
         BEGIN { RS = ""; ORS = "" }
         $0 ~ ("Suites:[^\n]*(^|[ \t])" rel "([ \t]|$|\n)") {
             n = split($0, lines, "\n")
             for (i = 1; i <= n; i++) {
                 if (lines[i] ~ /^#/) continue
-                if (lines[i] ~ /^Suites:/) lines[i] = "Suites: " rel
+                if (lines[i] ~ /^Suites:/) lines[i] = "Suites: " suite
                 if (lines[i] ~ /^Components:/) lines[i] = "Components: main non-free-firmware"
                 if (lines[i] ~ /^Architectures:/) continue
                 print lines[i] "\n"
@@ -72,7 +85,7 @@ if [ -f /etc/apt/sources.list.d/debian.sources ]; then
         }' /etc/apt/sources.list.d/debian.sources >"$src"
 fi
 if [ ! -s "$src" ] && [ -f /etc/apt/sources.list ]; then
-    uri=$(awk -v rel="$suite" '$1 == "deb" && $3 == rel { print $2; exit }' /etc/apt/sources.list)
+    uri=$(awk -v rel="$release" '$1 == "deb" && $3 == rel { print $2; exit }' /etc/apt/sources.list)
     if [ -n "$uri" ]; then
         printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main non-free-firmware\n' "$uri" "$suite" >"$src"
     fi
