@@ -107,11 +107,7 @@ mod tests {
 
     /// Node 0: DMA 8 blocks and Normal 8 blocks; node 1: Normal 8 blocks.
     fn machine() -> PageAllocator {
-        let nodes = [
-            NodeSpec { nid: 0, zones: [(B, B + 4096), (0, 0), (B + 4096, B + 8192), (0, 0)] },
-            NodeSpec { nid: 1, zones: [(0, 0), (0, 0), (B + 8192, B + 12_288), (0, 0)] },
-        ];
-        build(&nodes, &[(B, B + 12_288)], &[0, 1])
+        two_node_machine()
     }
 
     /// Per zone of the map: (node, zone name, start_pfn, letters).

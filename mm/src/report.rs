@@ -361,11 +361,7 @@ mod tests {
     const B: u64 = 0x40000;
 
     fn machine() -> PageAllocator {
-        let nodes = [
-            NodeSpec { nid: 0, zones: [(B, B + 4096), (0, 0), (B + 4096, B + 8192), (0, 0)] },
-            NodeSpec { nid: 1, zones: [(0, 0), (0, 0), (B + 8192, B + 12_288), (0, 0)] },
-        ];
-        build(&nodes, &[(B, B + 12_288)], &[0, 1])
+        two_node_machine()
     }
 
     #[test]

@@ -56,6 +56,18 @@ pub fn build_with(
     pa
 }
 
+/// The reports' machine: node 0 with DMA and Normal of 4096 pages each at
+/// PFN 0x40000, node 1 with a Normal zone of 4096 pages after them; one CPU
+/// on each node.
+pub fn two_node_machine() -> PageAllocator {
+    const B: u64 = 0x40000;
+    let nodes = [
+        NodeSpec { nid: 0, zones: [(B, B + 4096), (0, 0), (B + 4096, B + 8192), (0, 0)] },
+        NodeSpec { nid: 1, zones: [(0, 0), (0, 0), (B + 8192, B + 12_288), (0, 0)] },
+    ];
+    build(&nodes, &[(B, B + 12_288)], &[0, 1])
+}
+
 pub fn build(nodes: &[NodeSpec], present: &[(u64, u64)], cpus: &[i32]) -> PageAllocator {
     build_with(nodes, present, present, cpus, AllocatorFlags::empty(), false)
 }

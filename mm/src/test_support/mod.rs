@@ -27,7 +27,7 @@ mod builders;
 mod hal;
 mod migrator;
 
-pub use builders::{FreeBlock, NodeSpec, TestFree, buddy_counts, build, build_with, check, storage};
+pub use builders::{FreeBlock, NodeSpec, TestFree, buddy_counts, build, build_with, check, storage, two_node_machine};
 pub use hal::{
     Arena, LinearMap, Memblock, PageAllocator, PageEvent, Rng, Slub, TestHal, reset_linear_map, set_linear_map,
     take_log, take_maps, take_page_events, take_zeroed, unmapped_frames,
