@@ -170,7 +170,7 @@ extern "C" fn kernel_main(info: &BootInfo) -> ! {
     memblock::enable_table_pages();
     state::init(info, blob, raw.len() as u64, dt, params);
     let (dt, params) = (&state::get().dt, &state::get().params);
-    numa::init_from_memblock();
+    numa::init_from_memblock(params.numa_off || dt.memory.iter().all(|r| r.nid.is_none()));
     let zone_limits = {
         let mb = memblock::MEMBLOCK.lock();
         let z = memory::zones::compute(&mb, dt.dma_max_cpu_addr, params);

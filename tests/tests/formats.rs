@@ -38,7 +38,9 @@ fn report(out: &Outcome, title: &str) -> String {
 /// summary. (The Memory: line comes at another moment of each boot; it is
 /// compared on its own.)
 fn memory_lines(log: &str) -> Vec<String> {
-    const STARTS: [&str; 11] = [
+    const STARTS: [&str; 13] = [
+        "NUMA: Faking a node at ",
+        "Policy zone: ",
         "Zone ranges:",
         "  DMA ",
         "  DMA32 ",

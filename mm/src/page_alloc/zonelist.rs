@@ -101,6 +101,18 @@ impl<H: Hal> PageAllocator<H> {
                 vm_total_pages
             ),
         );
+        // mempolicy's policy_zone: the highest zone below Movable that has
+        // memory (check_highest_zone), announced as Linux with NUMA does.
+        let policy_zone = self
+            .nodes
+            .iter()
+            .flatten()
+            .flat_map(|p| p.node_zones.iter())
+            .filter(|z| z.is_populated() && z.zone_type() != ZoneType::Movable)
+            .map(|z| z.zone_type())
+            .max()
+            .unwrap_or(ZoneType::Dma);
+        H::log(LogLevel::Info, format_args!("Policy zone: {}", policy_zone.name()));
     }
 
     /// The next node for `node`'s zonelist (find_next_best_node).
