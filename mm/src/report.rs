@@ -139,7 +139,7 @@ impl<H: Hal> PageAllocator<H> {
             for (i, zone) in pgdat.zones().iter().enumerate() {
                 write!(out, "Node {}, zone {:>8}", pgdat.node_id(), zone.name())?;
                 if first_populated == Some(i) {
-                    let node = c.nodes.get(pgdat.node_id().0 as usize).copied().unwrap_or_default();
+                    let node = c.node(pgdat.node_id().0 as usize);
                     write!(out, "\n  per-node stats")?;
                     for name in NODE_STAT_NAMES {
                         write!(out, "\n      {name:<12} {}", node.get(name))?;
@@ -239,93 +239,90 @@ impl<H: Hal> PageAllocator<H> {
     /// ...
     /// ```
     pub fn meminfo(&self, out: &mut impl Write, c: &MemCounters) -> fmt::Result {
+        use Meminfo::{Count, Kb, Pages};
         let t = &c.total;
-        let cma_total: u64 = self.all_zones().map(Zone::cma_pages).sum();
-        let slab = t.slab_reclaimable + t.slab_unreclaimable;
-        // Shared memory is the only file memory (no page cache, no swap).
-        let cached = t.shmem;
-        let kb_lines: [(&str, u64); 13] = [
-            ("MemTotal:", self.totalram_pages()),
-            ("MemFree:", self.nr_free_pages()),
-            ("MemAvailable:", self.si_mem_available()),
-            ("Buffers:", 0),
-            ("Cached:", cached),
-            ("SwapCached:", 0),
-            ("Active:", 0),
-            ("Inactive:", 0),
-            ("Active(anon):", 0),
-            ("Inactive(anon):", 0),
-            ("Active(file):", 0),
-            ("Inactive(file):", 0),
-            ("Unevictable:", 0),
-        ];
-        for (label, v) in kb_lines {
-            show_val_kb(out, label, v)?;
-        }
-        let more: [(&str, u64); 22] = [
-            ("Mlocked:", 0),
-            ("SwapTotal:", 0),
-            ("SwapFree:", 0),
-            ("Zswap:", 0),
-            ("Zswapped:", 0),
-            ("Dirty:", 0),
-            ("Writeback:", 0),
-            ("AnonPages:", t.anon_pages),
-            ("Mapped:", 0),
-            ("Shmem:", t.shmem),
-            ("KReclaimable:", t.slab_reclaimable),
-            ("Slab:", slab),
-            ("SReclaimable:", t.slab_reclaimable),
-            ("SUnreclaim:", t.slab_unreclaimable),
-            ("KernelStack:", 0),
-            ("PageTables:", t.page_table_pages),
-            ("SecPageTables:", 0),
-            ("NFS_Unstable:", 0),
-            ("Bounce:", 0),
-            ("WritebackTmp:", 0),
-            // vm_commit_limit: half the RAM (overcommit_ratio 50), no swap.
-            ("CommitLimit:", self.totalram_pages() * 50 / 100),
-            ("Committed_AS:", c.committed_pages),
-        ];
-        for (label, v) in more {
-            if label == "KernelStack:" {
-                // Counted in KiB, not pages.
-                writeln!(out, "{label:<16}{:>8} kB", t.kernel_stack_kb)?;
-            } else {
-                show_val_kb(out, label, v)?;
-            }
-        }
-        writeln!(out, "{:<16}{:>8} kB", "VmallocTotal:", c.vmalloc_total >> 10)?;
-        show_val_kb(out, "VmallocUsed:", c.vmalloc_pages)?;
+        let cma_free: u64 = self.all_zones().map(Zone::free_cma_pages).sum();
+        // One call a line, not a table: the shell prints this from the boot
+        // stack, where a 53-entry array would be a large frame.
+        meminfo_line(out, "MemTotal:", Pages(self.totalram_pages()))?;
+        meminfo_line(out, "MemFree:", Pages(self.nr_free_pages()))?;
+        meminfo_line(out, "MemAvailable:", Pages(self.si_mem_available()))?;
+        meminfo_line(out, "Buffers:", Pages(0))?;
+        // Shared memory is the only file memory (no page cache).
+        meminfo_line(out, "Cached:", Pages(t.shmem))?;
+        meminfo_line(out, "SwapCached:", Pages(0))?;
+        meminfo_line(out, "Active:", Pages(0))?;
+        meminfo_line(out, "Inactive:", Pages(0))?;
+        meminfo_line(out, "Active(anon):", Pages(0))?;
+        meminfo_line(out, "Inactive(anon):", Pages(0))?;
+        meminfo_line(out, "Active(file):", Pages(0))?;
+        meminfo_line(out, "Inactive(file):", Pages(0))?;
+        meminfo_line(out, "Unevictable:", Pages(0))?;
+        meminfo_line(out, "Mlocked:", Pages(0))?;
+        meminfo_line(out, "SwapTotal:", Pages(0))?;
+        meminfo_line(out, "SwapFree:", Pages(0))?;
+        meminfo_line(out, "Zswap:", Pages(0))?;
+        meminfo_line(out, "Zswapped:", Pages(0))?;
+        meminfo_line(out, "Dirty:", Pages(0))?;
+        meminfo_line(out, "Writeback:", Pages(0))?;
+        meminfo_line(out, "AnonPages:", Pages(t.anon_pages))?;
+        meminfo_line(out, "Mapped:", Pages(0))?;
+        meminfo_line(out, "Shmem:", Pages(t.shmem))?;
+        meminfo_line(out, "KReclaimable:", Pages(t.slab_reclaimable))?;
+        meminfo_line(out, "Slab:", Pages(t.slab_reclaimable + t.slab_unreclaimable))?;
+        meminfo_line(out, "SReclaimable:", Pages(t.slab_reclaimable))?;
+        meminfo_line(out, "SUnreclaim:", Pages(t.slab_unreclaimable))?;
+        meminfo_line(out, "KernelStack:", Kb(t.kernel_stack_kb))?;
+        meminfo_line(out, "PageTables:", Pages(t.page_table_pages))?;
+        meminfo_line(out, "SecPageTables:", Pages(0))?;
+        meminfo_line(out, "NFS_Unstable:", Pages(0))?;
+        meminfo_line(out, "Bounce:", Pages(0))?;
+        meminfo_line(out, "WritebackTmp:", Pages(0))?;
+        // vm_commit_limit: half the RAM (overcommit_ratio 50), no swap.
+        meminfo_line(out, "CommitLimit:", Pages(self.totalram_pages() * 50 / 100))?;
+        meminfo_line(out, "Committed_AS:", Pages(c.committed_pages))?;
+        meminfo_line(out, "VmallocTotal:", Kb(c.vmalloc_total >> 10))?;
+        meminfo_line(out, "VmallocUsed:", Pages(c.vmalloc_pages))?;
         // Linux stopped computing VmallocChunk in 5.3 and prints 0.
-        show_val_kb(out, "VmallocChunk:", 0)?;
-        writeln!(out, "{:<16}{:>8} kB", "Percpu:", c.percpu_bytes >> 10)?;
-        let tail: [(&str, u64); 8] = [
-            ("HardwareCorrupted:", 0),
-            ("AnonHugePages:", 0),
-            ("ShmemHugePages:", 0),
-            ("ShmemPmdMapped:", 0),
-            ("FileHugePages:", 0),
-            ("FilePmdMapped:", 0),
-            ("CmaTotal:", cma_total),
-            ("CmaFree:", self.all_zones().map(Zone::free_cma_pages).sum()),
-        ];
-        for (label, v) in tail {
-            // HardwareCorrupted's label is wider than 16: Linux pads its
-            // value to 5 then (`%5lu kB`).
-            if label == "HardwareCorrupted:" {
-                writeln!(out, "{label}{:>6} kB", k(v))?;
-            } else {
-                show_val_kb(out, label, v)?;
-            }
-        }
-        for label in ["HugePages_Total:", "HugePages_Free:", "HugePages_Rsvd:", "HugePages_Surp:"] {
-            writeln!(out, "{label:<16}{:>8}", 0)?;
-        }
+        meminfo_line(out, "VmallocChunk:", Pages(0))?;
+        meminfo_line(out, "Percpu:", Kb(c.percpu_bytes >> 10))?;
+        meminfo_line(out, "HardwareCorrupted:", Pages(0))?;
+        meminfo_line(out, "AnonHugePages:", Pages(0))?;
+        meminfo_line(out, "ShmemHugePages:", Pages(0))?;
+        meminfo_line(out, "ShmemPmdMapped:", Pages(0))?;
+        meminfo_line(out, "FileHugePages:", Pages(0))?;
+        meminfo_line(out, "FilePmdMapped:", Pages(0))?;
+        meminfo_line(out, "CmaTotal:", Pages(self.all_zones().map(Zone::cma_pages).sum()))?;
+        meminfo_line(out, "CmaFree:", Pages(cma_free))?;
+        meminfo_line(out, "HugePages_Total:", Count(0))?;
+        meminfo_line(out, "HugePages_Free:", Count(0))?;
+        meminfo_line(out, "HugePages_Rsvd:", Count(0))?;
+        meminfo_line(out, "HugePages_Surp:", Count(0))?;
         // The PMD size, the only huge page size with 4 KiB pages here.
-        writeln!(out, "{:<16}{:>8} kB", "Hugepagesize:", 2048)?;
-        show_val_kb(out, "Hugetlb:", 0)
+        meminfo_line(out, "Hugepagesize:", Kb(2048))?;
+        meminfo_line(out, "Hugetlb:", Pages(0))?;
+        Ok(())
     }
+}
+
+/// One meminfo line in Linux's widths.
+fn meminfo_line(out: &mut impl Write, label: &str, v: Meminfo) -> fmt::Result {
+    match v {
+        // Its label is wider than 16: Linux gives the value 5 columns after
+        // one space (`HardwareCorrupted: %5lu kB`).
+        Meminfo::Pages(p) if label == "HardwareCorrupted:" => writeln!(out, "{label} {:>5} kB", k(p)),
+        Meminfo::Pages(p) => show_val_kb(out, label, p),
+        Meminfo::Kb(kb) => writeln!(out, "{label:<16}{kb:>8} kB"),
+        Meminfo::Count(n) => writeln!(out, "{label:<16}{n:>8}"),
+    }
+}
+
+/// A meminfo value: pages (printed in kB), already kB, or a bare count.
+#[derive(Clone, Copy)]
+enum Meminfo {
+    Pages(u64),
+    Kb(u64),
+    Count(u64),
 }
 
 /// zoneinfo's free and watermark lines: pages free, boost, min, low, high,
@@ -428,7 +425,8 @@ Node 1, zone   Normal      0      0      0      0      0      0      0      0   
     fn zoneinfo_format() {
         let pa = machine();
         let mut c = MemCounters::default();
-        c.nodes[0].slab_unreclaimable = 7;
+        c.total.slab_unreclaimable = 7;
+        c.totals_node = Some(0);
         let mut s = String::new();
         pa.zoneinfo(&mut s, &c).unwrap();
         let dma = pa.node_data(NodeId(0)).unwrap().zone(ZoneType::Dma);

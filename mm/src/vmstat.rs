@@ -95,15 +95,6 @@ pub fn snapshot() -> [u64; NR_VM_EVENTS] {
     core::array::from_fn(|i| EVENTS[i].load(Relaxed))
 }
 
-/// The event lines of `/proc/vmstat` that this kernel counts (`name
-/// value`, one per line).
-pub fn vmstat_events(out: &mut impl Write) -> fmt::Result {
-    for ev in VmEvent::ALL {
-        writeln!(out, "{} {}", ev.name(), vm_event(ev))?;
-    }
-    Ok(())
-}
-
 // ----- the names of /proc/vmstat and /proc/zoneinfo --------------------
 //
 // Linux's counter names in its order, as Debian's arm64 6.12 kernel prints
@@ -347,13 +338,15 @@ impl NodeCounters {
 }
 
 /// Machine-wide values for /proc/vmstat and /proc/meminfo beyond the
-/// page allocator's: the [`NodeCounters`] of every node and their sum, and
-/// the memmap and vmalloc figures.
-#[derive(Clone, Copy, Debug)]
+/// page allocator's: the [`NodeCounters`] summed over the machine, and the
+/// memmap and vmalloc figures. Small (the shell builds it on the boot
+/// stack).
+#[derive(Clone, Copy, Debug, Default)]
 pub struct MemCounters {
-    /// Per node where the kernel knows the node; on a machine of several
-    /// nodes, counters kept only machine-wide are 0 here.
-    pub nodes: [NodeCounters; crate::config::MAX_NUMNODES],
+    /// The node the totals wholly belong to (a machine of one node); on a
+    /// machine of several the counters are kept only machine-wide, and a
+    /// node's per-node stats show 0 for them.
+    pub totals_node: Option<usize>,
     /// The machine-wide sums.
     pub total: NodeCounters,
     /// Pages of page descriptors (the memmap), all allocated at boot.
@@ -368,17 +361,10 @@ pub struct MemCounters {
     pub committed_pages: u64,
 }
 
-impl Default for MemCounters {
-    fn default() -> Self {
-        MemCounters {
-            nodes: [NodeCounters::default(); crate::config::MAX_NUMNODES],
-            total: NodeCounters::default(),
-            memmap_boot_pages: 0,
-            vmalloc_pages: 0,
-            vmalloc_total: 0,
-            percpu_bytes: 0,
-            committed_pages: 0,
-        }
+impl MemCounters {
+    /// The counters of node `nid`, as far as they are known per node.
+    pub fn node(&self, nid: usize) -> NodeCounters {
+        if self.totals_node == Some(nid) { self.total } else { NodeCounters::default() }
     }
 }
 
@@ -419,10 +405,8 @@ mod tests {
         let before = vm_event(VmEvent::CmaAllocFail);
         count_vm_events(VmEvent::CmaAllocFail, 3);
         assert!(vm_event(VmEvent::CmaAllocFail) >= before + 3);
-        let mut s = String::new();
-        vmstat_events(&mut s).unwrap();
-        assert!(s.lines().any(|l| l.starts_with("compact_stall ")));
-        assert_eq!(s.lines().count(), NR_VM_EVENTS);
+        assert_eq!(vm_event_by_name("cma_alloc_fail"), vm_event(VmEvent::CmaAllocFail));
+        assert_eq!(vm_event_by_name("pgpgin"), 0, "not counted here");
     }
 
     #[test]

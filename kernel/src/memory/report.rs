@@ -36,47 +36,40 @@ pub fn counters() -> MemCounters {
         kernel_stack_kb: vmalloc::nr_kernel_stack_kb() + (arch::exception::STACK_SIZE >> 10),
         page_table_pages: super::user::pgtable::nr_pagetable_pages(),
     };
-    let mut c = MemCounters {
+    let one_node = super::numa::nr_online_nodes() == 1;
+    MemCounters {
+        totals_node: one_node
+            .then(|| page_alloc::allocator().online_nodes().next().map_or(0, |p| p.node_id().0 as usize)),
         total,
         memmap_boot_pages: super::vmemmap::memmap_pages(),
         vmalloc_pages: vmalloc::nr_vmalloc_pages(),
         vmalloc_total: super::layout::VMALLOC_END - super::layout::VMALLOC_START,
         percpu_bytes: super::percpu::percpu_bytes(),
         committed_pages: super::user::commit().committed_pages(),
-        ..MemCounters::default()
-    };
-    if super::numa::nr_online_nodes() == 1 {
-        let nid = page_alloc::allocator().online_nodes().next().map_or(0, |p| p.node_id().0 as usize);
-        if let Some(n) = c.nodes.get_mut(nid) {
-            *n = total;
-        }
     }
-    c
 }
 
 /// /proc/buddyinfo and /proc/meminfo, printed after the self-tests.
 pub fn short_reports() {
     let pa = page_alloc::allocator();
-    let c = counters();
     print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
-    print_report("/proc/meminfo", |s| pa.meminfo(s, &c));
+    print_report("/proc/meminfo", meminfo);
 }
 
 /// `mminfo`: every memory report, in Linux's formats.
 pub fn mminfo() {
     let pa = page_alloc::allocator();
-    let c = counters();
     print_report("/proc/buddyinfo", |s| pa.buddyinfo(s));
     print_report("/proc/pagetypeinfo", |s| pa.pagetypeinfo(s));
     print_report("/sys/kernel/debug/pageblock_map", |s| pa.pageblock_map(s));
-    print_report("/proc/zoneinfo", |s| pa.zoneinfo(s, &c));
-    print_report("/proc/meminfo", |s| pa.meminfo(s, &c));
+    print_report("/proc/zoneinfo", zoneinfo);
+    print_report("/proc/meminfo", meminfo);
     if let Some(slub) = slab::slub() {
         print_report("/proc/slabinfo", |s| slub.slabinfo(s));
     }
     print_report("/proc/vmallocinfo", vmalloc::vmallocinfo);
     print_report("/proc/iomem", memblock::iomem);
-    print_report("/proc/vmstat", |s| mm::vmstat::vmstat_show(s, |n| pa.global_zone_stat(n), &c));
+    print_report("/proc/vmstat", vmstat);
     print_report("/sys/kernel/debug/extfrag/unusable_index", |s| mm::compaction::unusable_index_show(pa, s));
     print_report("/sys/kernel/debug/extfrag/extfrag_index", |s| mm::compaction::extfrag_index_show(pa, s));
     if cma::areas().next().is_some() {
@@ -85,7 +78,8 @@ pub fn mminfo() {
     memblock_and_heap_info();
 }
 
-/// /proc/meminfo now.
+/// /proc/meminfo now (each file reads the counters when it is read, as
+/// Linux's do).
 pub fn meminfo(s: &mut alloc::string::String) -> core::fmt::Result {
     page_alloc::allocator().meminfo(s, &counters())
 }

@@ -401,7 +401,8 @@ impl<T> VmapSpace<T> {
         }
     }
 
-    /// The largest free range (Linux's VmallocChunk), in bytes.
+    /// The largest free range, in bytes (what Linux's VmallocChunk meant
+    /// before 5.3 stopped computing it and printed 0).
     pub fn largest_free(&self) -> u64 {
         self.free.max_size()
     }
