@@ -24,10 +24,14 @@ const PFN_SECTION_MASK: u64 = !(PAGES_PER_SECTION - 1);
 ///
 /// When `base` is not `u64::MAX`, bit `i` of `bits` set means section
 /// `base + i` is present, for `i < MAX_PRESENT_SECTIONS`; no other section
-/// is present.
+/// is present. Sections `base .. base + dense` are all present (the run of
+/// set bits from bit 0; `dense <= MAX_PRESENT_SECTIONS`).
 #[derive(Clone)]
 pub struct PresentSections {
     base: u64,
+    /// The present run from `base`, in sections: a PFN below it needs no
+    /// look at the bitmap (for most machines that is all of memory).
+    dense: u64,
     bits: [u64; MAX_PRESENT_SECTIONS / 64],
 }
 
@@ -40,7 +44,7 @@ impl Default for PresentSections {
 impl PresentSections {
     /// No sections.
     pub const fn new() -> Self {
-        Self { base: u64::MAX, bits: [0; MAX_PRESENT_SECTIONS / 64] }
+        Self { base: u64::MAX, dense: 0, bits: [0; MAX_PRESENT_SECTIONS / 64] }
     }
 
     /// Mark every section that `[start, end)` touches present. Ranges must
@@ -62,6 +66,12 @@ impl PresentSections {
             let i = (s - base) as usize;
             self.bits[i / 64] |= 1 << (i % 64);
         }
+        let bit = |i: u64| self.bits[(i / 64) as usize] & (1 << (i % 64)) != 0;
+        let mut dense = self.dense;
+        while dense < MAX_PRESENT_SECTIONS as u64 && bit(dense) {
+            dense += 1;
+        }
+        self.dense = dense;
         Ok(())
     }
 
@@ -69,7 +79,7 @@ impl PresentSections {
     #[inline]
     pub fn section_present(&self, section: u64) -> bool {
         let i = section.wrapping_sub(self.base);
-        i < MAX_PRESENT_SECTIONS as u64 && self.bits[(i / 64) as usize] & (1 << (i % 64)) != 0
+        i < self.dense || (i < MAX_PRESENT_SECTIONS as u64 && self.bits[(i / 64) as usize] & (1 << (i % 64)) != 0)
     }
 
     /// Whether the section holding `pfn` is present.

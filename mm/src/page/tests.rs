@@ -71,6 +71,36 @@ fn pfn_valid_is_per_section() {
     assert_eq!(map.sections().nr_present(), 2);
 }
 
+/// The dense run from the first section answers as the bitmap would: a
+/// model of sets of present sections, added in ascending order with gaps,
+/// checked for every section around them.
+#[test]
+fn present_sections_dense_run_matches_the_bitmap() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = |m: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % m
+    };
+    for _ in 0..200 {
+        let mut s = PresentSections::new();
+        let mut model = std::collections::BTreeSet::new();
+        let mut sec = 3 + next(5);
+        for _ in 0..1 + next(6) {
+            let len = 1 + next(4);
+            s.add_range(Pfn(sec * SEC + next(SEC / 2)), Pfn((sec + len - 1) * SEC + SEC / 2 + 1 + next(SEC / 2 - 1)))
+                .unwrap();
+            model.extend(sec..sec + len);
+            // Sometimes adjacent (the run grows), sometimes a hole.
+            sec += len + next(3);
+        }
+        for q in 0..sec + 4 {
+            assert_eq!(s.section_present(q), model.contains(&q), "section {q} of {model:?}");
+        }
+    }
+}
+
 #[test]
 fn present_sections_reject_out_of_window_and_descending() {
     let mut s = PresentSections::new();

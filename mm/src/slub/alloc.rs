@@ -12,8 +12,7 @@ use crate::page::{NONE_PFN, PfnList};
 
 use super::allocator::{Caller, Slub};
 use super::cache::{
-    FastPaths, KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags,
-    TRACK_ALLOC,
+    KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags, TRACK_ALLOC,
 };
 use super::raw;
 use super::slab::SlabState;
@@ -109,11 +108,11 @@ impl<H: Hal> Slub<H> {
     /// no call, no stack frame.
     #[inline(always)]
     fn alloc_fast(&self, cpu: usize, cache: &KmemCache, gfp: Gfp, nid: NodeId) -> Option<NonNull<u8>> {
-        let slot = cache.cpu_slab().get(cpu)?;
-        if !cache.fast.contains(FastPaths::ALLOC) || nid != NUMA_NO_NODE || gfp.contains(Gfp::ZERO) {
+        if cpu >= cache.fast_alloc_cpus || nid != NUMA_NO_NODE || gfp.contains(Gfp::ZERO) {
             return None;
         }
-        let mut cs = slot.try_lock()?;
+        // SAFETY: cpu < fast_alloc_cpus, just checked (fast_slot 1).
+        let mut cs = unsafe { cache.fast_slot(cpu) }.try_lock()?;
         let n = cs.nr_sheaf.checked_sub(1)?;
         let obj = *cs.sheaf.get(n)?;
         cs.nr_sheaf = n;

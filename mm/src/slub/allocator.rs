@@ -12,8 +12,8 @@ use crate::page::PfnList;
 use crate::page_alloc::{PageAllocator, get_order};
 
 use super::cache::{
-    CacheList, CpuSlot, FastPaths, KMALLOC_SHIFT_HIGH, KmemCache, KmemCacheNode, MAX_CACHES, MAX_PARTIAL, MIN_PARTIAL,
-    SlabFlags, SlubDebug, SlubFlags,
+    CacheList, CpuSlot, KMALLOC_SHIFT_HIGH, KmemCache, KmemCacheNode, MAX_CACHES, MAX_PARTIAL, MIN_PARTIAL, SlabFlags,
+    SlubDebug, SlubFlags,
 };
 use super::freelist::init_random_seq;
 use super::layout::calculate_sizes;
@@ -156,11 +156,8 @@ impl<H: Hal> Slub<H> {
         if flags.contains(SlabFlags::RECLAIM_ACCOUNT) {
             allocflags |= Gfp::RECLAIMABLE;
         }
-        let mut fast = FastPaths::empty();
-        if !debug {
-            fast.set(FastPaths::ALLOC, !self.flags.contains(SlubFlags::INIT_ON_ALLOC));
-            fast.set(FastPaths::FREE, !self.flags.contains(SlubFlags::INIT_ON_FREE));
-        }
+        let fast_alloc = !debug && !self.flags.contains(SlubFlags::INIT_ON_ALLOC);
+        let fast_free = !debug && !self.flags.contains(SlubFlags::INIT_ON_FREE);
         let cache = KmemCache {
             name,
             flags,
@@ -182,7 +179,8 @@ impl<H: Hal> Slub<H> {
             cpu_slots: (slots_addr, nr_cpus),
             node: [const { spin::Mutex::new(KmemCacheNode::EMPTY) }; MAX_NUMNODES],
             errors: AtomicUsize::new(0),
-            fast,
+            fast_alloc_cpus: if fast_alloc { nr_cpus } else { 0 },
+            fast_free_cpus: if fast_free { nr_cpus } else { 0 },
             size_nz,
             span: layout.objects as usize * layout.size,
         };

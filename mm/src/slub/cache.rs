@@ -193,7 +193,8 @@ pub(super) const TRACK_FREE: usize = 1;
 /// The layout fields satisfy `object_size <= inuse <= size`, `offset + 8 <=
 /// size - red_left_pad`, `size % align == 0`, `objects * size <= PAGE_SIZE <<
 /// order`, and `random_seq` addresses `objects` u16 entries inside the
-/// cache's own storage, a permutation of `0..objects`.
+/// cache's own storage, a permutation of `0..objects`; `fast_alloc_cpus`
+/// and `fast_free_cpus` are each 0 or `cpu_slots.1`.
 pub struct KmemCache {
     pub(super) name: &'static str,
     pub(super) flags: SlabFlags,
@@ -218,9 +219,15 @@ pub struct KmemCache {
     pub(super) cpu_slots: (usize, usize),
     pub(super) node: [spin::Mutex<KmemCacheNode>; MAX_NUMNODES],
     pub(super) errors: AtomicUsize,
-    /// Which fast paths this cache may take (fixed at creation: debug
-    /// flags, init_on_alloc and init_on_free send everything slow).
-    pub(super) fast: FastPaths,
+    /// The CPUs that may pop their sheaf on allocation: the number of
+    /// per-CPU slots (`cpu_slots.1`), or 0 when this cache's allocations
+    /// all go slow (debug flags, init_on_alloc). Fixed at creation. One
+    /// compare of the CPU number against it is both the fast path's bounds
+    /// check and its flag test.
+    pub(super) fast_alloc_cpus: usize,
+    /// The same for pushing onto the sheaf on free (0 with debug flags or
+    /// init_on_free).
+    pub(super) fast_free_cpus: usize,
     /// `size`, for the fast free's boundary check (a divisor known non-zero).
     pub(super) size_nz: core::num::NonZeroUsize,
     /// `objects * size`: the bytes of a slab that hold objects.
@@ -326,17 +333,6 @@ impl KmemCache {
     #[inline]
     pub(super) fn has_cpu_partial(&self) -> bool {
         self.cpu_partial_slabs > 0
-    }
-}
-
-bitflags! {
-    /// The fast paths a cache may take.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub(super) struct FastPaths: u8 {
-        /// Allocation may pop the sheaf.
-        const ALLOC = 1 << 0;
-        /// Free may push onto the sheaf.
-        const FREE = 1 << 1;
     }
 }
 

@@ -6,8 +6,7 @@ use crate::hal::Hal;
 
 use super::allocator::{Caller, Deferred, Slub};
 use super::cache::{
-    FastPaths, KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags,
-    TRACK_FREE,
+    KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags, TRACK_FREE,
 };
 use super::raw;
 use super::slab::{Slab, SlabState};
@@ -47,14 +46,14 @@ impl<H: Hal> Slub<H> {
     /// (a remote flush holds it). A leaf: no call, no stack frame.
     #[inline(always)]
     fn free_fast(&self, cpu: usize, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
-        let Some(slot) = cache.cpu_slab().get(cpu) else { return false };
         // check_valid_pointer for a cache without red zones (no debug flag:
         // red_left_pad is 0), from precomputed words.
         let off = obj.wrapping_sub(self.slab_addr(slab));
-        if !cache.fast.contains(FastPaths::FREE) || off >= cache.span || off % cache.size_nz != 0 {
+        if cpu >= cache.fast_free_cpus || off >= cache.span || off % cache.size_nz != 0 {
             return false;
         }
-        let Some(mut cs) = slot.try_lock() else { return false };
+        // SAFETY: cpu < fast_free_cpus, just checked (fast_slot 1).
+        let Some(mut cs) = (unsafe { cache.fast_slot(cpu) }).try_lock() else { return false };
         let n = cs.nr_sheaf;
         if n == 0 || n >= SHEAF_CAPACITY || cs.sheaf[n - 1] == obj {
             return false;

@@ -23,25 +23,20 @@ use super::raw;
 /// n = 2^n); 0 for size 0, `None` above 8 KiB.
 #[inline]
 pub const fn kmalloc_index(size: usize) -> Option<usize> {
-    if size != 0 && size <= 192 {
-        // Linux's size_index: one load for the small classes.
-        return Some(SIZE_INDEX[(size - 1) / 8] as usize);
+    match size {
+        0 => Some(0),
+        1..=KMALLOC_MAX_CACHE_SIZE => Some(SIZE_INDEX[(size - 1) / 8] as usize),
+        _ => None,
     }
-    Some(match size {
-        0 => 0,
-        1..=8 => 3,
-        65..=96 => 1,
-        129..=192 => 2,
-        9..=KMALLOC_MAX_CACHE_SIZE => (usize::BITS - (size - 1).leading_zeros()) as usize,
-        _ => return None,
-    })
 }
 
-/// kmalloc_index of 1..=192 bytes, by `(size - 1) / 8`.
-const SIZE_INDEX: [u8; 24] = {
-    let mut t = [0u8; 24];
+/// kmalloc_index of 1..=8192 bytes, by `(size - 1) / 8`. Linux's
+/// size_index covers only up to 192 bytes and takes `fls` above; one
+/// 1 KiB table for every class spares the fast path that branch.
+const SIZE_INDEX: [u8; KMALLOC_MAX_CACHE_SIZE / 8] = {
+    let mut t = [0u8; KMALLOC_MAX_CACHE_SIZE / 8];
     let mut i = 0;
-    while i < 24 {
+    while i < t.len() {
         let size = (i + 1) * 8;
         t[i] = match size {
             8 => 3,
@@ -161,13 +156,21 @@ impl<H: Hal> Slub<H> {
         nid: NodeId,
         caller: Caller,
     ) -> Result<NonNull<u8>, Error> {
-        if size == 0 {
-            return NonNull::new(ZERO_SIZE_PTR as *mut u8).ok_or(Error::InvalidArgument);
-        }
-        if size > KMALLOC_MAX_CACHE_SIZE {
+        // One compare sends both 0 and sizes above the caches aside.
+        if size.wrapping_sub(1) >= KMALLOC_MAX_CACHE_SIZE {
+            if size == 0 {
+                return NonNull::new(ZERO_SIZE_PTR as *mut u8).ok_or(Error::InvalidArgument);
+            }
             return super::alloc::decode_slow(self.kmalloc_large_raw(cpu, size, gfp, nid));
         }
-        let cache = self.kmalloc_slab(size, gfp).ok_or(Error::InvalidArgument)?;
+        let kind = usize::from(gfp.contains(Gfp::DMA));
+        let p = self.kmalloc_caches[kind][SIZE_INDEX[(size - 1) / 8] as usize].load(Relaxed);
+        if p.is_null() {
+            return Err(Error::InvalidArgument);
+        }
+        // SAFETY: non-null entries were stored by kmalloc_init from caches it
+        // created, which are never destroyed (raw::cache_at 1).
+        let cache = unsafe { raw::cache_at(p as usize) };
         self.slab_alloc(cpu, cache, gfp, nid, size, caller)
     }
 

@@ -47,7 +47,7 @@
 //!   +-----------------------------+                   +----------------------------+
 //!   | size, offset, inuse, order  |                   | flags: PG_slab (+PG_head)  |
 //!   | random, random_seq          |      slab_cache <-| private                    |
-//!   | fast (which fast paths)     |                   | mapping  = freelist        |
+//!   | fast_{alloc,free}_cpus      |                   | mapping  = freelist        |
 //!   | cpu_slab: one CpuSlot per --+--> CpuSlot (64-B  | index    = counters:       |
 //!   |   CPU, after the struct     |    aligned, lock) |   inuse | objects | state  |
 //!   |                             |    sheaf[32], nr  | lru      = slab_list       |
@@ -149,7 +149,11 @@
 //!
 //! Fast path (`alloc_fast`, a leaf with no call): a cache with fast
 //! allocation allowed (no debug flag, no init_on_alloc), no node asked for,
-//! no `__GFP_ZERO`: try_lock the CPU slot, pop the sheaf. Everything else
+//! no `__GFP_ZERO`: try_lock the CPU slot, pop the sheaf. Whether the
+//! cache allows it and whether the CPU number has a slot are one compare
+//! (`cpu < fast_alloc_cpus`, which is the slot count or 0), and kmalloc
+//! finds its cache from one 1 KiB table by `(size - 1) / 8`, one compare
+//! having sent 0 and sizes above 8 KiB aside. Everything else
 //! is `slab_alloc_slow`, reached through an out-of-line call that returns
 //! the object or an error code in one register (`encode_slow`; large
 //! kmallocs the same way), so that kmalloc's result stays in registers on

@@ -234,6 +234,22 @@ impl KmemCache {
         // cache (cpu_slots' obligation 1).
         unsafe { cpu_slots(self.cpu_slots.0, self.cpu_slots.1) }
     }
+
+    /// CPU `cpu`'s slot for a fast path that has compared `cpu` with
+    /// `fast_alloc_cpus` or `fast_free_cpus` (so the slice's own bounds
+    /// check would repeat that compare).
+    ///
+    /// # Safety
+    ///
+    /// 1. `cpu < self.fast_alloc_cpus` or `cpu < self.fast_free_cpus`
+    ///    (each is 0 or `cpu_slots.1`, the KmemCache invariant).
+    #[inline(always)]
+    pub(super) unsafe fn fast_slot(&self, cpu: usize) -> &CpuSlot {
+        debug_assert!(cpu < self.cpu_slots.1);
+        // SAFETY: by obligation 1 and the invariant, `cpu < cpu_slots.1`,
+        // inside the slots cpu_slab's slice covers.
+        unsafe { self.cpu_slab().get_unchecked(cpu) }
+    }
 }
 
 /// The `n` u16s of a cache's random sequence at `addr`, for filling.
