@@ -117,8 +117,11 @@ impl<H: Hal> Slub<H> {
             debug_assert_eq!(h.get(), head.0, "a compound block across memmap sections");
             slab = Slab { page: map.page(h), pfn: Pfn(h.get()) };
         }
+        if !slab.page.test_flags(PageFlags::SLAB) {
+            return None;
+        }
         let cache = slab.page.private();
-        if !slab.page.test_flags(PageFlags::SLAB) || cache == 0 {
+        if cache == 0 {
             return None;
         }
         // SAFETY: PG_slab pages have `private` set to their cache by
