@@ -166,10 +166,16 @@ fn numa_off_folds_nodes() {
     out.assert_not_contains("Initmem setup node 1");
 }
 
+/// How long the eight-CPU boots may take: every suite with eight vCPUs
+/// on what may be a two-core host, where each broadcast TLB invalidate
+/// stops every vCPU and a preempted lock holder stalls the spinners
+/// (about 15-20 s here; CI hosts have been twice as slow).
+const SMP8_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Eight CPUs, every one online.
 #[test]
 fn smp8() {
-    let out = Qemu::virt().smp(8).mem("1G").run();
+    let out = Qemu::virt().smp(8).mem("1G").timeout(SMP8_TIMEOUT).run();
     out.assert_passed();
     out.assert_contains("smp: Brought up 1 node, 8 CPUs");
 }
@@ -302,7 +308,7 @@ fn numa_off_folds_nodes_slub_debug_fzpu() {
 /// `smp8` with every SLUB debugging option on.
 #[test]
 fn smp8_slub_debug_fzpu() {
-    Qemu::virt().smp(8).mem("1G").append("slub_debug=FZPU").run().assert_passed();
+    Qemu::virt().smp(8).mem("1G").append("slub_debug=FZPU").timeout(SMP8_TIMEOUT).run().assert_passed();
 }
 
 /// `mem_8g_has_normal_zone` with every SLUB debugging option on.

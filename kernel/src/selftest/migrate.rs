@@ -29,6 +29,7 @@ pub const TESTS: &[Test] = &[
     Test { suite: "migrate", name: "moves_page_shared_by_fork", run: moves_page_shared_by_fork },
     Test { suite: "migrate", name: "pinned_page_is_busy", run: pinned_page_is_busy },
     Test { suite: "migrate", name: "locked_mm_is_contended", run: locked_mm_is_contended },
+    Test { suite: "migrate", name: "one_batch_moves_each_page_on_its_own", run: one_batch_moves_each_page_on_its_own },
     Test { suite: "migrate", name: "shared_anonymous_is_unmovable", run: shared_anonymous_is_unmovable },
 ];
 
@@ -212,6 +213,73 @@ fn locked_mm_is_contended() -> TestResult {
         check_eq!(pfn_at(&mm, base), Some(pfn));
         check_eq!(counts(pfn), (1, 1));
         check_pattern(&mm, base)?;
+    }
+    PageCounts::now().check_back_to(&before)
+}
+
+/// One batch (fewer pages than MIGRATE_BATCH) over four address spaces:
+/// private pages, pages shared by fork, a pinned page and the pages of a
+/// locked mm. The pinned and the locked ones stay; the rest move, under
+/// one TLB flush per address space.
+fn one_batch_moves_each_page_on_its_own() -> TestResult {
+    let before = PageCounts::now();
+    {
+        let (a, abase) = filled_mm(8, false)?;
+        let (b, bbase) = filled_mm(4, false)?;
+        let child = crate::process::fork::dup_mm(&b).map_err(|e| alloc::format!("dup_mm: {e:?}"))?;
+        let (c, cbase) = filled_mm(2, false)?;
+        let va = |base: u64, i: u64| base + i * PAGE_SIZE;
+        let old_a: Vec<Pfn> = (0..8).filter_map(|i| pfn_at(&a, va(abase, i))).collect();
+        let old_b: Vec<Pfn> = (0..4).filter_map(|i| pfn_at(&b, va(bbase, i))).collect();
+        let old_c: Vec<Pfn> = (0..2).filter_map(|i| pfn_at(&c, va(cbase, i))).collect();
+        check_eq!((old_a.len(), old_b.len(), old_c.len()), (8, 4, 2));
+        let pinned = pfn_to_page(old_a[3]).ok_or("no descriptor")?;
+        pinned.get_page();
+        // Interleaved, so that every kind sits between others.
+        let mut list = Vec::new();
+        for i in 0..8 {
+            list.push(old_a[i]);
+            if i < 4 {
+                list.push(old_b[i]);
+            }
+            if i < 2 {
+                list.push(old_c[i]);
+            }
+        }
+        check!(list.len() <= mm::migrate::MIGRATE_BATCH, "the list must be one batch");
+        let r = {
+            let _held = c.inner.lock();
+            migrate(&list)?
+        };
+        check_eq!(r, MigrateResult { succeeded: 7 + 4, failed: 1 + 2, no_target: false });
+        for (i, &old) in old_a.iter().enumerate() {
+            let v = va(abase, i as u64);
+            let now = pfn_at(&a, v).ok_or("a page lost its PTE")?;
+            if i == 3 {
+                check_eq!(now, old);
+                check_eq!(counts(old), (1, 2));
+            } else {
+                check!(now != old, "{v:#x} was not moved");
+                check_eq!(counts(now), (1, 1));
+            }
+            check_pattern(&a, v)?;
+        }
+        for (i, &old) in old_b.iter().enumerate() {
+            let v = va(bbase, i as u64);
+            let now = pfn_at(&b, v).ok_or("a shared page lost its PTE")?;
+            check!(now != old, "{v:#x} (shared by fork) was not moved");
+            check_eq!(pfn_at(&child, v), Some(now));
+            check_eq!(counts(now), (2, 2));
+            check_pattern(&b, v)?;
+            check_pattern(&child, v)?;
+        }
+        for (i, &old) in old_c.iter().enumerate() {
+            let v = va(cbase, i as u64);
+            check_eq!(pfn_at(&c, v), Some(old));
+            check_eq!(counts(old), (1, 1));
+            check_pattern(&c, v)?;
+        }
+        check!(pinned.put_ref_nonzero(), "the pin was the last reference");
     }
     PageCounts::now().check_back_to(&before)
 }

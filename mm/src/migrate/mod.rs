@@ -11,7 +11,10 @@
 //! back to the caller. This module holds the contract and the driver that
 //! Linux's `migrate_pages` is: isolate-and-retry over a list of pages with
 //! targets from a caller's allocation callback, counting
-//! `pgmigrate_success` and `pgmigrate_fail`.
+//! `pgmigrate_success` and `pgmigrate_fail`. Like Linux's
+//! migrate_pages_batch it hands the migrator a batch of pages with their
+//! targets at once, so that one TLB flush covers the unmapping of all of
+//! them ([`Migrator::migrate_batch`]).
 //!
 //! # References
 //!
@@ -31,7 +34,7 @@
 //!
 //! # Differences from Linux
 //!
-//! One page at a time (no batched unmap and flush of many folios), order-0
+//! Batches of [`MIGRATE_BATCH`] pages (Linux: up to 512 folios), order-0
 //! pages only (no THP, no hugetlb), and no movable_ops pages (zsmalloc,
 //! balloon). The mode is not passed: the migrator never sleeps on a lock
 //! (contention is `Again`), and a caller that may sleep, as Linux's
@@ -47,6 +50,11 @@ use crate::page_alloc::PageAllocator;
 use crate::vmstat::{VmEvent, count_vm_events};
 
 pub use contract::{MigrateError, Migrator};
+
+/// Pages handed to [`Migrator::migrate_batch`] at once (both callers
+/// isolate this many: COMPACT_CLUSTER_MAX; Linux's NR_MAX_BATCHED_MIGRATION
+/// is 512, for the longer lists of its other callers).
+pub const MIGRATE_BATCH: usize = 32;
 
 /// Passes over the list before a page that keeps answering `Again` counts
 /// as failed (Linux's NR_MAX_MIGRATE_PAGES_RETRY).
@@ -104,38 +112,61 @@ pub fn migrate_pages<H: Hal>(
     put_new: &mut dyn FnMut(Pfn),
 ) -> MigrateResult {
     let mut result = MigrateResult::default();
-    // `pending` is the prefix of `pages` still to try.
+    // `pending` is the prefix of `pages` still to try; a pass takes it a
+    // batch at a time and packs the pages to retry at its front.
     let mut pending = pages.len();
     for pass in 0..NR_MAX_MIGRATE_PAGES_RETRY {
         let mut again = 0;
-        for i in 0..pending {
-            let src = pages[i];
-            let outcome = match get_new(src) {
-                None => {
-                    result.no_target = true;
-                    Err(MigrateError::Busy)
-                }
-                Some(dst) => {
-                    let r = migrator.migrate_page(src, dst);
-                    if r.is_err() {
-                        put_new(dst);
+        let mut next = 0;
+        while next < pending {
+            let n = (pending - next).min(MIGRATE_BATCH);
+            let mut srcs = [Pfn(0); MIGRATE_BATCH];
+            srcs[..n].copy_from_slice(&pages[next..next + n]);
+            next += n;
+            // Targets first (a page without one fails as Busy), then the
+            // pages that have one move together.
+            let mut pairs = [(Pfn(0), Pfn(0)); MIGRATE_BATCH];
+            let mut outcome = [Err(MigrateError::Busy); MIGRATE_BATCH];
+            let mut slot = [usize::MAX; MIGRATE_BATCH];
+            let mut k = 0;
+            for (j, &src) in srcs[..n].iter().enumerate() {
+                match get_new(src) {
+                    None => result.no_target = true,
+                    Some(dst) => {
+                        pairs[k] = (src, dst);
+                        slot[j] = k;
+                        k += 1;
                     }
-                    r
                 }
-            };
-            match outcome {
-                Err(MigrateError::Again) if pass + 1 < NR_MAX_MIGRATE_PAGES_RETRY && !result.no_target => {
-                    pages[again] = src;
-                    again += 1;
-                    continue;
-                }
-                Ok(()) => result.succeeded += 1,
-                Err(_) => result.failed += 1,
             }
-            // SAFETY: the isolation reference the caller gave us; after
-            // success nothing maps `src` (the migrator's promise 1), after
-            // failure its mappings hold their own references.
-            unsafe { pa.put_page(cpu, src) };
+            let mut moved = [Err(MigrateError::Busy); MIGRATE_BATCH];
+            if k > 0 {
+                migrator.migrate_batch(&pairs[..k], &mut moved[..k]);
+            }
+            for (j, o) in outcome[..n].iter_mut().enumerate() {
+                if let Some(&r) = moved.get(slot[j]) {
+                    if r.is_err() {
+                        put_new(pairs[slot[j]].1);
+                    }
+                    *o = r;
+                }
+            }
+            for (&src, &r) in srcs[..n].iter().zip(&outcome[..n]) {
+                match r {
+                    Err(MigrateError::Again) if pass + 1 < NR_MAX_MIGRATE_PAGES_RETRY && !result.no_target => {
+                        // `again` <= the index `src` was read from.
+                        pages[again] = src;
+                        again += 1;
+                        continue;
+                    }
+                    Ok(()) => result.succeeded += 1,
+                    Err(_) => result.failed += 1,
+                }
+                // SAFETY: the isolation reference the caller gave us; after
+                // success nothing maps `src` (the migrator's promise 1),
+                // after failure its mappings hold their own references.
+                unsafe { pa.put_page(cpu, src) };
+            }
         }
         pending = again;
         if pending == 0 {
@@ -149,10 +180,36 @@ pub fn migrate_pages<H: Hal>(
 
 #[cfg(test)]
 mod tests {
-    use super::{MigrateResult, NR_MAX_MIGRATE_PAGES_RETRY, isolate_movable_page, migrate_pages};
+    use super::{MIGRATE_BATCH, MigrateResult, NR_MAX_MIGRATE_PAGES_RETRY, isolate_movable_page, migrate_pages};
     use crate::addr::Pfn;
     use crate::gfp::Gfp;
+    use crate::migrate::{MigrateError, Migrator};
+    use crate::page::Page;
     use crate::test_support::*;
+    use std::sync::Mutex;
+
+    /// The fake, moving whole batches and recording their sizes.
+    struct Batching<'a> {
+        inner: FakeMigrator<'a>,
+        batches: Mutex<Vec<usize>>,
+    }
+
+    // SAFETY: every move is FakeMigrator's, whose promises hold.
+    unsafe impl Migrator for Batching<'_> {
+        fn is_movable(&self, page: &Page) -> bool {
+            self.inner.is_movable(page)
+        }
+        fn migrate_page(&self, src: Pfn, dst: Pfn) -> Result<(), MigrateError> {
+            self.inner.migrate_page(src, dst)
+        }
+        fn migrate_batch(&self, pairs: &[(Pfn, Pfn)], out: &mut [Result<(), MigrateError>]) {
+            assert_eq!(pairs.len(), out.len());
+            self.batches.lock().unwrap().push(pairs.len());
+            for (o, &(s, d)) in out.iter_mut().zip(pairs) {
+                *o = self.inner.migrate_page(s, d);
+            }
+        }
+    }
 
     fn machine() -> PageAllocator {
         let n = 0x40000;
@@ -211,6 +268,53 @@ mod tests {
         }
         m.release(&pa, srcs[2]);
         m.release(&pa, srcs[3]);
+        pa.drain_all_pages();
+        assert_eq!(pa.nr_free_pages(), free0);
+        check(&pa);
+    }
+
+    #[test]
+    fn pages_go_to_the_migrator_a_batch_at_a_time_and_retries_in_later_passes() {
+        let pa = machine();
+        let m = Batching { inner: FakeMigrator::new(&pa), batches: Mutex::new(Vec::new()) };
+        let free0 = pa.nr_free_pages();
+        let n = MIGRATE_BATCH + 8;
+        let srcs: Vec<Pfn> = (1..=n as u64).map(|t| user_page(&pa, &m.inner, t)).collect();
+        // Two pages of the first batch answer Again once, one of the last
+        // batch twice: the second pass retries three pages together, the
+        // third one.
+        m.inner.contend(srcs[0], 1);
+        m.inner.contend(srcs[MIGRATE_BATCH - 1], 1);
+        m.inner.contend(srcs[n - 1], 2);
+        let mut list = srcs.clone();
+        for &s in &list {
+            assert!(isolate_movable_page(&pa, 0, s, &m));
+        }
+        let mut targets = Vec::new();
+        let r = migrate_pages(
+            &pa,
+            0,
+            &m,
+            &mut list,
+            &mut |_| {
+                let d = pa.alloc_pages(0, Gfp::HIGHUSER_MOVABLE, 0).ok()?;
+                targets.push(d);
+                Some(d)
+            },
+            // SAFETY: an unused target, ours.
+            &mut |d| unsafe { pa.put_page(0, d) },
+        );
+        assert_eq!(r, MigrateResult { succeeded: n as u64, failed: 0, no_target: false });
+        assert_eq!(*m.batches.lock().unwrap(), [MIGRATE_BATCH, 8, 3, 1]);
+        // An unused target went back and may have come out again.
+        targets.sort();
+        targets.dedup();
+        let mut tags: Vec<u64> = targets.iter().filter_map(|&d| m.inner.tag(d)).collect();
+        tags.sort();
+        assert_eq!(tags, (1..=n as u64).collect::<Vec<_>>());
+        for &d in targets.iter().filter(|&&d| m.inner.tag(d).is_some()) {
+            m.inner.release(&pa, d);
+        }
         pa.drain_all_pages();
         assert_eq!(pa.nr_free_pages(), free0);
         check(&pa);

@@ -100,6 +100,16 @@ pub fn user_prot(write: bool, exec: bool) -> PageProt {
     p
 }
 
+/// Invalidate every TLB entry of the address space `asid` on all CPUs
+/// (flush_tlb_mm); an address space without an ASID never ran, so no TLB
+/// holds its entries and the publish barrier is enough.
+pub fn flush_tlb_mm(asid: Option<Asid>) {
+    match asid {
+        Some(asid) => arch::tlb::flush_tlb_asid(asid),
+        None => arch::tlb::publish_new_entries(),
+    }
+}
+
 /// A present PTE, decoded.
 #[derive(Clone, Copy, Debug)]
 pub struct Pte {
@@ -191,16 +201,14 @@ impl UserPageTable {
         arch::pte::migration_entry(pt.pte_read(slot)).map(|(pa, _)| pa.pfn())
     }
 
-    /// Unmap the present `old` at `va` for migration (try_to_migrate_one):
-    /// a migration entry naming its page takes its place, and every CPU's
-    /// TLB entry for it is gone when this returns, so nothing writes the
-    /// page through this mapping any more.
-    pub fn set_migration_entry(&mut self, asid: Option<Asid>, va: VirtAddr, old: Pte) {
+    /// Unmap the present `old` for migration (try_to_migrate_one): a
+    /// migration entry naming its page takes its place. The TLB is not
+    /// flushed: CPUs may write the page through their cached entry until
+    /// the caller's [`flush_tlb_mm`] for this address space returns, so
+    /// nothing may copy the page before that (Linux's TTU_BATCH_FLUSH and
+    /// try_to_unmap_flush; one flush covers a batch of pages).
+    pub fn set_migration_entry(&mut self, old: Pte) {
         self.pt().pte_write(old.slot, arch::pte::mk_migration_entry(old.pfn().phys(), old.writable()));
-        match asid {
-            Some(asid) => arch::tlb::flush_tlb_page_asid(asid, va),
-            None => arch::tlb::publish_new_entries(),
-        }
     }
 
     /// Turn the migration entry that replaced `old` back into a leaf, for
@@ -268,7 +276,14 @@ impl UserPageTable {
         let mut n = 0usize;
         let mut mapped = 0;
         let mut batch_start = start;
+        // Linux's gather holds thousands of pages and flushes once for the
+        // range it unmapped, the whole ASID when that is more than
+        // MAX_DVM_OPS pages. This batch is smaller, so each of its flushes
+        // takes the form one flush of the range asked for would: a
+        // 2,048-page exit costs 32 `tlbi aside1is`, not 2,048 `tlbi vae1is`.
+        let whole_asid = (end.0 - start.0) / mm::PAGE_SIZE > arch::tlb::MAX_DVM_OPS;
         let flush = |from: VirtAddr, to: VirtAddr| match asid {
+            Some(asid) if whole_asid => arch::tlb::flush_tlb_asid(asid),
             Some(asid) => arch::tlb::flush_tlb_range_asid(asid, from, to),
             None => arch::tlb::publish_new_entries(),
         };
