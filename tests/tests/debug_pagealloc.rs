@@ -9,8 +9,16 @@ use boot_tests::{Outcome, Qemu};
 const SUITE_TESTS: [&str; 3] =
     ["linear_map_granularity", "freed_pages_fault_on_every_cpu", "table_page_allocated_under_kernel_pt"];
 
+/// How long a boot with every suite under debug_pagealloc may take: each
+/// page allocated or freed maps or unmaps it in the linear map with a
+/// broadcast TLB invalidate, which under QEMU's multi-threaded TCG stops
+/// every vCPU; the cma suite's four memtouch processes make tens of
+/// thousands of them (40-70 s at four CPUs here; CI hosts have been twice
+/// as slow).
+const DEBUG_PAGEALLOC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(180);
+
 fn selftests_pass(smp: u32, mem: &str) {
-    let out = Qemu::virt().smp(smp).mem(mem).append("debug_pagealloc=on").run();
+    let out = Qemu::virt().smp(smp).mem(mem).append("debug_pagealloc=on").timeout(DEBUG_PAGEALLOC_TIMEOUT).run();
     out.assert_passed();
     out.assert_contains("debug_pagealloc: enabled; linear map mapped with 4K pages");
     for t in SUITE_TESTS {
