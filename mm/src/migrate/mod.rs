@@ -120,41 +120,36 @@ pub fn migrate_pages<H: Hal>(
         let mut next = 0;
         while next < pending {
             let n = (pending - next).min(MIGRATE_BATCH);
-            let mut srcs = [Pfn(0); MIGRATE_BATCH];
-            srcs[..n].copy_from_slice(&pages[next..next + n]);
-            next += n;
-            // Targets first (a page without one fails as Busy), then the
-            // pages that have one move together.
+            // Targets first (a page without one fails as Busy at once),
+            // then the pages that have one move together.
             let mut pairs = [(Pfn(0), Pfn(0)); MIGRATE_BATCH];
-            let mut outcome = [Err(MigrateError::Busy); MIGRATE_BATCH];
-            let mut slot = [usize::MAX; MIGRATE_BATCH];
             let mut k = 0;
-            for (j, &src) in srcs[..n].iter().enumerate() {
+            for &src in &pages[next..next + n] {
                 match get_new(src) {
-                    None => result.no_target = true,
                     Some(dst) => {
                         pairs[k] = (src, dst);
-                        slot[j] = k;
                         k += 1;
                     }
-                }
-            }
-            let mut moved = [Err(MigrateError::Busy); MIGRATE_BATCH];
-            if k > 0 {
-                migrator.migrate_batch(&pairs[..k], &mut moved[..k]);
-            }
-            for (j, o) in outcome[..n].iter_mut().enumerate() {
-                if let Some(&r) = moved.get(slot[j]) {
-                    if r.is_err() {
-                        put_new(pairs[slot[j]].1);
+                    None => {
+                        result.no_target = true;
+                        result.failed += 1;
+                        // SAFETY: the isolation reference the caller gave
+                        // us; nothing was changed.
+                        unsafe { pa.put_page(cpu, src) };
                     }
-                    *o = r;
                 }
             }
-            for (&src, &r) in srcs[..n].iter().zip(&outcome[..n]) {
+            next += n;
+            let mut moved = [Err(MigrateError::Busy); MIGRATE_BATCH];
+            migrator.migrate_batch(&pairs[..k], &mut moved[..k]);
+            for (&(src, dst), &r) in pairs[..k].iter().zip(&moved[..k]) {
+                if r.is_err() {
+                    put_new(dst);
+                }
                 match r {
                     Err(MigrateError::Again) if pass + 1 < NR_MAX_MIGRATE_PAGES_RETRY && !result.no_target => {
-                        // `again` <= the index `src` was read from.
+                        // `again` <= the index `src` was read from (the
+                        // batch was copied into `pairs`).
                         pages[again] = src;
                         again += 1;
                         continue;
