@@ -13,8 +13,9 @@
 //!   offset        0   8      72    80   88   96
 //! ```
 //!
-//! Linux keeps `current` in SP_EL0; here TPIDR_EL1 is the per-CPU offset
-//! (`percpu`) and the scheduler keeps `current` in a per-CPU slot, so this
+//! Linux keeps `current` in SP_EL0; here SP_EL0 names the CPU's area and
+//! TPIDR_EL1 is the per-CPU offset (`percpu`), both the CPU's and not the
+//! task's, and the scheduler keeps `current` in a per-CPU slot, so this
 //! switch touches no other register.
 //!
 //! A task that has never run starts at `__ret_from_fork`: its context holds

@@ -333,6 +333,13 @@ __trap_el0:
     save_x2_x30
     mrs     x20, sp_el0
     save_sp_x20_and_sysregs
+    // SP_EL0 = this CPU's area while the kernel runs (arch/src/percpu.rs);
+    // the user's is in the frame, and __ret_to_user puts it back.
+    mrs     x21, tpidr_el1
+    adrp    x22, __cpu_area
+    add     x22, x22, :lo12:__cpu_area
+    add     x21, x21, x22
+    msr     sp_el0, x21
     mov     x1, x0
     mov     x0, sp
     // A zero frame record: backtraces end here, at the user boundary.

@@ -31,6 +31,23 @@
 //! top of the CPU's overflow stack, which the vector code loads (as
 //! `__cpu_area + TPIDR_EL1`) when the kernel stack is exhausted.
 //!
+//! SP_EL0 holds the address of the running CPU's copy while the kernel runs
+//! (the kernel's own stack is SP_EL1; SP_EL0 is the user stack pointer only
+//! in EL0), so [`this_cpu_area`] is one `mrs` and a field one load:
+//! `smp_processor_id` is two instructions, where `__cpu_area + TPIDR_EL1`
+//! takes five. Linux arm64 keeps `current` there for the same reason. Who
+//! writes it: the head (the boot CPU's template area) and
+//! `__secondary_switched` (the CPU's unit), [`set_my_cpu_offset`] (the boot
+//! CPU moving onto its unit), and the vector code, which saves the user's
+//! SP_EL0 on every entry from EL0 and sets it to `__cpu_area + TPIDR_EL1`
+//! before any Rust code runs; `__ret_to_user` puts the user's back just
+//! before its `eret`. The register belongs to the CPU, not to a task, so a
+//! task switch leaves it alone, as it leaves TPIDR_EL1.
+//!
+//! The area's two [`CpuArea::hot`] words are the kernel's hottest per-CPU
+//! pointers (the page allocator's, see kernel/src/memory/page_alloc.rs),
+//! read together by [`this_cpu_hot`] with one load pair.
+//!
 //! # Accessors and the preemption count
 //!
 //! * [`this_cpu_ptr`], [`per_cpu`] / [`per_cpu_ptr`]: the running CPU's or
@@ -58,7 +75,7 @@
 use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::sync::atomic::{
-    AtomicI32, AtomicI64, AtomicIsize, AtomicU32, AtomicU64, AtomicUsize, Ordering, compiler_fence,
+    AtomicI32, AtomicI64, AtomicIsize, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering, compiler_fence,
 };
 
 /// Most CPUs the kernel brings up (Linux's NR_CPUS), defined once in `mm`.
@@ -171,9 +188,20 @@ pub unsafe fn set_per_cpu_offset(cpu: usize, offset: u64) {
 ///    copied), and no guard of this module is alive across the call.
 pub unsafe fn set_my_cpu_offset(offset: u64) {
     compiler_fence(Ordering::SeqCst);
-    // SAFETY: writing TPIDR_EL1 changes only where this CPU's per-CPU
-    // accesses go, which obligations 1 and 2 make the same values.
-    unsafe { core::arch::asm!("msr tpidr_el1, {}", in(reg) offset, options(nostack, preserves_flags)) };
+    // SP_EL0 follows: it names this CPU's area in the new copy.
+    let area = core::ptr::addr_of!(CPU_AREA) as u64 + offset;
+    // SAFETY: writing TPIDR_EL1 and SP_EL0 changes only where this CPU's
+    // per-CPU accesses go, which obligations 1 and 2 make the same values
+    // (the kernel runs on SP_EL1; SP_EL0 is no stack here).
+    unsafe {
+        core::arch::asm!(
+            "msr tpidr_el1, {off}",
+            "msr sp_el0, {area}",
+            off = in(reg) offset,
+            area = in(reg) area,
+            options(nostack, preserves_flags)
+        )
+    };
     compiler_fence(Ordering::SeqCst);
 }
 
@@ -291,7 +319,14 @@ pub struct CpuArea {
     pub stack_lo: AtomicU64,
     /// One past the highest address of the CPU's kernel stack.
     pub stack_hi: AtomicU64,
+    /// Two pointers the kernel keeps for its hottest per-CPU state, read
+    /// together by [`this_cpu_hot`] (null until the kernel stores them).
+    pub hot: [AtomicPtr<()>; 2],
 }
+
+/// Byte offset of [`CpuArea::hot`] (the load pair's immediate).
+const HOT_OFFSET: usize = core::mem::offset_of!(CpuArea, hot);
+const _: () = assert!(HOT_OFFSET.is_multiple_of(8) && HOT_OFFSET < 504);
 
 define_per_cpu! {
     /// Each CPU's area; the head and the vector code know it as `__cpu_area`.
@@ -302,6 +337,7 @@ define_per_cpu! {
         mpidr: AtomicU64::new(0),
         stack_lo: AtomicU64::new(0),
         stack_hi: AtomicU64::new(0),
+        hot: [const { AtomicPtr::new(core::ptr::null_mut()) }; 2],
     };
 
     /// Each CPU's preemption count (Linux's preempt_count, per CPU while
@@ -309,10 +345,41 @@ define_per_cpu! {
     static PREEMPT_COUNT: AtomicU32 = AtomicU32::new(0);
 }
 
-/// The calling CPU's area.
+/// The calling CPU's area, from SP_EL0 (see the module documentation).
 #[inline(always)]
 pub fn this_cpu_area() -> &'static CpuArea {
-    this_cpu_ptr(&CPU_AREA)
+    let area: u64;
+    // SAFETY: reading SP_EL0 has no side effect. Not `nomem`: the value
+    // changes when the boot CPU moves onto its unit, and a read must not be
+    // hoisted across that.
+    unsafe { core::arch::asm!("mrs {}, sp_el0", out(reg) area, options(nostack, preserves_flags)) };
+    // SAFETY: while the kernel runs, SP_EL0 holds this CPU's copy of
+    // CPU_AREA (every writer is listed in the module documentation): a
+    // CpuArea in a unit that is mapped and never freed, reached only as a
+    // shared reference.
+    unsafe { &*core::ptr::with_exposed_provenance::<CpuArea>(area as usize) }
+}
+
+/// The running CPU's two [`CpuArea::hot`] words, with one load pair.
+/// Each word is read with a single-copy atomic 64-bit access (LDP of two
+/// aligned doublewords is two of them), as a relaxed load of each would.
+#[inline(always)]
+pub fn this_cpu_hot() -> (*mut (), *mut ()) {
+    let (a, b): (usize, usize);
+    // SAFETY: SP_EL0 is this CPU's area (see this_cpu_area), and HOT_OFFSET
+    // is the offset of its `hot` words, 8-byte aligned: the load pair reads
+    // those two words and nothing else.
+    unsafe {
+        core::arch::asm!(
+            "mrs {a}, sp_el0",
+            "ldp {a}, {b}, [{a}, #{off}]",
+            a = out(reg) a,
+            b = out(reg) b,
+            off = const HOT_OFFSET,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
+    (core::ptr::with_exposed_provenance_mut(a), core::ptr::with_exposed_provenance_mut(b))
 }
 
 /// The calling CPU's logical number (Linux's smp_processor_id).

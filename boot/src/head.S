@@ -332,6 +332,7 @@ __primary_switched:
     msr     tpidr_el1, xzr
     adrp    x0, __cpu_area
     add     x0, x0, :lo12:__cpu_area
+    msr     sp_el0, x0              // this CPU's area while the kernel runs
     adrp    x1, __overflow_stacks
     add     x1, x1, :lo12:__overflow_stacks
     add     x1, x1, #OVERFLOW_STACK_SIZE
@@ -372,6 +373,10 @@ __secondary_switched:
     add     x0, x0, :lo12:__vectors
     msr     vbar_el1, x0
     msr     tpidr_el1, x21
+    adrp    x1, __cpu_area          // SP_EL0 = this CPU's area (arch/src/percpu.rs)
+    add     x1, x1, :lo12:__cpu_area
+    add     x1, x1, x21
+    msr     sp_el0, x1
     isb
     adrp    x1, __secondary_data    // retire the identity map here too
     add     x1, x1, :lo12:__secondary_data

@@ -32,7 +32,7 @@ use crate::{pr_info, pr_warn};
 use alloc::boxed::Box;
 use bootdata::cmdline::Params;
 use bootdata::devicetree::DtInfo;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::Ordering;
 use mm::config::MAX_NUMNODES;
 use mm::gfp::Gfp;
 use mm::memblock::NodeId;
@@ -46,34 +46,22 @@ static ALLOCATOR: spin::Once<&'static PageAllocator> = spin::Once::new();
 /// The zone boundaries and the vmemmap base the allocator was built with.
 static ZONES: spin::Once<(ZoneLimits, u64)> = spin::Once::new();
 
-/// What a CPU's allocations start from: the allocator and the CPU's
-/// [`CpuPages`] in it, in the CPU's per-CPU area (Linux reaches
-/// `zone->per_cpu_pageset` through this_cpu_ptr the same way).
-pub struct PageCpu {
-    pa: AtomicPtr<PageAllocator>,
-    cp: AtomicPtr<CpuPages>,
-}
-
-arch::define_per_cpu! {
-    /// Set for every possible CPU by `init`; null before.
-    static PAGE_CPU: PageCpu = PageCpu { pa: AtomicPtr::new(core::ptr::null_mut()), cp: AtomicPtr::new(core::ptr::null_mut()) };
-}
-
-/// The allocator and the calling CPU's [`CpuPages`], through the CPU's
-/// per-CPU area (TPIDR_EL1); `None` before `init`.
+/// The allocator and the calling CPU's [`CpuPages`], from the two hot
+/// words of the CPU's area (`arch::percpu::CpuArea::hot`: one `mrs` of
+/// SP_EL0 and one load pair; Linux reaches `zone->per_cpu_pageset` through
+/// this_cpu_ptr); `None` before `init`.
 #[inline(always)]
 pub fn this_cpu_page_alloc() -> Option<(&'static PageAllocator, &'static CpuPages)> {
-    let pc = arch::percpu::this_cpu_ptr(&PAGE_CPU);
-    let pa = pc.pa.load(Ordering::Relaxed);
+    let (pa, cp) = arch::percpu::this_cpu_hot();
     if pa.is_null() {
         return None;
     }
-    let cp = pc.cp.load(Ordering::Relaxed);
-    // SAFETY: `init` stored pointers to the allocator, which is leaked
-    // ('static) and never moves, and to a CpuPages inside it, `cp` first
-    // (on the CPU that runs init, before any other CPU uses its own);
-    // nothing else writes PAGE_CPU.
-    Some(unsafe { (&*pa, &*cp) })
+    // SAFETY: `init` stored, for every CPU, a pointer to the allocator,
+    // which is leaked ('static) and never moves, in word 0 and one to that
+    // CPU's CpuPages inside it in word 1, word 1 first (on the CPU that
+    // runs init, before any other CPU uses its own); nothing else writes
+    // the hot words.
+    Some(unsafe { (&*pa.cast::<PageAllocator>(), &*cp.cast::<CpuPages>()) })
 }
 
 /// The page allocator (panics before `init`: a wiring bug).
@@ -183,9 +171,9 @@ pub fn init(limits: ZoneLimits, vmemmap_base: u64, params: &Params, dt: &DtInfo)
     pa.setup_pcp();
     for cpu in 0..arch::percpu::NR_CPUS {
         if let Some(cp) = pa.cpu_pages(cpu) {
-            let pc = arch::percpu::per_cpu_ptr(&PAGE_CPU, cpu);
-            pc.cp.store(core::ptr::from_ref(cp).cast_mut(), Ordering::Relaxed);
-            pc.pa.store(core::ptr::from_ref(pa).cast_mut(), Ordering::Relaxed);
+            let hot = &arch::percpu::cpu_area(cpu).hot;
+            hot[1].store(core::ptr::from_ref(cp).cast_mut().cast(), Ordering::Relaxed);
+            hot[0].store(core::ptr::from_ref(pa).cast_mut().cast(), Ordering::Relaxed);
         }
     }
     pa.report_meminit();

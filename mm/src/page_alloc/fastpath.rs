@@ -166,7 +166,13 @@ impl<H: Hal> PageAllocator<H> {
     /// interrupts masked).
     #[inline(always)]
     pub fn alloc_pages_on(&self, cp: &CpuPages, gfp: Gfp, order: u32) -> Result<Pfn, Error> {
-        if order <= PAGE_ALLOC_COSTLY_ORDER {
+        // Order 0 apart, with its order a constant: the commonest
+        // allocation by far, and its path then tests no order.
+        if order == 0 {
+            if let Some(v) = self.rmqueue_fast(cp, gfp, 0) {
+                return Ok(Pfn(v.get()));
+            }
+        } else if order <= PAGE_ALLOC_COSTLY_ORDER {
             if let Some(v) = self.rmqueue_fast(cp, gfp, order) {
                 return Ok(Pfn(v.get()));
             }
@@ -266,7 +272,12 @@ impl<H: Hal> PageAllocator<H> {
     pub unsafe fn free_pages_owned(&self, cp: &CpuPages, pfn: Pfn, order: u32) {
         // SAFETY: obligation 1: the allocator hands out only valid PFNs.
         let v = unsafe { ValidPfn::new_unchecked(pfn.0) };
-        if order <= PAGE_ALLOC_COSTLY_ORDER {
+        // Order 0 apart, as in alloc_pages_on.
+        if order == 0 {
+            if self.free_fast(cp, v, 0) {
+                return;
+            }
+        } else if order <= PAGE_ALLOC_COSTLY_ORDER {
             if self.free_fast(cp, v, order) {
                 return;
             }
