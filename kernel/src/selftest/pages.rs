@@ -54,7 +54,7 @@ use mm::page::{Page, PageFlags, TAIL_MAPPING};
 use mm::page_alloc::{
     AllocatorFlags, LOCAL_DISTANCE, REMOTE_DISTANCE, ZONELIST_FALLBACK, ZONELIST_NOFALLBACK, ZoneRef,
 };
-use mm::pcp::{zone_batchsize, zone_highsize};
+use mm::pcp::{pcp_allowed_order, zone_batchsize, zone_highsize};
 use mm::zone::{MAX_PAGE_ORDER, MigrateType, NR_PAGE_ORDERS, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER, Zone, ZoneType};
 use mm::{Error, PAGE_SHIFT, PAGE_SIZE, Pfn};
 
@@ -351,13 +351,15 @@ fn split_merge_every_order() -> TestResult {
         }
         let head = page(pages.pfn().0)?;
         check_eq!(page_to_pfn(head), pages.pfn());
-        // Above the costly order there are no pcp lists: the counters move
-        // by exactly the block, both ways.
-        if order > PAGE_ALLOC_COSTLY_ORDER {
+        // Above the costly order only the pageblock order has pcp lists
+        // (Linux's THP lists): for the others the counters move by exactly
+        // the block, both ways.
+        let no_pcp = !pcp_allowed_order(order);
+        if no_pcp {
             check_eq!(pa.nr_free_pages(), free_before - order_pages(order));
         }
         __free_pages(pages);
-        if order > PAGE_ALLOC_COSTLY_ORDER {
+        if no_pcp {
             check_eq!(pa.nr_free_pages(), free_before);
         }
     }

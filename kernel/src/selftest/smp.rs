@@ -39,8 +39,8 @@ fn whoami(cpu: usize) {
     let on_stack = sp >= area.stack_lo.load(Ordering::Relaxed) && sp < area.stack_hi.load(Ordering::Relaxed);
     let right_cpu = arch::percpu::smp_processor_id() == cpu && area.mpidr.load(Ordering::Relaxed) == arch::cpu::mpidr();
     // SP_EL0's view of the area and TPIDR_EL1's are the same copy.
-    let same_area = core::ptr::eq(area, arch::percpu::this_cpu_ptr(&arch::percpu::CPU_AREA))
-        && core::ptr::eq(area, cpu_area(cpu));
+    let same_area =
+        core::ptr::eq(area, arch::percpu::this_cpu_ptr(&arch::percpu::CPU_AREA)) && core::ptr::eq(area, cpu_area(cpu));
     if !(on_stack && right_cpu && same_area) {
         BAD.fetch_or(1 << cpu, Ordering::Relaxed);
     }

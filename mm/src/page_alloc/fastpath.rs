@@ -37,6 +37,12 @@
 //! for those that may (see `Zone::pcp_wmark_ok`), so the fast path changes
 //! no decision the zonelist walk would make.
 //!
+//! Orders above 3 take `alloc_high`, out of line: the pageblock order (9)
+//! pops this CPU's pcp list of it (Linux's THP lists; the cold path
+//! refills an empty one), the others go straight to the buddy lists, both
+//! only while the zone's cached slack clearly passes the LOW watermark.
+//! Their frees mirror that (`free_high`).
+//!
 //! # Free, order 0
 //!
 //! ```text
@@ -86,7 +92,7 @@
 use core::sync::atomic::Ordering::Relaxed;
 
 use crate::addr::Pfn;
-use crate::config::{MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER};
+use crate::config::{MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER};
 use crate::error::Error;
 use crate::gfp::{Gfp, gfp_zone};
 use crate::hal::Hal;
@@ -182,9 +188,11 @@ impl<H: Hal> PageAllocator<H> {
         decode_cold(self.alloc_pages_cold_raw(cp.cpu, gfp, order))
     }
 
-    /// Orders above 3: straight to the preferred zone's buddy lists when
-    /// its cached watermark slack clearly allows it (the first step of the
-    /// zonelist walk, taken without the walk), else the cold path.
+    /// Orders above 3, when the preferred zone's cached watermark slack
+    /// clearly allows them (the first step of the zonelist walk, taken
+    /// without the walk): the pageblock order from this CPU's pcp list
+    /// (the cold path refills an empty one), the others straight from the
+    /// zone's buddy lists; else the cold path.
     #[inline(never)]
     fn alloc_high(&self, cp: &CpuPages, gfp: Gfp, order: u32) -> u64 {
         let zi = gfp_zone(gfp).idx();
@@ -192,7 +200,15 @@ impl<H: Hal> PageAllocator<H> {
             && let Some(zone) = cp.preferred_zone(zi)
             && zone.high_wmark_ok(order)
         {
-            let mt = MigrateType::from_index(fast_migratetype(gfp, cp.mt_mask));
+            let mti = fast_migratetype(gfp, cp.mt_mask);
+            if order == PAGEBLOCK_ORDER {
+                if let Some(v) = Zone::pcp_take(&self.map, cp.pcp_slot(zone), order, mti) {
+                    self.prep_new_page(v, order, gfp);
+                    return v.get();
+                }
+                return self.alloc_pages_cold_raw(cp.cpu, gfp, order);
+            }
+            let mt = MigrateType::from_index(mti);
             let alloc_flags = AllocFlags::WMARK_LOW
                 | super::allocator::alloc_flags_cma(mt)
                 | cp.fast_flags[zi]
@@ -344,13 +360,19 @@ impl<H: Hal> PageAllocator<H> {
     }
 
     /// Orders above 3 without flags (not compound) or mapping bits: the
-    /// reference dropped, then straight to the buddy lists (what
-    /// __free_pages_ok does once free_pages_prepare finds nothing to do).
+    /// reference dropped, then the pageblock order to this CPU's pcp list,
+    /// the others straight to the buddy lists (what free_frozen_pages and
+    /// __free_pages_ok do once free_pages_prepare finds nothing to do).
     /// False, having done nothing, for anything else.
     #[inline(always)]
     fn free_high(&self, cp: &CpuPages, v: ValidPfn, order: u32) -> bool {
         let Some((page, zone)) = self.plain_block(v) else { return false };
         match page.put_page_testzero() {
+            PutResult::Zero if order == PAGEBLOCK_ORDER => {
+                if !zone.pcp_put(&self.map, cp.pcp_slot(zone), page, v, order) {
+                    self.free_unref_cold(cp.cpu, v, order);
+                }
+            }
             PutResult::Zero => zone.free_one_page(&self.map, v, order, crate::zone::Fpi::empty()),
             PutResult::Held => self.free_pages_held(cp.cpu, v, order, false),
             PutResult::Underflow => self.free_pages_underflow(cp.cpu, v),

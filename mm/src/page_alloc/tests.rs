@@ -715,6 +715,46 @@ fn pcp_batch_high_and_draining() {
 }
 
 #[test]
+fn pageblock_order_blocks_ride_the_pcp_lists() {
+    // 4 GiB: batch 63, so a refill of order 9 takes max(63 >> 9, 2) = 2
+    // blocks; high, over two CPUs, is above their 1024 pages.
+    const N: u64 = 1 << 20;
+    let pa = one_zone(N);
+    let zone = pa.node_data(NodeId(0)).unwrap().zone(ZoneType::Normal);
+    let high = zone.pcp_stats(0).high;
+    assert!(high > 1024, "high {high}");
+    let nr9 = |pa: &PageAllocator| pa.node_data(NodeId(0)).unwrap().zone(ZoneType::Normal).nr_free(PAGEBLOCK_ORDER);
+    let free9 = nr9(&pa);
+    let p = pa.alloc_pages(0, Gfp::KERNEL, PAGEBLOCK_ORDER).unwrap();
+    assert_eq!(p.0 % PAGEBLOCK_NR_PAGES, 0);
+    assert_eq!(zone.pcp_stats(0).count, 512, "the second block of the refill waits on the pcp");
+    assert_eq!(zone.free_pages(), N - 1024);
+    // Freed, it joins the other on CPU 0's list; the buddy lists see neither.
+    pa.test_free_pages(0, p, PAGEBLOCK_ORDER);
+    assert_eq!(zone.pcp_stats(0).count, 1024);
+    assert_eq!(zone.free_pages(), N - 1024);
+    // Allocated again (any pcp type but Movable shares the list), then a
+    // movable one refills the other list.
+    let q = pa.alloc_pages(0, Gfp::KERNEL | Gfp::RECLAIMABLE, PAGEBLOCK_ORDER).unwrap();
+    assert_eq!(q, p, "the most recently freed block comes back first");
+    let m = pa.alloc_pages(0, Gfp::HIGHUSER_MOVABLE, PAGEBLOCK_ORDER).unwrap();
+    assert_eq!(zone.pcp_stats(0).count, 1024);
+    // A compound block (THP) takes and gives back the same lists.
+    let c = pa.alloc_pages(0, Gfp::KERNEL | Gfp::COMP, PAGEBLOCK_ORDER).unwrap();
+    assert_eq!(zone.pcp_stats(0).count, 512);
+    pa.test_free_pages(0, c, PAGEBLOCK_ORDER);
+    pa.test_free_pages(0, q, PAGEBLOCK_ORDER);
+    pa.test_free_pages(0, m, PAGEBLOCK_ORDER);
+    check(&pa);
+    // Over high, a free drains; a full drain gives every block back whole.
+    pa.drain_all_pages();
+    assert_eq!(zone.pcp_stats(0).count, 0);
+    assert_eq!(zone.free_pages(), N);
+    assert_eq!(nr9(&pa), free9);
+    check(&pa);
+}
+
+#[test]
 fn boot_pageset_passes_pages_straight_through() {
     let nodes = [NodeSpec { nid: 0, zones: [(0, 0), (0, 0), (B, B + 4096), (0, 0)] }];
     let pa = build_with(&nodes, &[(B, B + 4096)], &[(B, B + 4096)], &[0], AllocatorFlags::empty(), true);

@@ -1,5 +1,5 @@
 //! Running the pcp lists: refill from and drain to the buddy lists under
-//! the zone lock, the order-0..3 fast paths, and draining on demand.
+//! the zone lock, the fast paths' halves, and draining on demand.
 
 use crate::config::NR_CPUS;
 use crate::mmzone::{MIGRATE_PCPTYPES, MigrateType};
@@ -12,7 +12,7 @@ fn pcp_pages(pcp: &PerCpuPages) -> u32 {
     pcp.count + pcp.hot_nr.iter().map(|&n| n as u32).sum::<u32>()
 }
 
-use super::sizes::{nr_pcp_free, nr_pcp_high, order_to_pindex, pindex_to_order};
+use super::sizes::{nr_pcp_free, nr_pcp_high, order_to_pindex, pindex, pindex_to_order};
 
 /// count, high and batch of one pcp, for reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,7 +112,7 @@ impl Zone {
         unsafe { &*self.pageset.as_ptr().byte_add(offset) }
     }
 
-    /// The fast path's pop: a block of `order` (<= 3) and pcp type `mt`
+    /// The fast path's pop: a block of `order` (<= 3, or 9) and pcp type `mt`
     /// (< 3) from `slot`, an order-0 page from the array in front of the
     /// lists first; `None` when there is none or the lock is held elsewhere
     /// (Linux's pcp_spin_trylock: the cold path then refills the list from
@@ -133,12 +133,12 @@ impl Zone {
                 return Some(unsafe { ValidPfn::new_unchecked(*pcp.hot[mt].get_unchecked(n - 1)) });
             }
         }
-        let v = pcp.lists[order as usize * MIGRATE_PCPTYPES + mt].pop_front(map)?;
+        let v = pcp.lists[pindex(mt, order)].pop_front(map)?;
         pcp.count -= 1 << order;
         Some(v)
     }
 
-    /// The fast path's free of a prepared block (order <= 3, refcount 0,
+    /// The fast path's free of a prepared block (order <= 3 or 9, refcount 0,
     /// no flags; `page` its first descriptor): onto the array (order 0, if it has room) or the list of
     /// its pageblock's pcp type, draining a batch over `high` as
     /// free_unref_page_commit does. The pageblock is read under the pcp
@@ -178,7 +178,7 @@ impl Zone {
         order: u32,
         mt: usize,
     ) {
-        let pindex = order as usize * MIGRATE_PCPTYPES + mt;
+        let pindex = pindex(mt, order);
         pcp.lists[pindex].push_front(map, pfn);
         pcp.count += 1 << order;
         let free_high = pcp.free_factor != 0 && order != 0;

@@ -3,9 +3,10 @@
 //!
 //! Taking the zone lock for every page would make it the most contended
 //! lock in the kernel. Instead each CPU keeps, per zone, a small cache of
-//! free pages: allocations of order <= PAGE_ALLOC_COSTLY_ORDER (3) take from
-//! it and frees of those orders go to it; the zone lock is taken only to
-//! move a batch of pages in or out.
+//! free pages: allocations of order <= PAGE_ALLOC_COSTLY_ORDER (3) and of
+//! the pageblock order (9, Linux's THP lists) take from it and frees of
+//! those orders go to it; the zone lock is taken only to move a batch of
+//! pages in or out.
 //!
 //! # Data structures
 //!
@@ -18,8 +19,10 @@
 //!       free_factor  doubles the drain size while a CPU only frees
 //!       hot[3][8]    order-0 pages per pcp type in front of the lists (not in
 //!                    count; see page_alloc's fastpath module)
-//!       lists[12]    pindex = order * 3 + migratetype, for orders 0..=3 and the
-//!                    three pcp types Unmovable, Movable, Reclaimable
+//!       lists[14]    pindex = order * 3 + migratetype, for orders 0..=3 and the
+//!                    three pcp types Unmovable, Movable, Reclaimable; then
+//!                    two for order 9 (Linux's NR_PCP_THP): 12 Unmovable and
+//!                    Reclaimable together, 13 Movable
 //! ```
 //!
 //! Pages on a pcp list are "allocated" as far as the buddy allocator and
@@ -54,7 +57,7 @@
 //! use the order-0 array first, and leave everything else to these.)
 //!
 //! ```text
-//!   alloc: lock; free_factor >>= 1; list empty? rmqueue_bulk (zone lock, batch pages,
+//!   alloc: lock; free_factor >>= 1; list empty? rmqueue_bulk (zone lock, batch blocks,
 //!          batch >> order for order > 0, at least 2) ; pop front; count -= 2^order; unlock
 //!   free:  lock; push front; count += 2^order;
 //!          count >= high? free_pcppages_bulk (zone lock) ; unlock

@@ -1,25 +1,39 @@
 //! The pcp sizes: list indices, batch and high, and how much a drain frees.
 
-use crate::config::PAGE_ALLOC_COSTLY_ORDER;
+use crate::config::{PAGE_ALLOC_COSTLY_ORDER, PAGEBLOCK_ORDER};
 use crate::mmzone::{MIGRATE_PCPTYPES, MigrateType};
-use crate::zone::PerCpuPages;
+use crate::zone::{NR_LOWORDER_PCP_LISTS, PerCpuPages};
 
-/// The list for blocks of `order` of type `mt` (order_to_pindex).
+/// The list for blocks of `order` of type `mt` (order_to_pindex): order *
+/// 3 + type up to the costly order; past it (only the pageblock order has
+/// lists) the Movable list or the one the other two types share.
 #[inline]
 pub const fn order_to_pindex(mt: MigrateType, order: u32) -> usize {
-    order as usize * MIGRATE_PCPTYPES + mt as usize
+    pindex(mt as usize, order)
+}
+
+/// [`order_to_pindex`] of a pcp type by its index (< MIGRATE_PCPTYPES).
+#[inline(always)]
+pub(crate) const fn pindex(mt: usize, order: u32) -> usize {
+    if order > PAGE_ALLOC_COSTLY_ORDER {
+        NR_LOWORDER_PCP_LISTS + (mt == MigrateType::Movable as usize) as usize
+    } else {
+        order as usize * MIGRATE_PCPTYPES + mt
+    }
 }
 
 /// The order of list `pindex` (pindex_to_order).
 #[inline]
 pub const fn pindex_to_order(pindex: usize) -> u32 {
-    (pindex / MIGRATE_PCPTYPES) as u32
+    if pindex >= NR_LOWORDER_PCP_LISTS { PAGEBLOCK_ORDER } else { (pindex / MIGRATE_PCPTYPES) as u32 }
 }
 
-/// Whether blocks of `order` go through the pcp lists (pcp_allowed_order).
+/// Whether blocks of `order` go through the pcp lists (pcp_allowed_order):
+/// up to the costly order, and the pageblock order (Linux's with
+/// CONFIG_TRANSPARENT_HUGEPAGE, HPAGE_PMD_ORDER).
 #[inline]
 pub const fn pcp_allowed_order(order: u32) -> bool {
-    order <= PAGE_ALLOC_COSTLY_ORDER
+    order <= PAGE_ALLOC_COSTLY_ORDER || order == PAGEBLOCK_ORDER
 }
 
 /// Pages per refill and drain for a zone of `managed_pages` (zone_batchsize).

@@ -37,6 +37,18 @@ fn pindex_round_trips() {
         }
     }
     assert!(pcp_allowed_order(3) && !pcp_allowed_order(4));
+    // The pageblock order has two lists (Linux's NR_PCP_THP): Movable's,
+    // and one Unmovable and Reclaimable share; no other order above 3 has any.
+    let pb = crate::config::PAGEBLOCK_ORDER;
+    assert_eq!(order_to_pindex(MigrateType::Unmovable, pb), NR_PCP_LISTS - 2);
+    assert_eq!(order_to_pindex(MigrateType::Reclaimable, pb), NR_PCP_LISTS - 2);
+    assert_eq!(order_to_pindex(MigrateType::Movable, pb), NR_PCP_LISTS - 1);
+    assert_eq!(pindex_to_order(NR_PCP_LISTS - 2), pb);
+    assert_eq!(pindex_to_order(NR_PCP_LISTS - 1), pb);
+    assert_eq!(pindex_to_order(NR_PCP_LISTS - 3), PAGE_ALLOC_COSTLY_ORDER);
+    for order in 0..=crate::config::MAX_PAGE_ORDER {
+        assert_eq!(pcp_allowed_order(order), order <= PAGE_ALLOC_COSTLY_ORDER || order == pb, "order {order}");
+    }
 }
 
 #[test]

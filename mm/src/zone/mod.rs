@@ -150,7 +150,7 @@ pub use crate::config::{
 pub use crate::mmzone::{MIGRATE_PCPTYPES, MIGRATE_TYPES, MigrateType, ZoneType};
 pub use alloc_flags::{AllocFlags, NR_WMARK, Wmark};
 pub(crate) use alloc_flags::{Fpi, RmqueueMode};
-pub use pageset::{NR_PCP_LISTS, PCP_HOT, PcpSlot, PerCpuPages};
+pub use pageset::{NR_LOWORDER_PCP_LISTS, NR_PCP_LISTS, NR_PCP_THP, PCP_HOT, PcpSlot, PerCpuPages};
 pub use placement::{CoreSize, ZoneLimits};
 pub use struct_zone::{FreeSnapshot, Zone, ZoneStat};
 

@@ -7,8 +7,14 @@ use crate::config::PAGE_ALLOC_COSTLY_ORDER;
 use crate::mmzone::MIGRATE_PCPTYPES;
 use crate::page::PfnList;
 
-/// Lists per pcp: the three pcp types for each order up to the costly order.
-pub const NR_PCP_LISTS: usize = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
+/// Lists for the three pcp types of each order up to the costly order
+/// (Linux's NR_LOWORDER_PCP_LISTS).
+pub const NR_LOWORDER_PCP_LISTS: usize = MIGRATE_PCPTYPES * (PAGE_ALLOC_COSTLY_ORDER as usize + 1);
+/// Lists for pageblock-order blocks (Linux's NR_PCP_THP): one for Movable,
+/// one for Unmovable and Reclaimable together.
+pub const NR_PCP_THP: usize = 2;
+/// Lists per pcp.
+pub const NR_PCP_LISTS: usize = NR_LOWORDER_PCP_LISTS + NR_PCP_THP;
 
 /// Order-0 pages per pcp type kept in the array in front of the lists.
 pub const PCP_HOT: usize = 8;
@@ -18,7 +24,7 @@ pub const PCP_HOT: usize = 8;
 /// # Invariants
 ///
 /// `count` is the number of pages (not blocks) on `lists`; list `pindex`
-/// holds free blocks of order `pindex / 3` in this zone. `hot[mt][..hot_nr[mt]]`
+/// holds free blocks of order `pindex_to_order(pindex)` in this zone. `hot[mt][..hot_nr[mt]]`
 /// are free order-0 pages of pcp type `mt` of this zone, on no list, most
 /// recently freed last, `hot_nr[mt] <= PCP_HOT`. Only the fast free path
 /// (page_alloc's fastpath) fills them, and it runs only once the pcp sizes
