@@ -64,6 +64,17 @@ pub fn virt_to_pfn_checked(va: u64) -> Option<Pfn> {
     Some(PhysAddr(off + MEMSTART.load(Ordering::Relaxed)).pfn())
 }
 
+/// The frame the linear map would give `va`, without the range check
+/// (`Hal::virt_to_pfn_unchecked`): `va - PAGE_OFFSET + memstart` wrapping,
+/// a translation of the whole address space, so only an address in the
+/// linear map yields the number of a frame the linear map covers (every
+/// page the allocator hands out is one: memory the linear map does not
+/// cover is never given to it).
+#[inline(always)]
+pub fn virt_to_pfn_wrapping(va: u64) -> u64 {
+    va.wrapping_sub(PAGE_OFFSET).wrapping_add(MEMSTART.load(Ordering::Relaxed)) >> mm::PAGE_SHIFT
+}
+
 /// Recompute [`LINEAR_SIZE`] from the two words it caches.
 fn update_size() {
     let start = MEMSTART.load(Ordering::Relaxed);

@@ -26,6 +26,7 @@ pub const TESTS: &[Test] = &[
     Test { suite: "slub", name: "slabinfo_and_meminfo_agree_with_buddy", run: slabinfo_agrees_with_buddy },
     Test { suite: "slub", name: "mempool_reserve_carries_through_exhaustion", run: mempool_reserve },
     Test { suite: "slub", name: "kbox_and_kmalloc_buf_free_on_drop", run: kbox_and_kmalloc_buf },
+    Test { suite: "slub", name: "kfree_of_a_stray_pointer_is_reported_and_ignored", run: kfree_stray_pointer },
 ];
 
 /// Seed 001's critical path on the real allocator: with every free page
@@ -379,5 +380,41 @@ fn kbox_and_kmalloc_buf() -> TestResult {
         check_eq!(KBOX_DROPS.load(Ordering::Relaxed), 2);
     }
     check_eq!(settled_free_pages(), base);
+    Ok(())
+}
+
+/// kfree of what is no kmalloc object is reported and ignored, whatever
+/// the address: an EL0 one, a non-canonical one, one just below the linear
+/// map, the kernel image, a vmalloc page, and a page (and a byte inside
+/// it) of the page allocator. kfree's fast path finds the slab from the
+/// address without a range check first (Hal::virt_to_pfn_unchecked), so
+/// these are the addresses that must still fall through to the checks.
+fn kfree_stray_pointer() -> TestResult {
+    use crate::memory::layout::PAGE_OFFSET;
+    let Some(s) = slub() else { fail!("SLUB is not up") };
+    let pages = crate::memory::pages::alloc_pages(Gfp::KERNEL, 0).map_err(|e| alloc::format!("{e}"))?;
+    let page = crate::memory::pages::pfn_to_page(pages.pfn()).ok_or("no descriptor for an allocated page")?;
+    let refs = page.page_ref_count();
+    let v = crate::memory::vmalloc::vmalloc(4096).map_err(|e| alloc::format!("vmalloc: {e}"))?;
+    static IN_IMAGE: u64 = 0;
+    let slab_pages = s.nr_slab_pages();
+    let stray = [
+        0x40_0000,
+        0x0001_0000_0000_0000,
+        PAGE_OFFSET - 8,
+        core::ptr::addr_of!(IN_IMAGE) as u64,
+        v.addr().as_u64(),
+        pages.address().as_u64(),
+        pages.address().as_u64() + 8,
+    ];
+    for p in stray {
+        // SAFETY: none of these is a kmalloc object: kfree must only
+        // report it (the property under test), touching nothing.
+        expect_bug(format_args!("kfree: invalid pointer {p:#x}"), || unsafe { kfree(p as *const u8) });
+    }
+    check_eq!(page.page_ref_count(), refs);
+    check_eq!(s.nr_slab_pages(), slab_pages);
+    drop(v);
+    drop(pages);
     Ok(())
 }

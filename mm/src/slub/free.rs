@@ -118,7 +118,7 @@ impl<H: Hal> Slub<H> {
     #[cold]
     #[inline(never)]
     pub(super) fn flush_sheaf(&self, cpu: usize, owner: usize, cache: &KmemCache, cs: &mut KmemCacheCpu, nr: usize) {
-        let nr = nr.min(cs.nr_sheaf);
+        let nr = nr.min(cs.nr_sheaf).min(SHEAF_CAPACITY);
         let slab_bytes = (PAGE_SIZE as usize) << cache.order;
         let mut i = 0;
         while i < nr {
@@ -128,10 +128,8 @@ impl<H: Hal> Slub<H> {
                 continue;
             };
             let base = self.slab_addr(&slab);
-            let mut j = i + 1;
-            while j < nr && cs.sheaf[j].wrapping_sub(base) < slab_bytes {
-                j += 1;
-            }
+            let rest = &cs.sheaf[i + 1..nr];
+            let j = i + 1 + rest.iter().position(|&o| o.wrapping_sub(base) >= slab_bytes).unwrap_or(rest.len());
             self.free_to_slab(cpu, owner, cache, cs, slab, i..j);
             i = j;
         }
@@ -159,40 +157,31 @@ impl<H: Hal> Slub<H> {
     ) {
         let nr = run.len();
         if cs.slab == slab.pfn.0 {
-            for i in run {
-                let obj = cs.sheaf[i];
-                if obj == cs.freelist {
-                    cs.nr_active += 1;
-                    self.naive_double_free(cache, obj, "the head of the CPU freelist");
-                    continue;
-                }
-                // SAFETY: `obj` is an object of this CPU's frozen slab that
-                // its owner gave up, and the cpu_slab lock the caller holds
-                // orders the CPU freelist it joins (raw::set_freepointer 1, 2).
-                unsafe { raw::set_freepointer(cache, obj, cs.freelist) };
-                cs.freelist = obj;
-            }
+            let objs = &cs.sheaf[run];
+            // SAFETY: the objects are of this CPU's frozen slab, given up by
+            // their owners, and the cpu_slab lock the caller holds orders
+            // the CPU freelist they join (raw::push_freelist 1).
+            let (head, refused) = unsafe {
+                raw::push_freelist(cache, objs, cs.freelist, |obj| {
+                    self.naive_double_free(cache, obj, "the head of the CPU freelist")
+                })
+            };
+            cs.freelist = head;
+            cs.nr_active += refused as isize;
             return;
         }
         let map = self.pa.memmap();
         let mut node = cache.node[self.node_of(&slab)].lock();
-        let mut head = slab.freelist();
         let mut c = slab.counters();
-        let mut refused = 0;
-        for i in run {
-            let obj = cs.sheaf[i];
-            if obj == head {
-                refused += 1;
-                self.naive_double_free(cache, obj, "the head of the slab's freelist");
-                continue;
-            }
-            // SAFETY: `obj` is an object of `slab` its owner gave up; the
-            // list_lock we hold orders the slab's freelist it joins
-            // (raw::set_freepointer 1, 2).
-            unsafe { raw::set_freepointer(cache, obj, head) };
-            head = obj;
-            c.inuse -= 1;
-        }
+        // SAFETY: the objects are of `slab`, given up by their owners; the
+        // list_lock we hold orders the slab's freelist they join
+        // (raw::push_freelist 1).
+        let (head, refused) = unsafe {
+            raw::push_freelist(cache, &cs.sheaf[run], slab.freelist(), |obj| {
+                self.naive_double_free(cache, obj, "the head of the slab's freelist")
+            })
+        };
+        c.inuse -= (nr - refused) as u32;
         slab.set_freelist(head);
         let mut d = Deferred::Nothing;
         let mut overflow = false;

@@ -50,6 +50,41 @@ pub(super) unsafe fn set_freepointer(cache: &KmemCache, obj: usize, next: usize)
     unsafe { (slot as *mut u64).write(freelist_ptr_encode(cache.random(), next, slot)) }
 }
 
+/// Push each of `objs` onto the freelist headed by `head`, in order (the
+/// last becomes the head), with Linux's naive double-free check: an object
+/// equal to the head it would join is not linked but handed to `refuse`.
+/// Returns the new head and the number refused. The cache's offset and
+/// random word are read once for the whole run.
+///
+/// # Safety
+///
+/// 1. Every object of `objs` is as [`set_freepointer`] 1 and 2 ask (an
+///    object of a slab of `cache` being freed, the freelist's lock held),
+///    and all of them join the one freelist `head` heads.
+#[inline(always)]
+pub(super) unsafe fn push_freelist(
+    cache: &KmemCache,
+    objs: &[usize],
+    mut head: usize,
+    mut refuse: impl FnMut(usize),
+) -> (usize, usize) {
+    let offset = cache.offset();
+    let random = cache.random();
+    let mut refused = 0;
+    for &obj in objs {
+        if obj == head {
+            refused += 1;
+            refuse(obj);
+            continue;
+        }
+        let slot = obj + offset;
+        // SAFETY: obligation 1 (set_freepointer's 1 and 2).
+        unsafe { (slot as *mut u64).write(freelist_ptr_encode(random, head, slot)) };
+        head = obj;
+    }
+    (head, refused)
+}
+
 /// Scrub the free pointer of an object being handed out, so that a live
 /// object never looks free (the raw zero decodes to `random ^ swab(slot)`,
 /// not an object of the slab).

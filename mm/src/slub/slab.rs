@@ -106,9 +106,12 @@ impl<H: Hal> Slub<H> {
     #[inline]
     pub(super) fn virt_to_slab(&self, addr: usize) -> Option<(Slab<'static>, &'static KmemCache)> {
         let map = self.pa.memmap();
-        let pfn = H::virt_to_pfn(addr as *const u8)?;
-        let v = map.valid(pfn.0)?;
-        let mut slab = Slab { page: map.page(v), pfn };
+        // Unchecked: a page with PG_slab below is a slab, linearly mapped,
+        // and only an address inside it names its frame (see the Hal
+        // method), so no range check is needed first; anything else goes
+        // to the caller's slow path, which checks everything.
+        let v = map.valid(H::virt_to_pfn_unchecked(addr as *const u8))?;
+        let mut slab = Slab { page: map.page(v), pfn: Pfn(v.get()) };
         if let Some(head) = slab.page.compound_head() {
             // A tail page of a slab of order > 0: its head is in the same
             // memmap section (a compound block is aligned to its size,
