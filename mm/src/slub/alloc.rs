@@ -188,20 +188,13 @@ impl<H: Hal> Slub<H> {
         if nid == NUMA_NO_NODE {
             // The rest of the CPU freelist, as far as the sheaf has room: no
             // new slab and no lock beyond what the first object needed.
-            let (mut fl, mut n) = (cs.freelist, cs.nr_sheaf);
-            while fl != 0 && n < SHEAF_CAPACITY {
-                // SAFETY: `fl` heads this CPU's freelist of its frozen slab,
-                // which the cpu_slab lock the caller holds orders
-                // (raw::get_freepointer 1, 2; raw::clear_freepointer 1).
-                let next = unsafe { raw::get_freepointer(cache, fl) };
-                // SAFETY: as above; the object leaves the freelist.
-                unsafe { raw::clear_freepointer(cache, fl) };
-                cs.sheaf[n] = fl;
-                n += 1;
-                fl = next;
-            }
+            let n = cs.nr_sheaf.min(SHEAF_CAPACITY);
+            // SAFETY: `cs.freelist` heads this CPU's freelist of its frozen
+            // slab, which the cpu_slab lock the caller holds orders; the
+            // objects taken leave it for the sheaf (raw::pop_freelist 1).
+            let (fl, taken) = unsafe { raw::pop_freelist(cache, cs.freelist, &mut cs.sheaf[n..]) };
             cs.freelist = fl;
-            cs.nr_sheaf = n;
+            cs.nr_sheaf = n + taken;
         }
         Ok(obj)
     }

@@ -50,6 +50,37 @@ pub(super) unsafe fn set_freepointer(cache: &KmemCache, obj: usize, next: usize)
     unsafe { (slot as *mut u64).write(freelist_ptr_encode(cache.random(), next, slot)) }
 }
 
+/// Pop objects off the freelist headed by `head` into `out`, from its
+/// start, until the list ends or `out` is full, scrubbing each one's free
+/// pointer ([`clear_freepointer`]) as it leaves. Returns the new head and
+/// the number taken. The cache's offset and random word are read once.
+///
+/// # Safety
+///
+/// 1. `head` heads a freelist of a slab of `cache` whose lock the caller
+///    holds (every object on it is as [`get_freepointer`] 1 and 2 ask), and
+///    the objects taken leave it for the caller.
+#[inline(always)]
+pub(super) unsafe fn pop_freelist(cache: &KmemCache, mut head: usize, out: &mut [usize]) -> (usize, usize) {
+    let offset = cache.offset();
+    let random = cache.random();
+    let mut n = 0;
+    for o in out.iter_mut() {
+        if head == 0 {
+            break;
+        }
+        let slot = head + offset;
+        // SAFETY: obligation 1 (get_freepointer's 1 and 2, clear_freepointer's 1).
+        let raw = unsafe { (slot as *const u64).read() };
+        // SAFETY: as above.
+        unsafe { (slot as *mut u64).write(0) };
+        *o = head;
+        n += 1;
+        head = freelist_ptr_encode(random, raw as usize, slot) as usize;
+    }
+    (head, n)
+}
+
 /// Push each of `objs` onto the freelist headed by `head`, in order (the
 /// last becomes the head), with Linux's naive double-free check: an object
 /// equal to the head it would join is not linked but handed to `refuse`.

@@ -186,14 +186,18 @@ impl<H: Hal> Slub<H> {
         let seq = unsafe { raw::random_seq(cache) };
         let start = (H::random() % n as u64) as usize;
         let first = self.object_at(cache, &slab, 0);
+        let size = cache.size;
         let mut head = 0;
-        for &idx in seq[start..].iter().chain(&seq[..start]).rev() {
-            let obj = first + idx as usize * cache.size;
-            // SAFETY: `obj` is an object of the new slab (object_at, `idx`
-            // < objects by random_seq's invariant), which nobody else sees
-            // yet (raw::set_freepointer 1, 2).
-            unsafe { raw::set_freepointer(cache, obj, head) };
-            head = obj;
+        // The two halves apart: one chained iterator costs a test per object.
+        for part in [&seq[..start], &seq[start..]] {
+            for &idx in part.iter().rev() {
+                let obj = first + idx as usize * size;
+                // SAFETY: `obj` is an object of the new slab (object_at,
+                // `idx` < objects by random_seq's invariant), which nobody
+                // else sees yet (raw::set_freepointer 1, 2).
+                unsafe { raw::set_freepointer(cache, obj, head) };
+                head = obj;
+            }
         }
         slab.set_freelist(head);
         Ok(slab)
