@@ -4,7 +4,8 @@
 //! a kernel stack from `stack::alloc_kernel_stack` (vmalloc'd: the boot
 //! stack's size and alignment, so the vectors' overflow check works, with
 //! unmapped guards around it), an overflow stack, and its per-CPU offset
-//! in TPIDR_EL1 (its copy of the per-CPU variables, `CpuArea` among them,
+//! in TPIDR_EL1 with its `CpuArea` in SP_EL0 (its copy of the per-CPU
+//! variables, that area among them,
 //! was made by `memory::percpu` in the memblock era; [`smp_init_cpus`]
 //! counts the possible CPUs for it). Bring-up runs after SLUB and vmalloc
 //! are up, as Linux's smp_init runs after mm_core_init.
@@ -114,7 +115,8 @@ pub fn init_boot_cpu() {
 }
 
 /// Where the secondaries begin in Rust, on their own stack, MMU on, with
-/// TPIDR_EL1 = `_percpu_offset` (the head passes it on).
+/// TPIDR_EL1 = `_percpu_offset` (the head passes it on) and SP_EL0 its
+/// area at that offset.
 extern "C" fn secondary_start_kernel(_percpu_offset: u64) -> ! {
     arch::exception::install();
     arch::cache::note_cpu_dcache_line();

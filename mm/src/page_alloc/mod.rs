@@ -73,7 +73,7 @@
 //! The kernel calls [`PageAllocator::alloc_pages_on`] /
 //! [`PageAllocator::free_pages_owned`] with its CPU's
 //! [`CpuPages`](fastpath::CpuPages), which it finds through its per-CPU area
-//! (TPIDR_EL1); `alloc_pages(cpu, ...)` takes the same path through the
+//! (the kernel keeps it in the CPU area that SP_EL0 names); `alloc_pages(cpu, ...)` takes the same path through the
 //! CPU's entry in the allocator. The fastpath module has the details:
 //!
 //! ```text
@@ -82,11 +82,12 @@
 //!     the zone's cached LOW-watermark decision (exact without CMA),
 //!     trylock the CPU's pcp, pop (order 0: the array in front of the lists), unlock,
 //!     refcount 1, private 0
-//!   order > 3: the preferred zone's buddy lists if its cached slack is clearly
-//!     above every mark, then prep_new_page
+//!   order > 3, if the preferred zone's cached slack is clearly above every
+//!     mark: order 9 from the CPU's pcp list of it (Linux's THP lists), other
+//!     orders from the buddy lists; then prep_new_page
 //!   otherwise, out of line, get_page_from_freelist:
 //!       for each zone <= highest_zoneidx in the zonelist: the watermark check,
-//!       then the pcp lists (order <= 3) or the buddy lists under the zone lock;
+//!       then the pcp lists (order <= 3 or 9) or the buddy lists under the zone lock;
 //!       with NOFRAGMENT, a zone on another node first means retrying without it
 //!       (fragment locally rather than allocate remotely), and so does reaching the end
 //! ```
@@ -94,8 +95,8 @@
 //! The fast step is exactly the first step of the walk, with the same
 //! decisions (the cached watermark answers are exact or conservative), so
 //! taking it changes nothing. Under `qemu -icount` (bench=pages) an order-0
-//! alloc+free through the kernel's API costs 119 instructions including
-//! the benchmark's dyn calls (98 net of the null row).
+//! alloc+free through the kernel's API costs 100 instructions including
+//! the benchmark's dyn calls (79 net of the null row).
 
 //! # Allocation: slow path
 //!
@@ -140,7 +141,7 @@
 //! `free_pages(cpu, pfn, order)` is __free_pages: drop a reference; at zero,
 //! prepare the pages (free_pages_prepare: clear their flags and mapping
 //! bits, check them with `check_pages`, zero them for `init_on_free`), and
-//! give them to this CPU's pcp array or list (order <= 3) or the buddy
+//! give them to this CPU's pcp array or list (order <= 3 or 9) or the buddy
 //! lists. A block with no flags set and no mapping bits needs no
 //! preparation: the fast path frees it straight away. If references remain and the block is not compound, its
 //! pages past the first are freed (the first stays with whoever holds it).
