@@ -303,6 +303,10 @@ __vectors:
     el0_ventry 9
     el0_ventry 10
     el0_ventry 11
+    // Lower EL, AArch32: unreachable (every return to EL0 is to AArch64,
+    // ret_to_user's obligation 2). Should AArch32 EL0 ever be allowed,
+    // these need el0_ventry: kernel_ventry leaves the user's SP_EL0 where
+    // the kernel expects its CPU area (arch/src/percpu.rs).
     kernel_ventry 12
     kernel_ventry 13
     kernel_ventry 14
