@@ -61,7 +61,7 @@ pub fn virt_to_pfn_checked(va: u64) -> Option<Pfn> {
     if off >= LINEAR_SIZE.load(Ordering::Relaxed) {
         return None;
     }
-    Some(PhysAddr(off + MEMSTART.load(Ordering::Relaxed)).pfn())
+    Some(Pfn(virt_to_pfn_wrapping(va)))
 }
 
 /// The frame the linear map would give `va`, without the range check
