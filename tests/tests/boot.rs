@@ -1,6 +1,8 @@
-//! The boot matrix on `virt`: CPU model x CPU count x RAM size x entry level,
-//! one test each (`cargo test -p boot-tests cortex_a53::smp4`), plus NUMA,
-//! the Raspberry Pi 4 and a boot with the self-tests off.
+//! The boot matrix on `virt`: CPU model x CPU count x RAM size x entry level
+//! x slub_debug, one test each (`cargo test -p boot-tests cortex_a53::smp4`;
+//! by default a pairwise covering set of 6 of the 48, all of them with
+//! `-- --include-ignored`), plus NUMA, the Raspberry Pi 4 and a boot with
+//! the self-tests off.
 
 use boot_tests::Qemu;
 
@@ -21,65 +23,107 @@ fn boot_virt_with(cpu: &str, smp: u32, mem: &str, el2: bool, append: &str) {
     qemu.run().assert_passed();
 }
 
+/// One boot of the matrix: `run` boots in every `cargo test`, `full` only
+/// in the full matrix (`-- --include-ignored`).
+macro_rules! matrix_boot {
+    (run, $name:ident, $body:expr) => {
+        #[test]
+        fn $name() {
+            $body
+        }
+    };
+    (full, $name:ident, $body:expr) => {
+        #[test]
+        #[ignore = "full boot matrix only: cargo test -p boot-tests --test boot -- --include-ignored"]
+        fn $name() {
+            $body
+        }
+    };
+}
+
+/// The four boots of one CPU model, count and RAM size: EL1 and EL2 entry,
+/// each without and with every SLUB debugging option; `$a`..`$d` say which
+/// run by default.
 macro_rules! entry_levels {
-    ($cpu:literal, $smp:literal, $mem:literal) => {
-        #[test]
-        fn el1() {
-            crate::boot_virt($cpu, $smp, $mem, false);
-        }
-
-        #[test]
-        fn el2() {
-            crate::boot_virt($cpu, $smp, $mem, true);
-        }
-
-        /// The same machine with every SLUB debugging option on.
-        #[test]
-        fn el1_slub_debug_fzpu() {
-            crate::boot_virt_with($cpu, $smp, $mem, false, "slub_debug=FZPU");
-        }
-
-        #[test]
-        fn el2_slub_debug_fzpu() {
-            crate::boot_virt_with($cpu, $smp, $mem, true, "slub_debug=FZPU");
-        }
+    ($cpu:literal, $smp:literal, $mem:literal, $a:ident, $b:ident, $c:ident, $d:ident) => {
+        matrix_boot!($a, el1, crate::boot_virt($cpu, $smp, $mem, false));
+        matrix_boot!($b, el2, crate::boot_virt($cpu, $smp, $mem, true));
+        matrix_boot!($c, el1_slub_debug_fzpu, crate::boot_virt_with($cpu, $smp, $mem, false, "slub_debug=FZPU"));
+        matrix_boot!($d, el2_slub_debug_fzpu, crate::boot_virt_with($cpu, $smp, $mem, true, "slub_debug=FZPU"));
     };
 }
 
-macro_rules! mem_sizes {
-    ($cpu:literal, $smp:literal) => {
-        mod mem_128m {
-            entry_levels!($cpu, $smp, "128M");
-        }
-
-        mod mem_4g {
-            entry_levels!($cpu, $smp, "4G");
-        }
-    };
-}
-
-macro_rules! cpu_counts {
-    ($cpu:literal) => {
-        mod smp1 {
-            mem_sizes!($cpu, 1);
-        }
-
-        mod smp4 {
-            mem_sizes!($cpu, 4);
-        }
-    };
-}
+// The full matrix is 3 x 2 x 2 x 2 x 2 = 48 boots, 7 to 8 minutes of a
+// 2-core machine. By default 6 of them run: a pairwise covering set, in
+// which every value of every factor meets every value of every other
+// factor at least once (each CPU model's two boots are complements in the
+// four two-valued factors, and the three models' first rows 0000, 0011 and
+// 0101 give every pair of those factors both an equal and an unequal
+// pair). `-- --include-ignored` runs all 48.
+//
+//   model        smp  RAM   entry  slub_debug
+//   cortex-a72   1    128M  EL1    -
+//   cortex-a72   4    4G    EL2    FZPU
+//   cortex-a53   1    128M  EL2    FZPU
+//   cortex-a53   4    4G    EL1    -
+//   max          1    4G    EL1    FZPU
+//   max          4    128M  EL2    -
 
 mod cortex_a53 {
-    cpu_counts!("cortex-a53");
+    mod smp1 {
+        mod mem_128m {
+            entry_levels!("cortex-a53", 1, "128M", full, full, full, run);
+        }
+        mod mem_4g {
+            entry_levels!("cortex-a53", 1, "4G", full, full, full, full);
+        }
+    }
+    mod smp4 {
+        mod mem_128m {
+            entry_levels!("cortex-a53", 4, "128M", full, full, full, full);
+        }
+        mod mem_4g {
+            entry_levels!("cortex-a53", 4, "4G", run, full, full, full);
+        }
+    }
 }
 
 mod cortex_a72 {
-    cpu_counts!("cortex-a72");
+    mod smp1 {
+        mod mem_128m {
+            entry_levels!("cortex-a72", 1, "128M", run, full, full, full);
+        }
+        mod mem_4g {
+            entry_levels!("cortex-a72", 1, "4G", full, full, full, full);
+        }
+    }
+    mod smp4 {
+        mod mem_128m {
+            entry_levels!("cortex-a72", 4, "128M", full, full, full, full);
+        }
+        mod mem_4g {
+            entry_levels!("cortex-a72", 4, "4G", full, full, full, run);
+        }
+    }
 }
 
 mod max {
-    cpu_counts!("max");
+    mod smp1 {
+        mod mem_128m {
+            entry_levels!("max", 1, "128M", full, full, full, full);
+        }
+        mod mem_4g {
+            entry_levels!("max", 1, "4G", full, full, run, full);
+        }
+    }
+    mod smp4 {
+        mod mem_128m {
+            entry_levels!("max", 4, "128M", full, run, full, full);
+        }
+        mod mem_4g {
+            entry_levels!("max", 4, "4G", full, full, full, full);
+        }
+    }
 }
 
 /// Two nodes of 1 GiB and two CPUs each: two /memory nodes with
