@@ -32,14 +32,22 @@ impl<H: Hal> PageAllocator<H> {
 
     /// Allocate `2^order` pages, preferring node `nid` ([`NUMA_NO_NODE`]:
     /// the CPU's), only from it with `__GFP_THISNODE` (alloc_pages_node).
+    /// The CPU's own node takes the fast paths, as with [`Self::alloc_pages`]
+    /// (their preferred zones are that node's).
     pub fn alloc_pages_node(&self, cpu: usize, nid: NodeId, gfp: Gfp, order: u32) -> Result<Pfn, Error> {
+        let local = self.numa_mem[cpu.min(NR_CPUS - 1)] as usize;
         let nid = if nid == NUMA_NO_NODE {
-            self.numa_mem[cpu.min(NR_CPUS - 1)] as usize
+            local
         } else if nid.is_valid() && self.nodes[nid.0 as usize].is_some() {
             nid.0 as usize
         } else {
             return Err(Error::InvalidArgument);
         };
+        if nid == local
+            && let Some(cp) = self.cpu_pages.get(cpu)
+        {
+            return self.alloc_pages_on(cp, gfp, order);
+        }
         self.alloc_pages_nid(cpu, gfp, order, nid)
     }
 

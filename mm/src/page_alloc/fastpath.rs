@@ -37,6 +37,14 @@
 //! for those that may (see `Zone::pcp_wmark_ok`), so the fast path changes
 //! no decision the zonelist walk would make.
 //!
+//! Orders 1-3 take the same path with their order's pcp list. With
+//! `__GFP_COMP` (SLUB's slabs of order 1-3) they go out of line
+//! (`alloc_compound`): the same pop, then the block made compound
+//! (prep_compound_page). Such a block, its head carrying no flag but
+//! PG_head, is freed the same way out of line (`free_compound`) once its
+//! tails are checked and reset (free_tail_pages_prepare, which Linux's
+//! free_pages_prepare runs on every compound page too).
+//!
 //! Orders above 3 take `alloc_high`, out of line: the pageblock order (9)
 //! pops this CPU's pcp list of it (Linux's THP lists; the cold path
 //! refills an empty one), the others go straight to the buddy lists, both
@@ -97,7 +105,7 @@ use crate::error::Error;
 use crate::gfp::{Gfp, gfp_zone};
 use crate::hal::Hal;
 use crate::mmzone::{MIGRATE_PCPTYPES, MigrateType};
-use crate::page::{PAGEFLAGS_MASK, Page, PutResult, ValidPfn, ZONEID_PGSHIFT};
+use crate::page::{PAGEFLAGS_MASK, Page, PageFlags, PutResult, ValidPfn, ZONEID_PGSHIFT};
 use crate::zone::{AllocFlags, Zone};
 
 use super::allocator::{AllocatorFlags, PageAllocator};
@@ -179,6 +187,9 @@ impl<H: Hal> PageAllocator<H> {
                 return Ok(Pfn(v.get()));
             }
         } else if order <= PAGE_ALLOC_COSTLY_ORDER {
+            if gfp.contains(Gfp::COMP) {
+                return decode_cold(self.alloc_compound(cp, gfp, order));
+            }
             if let Some(v) = self.rmqueue_fast(cp, gfp, order) {
                 return Ok(Pfn(v.get()));
             }
@@ -219,6 +230,21 @@ impl<H: Hal> PageAllocator<H> {
             }
         }
         self.alloc_pages_cold_raw(cp.cpu, gfp, order)
+    }
+
+    /// Orders 1-3 with `__GFP_COMP` (SLUB's slabs): the fast allocation,
+    /// then the block made compound (prep_compound_page, as the slow
+    /// path's prep_new_page does); else the cold path. Out of line, so that
+    /// the call does not make the plain fast paths save registers.
+    #[inline(never)]
+    fn alloc_compound(&self, cp: &CpuPages, gfp: Gfp, order: u32) -> u64 {
+        match self.rmqueue_fast(cp, gfp.difference(Gfp::COMP), order) {
+            Some(v) => {
+                self.prep_compound_page(v, order);
+                v.get()
+            }
+            None => self.alloc_pages_cold_raw(cp.cpu, gfp, order),
+        }
     }
 
     /// The fast allocation of order <= 3: see the module documentation. A
@@ -297,6 +323,10 @@ impl<H: Hal> PageAllocator<H> {
             if self.free_fast(cp, v, order) {
                 return;
             }
+            // A tail call, as below: a call whose result were tested here
+            // would make every path through this function save registers.
+            // SAFETY: obligation 1.
+            return unsafe { self.free_compound_or_slow(cp, v, order) };
         } else if order <= MAX_PAGE_ORDER {
             // A tail call: the order-0 path above keeps no registers to save.
             // SAFETY: obligation 1.
@@ -318,6 +348,53 @@ impl<H: Hal> PageAllocator<H> {
             return None;
         }
         Some((page, self.zone_of_flags(flags)?))
+    }
+
+    /// [`Self::free_compound`], else the full path.
+    ///
+    /// # Safety
+    ///
+    /// 1. As [`Self::free_pages_owned`] for the block at `v`.
+    #[inline(never)]
+    unsafe fn free_compound_or_slow(&self, cp: &CpuPages, v: ValidPfn, order: u32) {
+        if !self.free_compound(cp, v, order) {
+            // SAFETY: obligation 1 is free_pages' 1-3.
+            unsafe { self.free_pages_slow(cp.cpu, Pfn(v.get()), order) }
+        }
+    }
+
+    /// Orders 1-3: a compound block whose head has no flag but PG_head (a
+    /// slab SLUB gave back), freed as [`Self::free_fast`] frees a plain
+    /// one once its tails are checked and reset (free_pages_prepare's
+    /// free_tail_pages_prepare). False, having done nothing, for any other
+    /// block.
+    #[inline(always)]
+    fn free_compound(&self, cp: &CpuPages, v: ValidPfn, order: u32) -> bool {
+        let page = self.map.page(v);
+        let flags = page.raw_flags();
+        if flags & PAGEFLAGS_MASK != PageFlags::HEAD.bits() || page.mapping() & PAGE_MAPPING_FLAGS != 0 {
+            return false;
+        }
+        let Some(zone) = self.zone_of_flags(flags) else { return false };
+        match page.put_page_testzero() {
+            PutResult::Zero => {}
+            // The others' references keep the whole compound block.
+            PutResult::Held => return true,
+            PutResult::Underflow => {
+                self.free_pages_underflow(cp.cpu, v);
+                return true;
+            }
+        }
+        if self.free_tail_pages_prepare(cp.cpu, v, order, false) != 0 {
+            // Leaked, as the slow path leaks a block with a bad page.
+            self.nr_bad_pages.fetch_add(1 << order, Relaxed);
+            return true;
+        }
+        page.clear_flags_internal(PageFlags::HEAD);
+        if !zone.pcp_put(&self.map, cp.pcp_slot(zone), page, v, order) {
+            self.free_unref_cold(cp.cpu, v, order);
+        }
+        true
     }
 
     /// The fast free of order <= 3: see the module documentation. Returns

@@ -77,11 +77,11 @@
 //! CPU's entry in the allocator. The fastpath module has the details:
 //!
 //! ```text
-//!   order <= 3, no THISNODE/ZERO/COMP, fast paths on (no check_pages):
+//!   order <= 3, no THISNODE/ZERO (nor COMP at order 0), fast paths on (no check_pages):
 //!     zone = CpuPages.preferred[gfp_zone] (the walk's first zone),
 //!     the zone's cached LOW-watermark decision (exact without CMA),
 //!     trylock the CPU's pcp, pop (order 0: the array in front of the lists), unlock,
-//!     refcount 1, private 0
+//!     refcount 1, private 0; COMP at orders 1-3: prep_compound_page
 //!   order > 3, if the preferred zone's cached slack is clearly above every
 //!     mark: order 9 from the CPU's pcp list of it (Linux's THP lists), other
 //!     orders from the buddy lists; then prep_new_page

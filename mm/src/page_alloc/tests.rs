@@ -627,6 +627,50 @@ fn compound_pages_point_to_their_head_and_free_whole() {
     assert!(take_log().iter().any(|l| l.contains("compound_order(page) != order")));
 }
 
+/// Slabs of order 1-3: compound blocks take the fast paths both ways (an
+/// allocation for the CPU's own node included), and come back to the pcp
+/// lists with every descriptor clean; a second reference keeps the whole
+/// block; a bad tail is still caught.
+#[test]
+fn compound_blocks_of_orders_1_to_3_take_the_fast_paths_clean() {
+    let pa = one_zone(4096);
+    let map = pa.memmap();
+    for order in 1..=3u32 {
+        let p = pa.alloc_pages_node(0, NUMA_NO_NODE, Gfp::KERNEL | Gfp::COMP, order).unwrap();
+        assert_eq!(pa.compound_order(p), order);
+        for i in 1..1u64 << order {
+            let tail = map.pfn_to_page(Pfn(p.0 + i)).unwrap();
+            assert_eq!((tail.compound_head(), tail.mapping()), (Some(p), TAIL_MAPPING));
+        }
+        let head = map.pfn_to_page(p).unwrap();
+        head.get_page();
+        pa.test_free_pages(0, p, order);
+        assert!(head.is_head() && head.page_ref_count() == 1, "the other reference keeps the block");
+        pa.test_free_pages(0, p, order);
+        for i in 0..1u64 << order {
+            let page = map.pfn_to_page(Pfn(p.0 + i)).unwrap();
+            assert_eq!(page.raw_flags() & crate::page::PAGEFLAGS_MASK, 0, "page {i} of order {order}");
+            assert_eq!((page.compound_head(), page.mapping(), page.page_ref_count()), (None, 0, 0));
+        }
+        // The block went to this CPU's pcp list: with the per-page checks
+        // on, the next allocation of the order is the same block, clean.
+        pa.set_check_pages(PageChecks::On);
+        let q = pa.alloc_pages(0, Gfp::KERNEL, order).unwrap();
+        pa.set_check_pages(PageChecks::Off);
+        assert_eq!(q, p);
+        pa.test_free_pages(0, q, order);
+    }
+    assert_eq!(pa.nr_bad_pages(), 0);
+    let q = pa.alloc_pages(0, Gfp::KERNEL | Gfp::COMP, 3).unwrap();
+    map.pfn_to_page(Pfn(q.0 + 7)).unwrap().clear_compound_head();
+    pa.test_free_pages(0, q, 3);
+    assert!(take_log().iter().any(|l| l == "page dumped because: PageTail not set"));
+    assert_eq!(pa.nr_bad_pages(), 8);
+    pa.drain_all_pages();
+    assert_eq!(pa.nr_free_pages(), 4096 - 8, "the bad block is leaked whole");
+    check(&pa);
+}
+
 #[test]
 fn alloc_pages_exact_frees_the_tail() {
     let pa = one_zone(4096);
