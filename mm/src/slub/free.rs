@@ -9,7 +9,7 @@ use super::cache::{
     KmemCache, KmemCacheCpu, SHEAF_CAPACITY, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, SlubFlags, TRACK_FREE,
 };
 use super::raw;
-use super::slab::{Slab, SlabState};
+use super::slab::{Counters, Slab, SlabState, word};
 
 impl<H: Hal> Slub<H> {
     // ----- free ---------------------------------------------------------
@@ -172,7 +172,6 @@ impl<H: Hal> Slub<H> {
         }
         let map = self.pa.memmap();
         let mut node = cache.node[self.node_of(&slab)].lock();
-        let mut c = slab.counters();
         // SAFETY: the objects are of `slab`, given up by their owners; the
         // list_lock we hold orders the slab's freelist they join
         // (raw::push_freelist 1).
@@ -181,12 +180,30 @@ impl<H: Hal> Slub<H> {
                 self.naive_double_free(cache, obj, "the head of the slab's freelist")
             })
         };
-        c.inuse -= (nr - refused) as u32;
         slab.set_freelist(head);
+        // The common case first, on the packed word: the slab stays where
+        // it is (frozen by another CPU, on a CPU partial list, or on its
+        // node's partial list with objects still in use), so only `inuse`
+        // (the low bits) goes down.
+        let freed = (nr - refused) as u64;
+        let w = slab.page.index();
+        let kind = word::kind(w);
+        if freed == 0
+            || kind == word::CPU
+            || kind == word::CPU_PARTIAL
+            || (kind == word::NODE_PARTIAL && w & word::INUSE_MASK != freed)
+        {
+            debug_assert!(w & word::INUSE_MASK >= freed, "more objects freed than in use");
+            slab.page.set_index(w - freed);
+            drop(node);
+            cs.nr_active += refused as isize;
+            return;
+        }
+        let mut c = Counters::unpack(w);
+        c.inuse -= freed as u32;
         let mut d = Deferred::Nothing;
         let mut overflow = false;
         match c.state {
-            _ if refused == nr => {}
             SlabState::Full if cache.has_cpu_partial() => {
                 node.full.remove(map, map.valid(slab.pfn.0).expect("slab pfn valid"));
                 c.state = SlabState::CpuPartial(owner);

@@ -37,30 +37,47 @@ pub(super) struct Counters {
     pub(super) state: SlabState,
 }
 
+/// The packed word: `inuse` in bits 0-15, `objects` 16-31, the state's
+/// kind 32-39 and its CPU 40-55.
+pub(super) mod word {
+    pub(in crate::slub) const INUSE_MASK: u64 = 0xffff;
+    pub(in crate::slub) const DETACHED: u64 = 0;
+    pub(in crate::slub) const CPU: u64 = 1;
+    pub(in crate::slub) const CPU_PARTIAL: u64 = 2;
+    pub(in crate::slub) const NODE_PARTIAL: u64 = 3;
+    pub(in crate::slub) const FULL: u64 = 4;
+
+    /// The kind of state a packed word holds.
+    #[inline(always)]
+    pub(in crate::slub) const fn kind(word: u64) -> u64 {
+        word >> 32 & 0xff
+    }
+}
+
 impl Counters {
     #[inline]
     pub(super) fn pack(self) -> u64 {
         let (kind, cpu) = match self.state {
-            SlabState::Detached => (0u64, 0u64),
-            SlabState::Cpu(c) => (1, c as u64),
-            SlabState::CpuPartial(c) => (2, c as u64),
-            SlabState::NodePartial => (3, 0),
-            SlabState::Full => (4, 0),
+            SlabState::Detached => (word::DETACHED, 0u64),
+            SlabState::Cpu(c) => (word::CPU, c as u64),
+            SlabState::CpuPartial(c) => (word::CPU_PARTIAL, c as u64),
+            SlabState::NodePartial => (word::NODE_PARTIAL, 0),
+            SlabState::Full => (word::FULL, 0),
         };
         self.inuse as u64 | (self.objects as u64) << 16 | kind << 32 | cpu << 40
     }
 
     #[inline]
-    pub(super) fn unpack(word: u64) -> Counters {
-        let cpu = (word >> 40 & 0xffff) as usize;
-        let state = match word >> 32 & 0xff {
-            1 => SlabState::Cpu(cpu),
-            2 => SlabState::CpuPartial(cpu),
-            3 => SlabState::NodePartial,
-            4 => SlabState::Full,
+    pub(super) fn unpack(w: u64) -> Counters {
+        let cpu = (w >> 40 & 0xffff) as usize;
+        let state = match word::kind(w) {
+            word::CPU => SlabState::Cpu(cpu),
+            word::CPU_PARTIAL => SlabState::CpuPartial(cpu),
+            word::NODE_PARTIAL => SlabState::NodePartial,
+            word::FULL => SlabState::Full,
             _ => SlabState::Detached,
         };
-        Counters { inuse: (word & 0xffff) as u32, objects: (word >> 16 & 0xffff) as u32, state }
+        Counters { inuse: (w & word::INUSE_MASK) as u32, objects: (w >> 16 & 0xffff) as u32, state }
     }
 }
 
