@@ -84,6 +84,13 @@ pub const QEMU: &str = "qemu-system-aarch64";
 /// Debian's (u-boot-qemu) U-Boot for `-M virt`.
 pub const UBOOT_BIN: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
 
+/// The self-test suites that take milliseconds: every suite `selftest=all`
+/// runs but irq (its spurious-interrupt test takes half a second), vmalloc,
+/// sched, cma and compaction (seconds of migration). For boots whose subject
+/// is not the memory manager, such as deliberate crashes: they still see the
+/// kernel up and self-tests pass first, and the boot tests run every suite.
+pub const QUICK_SUITES: &str = "fdt,memblock,mmu,exceptions,timer,smp,zones,pages,slub,heap,percpu,asid,debug_pagealloc,uaccess,migrate,programs,stack";
+
 pub const MIB: u64 = 1 << 20;
 pub const GIB: u64 = 1 << 30;
 /// Where RAM starts on `-M virt`.

@@ -1,10 +1,11 @@
-//! Deliberate crashes (`lkdtm=`, after the self-tests): each must be reported
-//! as what it is and end the run with its own exit code, not hang.
+//! Deliberate crashes (`lkdtm=`, after the self-tests: the quick suites,
+//! [`QUICK_SUITES`]): each must be reported as what it is and end the run
+//! with its own exit code, not hang.
 
-use boot_tests::{Outcome, Qemu};
+use boot_tests::{Outcome, QUICK_SUITES, Qemu};
 
 fn crash(kind: &str) -> Outcome {
-    let out = Qemu::virt().append(&format!("lkdtm={kind}")).run();
+    let out = Qemu::virt().append(&format!("selftest={QUICK_SUITES} lkdtm={kind}")).run();
     out.assert_not_timed_out();
     out.assert_selftests_passed();
     out
@@ -212,13 +213,13 @@ fn exec_vmalloc_oopses_as_execute_from_non_executable_memory() {
 /// FEAT_PAN) it works, and lkdtm reports the survival.
 #[test]
 fn access_userspace_oopses_under_pan() {
-    let out = Qemu::virt().cpu("max").append("lkdtm=ACCESS_USERSPACE").run();
+    let out = Qemu::virt().cpu("max").append(&format!("selftest={QUICK_SUITES} lkdtm=ACCESS_USERSPACE")).run();
     out.assert_exit(4);
     let at = hex_after(&out, "lkdtm: attempting bad read at ");
     let va =
         hex_after(&out, "Unable to handle kernel access to user memory outside uaccess routines at virtual address ");
     assert_eq!(va, at, "{}", out.report());
-    let out = Qemu::virt().append("lkdtm=ACCESS_USERSPACE").run();
+    let out = Qemu::virt().append(&format!("selftest={QUICK_SUITES} lkdtm=ACCESS_USERSPACE")).run();
     out.assert_exit(3);
     out.assert_contains("lkdtm: FAIL: survived bad read (0x5a)");
 }
