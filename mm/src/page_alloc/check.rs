@@ -134,22 +134,31 @@ impl<H: Hal> PageAllocator<H> {
     /// Check and clear a compound tail (free_tail_page_prepare).
     pub(super) fn free_tail_page_prepare(&self, cpu: usize, head: ValidPfn, tv: ValidPfn) -> u32 {
         let tail = self.map.page(tv);
-        let reason = if tail.mapping() != TAIL_MAPPING {
-            Some("corrupted mapping in tail page")
-        } else if !tail.is_tail() {
-            Some("PageTail not set")
-        } else if tail.compound_head() != Some(Pfn(head.get())) {
-            Some("compound_head not consistent")
-        } else {
-            None
-        };
-        if let Some(reason) = reason {
-            self.bad_page(cpu, tv, reason);
+        // The compound_head word read once: PageTail and the head it names.
+        let ch = tail.compound_head();
+        let bad = tail.mapping() != TAIL_MAPPING || ch != Some(Pfn(head.get()));
+        if bad {
+            self.bad_tail_page(cpu, head, tv, ch);
         }
         tail.set_mapping(0);
         tail.clear_compound_head();
         tail.set_private_internal(0);
-        reason.is_some() as u32
+        bad as u32
+    }
+
+    /// What is wrong with a tail free_tail_page_prepare refused, reported.
+    #[cold]
+    #[inline(never)]
+    fn bad_tail_page(&self, cpu: usize, head: ValidPfn, tv: ValidPfn, ch: Option<Pfn>) {
+        let reason = if self.map.page(tv).mapping() != TAIL_MAPPING {
+            "corrupted mapping in tail page"
+        } else if ch.is_none() {
+            "PageTail not set"
+        } else {
+            debug_assert_ne!(ch, Some(Pfn(head.get())));
+            "compound_head not consistent"
+        };
+        self.bad_page(cpu, tv, reason);
     }
 
     #[cold]

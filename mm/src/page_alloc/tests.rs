@@ -666,8 +666,13 @@ fn compound_blocks_of_orders_1_to_3_take_the_fast_paths_clean() {
     pa.test_free_pages(0, q, 3);
     assert!(take_log().iter().any(|l| l == "page dumped because: PageTail not set"));
     assert_eq!(pa.nr_bad_pages(), 8);
+    let r = pa.alloc_pages(0, Gfp::KERNEL | Gfp::COMP, 2).unwrap();
+    map.pfn_to_page(Pfn(r.0 + 3)).unwrap().set_compound_head(r.0 + 1);
+    pa.test_free_pages(0, r, 2);
+    assert!(take_log().iter().any(|l| l == "page dumped because: compound_head not consistent"));
+    assert_eq!(pa.nr_bad_pages(), 12);
     pa.drain_all_pages();
-    assert_eq!(pa.nr_free_pages(), 4096 - 8, "the bad block is leaked whole");
+    assert_eq!(pa.nr_free_pages(), 4096 - 12, "the bad blocks are leaked whole");
     check(&pa);
 }
 
