@@ -22,8 +22,8 @@ cd "$(dirname "$0")/.."
 boot_summary() {
     awk '
         function rerun(bin, test) {
-            if (bin == "lib") return "cargo test -p boot-tests --lib -- --exact " test
-            return "cargo test -p boot-tests --test " bin " -- --exact " test
+            if (bin == "lib") return "cargo test -p boot-tests --lib -- --exact " test " --include-ignored"
+            return "cargo test -p boot-tests --test " bin " -- --exact " test " --include-ignored"
         }
         /^ *Running / {
             bin = $2; sub(/^.*\//, "", bin); sub(/\.rs$/, "", bin)

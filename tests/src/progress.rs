@@ -11,7 +11,7 @@
 //! boot-tests: boot::numa_2_nodes_dist: why: 1 self-test(s) failed
 //! boot-tests: boot::numa_2_nodes_dist: exit code 1 (some self-test failed) after 1.6s
 //! boot-tests: boot::numa_2_nodes_dist: failed self-test: pages: pcp_drain ... FAILED: 3 pages left (4 ms)
-//! boot-tests: boot::numa_2_nodes_dist: rerun: cargo test -p boot-tests --test boot -- --exact numa_2_nodes_dist
+//! boot-tests: boot::numa_2_nodes_dist: rerun: cargo test -p boot-tests --test boot -- --exact numa_2_nodes_dist --include-ignored
 //! ```
 //!
 //! The name is the test binary's (`tests/boot.rs` -> `boot`) and the test's
@@ -85,7 +85,9 @@ pub fn lines(name: &str, boots: u32, elapsed: Duration, failed: bool, failures: 
         }
     }
     if let Some((binary, test)) = name.split_once("::") {
-        out.push(format!("{PREFIX}{name}: rerun: cargo test -p boot-tests --test {binary} -- --exact {test}"));
+        out.push(format!(
+            "{PREFIX}{name}: rerun: cargo test -p boot-tests --test {binary} -- --exact {test} --include-ignored"
+        ));
     }
     out
 }
@@ -212,7 +214,7 @@ selftest: 2 passed, 1 failed
                 "boot-tests: boot::smp8: why: 1 self-test(s) failed",
                 "boot-tests: boot::smp8: exit code 1 (some self-test failed) after 1.6s",
                 "boot-tests: boot::smp8: failed self-test: pages: pcp_drain ... FAILED: 3 pages left on cpu 1's list (4 ms)",
-                "boot-tests: boot::smp8: rerun: cargo test -p boot-tests --test boot -- --exact smp8",
+                "boot-tests: boot::smp8: rerun: cargo test -p boot-tests --test boot -- --exact smp8 --include-ignored",
             ]
         );
         let ok = lines("boot::smp8", 2, Duration::from_millis(2500), false, &[]);
@@ -276,6 +278,10 @@ selftest: 2 passed, 1 failed
             assert!(text.contains(want), "no {want:?} in:\n{text}");
         }
         assert!(!text.contains("raspi4b"), "a passing test is in the summary:\n{text}");
-        assert!(text.trim_end().ends_with("rerun: cargo test -p boot-tests --test boot -- --exact no_boot"), "{text}");
+        assert!(
+            text.trim_end()
+                .ends_with("rerun: cargo test -p boot-tests --test boot -- --exact no_boot --include-ignored"),
+            "{text}"
+        );
     }
 }

@@ -46,7 +46,8 @@ impl<H: Hal> PageAllocator<H> {
     }
 
     /// Everything [`Self::free_pages_on`] does not take: invalid input,
-    /// compound and high-order blocks, debug settings, shared blocks.
+    /// compound blocks with flags beyond PG_head or above order 3,
+    /// high-order blocks it cannot place, debug settings, shared blocks.
     ///
     /// # Safety
     ///
