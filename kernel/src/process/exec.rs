@@ -67,8 +67,10 @@ pub enum ExecError {
     Layout(&'static str),
     /// A segment or the stack could not be mapped.
     Map(Errno),
-    /// No memory for its pages, tables or task.
-    NoMemory,
+    /// No memory for what is named: its pages, tables, mm or task.
+    NoMemory(&'static str),
+    /// Its task could not be started for a reason other than memory.
+    Task(Errno),
 }
 
 impl fmt::Display for ExecError {
@@ -77,7 +79,8 @@ impl fmt::Display for ExecError {
             ExecError::Format(e) => write!(f, "{e}"),
             ExecError::Layout(why) => write!(f, "bad layout: {why}"),
             ExecError::Map(e) => write!(f, "cannot map a segment or the stack: {e}"),
-            ExecError::NoMemory => f.write_str("out of memory"),
+            ExecError::NoMemory(what) => write!(f, "out of memory for {what}"),
+            ExecError::Task(e) => write!(f, "cannot start its task: {e}"),
         }
     }
 }
@@ -90,7 +93,8 @@ impl ExecError {
             ExecError::Format(_) => Errno::ENOEXEC,
             ExecError::Layout(_) => Errno::EINVAL,
             ExecError::Map(e) => *e,
-            ExecError::NoMemory => Errno::ENOMEM,
+            ExecError::NoMemory(_) => Errno::ENOMEM,
+            ExecError::Task(e) => *e,
         }
     }
 }
@@ -98,7 +102,7 @@ impl ExecError {
 impl From<Errno> for ExecError {
     fn from(e: Errno) -> Self {
         match e {
-            Errno::ENOMEM => ExecError::NoMemory,
+            Errno::ENOMEM => ExecError::NoMemory("a mapping (or its commit charge)"),
             e => ExecError::Map(e),
         }
     }
@@ -115,7 +119,8 @@ pub struct Loaded {
 /// Fill page `va` of `mm` with `bytes` at `offset` in the page (a fresh
 /// zeroed page, installed with `prot`).
 fn fill_page(mm: &Mm, va: u64, offset: usize, bytes: &[u8], write: bool, exec: bool) -> Result<(), ExecError> {
-    let pfn = anon::alloc_anon_page(None, mm.anon_rmap(va)).map_err(|_| ExecError::NoMemory)?;
+    let pfn = anon::alloc_anon_page(None, mm.anon_rmap(va))
+        .map_err(|_| ExecError::NoMemory("a page of the image or stack"))?;
     anon::write_page(pfn, offset, bytes);
     let mut inner = mm.inner.lock();
     match inner.pgtable.install(VirtAddr(va), pfn, user_prot(write, exec)) {
@@ -126,7 +131,7 @@ fn fill_page(mm: &Mm, va: u64, offset: usize, bytes: &[u8], write: bool, exec: b
         Err(_) => {
             // SAFETY: the page was never mapped.
             unsafe { anon::put_anon_page(pfn) };
-            Err(ExecError::NoMemory)
+            Err(ExecError::NoMemory("a page table"))
         }
     }
 }
@@ -172,7 +177,7 @@ pub fn load(image: &[u8], argv: &[&str], envp: &[&str]) -> Result<Loaded, ExecEr
     }
     aspace.set_brk_base(brk);
     aspace.setup_stack(STACK_TOP, STACK_INITIAL, commit())?;
-    let mm = Mm::new(aspace).map_err(|_| ExecError::NoMemory)?;
+    let mm = Mm::new(aspace).map_err(|_| ExecError::NoMemory("the mm (its top-level table)"))?;
     // The pages that hold file bytes.
     for seg in &exe.segments {
         if seg.filesz == 0 {
@@ -307,9 +312,12 @@ pub fn spawn_program(
     let loaded = load(image, argv, envp)?;
     let name: String = argv.first().copied().unwrap_or("init").into();
     let p = Process::new(&name, ppid, loaded.mm.clone(), is_init);
-    super::spawn::start_user_task(&p, loaded.mm, loaded.frame, None).map_err(|_| {
+    super::spawn::start_user_task(&p, loaded.mm, loaded.frame, None).map_err(|e| {
         super::pid::unhash(p.pid);
-        ExecError::NoMemory
+        match e {
+            mm::Error::NoMemory => ExecError::NoMemory("the task (its kernel stack)"),
+            e => ExecError::Task(Errno::from(e)),
+        }
     })?;
     Ok(p)
 }

@@ -125,8 +125,10 @@
 //!    is not skipped counts `compact_stall`, then `compact_success` or
 //!    `compact_fail`.
 //! 5. `__GFP_NORETRY`, or a costly order without `__GFP_RETRY_MAYFAIL`: fail.
-//!    Otherwise, as should_reclaim_retry does once retries run out, release
-//!    even the last HIGHATOMIC pageblock and retry once more.
+//!    Otherwise, as should_reclaim_retry does once its retries run out
+//!    (each retry then gives back one block, the last one too), release
+//!    HIGHATOMIC pageblocks one at a time, retrying after each, until the
+//!    allocation succeeds or none is left.
 //! 6. `__GFP_NOFAIL`: up to 16 more rounds of drain + retry with
 //!    ALLOC_MIN_RESERVE, then fail with a message that NOFAIL cannot be
 //!    honoured without reclaim. Never an endless loop, never a panic.

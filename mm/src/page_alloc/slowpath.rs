@@ -99,12 +99,15 @@ impl<H: Hal> PageAllocator<H> {
                     return Ok(Pfn(v.get()));
                 }
             }
+            // should_reclaim_retry with nothing to reclaim: each retry
+            // gives one more HIGHATOMIC pageblock back, the last one too,
+            // until the allocation succeeds or no reserve is left (one
+            // block freed per round, so this ends).
             let give_up = gfp.contains(Gfp::NORETRY) || (costly && !gfp.contains(Gfp::RETRY_MAYFAIL));
-            if !give_up
-                && self.unreserve_highatomic_pageblock(ac, true)
-                && let Some(v) = attempt(alloc_flags)
-            {
-                return Ok(Pfn(v.get()));
+            while !give_up && self.unreserve_highatomic_pageblock(ac, true) {
+                if let Some(v) = attempt(alloc_flags) {
+                    return Ok(Pfn(v.get()));
+                }
             }
             if gfp.contains(Gfp::NOFAIL) {
                 let nofail_flags = AllocFlags::MIN_RESERVE | alloc_flags_cma(ac.migratetype);

@@ -939,6 +939,65 @@ fn highatomic_reserve_and_release() {
 }
 
 #[test]
+fn one_gfp_kernel_request_takes_back_as_many_reserves_as_it_needs() {
+    // The stop-23 flake of the cma self-tests: a GFP_KERNEL page-table
+    // allocation failed while HIGHATOMIC pageblocks held the free memory it
+    // needed, because the slow path gave back two of them at most. As
+    // should_reclaim_retry does with nothing to reclaim, it now gives them
+    // back one by one until the allocation succeeds.
+    // 1 GiB: 1% of the zone is six pageblocks.
+    let pa = one_zone(262_144);
+    let zone = pa.node_data(NodeId(0)).unwrap().zone(ZoneType::Normal);
+    let mut got = Vec::new();
+    while let Ok(q) = pa.alloc_pages(0, Gfp::KERNEL | Gfp::NOWARN | Gfp::NORETRY, 0) {
+        got.push(q);
+    }
+    pa.drain_all_pages();
+    let held: std::collections::BTreeSet<u64> = got.iter().map(|p| p.0).collect();
+    // Six wholly allocated pageblocks get 150 pages back each and are
+    // reserved (as a high-order atomic allocation from each would).
+    const BACK: u64 = 150;
+    let blocks: Vec<u64> =
+        (0..512).map(|i| B + i * 512).filter(|&b| (b..b + 512).all(|p| held.contains(&p))).take(6).collect();
+    assert_eq!(blocks.len(), 6);
+    for &blk in &blocks {
+        for p in blk..blk + BACK {
+            pa.test_free_pages(0, Pfn(p), 0);
+        }
+        pa.drain_all_pages();
+        zone.reserve_highatomic_pageblock(pa.memmap(), pa.memmap().valid(blk).unwrap(), 0);
+    }
+    got.retain(|p| !blocks.iter().any(|&b| (b..b + BACK).contains(&p.0)));
+    assert_eq!(zone.nr_reserved_highatomic(), 6 * PAGEBLOCK_NR_PAGES);
+    assert_eq!(zone.free_highatomic_pages(), 6 * BACK);
+    // Atomic allocations (which may dig below min, not into the reserve)
+    // take the rest down to 550 pages under the min watermark: three
+    // reserves' pages are not enough for a GFP_KERNEL page, four are.
+    let usable = |z: &Zone| z.free_pages() as i64 - z.free_highatomic_pages() as i64;
+    let target = zone.min_wmark_pages() as i64 - 550;
+    while usable(zone) > target {
+        got.push(pa.alloc_pages(0, Gfp::ATOMIC | Gfp::NOWARN, 0).unwrap());
+        pa.drain_all_pages();
+    }
+    assert!(usable(zone) <= target && usable(zone) + 3 * BACK as i64 <= zone.min_wmark_pages() as i64);
+    // NORETRY gives one back and fails (the last resort is not for it).
+    assert!(pa.alloc_pages(0, Gfp::KERNEL | Gfp::NOWARN | Gfp::NORETRY, 0).is_err());
+    assert_eq!(zone.nr_reserved_highatomic(), 5 * PAGEBLOCK_NR_PAGES);
+    // One GFP_KERNEL request takes back the three more it needs, and no
+    // more (the old slow path gave back two and failed).
+    let k = pa.alloc_pages(0, Gfp::KERNEL | Gfp::NOWARN, 0).expect("the reserves hold enough free pages");
+    assert_eq!(zone.nr_reserved_highatomic(), 2 * PAGEBLOCK_NR_PAGES);
+    check(&pa);
+    got.push(k);
+    for q in got {
+        pa.test_free_pages(0, q, 0);
+    }
+    pa.drain_all_pages();
+    assert_eq!(zone.free_pages(), 262_144);
+    check(&pa);
+}
+
+#[test]
 fn cma_only_for_movable_and_isolate_never() {
     let nodes = [NodeSpec { nid: 0, zones: [(0, 0), (0, 0), (B, B + 4096), (0, 0)] }];
     // Keep the last pageblock reserved, then make it CMA.
