@@ -85,7 +85,7 @@ impl<H: Hal> Slub<H> {
             return self.naive_double_free(cache, obj, "the head of the CPU's sheaf");
         }
         if n == SHEAF_CAPACITY {
-            self.flush_sheaf(cpu, cpu, cache, &mut cs, SHEAF_CAPACITY / 2);
+            self.flush_sheaf(cpu, cpu, cache, &mut cs, SHEAF_CAPACITY);
         }
         // The fast path: the object joins the sheaf.
         let n = cs.nr_sheaf;
@@ -119,7 +119,6 @@ impl<H: Hal> Slub<H> {
     #[inline(never)]
     pub(super) fn flush_sheaf(&self, cpu: usize, owner: usize, cache: &KmemCache, cs: &mut KmemCacheCpu, nr: usize) {
         let nr = nr.min(cs.nr_sheaf).min(SHEAF_CAPACITY);
-        let slab_bytes = (PAGE_SIZE as usize) << cache.order;
         let mut i = 0;
         while i < nr {
             let Some((slab, _)) = self.virt_to_slab(cs.sheaf[i]) else {
@@ -127,25 +126,24 @@ impl<H: Hal> Slub<H> {
                 i += 1;
                 continue;
             };
-            let base = self.slab_addr(&slab);
-            let rest = &cs.sheaf[i + 1..nr];
-            let j = i + 1 + rest.iter().position(|&o| o.wrapping_sub(base) >= slab_bytes).unwrap_or(rest.len());
-            self.free_to_slab(cpu, owner, cache, cs, slab, i..j);
-            i = j;
+            i = self.free_to_slab(cpu, owner, cache, cs, slab, i, nr);
         }
         cs.sheaf.copy_within(nr..cs.nr_sheaf, 0);
         cs.nr_sheaf -= nr;
     }
 
-    /// Free `cs.sheaf[run]`, objects of `slab`, into it for CPU `owner`,
-    /// whose state `cs` is (Linux's __slab_free): onto the CPU freelist when the slab is
-    /// the CPU's active slab, otherwise onto the slab's own freelist under
-    /// its list_lock. The node lists change only when the slab was full (it
-    /// goes to the CPU partial list, or the node's) or becomes empty on the
-    /// node partial list (kept there up to `min_partial`, else freed).
-    /// Each object meets the naive double-free check (it must not be the
-    /// head of the freelist it joins); one that fails is reported and kept
-    /// counted as allocated.
+    /// Free the run of objects of `slab` that starts at `cs.sheaf[start]`
+    /// (and ends before `end`, or at the first object of another slab) into
+    /// it for CPU `owner`, whose state `cs` is (Linux's __slab_free): onto
+    /// the CPU freelist when the slab is the CPU's active slab, otherwise
+    /// onto the slab's own freelist under its list_lock. The node lists
+    /// change only when the slab was full (it goes to the CPU partial list,
+    /// or the node's) or becomes empty on the node partial list (kept there
+    /// up to `min_partial`, else freed). Each object meets the naive
+    /// double-free check (it must not be the head of the freelist it
+    /// joins); one that fails is reported and kept counted as allocated.
+    /// Returns where the run ended.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn free_to_slab(
         &self,
         cpu: usize,
@@ -153,33 +151,36 @@ impl<H: Hal> Slub<H> {
         cache: &KmemCache,
         cs: &mut KmemCacheCpu,
         slab: Slab<'static>,
-        run: core::ops::Range<usize>,
-    ) {
-        let nr = run.len();
+        start: usize,
+        end: usize,
+    ) -> usize {
+        let base = self.slab_addr(&slab);
+        let slab_bytes = (PAGE_SIZE as usize) << cache.order;
         if cs.slab == slab.pfn.0 {
-            let objs = &cs.sheaf[run];
-            // SAFETY: the objects are of this CPU's frozen slab, given up by
-            // their owners, and the cpu_slab lock the caller holds orders
-            // the CPU freelist they join (raw::push_freelist 1).
-            let (head, refused) = unsafe {
-                raw::push_freelist(cache, objs, cs.freelist, |obj| {
+            // SAFETY: the objects of the run are of this CPU's frozen slab,
+            // given up by their owners, and the cpu_slab lock the caller
+            // holds orders the CPU freelist they join
+            // (raw::push_freelist_run 1).
+            let (head, taken, refused) = unsafe {
+                raw::push_freelist_run(cache, &cs.sheaf[start..end], cs.freelist, base, slab_bytes, |obj| {
                     self.naive_double_free(cache, obj, "the head of the CPU freelist")
                 })
             };
             cs.freelist = head;
             cs.nr_active += refused as isize;
-            return;
+            return start + taken;
         }
         let map = self.pa.memmap();
         let mut node = cache.node[self.node_of(&slab)].lock();
-        // SAFETY: the objects are of `slab`, given up by their owners; the
-        // list_lock we hold orders the slab's freelist they join
-        // (raw::push_freelist 1).
-        let (head, refused) = unsafe {
-            raw::push_freelist(cache, &cs.sheaf[run], slab.freelist(), |obj| {
+        // SAFETY: the objects of the run are of `slab`, given up by their
+        // owners; the list_lock we hold orders the slab's freelist they
+        // join (raw::push_freelist_run 1).
+        let (head, taken, refused) = unsafe {
+            raw::push_freelist_run(cache, &cs.sheaf[start..end], slab.freelist(), base, slab_bytes, |obj| {
                 self.naive_double_free(cache, obj, "the head of the slab's freelist")
             })
         };
+        let nr = taken;
         slab.set_freelist(head);
         // The common case first, on the packed word: the slab stays where
         // it is (frozen by another CPU, on a CPU partial list, or on its
@@ -197,7 +198,7 @@ impl<H: Hal> Slub<H> {
             slab.page.set_index(w - freed);
             drop(node);
             cs.nr_active += refused as isize;
-            return;
+            return start + taken;
         }
         let mut c = Counters::unpack(w);
         c.inuse -= freed as u32;
@@ -228,6 +229,7 @@ impl<H: Hal> Slub<H> {
         if overflow {
             self.unfreeze_partials(cpu, cache, cs);
         }
+        start + taken
     }
 
     /// Zero a freed object for init_on_free before it goes on a freelist.

@@ -96,9 +96,12 @@
 //! it; neither touches the object's memory, a slab descriptor or a shared
 //! word. An empty sheaf is refilled in one go from the CPU freelist (the
 //! slow path below, then the rest of that freelist up to the capacity); a
-//! full one gives its oldest half back to the slabs (`flush_sheaf`), the
-//! objects of one slab that sit next to each other in the sheaf going back
-//! as one run under one list_lock.
+//! full one goes back whole to the slabs (`flush_sheaf`, as Linux's
+//! sheaf_flush_main does when the barn has no room), the objects of one
+//! slab that sit next to each other in the sheaf going back as one run
+//! under one list_lock. (An earlier version gave back the oldest half and
+//! moved the rest down: slab/batch10k-64 cost 208 instructions per
+//! object then, 196 with the whole sheaf.)
 //!
 //! Linux chose between a transaction id with a double-word compare and
 //! swap (cmpxchg_double on `freelist`+`tid`) and, since 6.18, sheaves under
@@ -176,7 +179,7 @@
 //! cache with fast free allowed (no debug flag, no init_on_free), the
 //! naive double-free check (the object is not the one freed last, at the
 //! top of the sheaf), room in the sheaf: push. Otherwise the slow path
-//! flushes half a full sheaf first, or reports the double free.
+//! flushes a full sheaf first, or reports the double free.
 //!
 //! Freeing into a slab (`free_to_slab`, Linux's `__slab_free`): onto the
 //! CPU freelist if the slab is the CPU's active slab; otherwise onto the

@@ -81,28 +81,39 @@ pub(super) unsafe fn pop_freelist(cache: &KmemCache, mut head: usize, out: &mut 
     (head, n)
 }
 
-/// Push each of `objs` onto the freelist headed by `head`, in order (the
-/// last becomes the head), with Linux's naive double-free check: an object
-/// equal to the head it would join is not linked but handed to `refuse`.
-/// Returns the new head and the number refused. The cache's offset and
-/// random word are read once for the whole run.
+/// Push the leading objects of `objs` that lie in the `slab_bytes` from
+/// `base` onto the freelist headed by `head`, in order (the last becomes
+/// the head), stopping at the first object outside: the objects of one
+/// slab that sit next to each other in a sheaf. Linux's naive double-free
+/// check on each: an object equal to the head it would join is not linked
+/// but handed to `refuse`. Returns the new head, the number of objects
+/// taken (refused ones included) and the number refused. The cache's
+/// offset and random word are read once for the whole run.
 ///
 /// # Safety
 ///
-/// 1. Every object of `objs` is as [`set_freepointer`] 1 and 2 ask (an
-///    object of a slab of `cache` being freed, the freelist's lock held),
-///    and all of them join the one freelist `head` heads.
+/// 1. Every object of `objs` inside the range is as [`set_freepointer`] 1
+///    and 2 ask (an object of a slab of `cache` being freed, the
+///    freelist's lock held), and all of them join the one freelist `head`
+///    heads.
 #[inline(always)]
-pub(super) unsafe fn push_freelist(
+pub(super) unsafe fn push_freelist_run(
     cache: &KmemCache,
     objs: &[usize],
     mut head: usize,
+    base: usize,
+    slab_bytes: usize,
     mut refuse: impl FnMut(usize),
-) -> (usize, usize) {
+) -> (usize, usize, usize) {
     let offset = cache.offset();
     let random = cache.random();
     let mut refused = 0;
+    let mut taken = 0;
     for &obj in objs {
+        if obj.wrapping_sub(base) >= slab_bytes {
+            break;
+        }
+        taken += 1;
         if obj == head {
             refused += 1;
             refuse(obj);
@@ -113,7 +124,7 @@ pub(super) unsafe fn push_freelist(
         unsafe { (slot as *mut u64).write(freelist_ptr_encode(random, head, slot)) };
         head = obj;
     }
-    (head, refused)
+    (head, taken, refused)
 }
 
 /// Scrub the free pointer of an object being handed out, so that a live

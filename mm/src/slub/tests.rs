@@ -224,12 +224,13 @@ fn partial_lists_keep_min_partial_empty_slabs() {
     assert_eq!(c.cpu_slab()[0].lock().nr_sheaf, SHEAF_CAPACITY);
     assert_eq!(c.cpu_slab()[0].lock().nr_partial, 0);
     assert_eq!(env.slub.cache_info(c).active_objs, per * 20 - SHEAF_CAPACITY);
-    // A full sheaf gives its oldest half back to their (full) slab, which
-    // moves to the CPU partial list.
+    // A full sheaf goes back whole to the (full) slabs of its objects, as
+    // Linux's sheaf_flush_main; they move to the CPU partial list.
     // SAFETY: live object of c.
     unsafe { env.slub.kmem_cache_free(0, c, ptrs[SHEAF_CAPACITY].as_ptr()) };
-    assert_eq!(c.cpu_slab()[0].lock().nr_sheaf, SHEAF_CAPACITY / 2 + 1);
-    assert_eq!(c.cpu_slab()[0].lock().nr_partial, 1);
+    assert_eq!(c.cpu_slab()[0].lock().nr_sheaf, 1);
+    assert_eq!(c.cpu_slab()[0].lock().nr_partial, SHEAF_CAPACITY.div_ceil(per));
+    assert!(SHEAF_CAPACITY.div_ceil(per) <= c.cpu_partial_slabs, "the flush overflowed the CPU partial list");
     for p in &ptrs[SHEAF_CAPACITY + 1..] {
         // SAFETY: live objects of c.
         unsafe { env.slub.kmem_cache_free(0, c, p.as_ptr()) };
