@@ -45,7 +45,7 @@ impl<H: Hal> Slub<H> {
     /// naive double-free check firing, a full sheaf, or the CPU's slot busy
     /// (a remote flush holds it). A leaf: no call, no stack frame.
     #[inline(always)]
-    fn free_fast(&self, cpu: usize, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
+    pub(super) fn free_fast(&self, cpu: usize, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
         // check_valid_pointer for a cache without red zones (no debug flag:
         // red_left_pad is 0), from precomputed words.
         let off = obj.wrapping_sub(self.slab_addr(slab));
@@ -55,7 +55,13 @@ impl<H: Hal> Slub<H> {
         // SAFETY: cpu < fast_free_cpus, just checked (fast_slot 1).
         let Some(mut cs) = (unsafe { cache.fast_slot(cpu) }).try_lock() else { return false };
         let n = cs.nr_sheaf;
-        if n == 0 || n >= SHEAF_CAPACITY || cs.sheaf[n - 1] == obj {
+        // The naive double-free check against the top of the sheaf. An
+        // empty sheaf has no top: the index wraps to the last slot, whose
+        // stale entry at worst sends a legitimate free to the slow path,
+        // which checks again (so an empty sheaf, as a whole flush leaves
+        // it, is not a slow path for every free).
+        const _: () = assert!(SHEAF_CAPACITY.is_power_of_two());
+        if n >= SHEAF_CAPACITY || cs.sheaf[n.wrapping_sub(1) & (SHEAF_CAPACITY - 1)] == obj {
             return false;
         }
         cs.sheaf[n] = obj;
