@@ -87,7 +87,8 @@ impl fmt::Display for ExecError {
 
 impl ExecError {
     /// The errno exec(2) would return (Linux's: ENOEXEC for a file it does
-    /// not run, ENOMEM, EINVAL for a layout the loader refuses).
+    /// not run, ENOMEM, EINVAL for a layout the loader refuses; a mapping's
+    /// or the task's own errno otherwise).
     pub fn errno(&self) -> Errno {
         match self {
             ExecError::Format(_) => Errno::ENOEXEC,

@@ -124,11 +124,13 @@
 //!    same conditions as step 2 but for any order above 0. Each run that
 //!    is not skipped counts `compact_stall`, then `compact_success` or
 //!    `compact_fail`.
-//! 5. `__GFP_NORETRY`, or a costly order without `__GFP_RETRY_MAYFAIL`: fail.
-//!    Otherwise, as should_reclaim_retry does once its retries run out
-//!    (each retry then gives back one block, the last one too), release
-//!    HIGHATOMIC pageblocks one at a time, retrying after each, until the
-//!    allocation succeeds or none is left.
+//! 5. `__GFP_NORETRY`, a costly order without `__GFP_RETRY_MAYFAIL`, or a
+//!    caller without `__GFP_DIRECT_RECLAIM` (which Linux never lets reach
+//!    its retry loop): fail. Otherwise, as should_reclaim_retry does once
+//!    its retries run out (each retry then gives back one block, the last
+//!    one too), release HIGHATOMIC pageblocks one at a time, retrying after
+//!    each, until the allocation succeeds or no reserved block has free
+//!    pages left.
 //! 6. `__GFP_NOFAIL`: up to 16 more rounds of drain + retry with
 //!    ALLOC_MIN_RESERVE, then fail with a message that NOFAIL cannot be
 //!    honoured without reclaim. Never an endless loop, never a panic.

@@ -101,9 +101,13 @@ impl<H: Hal> PageAllocator<H> {
             }
             // should_reclaim_retry with nothing to reclaim: each retry
             // gives one more HIGHATOMIC pageblock back, the last one too,
-            // until the allocation succeeds or no reserve is left (one
-            // block freed per round, so this ends).
-            let give_up = gfp.contains(Gfp::NORETRY) || (costly && !gfp.contains(Gfp::RETRY_MAYFAIL));
+            // until the allocation succeeds or no reserved block has free
+            // pages (each round takes one block off the HIGHATOMIC lists,
+            // so this ends). Only for callers that could have reclaimed:
+            // Linux sends the others to nopage before the retry loop.
+            let give_up = gfp.contains(Gfp::NORETRY)
+                || (costly && !gfp.contains(Gfp::RETRY_MAYFAIL))
+                || !gfp.contains(Gfp::DIRECT_RECLAIM);
             while !give_up && self.unreserve_highatomic_pageblock(ac, true) {
                 if let Some(v) = attempt(alloc_flags) {
                     return Ok(Pfn(v.get()));

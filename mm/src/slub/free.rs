@@ -42,8 +42,9 @@ impl<H: Hal> Slub<H> {
 
     /// The fast path: push onto the CPU's sheaf. `false` sends the caller
     /// to the slow path: a bad pointer, a debug cache, init_on_free, the
-    /// naive double-free check firing, a full sheaf, or the CPU's slot busy
-    /// (a remote flush holds it). A leaf: no call, no stack frame.
+    /// naive double-free check firing (or, on an empty sheaf, the stale
+    /// last slot happening to hold the object), a full sheaf, or the CPU's
+    /// slot busy (a remote flush holds it). A leaf: no call, no stack frame.
     #[inline(always)]
     pub(super) fn free_fast(&self, cpu: usize, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
         // check_valid_pointer for a cache without red zones (no debug flag:
