@@ -187,13 +187,12 @@ impl<H: Hal> Slub<H> {
                 self.naive_double_free(cache, obj, "the head of the slab's freelist")
             })
         };
-        let nr = taken;
         slab.set_freelist(head);
         // The common case first, on the packed word: the slab stays where
         // it is (frozen by another CPU, on a CPU partial list, or on its
         // node's partial list with objects still in use), so only `inuse`
         // (the low bits) goes down.
-        let freed = (nr - refused) as u64;
+        let freed = (taken - refused) as u64;
         let w = slab.page.index();
         let kind = word::kind(w);
         if freed == 0
