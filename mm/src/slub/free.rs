@@ -50,7 +50,9 @@ impl<H: Hal> Slub<H> {
         // check_valid_pointer for a cache without red zones (no debug flag:
         // red_left_pad is 0), from precomputed words.
         let off = obj.wrapping_sub(self.slab_addr(slab));
-        if cpu >= cache.fast_free_cpus || off >= cache.span || off % cache.size_nz != 0 {
+        // `|`, not `||`: both words load together (adjacent fields) and
+        // one branch takes both tests.
+        if (cpu >= cache.fast_free_cpus) | (off >= cache.span) || off % cache.size_nz != 0 {
             return false;
         }
         // SAFETY: cpu < fast_free_cpus, just checked (fast_slot 1).

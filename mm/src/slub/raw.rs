@@ -127,6 +127,36 @@ pub(super) unsafe fn push_freelist_run(
     (head, taken, refused)
 }
 
+/// Link the objects `first + idx * size` for the indices of `idxs`, walked
+/// from the last, onto the freelist headed by `head`, each pointing at the
+/// one linked before it; returns the new head (the object of `idxs[0]`).
+/// The cache's offset and random word are read once (the raw stores would
+/// otherwise make the compiler reload them for every object).
+///
+/// # Safety
+///
+/// 1. Every such object is as [`set_freepointer`] 1 and 2 ask: an object of
+///    a slab of `cache` that nobody else sees (a new slab being set up).
+#[inline(always)]
+pub(super) unsafe fn link_objects(
+    cache: &KmemCache,
+    first: usize,
+    size: usize,
+    idxs: &[u16],
+    mut head: usize,
+) -> usize {
+    let offset = cache.offset();
+    let random = cache.random();
+    for &idx in idxs.iter().rev() {
+        let obj = first + idx as usize * size;
+        let slot = obj + offset;
+        // SAFETY: obligation 1 (set_freepointer's 1 and 2).
+        unsafe { (slot as *mut u64).write(freelist_ptr_encode(random, head, slot)) };
+        head = obj;
+    }
+    head
+}
+
 /// Scrub the free pointer of an object being handed out, so that a live
 /// object never looks free (the raw zero decodes to `random ^ swab(slot)`,
 /// not an object of the slab).

@@ -207,14 +207,11 @@ impl<H: Hal> Slub<H> {
         let mut head = 0;
         // The two halves apart: one chained iterator costs a test per object.
         for part in [&seq[..start], &seq[start..]] {
-            for &idx in part.iter().rev() {
-                let obj = first + idx as usize * size;
-                // SAFETY: `obj` is an object of the new slab (object_at,
-                // `idx` < objects by random_seq's invariant), which nobody
-                // else sees yet (raw::set_freepointer 1, 2).
-                unsafe { raw::set_freepointer(cache, obj, head) };
-                head = obj;
-            }
+            // SAFETY: every index of `part` is below the slab's object count
+            // (random_seq's invariant), so each `first + idx * size` is an
+            // object of the new slab (object_at), which nobody else sees yet
+            // (raw::link_objects 1).
+            head = unsafe { raw::link_objects(cache, first, size, part, head) };
         }
         slab.set_freelist(head);
         Ok(slab)
