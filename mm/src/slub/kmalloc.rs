@@ -33,7 +33,7 @@ pub const fn kmalloc_index(size: usize) -> Option<usize> {
 /// kmalloc_index of 1..=8192 bytes, by `(size - 1) / 8`. Linux's
 /// size_index covers only up to 192 bytes and takes `fls` above; one
 /// 1 KiB table for every class spares the fast path that branch.
-const SIZE_INDEX: [u8; KMALLOC_MAX_CACHE_SIZE / 8] = {
+pub(super) const SIZE_INDEX: [u8; KMALLOC_MAX_CACHE_SIZE / 8] = {
     let mut t = [0u8; KMALLOC_MAX_CACHE_SIZE / 8];
     let mut i = 0;
     while i < t.len() {
@@ -47,6 +47,14 @@ const SIZE_INDEX: [u8; KMALLOC_MAX_CACHE_SIZE / 8] = {
         i += 1;
     }
     t
+};
+
+const _: () = {
+    let mut i = 0;
+    while i < SIZE_INDEX.len() {
+        assert!(SIZE_INDEX[i] as usize <= KMALLOC_SHIFT_HIGH);
+        i += 1;
+    }
 };
 
 /// The object size of kmalloc cache `index`.
@@ -164,7 +172,12 @@ impl<H: Hal> Slub<H> {
             return super::alloc::decode_slow(self.kmalloc_large_raw(cpu, size, gfp, nid));
         }
         let kind = usize::from(gfp.contains(Gfp::DMA));
-        let p = self.kmalloc_caches[kind][SIZE_INDEX[(size - 1) / 8] as usize].load(Relaxed);
+        let i = self.size_index[(size - 1) / 8] as usize;
+        // SAFETY: `size_index` is SIZE_INDEX, copied by `Slub::new` and never
+        // written after, and every SIZE_INDEX entry is a kmalloc index, at
+        // most KMALLOC_SHIFT_HIGH (the const assertion after SIZE_INDEX).
+        unsafe { core::hint::assert_unchecked(i <= KMALLOC_SHIFT_HIGH) };
+        let p = self.kmalloc_caches[kind][i].load(Relaxed);
         if p.is_null() {
             return Err(Error::InvalidArgument);
         }
