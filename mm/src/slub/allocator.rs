@@ -13,7 +13,7 @@ use crate::page_alloc::{PageAllocator, get_order};
 
 use super::cache::{
     CacheList, CpuSlot, KMALLOC_MAX_CACHE_SIZE, KMALLOC_SHIFT_HIGH, KmemCache, KmemCacheNode, MAX_CACHES, MAX_PARTIAL,
-    MIN_PARTIAL, SlabFlags, SlubDebug, SlubFlags,
+    MIN_PARTIAL, SIZE_INDEX, SlabFlags, SlubDebug, SlubFlags,
 };
 use super::freelist::init_random_seq;
 use super::layout::calculate_sizes;
@@ -30,7 +30,7 @@ pub(super) type Caller = &'static core::panic::Location<'static>;
 #[repr(C)]
 pub struct Slub<H: Hal> {
     /// kmalloc's size classes by `(size - 1) / 8`: a copy of
-    /// [`SIZE_INDEX`](super::kmalloc::SIZE_INDEX).
+    /// [`SIZE_INDEX`].
     pub(super) size_index: [u8; KMALLOC_MAX_CACHE_SIZE / 8],
     pub(super) pa: &'static PageAllocator<H>,
     pub(super) flags: SlubFlags,
@@ -51,7 +51,7 @@ impl<H: Hal> Slub<H> {
     /// A slab allocator over `pa`, reaching the platform through `H`.
     pub const fn new(pa: &'static PageAllocator<H>) -> Slub<H> {
         Slub {
-            size_index: super::kmalloc::SIZE_INDEX,
+            size_index: SIZE_INDEX,
             pa,
             flags: SlubFlags::empty(),
             debug: SlubDebug::OFF,

@@ -30,6 +30,33 @@ pub const KMALLOC_MIN_SIZE: usize = 8;
 pub const KMALLOC_SHIFT_HIGH: usize = 13;
 /// Largest request served by a kmalloc cache (KMALLOC_MAX_CACHE_SIZE).
 pub const KMALLOC_MAX_CACHE_SIZE: usize = 1 << KMALLOC_SHIFT_HIGH;
+/// kmalloc_index of 1..=8192 bytes, by `(size - 1) / 8`. Linux's
+/// size_index covers only up to 192 bytes and takes `fls` above; one
+/// 1 KiB table for every class spares the fast path that branch.
+pub(super) const SIZE_INDEX: [u8; KMALLOC_MAX_CACHE_SIZE / 8] = {
+    let mut t = [0u8; KMALLOC_MAX_CACHE_SIZE / 8];
+    let mut i = 0;
+    while i < t.len() {
+        let size = (i + 1) * 8;
+        t[i] = match size {
+            8 => 3,
+            65..=96 => 1,
+            129..=192 => 2,
+            _ => (usize::BITS - (size - 1).leading_zeros()) as u8,
+        };
+        i += 1;
+    }
+    t
+};
+
+const _: () = {
+    let mut i = 0;
+    while i < SIZE_INDEX.len() {
+        assert!(SIZE_INDEX[i] as usize <= KMALLOC_SHIFT_HIGH);
+        i += 1;
+    }
+};
+
 /// What kmalloc(0) returns (ZERO_SIZE_PTR); kfree and ksize accept it.
 pub const ZERO_SIZE_PTR: usize = 16;
 /// Most caches the cache list holds.

@@ -14,8 +14,8 @@ use crate::page_alloc::get_order;
 
 use super::allocator::{Caller, Slub};
 use super::cache::{
-    KMALLOC_MAX_CACHE_SIZE, KMALLOC_MIN_SIZE, KMALLOC_SHIFT_HIGH, KmemCache, SLUB_RED_ACTIVE, SlabFlags, SlubFlags,
-    ZERO_SIZE_PTR,
+    KMALLOC_MAX_CACHE_SIZE, KMALLOC_MIN_SIZE, KMALLOC_SHIFT_HIGH, KmemCache, SIZE_INDEX, SLUB_RED_ACTIVE, SlabFlags,
+    SlubFlags, ZERO_SIZE_PTR,
 };
 use super::raw;
 
@@ -29,33 +29,6 @@ pub const fn kmalloc_index(size: usize) -> Option<usize> {
         _ => None,
     }
 }
-
-/// kmalloc_index of 1..=8192 bytes, by `(size - 1) / 8`. Linux's
-/// size_index covers only up to 192 bytes and takes `fls` above; one
-/// 1 KiB table for every class spares the fast path that branch.
-pub(super) const SIZE_INDEX: [u8; KMALLOC_MAX_CACHE_SIZE / 8] = {
-    let mut t = [0u8; KMALLOC_MAX_CACHE_SIZE / 8];
-    let mut i = 0;
-    while i < t.len() {
-        let size = (i + 1) * 8;
-        t[i] = match size {
-            8 => 3,
-            65..=96 => 1,
-            129..=192 => 2,
-            _ => (usize::BITS - (size - 1).leading_zeros()) as u8,
-        };
-        i += 1;
-    }
-    t
-};
-
-const _: () = {
-    let mut i = 0;
-    while i < SIZE_INDEX.len() {
-        assert!(SIZE_INDEX[i] as usize <= KMALLOC_SHIFT_HIGH);
-        i += 1;
-    }
-};
 
 /// The object size of kmalloc cache `index`.
 pub const fn kmalloc_size(index: usize) -> usize {
@@ -175,7 +148,7 @@ impl<H: Hal> Slub<H> {
         let i = self.size_index[(size - 1) / 8] as usize;
         // SAFETY: `size_index` is SIZE_INDEX, copied by `Slub::new` and never
         // written after, and every SIZE_INDEX entry is a kmalloc index, at
-        // most KMALLOC_SHIFT_HIGH (the const assertion after SIZE_INDEX).
+        // most KMALLOC_SHIFT_HIGH (the const assertion after SIZE_INDEX in cache.rs).
         unsafe { core::hint::assert_unchecked(i <= KMALLOC_SHIFT_HIGH) };
         let p = self.kmalloc_caches[kind][i].load(Relaxed);
         if p.is_null() {
