@@ -12,7 +12,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use mm::hal::{Hal, LinearMapping, LogLevel};
 use mm::{PAGE_SIZE, Pfn, PhysAddr};
 
-use crate::memory::linear_map::{linear_map_covers, phys_to_virt, virt_to_pfn_checked, virt_to_pfn_wrapping};
+use crate::memory::linear_map::{linear_map_covers, phys_to_virt, virt_to_pfn_checked, virt_to_phys_wrapping};
 use crate::{pr_err, pr_info, pr_warn};
 
 /// The page allocator over this kernel's platform.
@@ -90,8 +90,8 @@ unsafe impl Hal for KernelHal {
     }
 
     #[inline(always)]
-    fn virt_to_pfn_unchecked(p: *const u8) -> u64 {
-        virt_to_pfn_wrapping(p as u64)
+    fn virt_to_phys_unchecked(p: *const u8) -> u64 {
+        virt_to_phys_wrapping(p as u64)
     }
 
     fn phys_to_virt(pa: PhysAddr, size_bytes: u64) -> Option<NonNull<u8>> {

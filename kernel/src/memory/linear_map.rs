@@ -13,6 +13,10 @@ use mm::{Pfn, PhysAddr, VirtAddr};
 
 /// Physical address that PAGE_OFFSET maps (Linux's memstart_addr); u64::MAX until set.
 static MEMSTART: AtomicU64 = AtomicU64::new(u64::MAX);
+/// `MEMSTART - PAGE_OFFSET`, wrapping: what a linear-map address adds to
+/// become its physical address, so that `__pa` is one add of a loaded word
+/// (`va - PAGE_OFFSET + MEMSTART` needs the 64-bit constant built first).
+static VA_TO_PA: AtomicU64 = AtomicU64::new(u64::MAX.wrapping_sub(PAGE_OFFSET));
 /// End of the physical range the linear map covers; 0 until it is mapped.
 static LINEAR_END: AtomicU64 = AtomicU64::new(0);
 /// `LINEAR_END - MEMSTART` (0 until both are set), so that
@@ -21,13 +25,14 @@ static LINEAR_SIZE: AtomicU64 = AtomicU64::new(0);
 
 /// The linear-map address of `pa` (Linux's __va / phys_to_virt).
 pub fn phys_to_virt(pa: PhysAddr) -> VirtAddr {
-    VirtAddr(PAGE_OFFSET + (pa.as_u64() - MEMSTART.load(Ordering::Relaxed)))
+    debug_assert!(pa.as_u64() >= MEMSTART.load(Ordering::Relaxed), "phys_to_virt({pa:?}) below memstart");
+    VirtAddr(pa.as_u64().wrapping_sub(VA_TO_PA.load(Ordering::Relaxed)))
 }
 
 /// The physical address of a linear-map address (Linux's __pa for linear addresses).
 pub fn virt_to_phys(va: VirtAddr) -> PhysAddr {
     debug_assert!(va.as_u64() >= PAGE_OFFSET && va.as_u64() < PAGE_END);
-    PhysAddr(va.as_u64() - PAGE_OFFSET + MEMSTART.load(Ordering::Relaxed))
+    PhysAddr(virt_to_phys_wrapping(va.as_u64()))
 }
 
 /// Whether `[pa, pa + len)` is covered by the linear map.
@@ -61,18 +66,18 @@ pub fn virt_to_pfn_checked(va: u64) -> Option<Pfn> {
     if off >= LINEAR_SIZE.load(Ordering::Relaxed) {
         return None;
     }
-    Some(Pfn(virt_to_pfn_wrapping(va)))
+    Some(Pfn(virt_to_phys_wrapping(va) >> mm::PAGE_SHIFT))
 }
 
-/// The frame the linear map would give `va`, without the range check
-/// (`Hal::virt_to_pfn_unchecked`): `va - PAGE_OFFSET + memstart` wrapping,
-/// a translation of the whole address space, so only an address in the
-/// linear map yields the number of a frame the linear map covers (every
-/// page the allocator hands out is one: memory the linear map does not
-/// cover is never given to it).
+/// The physical address the linear map would give `va`, without the range
+/// check (`Hal::virt_to_phys_unchecked`): `va - PAGE_OFFSET + memstart`
+/// wrapping, a translation of the whole address space, so only an address
+/// in the linear map yields an address in a frame the linear map covers
+/// (every page the allocator hands out is one: memory the linear map does
+/// not cover is never given to it).
 #[inline(always)]
-pub fn virt_to_pfn_wrapping(va: u64) -> u64 {
-    va.wrapping_sub(PAGE_OFFSET).wrapping_add(MEMSTART.load(Ordering::Relaxed)) >> mm::PAGE_SHIFT
+pub fn virt_to_phys_wrapping(va: u64) -> u64 {
+    va.wrapping_add(VA_TO_PA.load(Ordering::Relaxed))
 }
 
 /// Recompute [`LINEAR_SIZE`] from the two words it caches.
@@ -86,6 +91,7 @@ fn update_size() {
 /// Fix where PAGE_OFFSET points, before the linear map is built.
 pub(super) fn set_memstart(pa: u64) {
     MEMSTART.store(pa, Ordering::Relaxed);
+    VA_TO_PA.store(pa.wrapping_sub(PAGE_OFFSET), Ordering::Relaxed);
     update_size();
 }
 

@@ -131,17 +131,19 @@ pub unsafe trait Hal: 'static {
     /// outside the linear map (a stray pointer given to kfree).
     fn virt_to_pfn(addr: *const u8) -> Option<Pfn>;
 
-    /// [`Hal::virt_to_pfn`] without the range check, for kfree's fast path:
-    /// the frame number for a linear-map address, and for any other address
-    /// a number that is no linearly mapped frame (the translation is a
-    /// bijection of the address space, so only an address inside the page
-    /// can name that page's frame). A caller that finds a page it allocated
-    /// (a slab, PG_slab) there thus has an address in that page. The
-    /// default is the checked translation, with `u64::MAX` (no frame) for
-    /// an address outside.
+    /// The physical address of a linear-map address without the range check
+    /// of [`Hal::virt_to_pfn`], for kfree's fast path: for an address in the
+    /// linear map its physical address, and for any other address a number
+    /// whose frame (`>> PAGE_SHIFT`) is no linearly mapped frame (the
+    /// translation is a bijection of the address space, so only an address
+    /// inside a page can name that page's frame). A caller that finds a page
+    /// it allocated (a slab, PG_slab) at that frame thus has an address in
+    /// that page, and the low bits are its offset there. The default is the
+    /// checked translation, with `u64::MAX` (no frame) for an address
+    /// outside.
     #[inline(always)]
-    fn virt_to_pfn_unchecked(addr: *const u8) -> u64 {
-        Self::virt_to_pfn(addr).map_or(u64::MAX, |p| p.0)
+    fn virt_to_phys_unchecked(addr: *const u8) -> u64 {
+        Self::virt_to_pfn(addr).map_or(u64::MAX, |p| p.phys().as_u64() | (addr as u64 & (crate::PAGE_SIZE - 1)))
     }
 
     /// The linear-map address of `[pa, pa + size_bytes)`, or `None` when the

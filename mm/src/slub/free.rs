@@ -23,19 +23,27 @@ impl<H: Hal> Slub<H> {
     /// 1. If `ptr` is a live object, nobody uses it after this call.
     #[track_caller]
     pub unsafe fn kmem_cache_free(&self, cpu: usize, cache: &KmemCache, ptr: *mut u8) {
-        match self.virt_to_slab(ptr as usize) {
-            Some((slab, c)) if core::ptr::eq(c, cache) => {
-                self.slab_free(cpu, cache, slab, ptr as usize, core::panic::Location::caller())
+        match self.virt_to_slab_off(ptr as usize) {
+            Some((slab, c, off)) if core::ptr::eq(c, cache) => {
+                self.slab_free(cpu, cache, slab, ptr as usize, off, core::panic::Location::caller())
             }
-            Some((_, c)) => self
+            Some((_, c, _)) => self
                 .log(format_args!("kmem_cache_free: Wrong slab cache. {} but object is from {}", cache.name, c.name)),
             None => self.log(format_args!("kmem_cache_free: object {ptr:p} is not in a slab of {}", cache.name)),
         }
     }
 
     #[inline]
-    pub(super) fn slab_free(&self, cpu: usize, cache: &KmemCache, slab: Slab<'static>, obj: usize, caller: Caller) {
-        if !self.free_fast(cpu, cache, &slab, obj) {
+    pub(super) fn slab_free(
+        &self,
+        cpu: usize,
+        cache: &KmemCache,
+        slab: Slab<'static>,
+        obj: usize,
+        off: usize,
+        caller: Caller,
+    ) {
+        if !self.free_fast(cpu, cache, off, obj) {
             self.slab_free_slow(cpu, cache, slab, obj, caller)
         }
     }
@@ -46,10 +54,10 @@ impl<H: Hal> Slub<H> {
     /// last slot happening to hold the object), a full sheaf, or the CPU's
     /// slot busy (a remote flush holds it). A leaf: no call, no stack frame.
     #[inline(always)]
-    pub(super) fn free_fast(&self, cpu: usize, cache: &KmemCache, slab: &Slab<'_>, obj: usize) -> bool {
+    /// `off` is `obj`'s offset from the start of its slab.
+    pub(super) fn free_fast(&self, cpu: usize, cache: &KmemCache, off: usize, obj: usize) -> bool {
         // check_valid_pointer for a cache without red zones (no debug flag:
         // red_left_pad is 0), from precomputed words.
-        let off = obj.wrapping_sub(self.slab_addr(slab));
         // `|`, not `||`: both words load together (adjacent fields) and
         // one branch takes both tests.
         if (cpu >= cache.fast_free_cpus) | (off >= cache.span) || off % cache.size_nz != 0 {

@@ -230,8 +230,8 @@ impl<H: Hal> Slub<H> {
         if addr <= ZERO_SIZE_PTR {
             return;
         }
-        if let Some((slab, cache)) = self.virt_to_slab(addr) {
-            return self.slab_free(cpu, cache, slab, addr, core::panic::Location::caller());
+        if let Some((slab, cache, off)) = self.virt_to_slab_off(addr) {
+            return self.slab_free(cpu, cache, slab, addr, off, core::panic::Location::caller());
         }
         // SAFETY: obligation 1 (kfree_large 1).
         unsafe { self.kfree_large(cpu, addr) }

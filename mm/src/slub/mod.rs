@@ -174,8 +174,10 @@
 //! # Free
 //!
 //! The cache comes from the page descriptor (`virt_to_slab`: one
-//! `virt_to_pfn`, one `pfn_to_page`, a second only for a tail page of a
-//! slab of order > 0); a pointer that is not in a slab or not at an object
+//! unchecked `virt_to_phys`, one `pfn_to_page`, a second only for a tail
+//! page of a slab of order > 0; the physical address less the head frame's
+//! is the object's offset in the slab, which the boundary check takes); a
+//! pointer that is not in a slab or not at an object
 //! boundary is reported and refused. Fast path (`free_fast`, a leaf): a
 //! cache with fast free allowed (no debug flag, no init_on_free), the
 //! naive double-free check (the object is not the one freed last, at the

@@ -3,7 +3,7 @@
 
 use core::sync::atomic::Ordering::Relaxed;
 
-use crate::addr::{PAGE_SIZE, Pfn};
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, Pfn};
 use crate::config::{MAX_NUMNODES, NodeId};
 use crate::error::Error;
 use crate::gfp::Gfp;
@@ -122,12 +122,22 @@ impl<H: Hal> Slub<H> {
     /// The slab an address lies in (virt_to_slab), if any, and its cache.
     #[inline]
     pub(super) fn virt_to_slab(&self, addr: usize) -> Option<(Slab<'static>, &'static KmemCache)> {
+        self.virt_to_slab_off(addr).map(|(slab, cache, _)| (slab, cache))
+    }
+
+    /// [`Slub::virt_to_slab`] with the address's offset from the start of
+    /// the slab, which the translation has at hand (the physical address
+    /// less the head frame's) where the fast free would otherwise compute
+    /// the slab's address again.
+    #[inline(always)]
+    pub(super) fn virt_to_slab_off(&self, addr: usize) -> Option<(Slab<'static>, &'static KmemCache, usize)> {
         let map = self.pa.memmap();
         // Unchecked: a page with PG_slab below is a slab, linearly mapped,
         // and only an address inside it names its frame (see the Hal
         // method), so no range check is needed first; anything else goes
         // to the caller's slow path, which checks everything.
-        let v = map.valid(H::virt_to_pfn_unchecked(addr as *const u8))?;
+        let phys = H::virt_to_phys_unchecked(addr as *const u8);
+        let v = map.valid(phys >> PAGE_SHIFT)?;
         let mut slab = Slab { page: map.page(v), pfn: Pfn(v.get()) };
         if let Some(head) = slab.page.compound_head() {
             // A tail page of a slab of order > 0: its head is in the same
@@ -144,11 +154,15 @@ impl<H: Hal> Slub<H> {
         if cache == 0 {
             return None;
         }
+        // The head frame is at most the address's own (a tail's head is
+        // below it), so this does not wrap for an address in the slab.
+        let off = phys.wrapping_sub(slab.pfn.phys().as_u64()) as usize;
+        debug_assert_eq!(off, addr.wrapping_sub(self.slab_addr(&slab)), "the linear map is not one translation");
         // SAFETY: PG_slab pages have `private` set to their cache by
         // allocate_slab, and a cache outlives its slabs (destroy refuses
         // while slabs with objects exist and frees all slabs first), so the
         // word is a placed, live cache (raw::cache_at 1).
-        Some((slab, unsafe { raw::cache_at(cache as usize) }))
+        Some((slab, unsafe { raw::cache_at(cache as usize) }, off))
     }
 
     /// allocate_slab: a new slab with its freelist, on the node's lists nowhere.

@@ -195,11 +195,11 @@ fn a_free_into_an_empty_sheaf_takes_the_fast_path() {
     let p = env.slub.kmem_cache_alloc(0, c, Gfp::KERNEL).unwrap().as_ptr() as usize;
     env.slub.flush_all(0, c);
     assert_eq!(c.cpu_slab()[0].lock().nr_sheaf, 0);
-    let (slab, _) = env.slub.virt_to_slab(p).unwrap();
-    assert!(env.slub.free_fast(0, c, &slab, p), "refused a free into the empty sheaf");
+    let (_, _, off) = env.slub.virt_to_slab_off(p).unwrap();
+    assert!(env.slub.free_fast(0, c, off, p), "refused a free into the empty sheaf");
     assert_eq!(c.cpu_slab()[0].lock().nr_sheaf, 1);
     // The naive double-free check still fires on the top.
-    assert!(!env.slub.free_fast(0, c, &slab, p));
+    assert!(!env.slub.free_fast(0, c, off, p));
     assert_eq!(c.cpu_slab()[0].lock().nr_sheaf, 1);
     let q = env.slub.kmem_cache_alloc(0, c, Gfp::KERNEL).unwrap().as_ptr() as usize;
     assert_eq!(q, p);
