@@ -112,8 +112,7 @@ impl PfnList {
         Some(pfn)
     }
 
-    /// The pages, front to back.
-    #[cfg(test)]
+    /// The pages, front to back (the caller holds the list's lock).
     pub(crate) fn iter<'a>(&self, map: &'a MemMap) -> impl Iterator<Item = ValidPfn> + 'a {
         let mut cur = self.head;
         core::iter::from_fn(move || {

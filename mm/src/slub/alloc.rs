@@ -113,10 +113,13 @@ impl<H: Hal> Slub<H> {
         }
         // SAFETY: cpu < fast_alloc_cpus, just checked (fast_slot 1).
         let mut cs = unsafe { cache.fast_slot(cpu) }.try_lock()?;
-        let n = cs.nr_sheaf.checked_sub(1)?;
-        let obj = *cs.sheaf.get(n)?;
-        cs.nr_sheaf = n;
-        cs.nr_active += 1;
+        let n = cs.nr_sheaf;
+        // `n - 1` wraps on an empty sheaf: one compare for empty and bounds.
+        if n.wrapping_sub(1) >= SHEAF_CAPACITY {
+            return None;
+        }
+        let obj = cs.sheaf[n];
+        cs.nr_sheaf = n - 1;
         // SAFETY: sheaf entries are objects, never at address 0 (slabs are
         // linear-map memory, Hal obligation 1).
         Some(unsafe { NonNull::new_unchecked(obj as *mut u8) })
@@ -138,15 +141,14 @@ impl<H: Hal> Slub<H> {
             self.alloc_debug(cpu, cache, gfp, nid, orig_size, caller)?
         } else {
             let mut cs = slot.lock();
-            let obj = if nid == NUMA_NO_NODE && cs.nr_sheaf > 0 {
+            if nid == NUMA_NO_NODE && cs.nr_sheaf > 0 {
                 // The fast path: the most recently freed object of the sheaf.
+                let obj = cs.sheaf[cs.nr_sheaf];
                 cs.nr_sheaf -= 1;
-                cs.sheaf[cs.nr_sheaf]
+                obj
             } else {
                 self.alloc_refill(cpu, cache, &mut cs, gfp, nid)?
-            };
-            cs.nr_active += 1;
-            obj
+            }
         };
         if gfp.contains(Gfp::ZERO) || self.flags.contains(SlubFlags::INIT_ON_ALLOC) {
             self.zero_object(cache, obj, gfp, orig_size);
@@ -192,7 +194,7 @@ impl<H: Hal> Slub<H> {
             // SAFETY: `cs.freelist` heads this CPU's freelist of its frozen
             // slab, which the cpu_slab lock the caller holds orders; the
             // objects taken leave it for the sheaf (raw::pop_freelist 1).
-            let (fl, taken) = unsafe { raw::pop_freelist(cache, cs.freelist, &mut cs.sheaf[n..]) };
+            let (fl, taken) = unsafe { raw::pop_freelist(cache, cs.freelist, &mut cs.sheaf[n + 1..]) };
             cs.freelist = fl;
             cs.nr_sheaf = n + taken;
         }
@@ -348,7 +350,6 @@ impl<H: Hal> Slub<H> {
             // (raw::get_freepointer 1, 2).
             let next = unsafe { raw::get_freepointer(cache, obj) };
             slab.set_freelist(next);
-            node.nr_active += 1;
             let mut c = slab.counters();
             c.inuse += 1;
             if c.inuse == c.objects {

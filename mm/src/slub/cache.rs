@@ -116,8 +116,11 @@ bitflags! {
     }
 }
 
-/// Objects a CPU's sheaf holds (Linux's `sheaf_capacity`).
-pub const SHEAF_CAPACITY: usize = 32;
+/// Objects a CPU's sheaf holds (Linux's `sheaf_capacity`): 56, so that
+/// with its guard entry and the rest of the CPU's state a slot is 512
+/// bytes, eight cache lines, and the fast paths find a CPU's slot with
+/// one shifted add.
+pub const SHEAF_CAPACITY: usize = 56;
 
 /// Per-CPU state of a cache (struct kmem_cache_cpu and Linux 6.18's
 /// slub_percpu_sheaves in one): the sheaf in front, the active slab and
@@ -125,17 +128,17 @@ pub const SHEAF_CAPACITY: usize = 32;
 ///
 /// # Invariants
 ///
-/// `nr_sheaf <= SHEAF_CAPACITY`; `sheaf[..nr_sheaf]` are distinct objects
+/// `nr_sheaf <= SHEAF_CAPACITY`; `sheaf[0] == 0`; `sheaf[1..=nr_sheaf]` are distinct objects
 /// of slabs of this cache that count as allocated in their slabs' counters
 /// and that nobody else holds.
 pub(super) struct KmemCacheCpu {
     /// Objects in the sheaf.
     pub(super) nr_sheaf: usize,
-    /// The sheaf: free objects, the most recently freed last.
-    pub(super) sheaf: [usize; SHEAF_CAPACITY],
-    /// Objects allocated on this CPU minus objects freed on it (summed over
-    /// CPUs for slabinfo; one CPU's value may be negative).
-    pub(super) nr_active: isize,
+    /// The sheaf: free objects in `sheaf[1..=nr_sheaf]`, the most recently
+    /// freed last. `sheaf[0]` is a guard that stays 0 (never an object), so
+    /// the top, `sheaf[nr_sheaf]`, is defined on an empty sheaf too and the
+    /// free fast path's naive double-free check needs no test for empty.
+    pub(super) sheaf: [usize; SHEAF_CAPACITY + 1],
     /// The active slab's PFN or [`NONE_PFN`].
     pub(super) slab: u64,
     /// The lockless freelist: free objects of `slab` only this CPU may take.
@@ -148,8 +151,7 @@ pub(super) struct KmemCacheCpu {
 impl KmemCacheCpu {
     pub(super) const EMPTY: KmemCacheCpu = KmemCacheCpu {
         nr_sheaf: 0,
-        sheaf: [0; SHEAF_CAPACITY],
-        nr_active: 0,
+        sheaf: [0; SHEAF_CAPACITY + 1],
         slab: NONE_PFN,
         freelist: 0,
         partial: PfnList::EMPTY,
@@ -183,9 +185,11 @@ pub(super) struct KmemCacheNode {
     pub(super) full: PfnList,
     pub(super) nr_slabs: usize,
     pub(super) total_objects: usize,
-    /// Objects the debug path allocated minus those it freed on this node
-    /// (debug caches have no per-CPU state to count in).
-    pub(super) nr_active: isize,
+    /// Objects a repair moved between free and in use in a slab's counters
+    /// (validate_slab cutting a corrupt freelist: the objects cut off count
+    /// as in use, though nobody was handed them). `active_objs` leaves them
+    /// out, so it counts only what was allocated and not freed.
+    pub(super) isolated: isize,
 }
 
 impl KmemCacheNode {
@@ -195,7 +199,7 @@ impl KmemCacheNode {
         full: PfnList::EMPTY,
         nr_slabs: 0,
         total_objects: 0,
-        nr_active: 0,
+        isolated: 0,
     };
 }
 

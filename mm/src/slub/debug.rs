@@ -11,8 +11,8 @@ use crate::page::{PageFlags, PfnList};
 
 use super::allocator::{Caller, Slub};
 use super::cache::{
-    KmemCache, POISON_END, POISON_FREE, POISON_INUSE, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags, TRACK_ALLOC,
-    TRACK_BYTES, TRACK_FREE, Track,
+    KmemCache, KmemCacheNode, POISON_END, POISON_FREE, POISON_INUSE, SLUB_RED_ACTIVE, SLUB_RED_INACTIVE, SlabFlags,
+    TRACK_ALLOC, TRACK_BYTES, TRACK_FREE, Track,
 };
 use super::raw;
 use super::slab::{Slab, SlabState};
@@ -423,8 +423,9 @@ impl<H: Hal> Slub<H> {
     ///
     /// # Safety
     ///
-    /// 1. `slab` is a slab of `cache`, and the caller holds its list_lock.
-    pub(super) unsafe fn validate_slab(&self, cache: &KmemCache, slab: &Slab<'_>) -> usize {
+    /// 1. `slab` is a slab of `cache`, and the caller holds its list_lock,
+    ///    whose node state `node` is.
+    pub(super) unsafe fn validate_slab(&self, cache: &KmemCache, node: &mut KmemCacheNode, slab: &Slab<'_>) -> usize {
         let before = cache.errors();
         if !self.check_slab(cache, slab) {
             return 1;
@@ -468,7 +469,9 @@ impl<H: Hal> Slub<H> {
                 cache,
                 format_args!("Wrong object count. Counter is {} but counted were {}", c.inuse, c.objects - nr_free),
             );
-            c.inuse = c.objects - nr_free.min(c.objects);
+            let inuse = c.objects - nr_free.min(c.objects);
+            node.isolated += inuse as isize - c.inuse as isize;
+            c.inuse = inuse;
             slab.set_counters(c);
             self.slab_fix(cache, format_args!("Object count adjusted"));
         }
@@ -508,7 +511,7 @@ impl<H: Hal> Slub<H> {
                     let slab = self.slab_at(Pfn(v.get()));
                     // SAFETY: a slab of this cache from its node's list, whose
                     // list_lock (`node`) we hold.
-                    errors += unsafe { self.validate_slab(cache, &slab) };
+                    errors += unsafe { self.validate_slab(cache, &mut node, &slab) };
                     count += 1;
                     let c = slab.counters();
                     if full && c.inuse < c.objects {

@@ -66,18 +66,13 @@ impl<H: Hal> Slub<H> {
         // SAFETY: cpu < fast_free_cpus, just checked (fast_slot 1).
         let Some(mut cs) = (unsafe { cache.fast_slot(cpu) }).try_lock() else { return false };
         let n = cs.nr_sheaf;
-        // The naive double-free check against the top of the sheaf. An
-        // empty sheaf has no top: the index wraps to the last slot, whose
-        // stale entry at worst sends a legitimate free to the slow path,
-        // which checks again (so an empty sheaf, as a whole flush leaves
-        // it, is not a slow path for every free).
-        const _: () = assert!(SHEAF_CAPACITY.is_power_of_two());
-        if n >= SHEAF_CAPACITY || cs.sheaf[n.wrapping_sub(1) & (SHEAF_CAPACITY - 1)] == obj {
+        // The naive double-free check against the top of the sheaf (on an
+        // empty sheaf, the guard entry: 0, never an object).
+        if n >= SHEAF_CAPACITY || cs.sheaf[n] == obj {
             return false;
         }
-        cs.sheaf[n] = obj;
+        cs.sheaf[n + 1] = obj;
         cs.nr_sheaf = n + 1;
-        cs.nr_active -= 1;
         true
     }
 
@@ -97,7 +92,7 @@ impl<H: Hal> Slub<H> {
         unsafe { self.free_hook(cache, obj) };
         let mut cs = slot.lock();
         let n = cs.nr_sheaf;
-        if n > 0 && cs.sheaf[n - 1] == obj {
+        if n > 0 && cs.sheaf[n] == obj {
             drop(cs);
             return self.naive_double_free(cache, obj, "the head of the CPU's sheaf");
         }
@@ -106,9 +101,8 @@ impl<H: Hal> Slub<H> {
         }
         // The fast path: the object joins the sheaf.
         let n = cs.nr_sheaf;
-        cs.sheaf[n] = obj;
+        cs.sheaf[n + 1] = obj;
         cs.nr_sheaf = n + 1;
-        cs.nr_active -= 1;
     }
 
     #[cold]
@@ -136,16 +130,19 @@ impl<H: Hal> Slub<H> {
     #[inline(never)]
     pub(super) fn flush_sheaf(&self, cpu: usize, owner: usize, cache: &KmemCache, cs: &mut KmemCacheCpu, nr: usize) {
         let nr = nr.min(cs.nr_sheaf).min(SHEAF_CAPACITY);
-        let mut i = 0;
-        while i < nr {
+        // The oldest objects are sheaf[1..=nr] (sheaf[0] is the guard).
+        let mut i = 1;
+        while i <= nr {
             let Some((slab, _)) = self.virt_to_slab(cs.sheaf[i]) else {
                 debug_assert!(false, "a sheaf object outside a slab");
                 i += 1;
                 continue;
             };
-            i = self.free_to_slab(cpu, owner, cache, cs, slab, i, nr);
+            i = self.free_to_slab(cpu, owner, cache, cs, slab, i, nr + 1);
         }
-        cs.sheaf.copy_within(nr..cs.nr_sheaf, 0);
+        debug_assert_eq!(cs.sheaf[0], 0, "the sheaf's guard entry was overwritten");
+        let top = cs.nr_sheaf.min(SHEAF_CAPACITY);
+        cs.sheaf.copy_within(nr + 1..top + 1, 1);
         cs.nr_sheaf -= nr;
     }
 
@@ -178,13 +175,12 @@ impl<H: Hal> Slub<H> {
             // given up by their owners, and the cpu_slab lock the caller
             // holds orders the CPU freelist they join
             // (raw::push_freelist_run 1).
-            let (head, taken, refused) = unsafe {
+            let (head, taken, _) = unsafe {
                 raw::push_freelist_run(cache, &cs.sheaf[start..end], cs.freelist, base, slab_bytes, |obj| {
                     self.naive_double_free(cache, obj, "the head of the CPU freelist")
                 })
             };
             cs.freelist = head;
-            cs.nr_active += refused as isize;
             return start + taken;
         }
         let map = self.pa.memmap();
@@ -213,7 +209,6 @@ impl<H: Hal> Slub<H> {
             debug_assert!(w & word::INUSE_MASK >= freed, "more objects freed than in use");
             slab.page.set_index(w - freed);
             drop(node);
-            cs.nr_active += refused as isize;
             return start + taken;
         }
         let mut c = Counters::unpack(w);
@@ -240,7 +235,6 @@ impl<H: Hal> Slub<H> {
             _ => slab.set_counters(c),
         }
         drop(node);
-        cs.nr_active += refused as isize;
         self.finish(cpu, cache, d);
         if overflow {
             self.unfreeze_partials(cpu, cache, cs);
@@ -297,7 +291,6 @@ impl<H: Hal> Slub<H> {
         slab.set_freelist(obj);
         let mut c = slab.counters();
         c.inuse -= 1;
-        node.nr_active -= 1;
         self.remove_from_list(&mut node, &slab);
         let d = self.place_slab(cache, &mut node, &slab, c);
         drop(node);

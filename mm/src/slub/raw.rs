@@ -36,6 +36,24 @@ pub(super) unsafe fn get_freepointer(cache: &KmemCache, obj: usize) -> usize {
     freelist_ptr_encode(cache.random(), raw as usize, slot) as usize
 }
 
+/// The number of objects on the freelist headed by `head`, at most a
+/// slab's worth (`cache.objects`: a longer walk is a corrupt list, and
+/// stops there).
+///
+/// # Safety
+///
+/// 1. `head` is 0 or heads a freelist of one slab of `cache` whose lock
+///    the caller holds (each object is as [`get_freepointer`] asks).
+pub(super) unsafe fn freelist_len(cache: &KmemCache, mut head: usize) -> usize {
+    let mut n = 0;
+    while head != 0 && n < cache.objects as usize {
+        n += 1;
+        // SAFETY: obligation 1.
+        head = unsafe { get_freepointer(cache, head) };
+    }
+    n
+}
+
 /// Set the free pointer of `obj` to `next`, encoded (set_freepointer).
 ///
 /// # Safety
@@ -309,6 +327,9 @@ pub(super) unsafe fn place_cache(base: *mut u8, cache: KmemCache) -> &'static Km
 /// 1. `[addr, addr + n * size_of::<CpuSlot>())` lies in the pages just
 ///    allocated for a new cache, after its `KmemCache`, aligned for
 ///    `CpuSlot`, seen by nobody else.
+// Out of line: the empty slot it writes is built in a frame of its own,
+// not in kmem_cache_create's, which is deep in the boot stack already.
+#[inline(never)]
 pub(super) unsafe fn init_cpu_slots(addr: usize, n: usize) {
     let p = addr as *mut CpuSlot;
     for i in 0..n {

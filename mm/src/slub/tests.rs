@@ -644,6 +644,53 @@ fn double_free_is_refused() {
 }
 
 #[test]
+fn a_double_free_refused_at_flush_leaves_the_counts_exact() {
+    // An object flushed from a full sheaf to the head of the CPU freelist,
+    // then freed again into the emptied sheaf: the fast path's check sees
+    // only the guard, the next flush's sees the head. The refused object
+    // stays free once, and active_objs, walked from the freelists, stays
+    // exact.
+    let env = Env::plain();
+    let c = env.cache("flush_double", 64, SlabFlags::empty());
+    let objs: Vec<_> = (0..SHEAF_CAPACITY).map(|_| env.slub.kmem_cache_alloc(0, c, Gfp::KERNEL).unwrap()).collect();
+    let p = env.slub.kmem_cache_alloc(0, c, Gfp::KERNEL).unwrap();
+    assert_eq!(env.slub.cache_info(c).active_objs, SHEAF_CAPACITY + 1);
+    // SAFETY: every object is live and freed once here; the sheaf fills
+    // with objs[..last] and p, and the last free flushes it, p last, so p
+    // heads the CPU freelist.
+    unsafe {
+        for o in &objs[..SHEAF_CAPACITY - 1] {
+            env.slub.kmem_cache_free(0, c, o.as_ptr());
+        }
+        env.slub.kmem_cache_free(0, c, p.as_ptr());
+        env.slub.kmem_cache_free(0, c, objs[SHEAF_CAPACITY - 1].as_ptr());
+    }
+    assert_eq!(c.cpu_slab()[0].lock().nr_sheaf, 1);
+    let x = env.slub.kmem_cache_alloc(0, c, Gfp::KERNEL).unwrap();
+    assert_eq!(c.cpu_slab()[0].lock().nr_sheaf, 0);
+    assert_eq!(env.slub.cache_info(c).active_objs, 1);
+    // SAFETY: the second free of p is the bug under test.
+    unsafe { env.slub.kmem_cache_free(0, c, p.as_ptr()) };
+    assert_eq!(c.cpu_slab()[0].lock().nr_sheaf, 1, "the fast path took it");
+    assert_eq!(c.errors(), 0);
+    env.slub.kmem_cache_shrink(0, c);
+    assert_eq!(c.errors(), 1);
+    assert!(logged(&take_log(), "INFO: double free of"));
+    assert_eq!(env.slub.cache_info(c).active_objs, 1);
+    assert_eq!(env.slub.validate_slab_cache(0, c), 0);
+    // SAFETY: x is live.
+    unsafe { env.slub.kmem_cache_free(0, c, x.as_ptr()) };
+    env.slub.kmem_cache_shrink(0, c);
+    assert_eq!(env.slub.cache_info(c).active_objs, 0);
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..2 * SHEAF_CAPACITY {
+        let o = env.slub.kmem_cache_alloc(0, c, Gfp::KERNEL).unwrap();
+        assert!(seen.insert(o), "an object handed out twice: the freelist is corrupt");
+    }
+    assert_eq!(env.slub.cache_info(c).active_objs, 2 * SHEAF_CAPACITY);
+}
+
+#[test]
 fn invalid_free_is_refused() {
     let env = Env::plain();
     env.slub.kmalloc_init(0).unwrap();
@@ -840,6 +887,11 @@ fn sheaves_against_a_model() {
             if step % 997 == 0 {
                 assert_eq!(env.slub.cache_info(c).active_objs, live.len());
             }
+            for slot in c.cpu_slab() {
+                let cs = slot.lock();
+                assert_eq!(cs.sheaf[0], 0, "the sheaf's guard entry was overwritten");
+                assert!(cs.nr_sheaf <= SHEAF_CAPACITY);
+            }
         }
         for (p, _) in live.drain(..) {
             // SAFETY: live objects of c.
@@ -910,7 +962,7 @@ fn freeing_and_reallocating_reuses_slabs() {
 #[test]
 fn cpu_slots_are_cache_line_aligned_and_small() {
     assert_eq!(core::mem::align_of::<super::cache::CpuSlot>(), 64);
-    assert!(core::mem::size_of::<super::cache::CpuSlot>() <= 320);
+    assert_eq!(core::mem::size_of::<super::cache::CpuSlot>(), 512);
     let env = Env::new(3, SlubDebug::OFF, SlubFlags::empty());
     let c = env.cache("slots", 64, SlabFlags::empty());
     assert_eq!(c.cpu_slab().len(), 3, "one slot per CPU the page allocator knows");
