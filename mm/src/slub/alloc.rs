@@ -173,9 +173,11 @@ impl<H: Hal> Slub<H> {
         }
     }
 
-    /// The sheaf is empty (or a node was asked for): refill the sheaf with
-    /// up to half its capacity from the CPU slab and the partial lists, and
-    /// return one object more (Linux's refill_sheaf / ___slab_alloc). An
+    /// The sheaf is empty (or a node was asked for): return one object and
+    /// refill the sheaf, as far as it has room, from the CPU slab, the
+    /// partial lists or a new slab (Linux's refill_sheaf / ___slab_alloc);
+    /// a new slab's first objects go straight into the sheaf, never linked
+    /// (slab/batch10k-64 170 -> 159 instructions per object). An
     /// allocation for a given node bypasses the sheaf, whose objects may be
     /// from any node.
     pub(super) fn alloc_refill(
@@ -282,12 +284,23 @@ impl<H: Hal> Slub<H> {
                     continue;
                 }
             }
-            // A new slab.
-            let slab = self.allocate_slab(cpu, cache, gfp, nid)?;
+            // A new slab. For the sheaf (no node asked for), its first
+            // objects go straight into the sheaf's free room instead of being
+            // linked into a freelist only for the refill to unlink them.
+            let n = cs.nr_sheaf.min(SHEAF_CAPACITY);
+            let room = if nid == NUMA_NO_NODE { &mut cs.sheaf[n + 1..] } else { &mut [][..] };
+            let (slab, placed) = self.allocate_slab(cpu, cache, gfp, nid, room)?;
+            cs.nr_sheaf = n + placed;
             let mut node = cache.node[self.node_of(&slab)].lock();
             node.nr_slabs += 1;
             node.total_objects += cache.objects as usize;
+            drop(node);
             self.freeze(cpu, cs, &slab);
+            if placed > 0 {
+                let obj = cs.sheaf[cs.nr_sheaf];
+                cs.nr_sheaf -= 1;
+                return Ok(obj);
+            }
         }
     }
 
@@ -311,7 +324,7 @@ impl<H: Hal> Slub<H> {
                 Some(v) => self.slab_at(Pfn(v.get())),
                 None => {
                     drop(node);
-                    let slab = self.allocate_slab(cpu, cache, gfp, nid)?;
+                    let (slab, _) = self.allocate_slab(cpu, cache, gfp, nid, &mut [])?;
                     node = cache.node[self.node_of(&slab)].lock();
                     node.nr_slabs += 1;
                     node.total_objects += cache.objects as usize;

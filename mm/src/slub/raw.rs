@@ -175,6 +175,26 @@ pub(super) unsafe fn link_objects(
     head
 }
 
+/// Write the objects `first + idx * size` of `idxs` to `out` (as many as
+/// both have) with their free pointers zeroed, as [`clear_freepointer`]
+/// does: objects of a new slab that go out without ever being linked.
+///
+/// # Safety
+///
+/// 1. Every such object is an object of a slab of `cache` that nobody else
+///    sees (a new slab being set up).
+#[inline(always)]
+pub(super) unsafe fn take_objects(cache: &KmemCache, first: usize, size: usize, idxs: &[u16], out: &mut [usize]) {
+    let offset = cache.offset();
+    for (o, &idx) in out.iter_mut().zip(idxs) {
+        let obj = first + idx as usize * size;
+        *o = obj;
+        // SAFETY: obligation 1: the free pointer word of the object is in
+        // the slab, aligned to 8, and nobody else accesses it.
+        unsafe { ((obj + offset) as *mut u64).write(0) };
+    }
+}
+
 /// Scrub the free pointer of an object being handed out, so that a live
 /// object never looks free (the raw zero decodes to `random ^ swab(slot)`,
 /// not an object of the slab).

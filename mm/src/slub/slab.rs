@@ -168,14 +168,19 @@ impl<H: Hal> Slub<H> {
         Some((slab, unsafe { raw::cache_at(cache as usize) }, off))
     }
 
-    /// allocate_slab: a new slab with its freelist, on the node's lists nowhere.
+    /// allocate_slab: a new slab with its freelist, on the node's lists
+    /// nowhere. The first objects in freelist order, as many as `out` has
+    /// room for, are written to `out` instead of being linked (their free
+    /// pointers zeroed, as for objects taken off a freelist); returns the
+    /// slab and how many went to `out`.
     pub(super) fn allocate_slab(
         &self,
         cpu: usize,
         cache: &KmemCache,
         gfp: Gfp,
         nid: NodeId,
-    ) -> Result<Slab<'static>, Error> {
+        out: &mut [usize],
+    ) -> Result<(Slab<'static>, usize), Error> {
         let gfp = (gfp & !(Gfp::ZONEMASK | Gfp::MOVABLE_MASK | Gfp::ZERO)) | cache.allocflags;
         let pfn = self.pa.alloc_pages_node(cpu, nid, gfp, cache.order)?;
         let slab = self.slab_at(pfn);
@@ -213,17 +218,35 @@ impl<H: Hal> Slub<H> {
                 }
             }
         }
-        // shuffle_freelist: walk random_seq from a random start, backwards,
-        // each object pointing at the one walked before it.
+        // shuffle_freelist: the freelist order is random_seq rotated to a
+        // random start, seq[start..] then seq[..start]. Its first `k`
+        // objects go to `out`; the rest are linked from the end backwards,
+        // each object pointing at the one linked before it.
         // SAFETY: `cache` is live (we are allocating a slab for it), made by
         // create_cache (raw::random_seq 1).
         let seq = unsafe { raw::random_seq(cache) };
         let start = (H::random() % n as u64) as usize;
         let first = self.object_at(cache, &slab, 0);
         let size = cache.size;
+        let k = out.len().min(n);
+        // The parts of seq in freelist order: [start, n), then [0, start).
+        let (head_part, tail_part) = (&seq[start..], &seq[..start]);
+        let (taken_head, taken_tail) =
+            if k <= head_part.len() { (k, 0) } else { (head_part.len(), k - head_part.len()) };
+        let (out_head, out_tail) = out[..k].split_at_mut(taken_head);
+        // SAFETY: every index of the parts is below the slab's object count
+        // (random_seq's invariant), so each `first + idx * size` is an object
+        // of the new slab (object_at), which nobody else sees yet
+        // (raw::take_objects 1).
+        unsafe {
+            raw::take_objects(cache, first, size, &head_part[..taken_head], out_head);
+            raw::take_objects(cache, first, size, &tail_part[..taken_tail], out_tail);
+        }
         let mut head = 0;
-        // The two halves apart: one chained iterator costs a test per object.
-        for part in [&seq[..start], &seq[start..]] {
+        // Linked backwards: the tail part first, then the rest of the head
+        // part, so the head of the list is the first object not taken. The
+        // parts apart: one chained iterator costs a test per object.
+        for part in [&tail_part[taken_tail..], &head_part[taken_head..]] {
             // SAFETY: every index of `part` is below the slab's object count
             // (random_seq's invariant), so each `first + idx * size` is an
             // object of the new slab (object_at), which nobody else sees yet
@@ -231,7 +254,7 @@ impl<H: Hal> Slub<H> {
             head = unsafe { raw::link_objects(cache, first, size, part, head) };
         }
         slab.set_freelist(head);
-        Ok(slab)
+        Ok((slab, k))
     }
 
     /// free_slab: hand a slab that is on no list back to the page allocator.

@@ -691,6 +691,42 @@ fn a_double_free_refused_at_flush_leaves_the_counts_exact() {
 }
 
 #[test]
+fn a_new_slab_fills_the_sheaf_directly() {
+    // The first allocation from an empty cache takes a new slab: its first
+    // objects go straight into the sheaf (their free pointers zeroed), the
+    // rest onto the CPU freelist (from which the refill tops the sheaf up
+    // for the one handed out), each object in exactly one place.
+    for size in [64, 1024] {
+        let env = Env::plain();
+        let c = env.cache("direct_fill", size, SlabFlags::empty());
+        let objects = c.objects as usize;
+        let p = env.slub.kmem_cache_alloc(0, c, Gfp::KERNEL).unwrap();
+        let cs = c.cpu_slab()[0].lock();
+        let in_sheaf = (objects - 1).min(SHEAF_CAPACITY);
+        assert_eq!(cs.nr_sheaf, in_sheaf, "size {size}");
+        let mut seen = std::collections::HashSet::from([p.as_ptr() as usize]);
+        for &o in &cs.sheaf[1..=cs.nr_sheaf] {
+            assert!(seen.insert(o), "an object twice");
+            // SAFETY: a free object in the sheaf, its free pointer word in
+            // the slab; nobody else touches it while we hold the slot lock.
+            assert_eq!(unsafe { ((o + c.offset()) as *const u64).read() }, 0, "a stale free pointer");
+        }
+        // SAFETY: the CPU freelist of the frozen slab, under its slot lock.
+        assert_eq!(unsafe { raw::freelist_len(c, cs.freelist) }, objects - 1 - in_sheaf);
+        drop(cs);
+        assert_eq!(env.slub.cache_info(c).active_objs, 1);
+        let rest: Vec<_> = (1..objects).map(|_| env.slub.kmem_cache_alloc(0, c, Gfp::KERNEL).unwrap()).collect();
+        for o in &rest {
+            seen.insert(o.as_ptr() as usize);
+        }
+        assert_eq!(seen.len(), objects, "every object of the slab, once");
+        assert_eq!(env.slub.cache_info(c).num_slabs, 1);
+        assert_eq!(env.slub.validate_slab_cache(0, c), 0);
+        assert!(take_log().is_empty());
+    }
+}
+
+#[test]
 fn invalid_free_is_refused() {
     let env = Env::plain();
     env.slub.kmalloc_init(0).unwrap();
