@@ -53,8 +53,8 @@ impl<H: Hal> Slub<H> {
     /// naive double-free check firing (or, on an empty sheaf, the stale
     /// last slot happening to hold the object), a full sheaf, or the CPU's
     /// slot busy (a remote flush holds it). A leaf: no call, no stack frame.
-    #[inline(always)]
     /// `off` is `obj`'s offset from the start of its slab.
+    #[inline(always)]
     pub(super) fn free_fast(&self, cpu: usize, cache: &KmemCache, off: usize, obj: usize) -> bool {
         // check_valid_pointer for a cache without red zones (no debug flag:
         // red_left_pad is 0), from precomputed words.

@@ -143,8 +143,8 @@ impl<H: Hal> Slub<H> {
             // A tail page of a slab of order > 0: its head is in the same
             // memmap section (a compound block is aligned to its size,
             // which is below a section's), so no second lookup. Laid out
-            // out of line: a test and a branch on the head page, where the
-            // two selects of a branch-free lookup cost every free.
+            // of line: a test and a branch on a head page, where the two
+            // selects of a branch-free lookup cost every free.
             core::hint::cold_path();
             let h = v.same_section(head.0);
             debug_assert_eq!(h.get(), head.0, "a compound block across memmap sections");
