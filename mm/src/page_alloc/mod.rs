@@ -77,7 +77,7 @@
 //! CPU's entry in the allocator. The fastpath module has the details:
 //!
 //! ```text
-//!   order <= 3, no THISNODE/ZERO (nor COMP at order 0), fast paths on (no check_pages):
+//!   order <= 3, no THISNODE/ZERO (COMP ignored at order 0), fast paths on (no check_pages):
 //!     zone = CpuPages.preferred[gfp_zone] (the walk's first zone),
 //!     the zone's cached LOW-watermark decision (exact without CMA),
 //!     trylock the CPU's pcp, pop (order 0: the array in front of the lists), unlock,
